@@ -1,0 +1,58 @@
+# Hallvakt: one Makefile for the README's two commands and the developer loop.
+# `make test` bootstraps a fresh Debian machine: the Debian packages the tests
+# need, a .venv with the project and its test extra, then lint, types, tests.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PACKAGES := kiosk door_controller sync firmware_config
+# Debian packages the tests and the demo use: the broker, pty plumbing, and the
+# Mesa EGL/GL stack Kivy's offscreen SDL driver renders with.
+DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1
+
+.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean
+
+all: test
+
+deps-debian:
+	@missing=""; \
+	for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq python3-venv; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/hallvakt demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict $(PACKAGES)
+
+pytest: $(STAMP) deps-debian
+	$(PY) -m pytest
+
+test: deps-debian $(STAMP) lint typecheck pytest
+
+bench: $(STAMP)
+	$(PY) bench/replica.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Hallvakt door_controller (see ARCHITECTURE.md)."""

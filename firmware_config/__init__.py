@@ -1,0 +1,1 @@
+"""Hallvakt firmware_config (see ARCHITECTURE.md)."""

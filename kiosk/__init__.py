@@ -1,0 +1,1 @@
+"""Hallvakt kiosk (see ARCHITECTURE.md)."""

@@ -1,0 +1,143 @@
+"""The node database: connection settings and versioned migrations.
+
+Rules this module guarantees:
+- WAL journal, ``synchronous=FULL`` (a commit survives power loss), foreign
+  keys on, and a busy timeout so the door controller, sync and kiosk processes
+  can all write: writers take the lock up front (``BEGIN IMMEDIATE``) and wait
+  for it instead of failing on a lock upgrade.
+- The schema is only ever changed by appending a migration to ``MIGRATIONS``;
+  a migration never edits an earlier one. Applying is idempotent.
+- A new database gets a random 63-bit ``epoch`` (PROTOCOL.md §5 hello) that
+  stays for the life of the file.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("hallvakt.replica")
+BUSY_TIMEOUT_S = 15.0
+
+
+def connect(path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Database:
+    """Open (creating if needed) the node database at ``path`` and migrate it.
+
+    ``":memory:"`` gives a private in-memory database. Raises ``sqlite3.DatabaseError``
+    when the file is not a database or fails its quick integrity check.
+    """
+    conn = sqlite3.connect(
+        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        if str(path) != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.DatabaseError(f"{path}: could not enable WAL (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"{path}: database is corrupt: {check}")
+        db = Database(conn, execute_plugins=False)
+        if MIGRATIONS.pending(db):
+            # Under the write lock, so processes opening a new file together
+            # migrate it once; apply() re-reads what is pending inside the lock
+            # and runs each migration in a savepoint of this transaction.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS.apply(db)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return db
+    except BaseException:
+        conn.close()
+        raise
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: Database) -> None:
+    ddl = """
+    CREATE TABLE sync_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch INTEGER NOT NULL,
+        applied_rev INTEGER NOT NULL DEFAULT 0,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        acked_through INTEGER NOT NULL DEFAULT 0,
+        head_rev INTEGER,
+        head_oldest_rev INTEGER,
+        head_seen_ts INTEGER,
+        applied_ts INTEGER,
+        max_booking_s INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE facilities (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE resources (id TEXT PRIMARY KEY, parent TEXT, data TEXT NOT NULL);
+    CREATE INDEX resources_parent ON resources(parent);
+    CREATE TABLE doors (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE door_resources (
+        door_id TEXT NOT NULL, resource_id TEXT NOT NULL,
+        PRIMARY KEY (door_id, resource_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE holders (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE holder_members (
+        holder_id TEXT NOT NULL, group_id TEXT NOT NULL,
+        PRIMARY KEY (holder_id, group_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE credentials (
+        id TEXT PRIMARY KEY, digest TEXT NOT NULL, holder TEXT, booking TEXT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX credentials_digest ON credentials(digest);
+    CREATE INDEX credentials_booking ON credentials(booking);
+    CREATE TABLE bookings (
+        id TEXT PRIMARY KEY, holder TEXT, start_ts INTEGER NOT NULL,
+        end_ts INTEGER NOT NULL, status TEXT NOT NULL, origin TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX bookings_holder_end ON bookings(holder, end_ts);
+    CREATE TABLE booking_resources (
+        resource_id TEXT NOT NULL, end_ts INTEGER NOT NULL, start_ts INTEGER NOT NULL,
+        booking_id TEXT NOT NULL,
+        PRIMARY KEY (resource_id, end_ts, booking_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX booking_resources_booking ON booking_resources(booking_id);
+    CREATE TABLE grants (id TEXT PRIMARY KEY, holder TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX grants_holder ON grants(holder);
+    CREATE TABLE leases (
+        id TEXT PRIMARY KEY, node TEXT NOT NULL, resource TEXT NOT NULL,
+        start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, data TEXT NOT NULL
+    );
+    CREATE INDEX leases_resource ON leases(resource, end_ts);
+    CREATE TABLE revocations (
+        id TEXT PRIMARY KEY, credential TEXT, digest TEXT, data TEXT NOT NULL
+    );
+    CREATE INDEX revocations_credential ON revocations(credential);
+    CREATE INDEX revocations_digest ON revocations(digest);
+    CREATE TABLE policies (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+        at_ts INTEGER NOT NULL, body TEXT NOT NULL
+    );
+    CREATE TABLE walkins (
+        booking_id TEXT PRIMARY KEY, event_id TEXT NOT NULL, state TEXT NOT NULL
+            CHECK (state IN ('pending', 'accepted', 'rejected', 'cancelled')),
+        reason TEXT NOT NULL DEFAULT '', data TEXT NOT NULL
+    );
+    CREATE TABLE snapshot_parts (
+        rev INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL,
+        body TEXT NOT NULL, PRIMARY KEY (rev, part)
+    );
+    """
+    for statement in ddl.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(
+        "INSERT INTO sync_state (id, epoch) VALUES (1, ?)", [secrets.randbelow(2**63 - 1) + 1]
+    )

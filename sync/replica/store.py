@@ -1,0 +1,297 @@
+"""The replica: typed access to the node database.
+
+Rules this module guarantees:
+- Every write happens inside :meth:`Replica.write` (``BEGIN IMMEDIATE``), so a
+  state change and the outbox event recording it commit together or not at all.
+- Records come out of the database only through ``Record.from_wire``: a row
+  that no longer validates (a corrupted file, a hand edit) raises
+  ``ReplicaCorrupt`` instead of reaching a door decision.
+- Index tables (door and booking resources, grant doors, memberships) are
+  derived from the record on every put and removed on every delete.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from .records import (
+    ENTITIES,
+    Booking,
+    Credential,
+    Door,
+    Facility,
+    Grant,
+    Holder,
+    Lease,
+    Policy,
+    Record,
+    RecordError,
+    Resource,
+    Revocation,
+)
+from .schema import BUSY_TIMEOUT_S, connect
+from .timeutil import DEFAULT_TZ, from_ts, to_ts, zone
+
+R = TypeVar("R", bound=Record)
+
+TABLES: dict[str, str] = {
+    "facility": "facilities",
+    "resource": "resources",
+    "door": "doors",
+    "holder": "holders",
+    "credential": "credentials",
+    "booking": "bookings",
+    "grant": "grants",
+    "lease": "leases",
+    "revocation": "revocations",
+    "policy": "policies",
+}
+
+
+class ReplicaError(Exception):
+    """Base of the replica's own errors."""
+
+
+class ReplicaCorrupt(ReplicaError):
+    """A stored row fails validation: the replica must be rebuilt from a snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """Where the node stands with central (PROTOCOL.md §5 hello, §6 head)."""
+
+    epoch: int
+    applied_rev: int
+    last_seq: int
+    acked_through: int
+    head_rev: int | None
+    head_oldest_rev: int | None
+    head_seen_at: datetime | None
+    applied_at: datetime | None
+    max_booking_s: int  # longest booking seen: bounds the time-range index scans
+
+    @property
+    def first_unacked(self) -> int:
+        """The first outbox ``seq`` central has not acknowledged."""
+        return self.acked_through + 1
+
+
+class Replica:
+    """One open node database. Not shared between threads without a lock; each
+    process (door controller, sync, kiosk) opens its own."""
+
+    def __init__(self, db: Database, path: str, default_tz: str = DEFAULT_TZ) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = path
+        self._default_tz = zone(default_tz)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        default_tz: str = DEFAULT_TZ,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+    ) -> Replica:
+        """Open (create, migrate) the database at ``path``; ``":memory:"`` for tests."""
+        return cls(connect(path, busy_timeout_s=busy_timeout_s), str(path), default_tz)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions --------------------------------------------------------
+
+    def _in_tx(self) -> bool:
+        return self.conn.in_transaction
+
+    @contextmanager
+    def write(self) -> Iterator[Replica]:
+        """A write transaction; nested calls join the outer one (as a savepoint)."""
+        if self._in_tx():
+            with self.db.atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if self._in_tx():
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Replica]:
+        """A consistent read snapshot over several queries."""
+        if self._in_tx():
+            yield self
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            if self._in_tx():
+                self.conn.execute("COMMIT")
+
+    # --- sync state ----------------------------------------------------------
+
+    def state(self) -> SyncState:
+        row = self.conn.execute(
+            "SELECT epoch, applied_rev, last_seq, acked_through, head_rev, head_oldest_rev,"
+            " head_seen_ts, applied_ts, max_booking_s FROM sync_state WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise ReplicaCorrupt("sync_state row is missing")
+        return SyncState(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            None if row[6] is None else from_ts(row[6]),
+            None if row[7] is None else from_ts(row[7]),
+            row[8],
+        )
+
+    def record_head(self, rev: int, oldest_rev: int, seen_at: datetime) -> None:
+        """Remember central's newest verified head (for staleness, PROTOCOL.md §7)."""
+        with self.write():
+            self.conn.execute(
+                "UPDATE sync_state SET head_rev = ?, head_oldest_rev = ?, head_seen_ts = ?"
+                " WHERE id = 1",
+                [rev, oldest_rev, to_ts(seen_at)],
+            )
+
+    # --- facility time ---------------------------------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The facility's time zone (from the facility record, else the default)."""
+        fac = self.facility()
+        return zone(fac.timezone) if fac is not None else self._default_tz
+
+    def facility(self) -> Facility | None:
+        rows = self.all(Facility)
+        return rows[0] if rows else None
+
+    def policy(self) -> Policy:
+        """The ``default`` policy record, or the built-in defaults."""
+        return self.get(Policy, "default") or Policy("default")
+
+    # --- records ---------------------------------------------------------------
+
+    def _decode(self, cls: type[R], data: str) -> R:
+        try:
+            return cls.from_wire(json.loads(data))
+        except (RecordError, ValueError, TypeError) as exc:
+            raise ReplicaCorrupt(f"stored {cls.ENTITY} does not validate: {exc}") from exc
+
+    def get(self, cls: type[R], ident: str) -> R | None:
+        row = self.conn.execute(
+            f"SELECT data FROM {TABLES[cls.ENTITY]} WHERE id = ?", [ident]
+        ).fetchone()
+        return None if row is None else self._decode(cls, row[0])
+
+    def all(self, cls: type[R]) -> list[R]:
+        rows = self.conn.execute(f"SELECT data FROM {TABLES[cls.ENTITY]} ORDER BY id")
+        return [self._decode(cls, r[0]) for r in rows]
+
+    def decode_rows(self, cls: type[R], rows: Iterator[Any]) -> list[R]:
+        """Decode ``(data,)`` rows of ``cls``'s table."""
+        return [self._decode(cls, r[0]) for r in rows]
+
+    def count(self, entity: str) -> int:
+        return int(self.conn.execute(f"SELECT count(*) FROM {TABLES[entity]}").fetchone()[0])
+
+    def put(self, rec: Record, *, replace: bool = True) -> None:
+        """Insert or replace one record and its index rows (inside :meth:`write`).
+
+        ``replace=False`` skips removing an older version (the tables were just
+        cleared); a duplicate id then raises ``sqlite3.IntegrityError``.
+        """
+        if replace:
+            self.delete(rec.ENTITY, rec.id)
+        table = TABLES[rec.ENTITY]
+        data = json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)
+        ex = self.conn.execute
+        if isinstance(rec, Resource):
+            ex("INSERT INTO resources VALUES (?, ?, ?)", [rec.id, rec.parent, data])
+        elif isinstance(rec, Door):
+            ex("INSERT INTO doors VALUES (?, ?)", [rec.id, data])
+            self.conn.executemany(
+                "INSERT INTO door_resources VALUES (?, ?)", [(rec.id, r) for r in rec.resources]
+            )
+        elif isinstance(rec, Holder):
+            ex("INSERT INTO holders VALUES (?, ?)", [rec.id, data])
+            self.conn.executemany(
+                "INSERT INTO holder_members VALUES (?, ?)", [(rec.id, g) for g in rec.member_of]
+            )
+        elif isinstance(rec, Credential):
+            ex(
+                "INSERT INTO credentials VALUES (?, ?, ?, ?, ?)",
+                [rec.id, rec.digest, rec.holder, rec.booking, data],
+            )
+        elif isinstance(rec, Booking):
+            s, e = to_ts(rec.start), to_ts(rec.end)
+            ex(
+                "INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [rec.id, rec.holder, s, e, rec.status, rec.origin, data],
+            )
+            self.conn.executemany(
+                "INSERT INTO booking_resources VALUES (?, ?, ?, ?)",
+                [(r, e, s, rec.id) for r in rec.resources],
+            )
+            ex(
+                "UPDATE sync_state SET max_booking_s = ? WHERE id = 1 AND max_booking_s < ?",
+                [e - s, e - s],
+            )
+        elif isinstance(rec, Lease):
+            ex(
+                "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?)",
+                [rec.id, rec.node, rec.resource, to_ts(rec.start), to_ts(rec.end), data],
+            )
+        elif isinstance(rec, Revocation):
+            ex(
+                "INSERT INTO revocations VALUES (?, ?, ?, ?)",
+                [rec.id, rec.credential, rec.digest, data],
+            )
+        elif isinstance(rec, Grant):
+            ex("INSERT INTO grants VALUES (?, ?, ?)", [rec.id, rec.holder, data])
+        else:
+            ex(f"INSERT INTO {table} VALUES (?, ?)", [rec.id, data])
+
+    def delete(self, entity: str, ident: str) -> None:
+        """Remove one record and its index rows; absent ids are fine (idempotent)."""
+        if entity not in ENTITIES:
+            raise ReplicaError(f"unknown entity {entity!r}")
+        ex = self.conn.execute
+        if entity == "door":
+            ex("DELETE FROM door_resources WHERE door_id = ?", [ident])
+        elif entity == "holder":
+            ex("DELETE FROM holder_members WHERE holder_id = ?", [ident])
+        elif entity == "booking":
+            ex("DELETE FROM booking_resources WHERE booking_id = ?", [ident])
+        ex(f"DELETE FROM {TABLES[entity]} WHERE id = ?", [ident])
+
+    def clear_entities(self) -> None:
+        """Empty every entity table (a snapshot replaces all of them)."""
+        for table in (*TABLES.values(), "door_resources", "holder_members", "booking_resources"):
+            self.conn.execute(f"DELETE FROM {table}")

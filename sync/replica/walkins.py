@@ -1,0 +1,93 @@
+"""Walk-in bookings made on the node inside a lease (PROTOCOL.md §6 Leases).
+
+Rules this module guarantees:
+- A walk-in is created only inside a lease this node holds, only on time free
+  on every related resource (a hall and its sections conflict), and only when
+  it is whole slots long, within the resource's slot limit.
+- The booking, its pending verdict and the ``walkin.created`` event commit in
+  one transaction; a refused walk-in writes nothing and raises ``WalkinRefused``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .outbox import OutboxEvent, append_event
+from .queries import bookings_overlapping, related_resources, resource_tree
+from .records import Booking, Lease
+from .store import Replica, ReplicaError
+
+
+class WalkinRefused(ReplicaError):
+    """The walk-in cannot be made; ``reason`` is a stable code for the kiosk."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
+
+
+def create_walkin(rep: Replica, node: str, booking: Booking, now: datetime) -> OutboxEvent:
+    """Store ``booking`` (origin ``walkin``) and record ``walkin.created``.
+
+    Raises ``WalkinRefused`` with reason ``not_walkin``, ``no_lease``,
+    ``outside_lease``, ``not_slots``, ``too_long``, ``in_past`` or ``conflict``.
+    """
+    if booking.origin != "walkin" or booking.lease is None or booking.node != node:
+        raise WalkinRefused("not_walkin", "a walk-in names its lease and this node")
+    if len(booking.resources) != 1:
+        raise WalkinRefused("not_walkin", "a walk-in books exactly one resource")
+    if booking.end <= now:
+        raise WalkinRefused("in_past", "the slot has already ended")
+    with rep.write():
+        lease = rep.get(Lease, booking.lease)
+        if lease is None or lease.node != node or lease.resource != booking.resources[0]:
+            raise WalkinRefused("no_lease", f"this node holds no lease {booking.lease!r} on it")
+        if not (lease.start <= booking.start and booking.end <= lease.end):
+            raise WalkinRefused("outside_lease", "the booking is not inside the lease")
+        resources = resource_tree(rep)
+        res = resources.get(lease.resource)
+        if res is None or res.walkin_slot_minutes is None:
+            raise WalkinRefused("no_lease", "the resource takes no walk-ins")
+        step = timedelta(minutes=res.walkin_slot_minutes)
+        length, offset = booking.end - booking.start, booking.start - lease.start
+        if length % step or offset % step:
+            raise WalkinRefused(
+                "not_slots", f"walk-ins are whole {res.walkin_slot_minutes}-minute slots"
+            )
+        if length > step * res.walkin_max_slots:
+            raise WalkinRefused("too_long", f"at most {res.walkin_max_slots} slots")
+        related = related_resources(resources, lease.resource)
+        if bookings_overlapping(rep, related, booking.start, booking.end):
+            raise WalkinRefused("conflict", "the time is no longer free")
+        rep.put(booking)
+        event = append_event(rep, "walkin.created", {"booking": booking.to_wire()}, now)
+        rep.conn.execute(
+            "INSERT INTO walkins (booking_id, event_id, state, data) VALUES (?, ?, 'pending', ?)",
+            [booking.id, event.id, "{}"],
+        )
+    return event
+
+
+def cancel_walkin(rep: Replica, booking_id: str, now: datetime, reason: str = "") -> OutboxEvent:
+    """Cancel a walk-in made on this node and record ``walkin.cancelled``.
+
+    Raises ``WalkinRefused("unknown", ...)`` for a booking that is no walk-in of ours.
+    """
+    with rep.write():
+        row = rep.conn.execute(
+            "SELECT state FROM walkins WHERE booking_id = ?", [booking_id]
+        ).fetchone()
+        booking = rep.get(Booking, booking_id)
+        if row is None or booking is None:
+            raise WalkinRefused("unknown", f"no walk-in {booking_id!r} on this node")
+        rep.put(Booking.from_wire({**booking.to_wire(), "status": "cancelled"}))
+        rep.conn.execute(
+            "UPDATE walkins SET state = 'cancelled' WHERE booking_id = ?", [booking_id]
+        )
+        return append_event(rep, "walkin.cancelled", {"booking": booking_id, "reason": reason}, now)
+
+
+def walkin_states(rep: Replica) -> dict[str, tuple[str, str]]:
+    """Every walk-in of this node: booking id -> (state, reason)."""
+    rows = rep.conn.execute("SELECT booking_id, state, reason FROM walkins")
+    return {b: (s, r) for b, s, r in rows}
