@@ -1,0 +1,1 @@
+"""Lock outputs and door inputs: relay boards behind ports that speak real bytes."""
