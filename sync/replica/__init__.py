@@ -13,6 +13,7 @@ from .apply import (
     replace_all,
     stage_snapshot,
 )
+from .attendance import AccessRecord, checked_in, record_access, sweep_no_shows
 from .digests import card_digest, card_id, code_digest, pin_digest
 from .outbox import (
     EVENT_TYPES,
@@ -63,6 +64,7 @@ __all__ = [
     "ENTITIES",
     "EVENT_TYPES",
     "AccessContext",
+    "AccessRecord",
     "AckError",
     "ApplyOutcome",
     "BatchError",
@@ -101,6 +103,7 @@ __all__ = [
     "cancel_walkin",
     "card_digest",
     "card_id",
+    "checked_in",
     "code_digest",
     "create_walkin",
     "credentials_by_digest",
@@ -112,10 +115,12 @@ __all__ = [
     "parse_record",
     "pending_events",
     "pin_digest",
+    "record_access",
     "related_resources",
     "replace_all",
     "resource_tree",
     "stage_snapshot",
+    "sweep_no_shows",
     "uuid7",
     "walkin_states",
 ]

@@ -256,8 +256,9 @@ class Replica:
                 [rec.id, rec.holder, s, e, rec.status, rec.origin, data],
             )
             self.conn.executemany(
-                "INSERT INTO booking_resources VALUES (?, ?, ?, ?)",
-                [(r, e, s, rec.id) for r in rec.resources],
+                "INSERT INTO booking_resources (resource_id, end_ts, booking_id, start_ts)"
+                " VALUES (?, ?, ?, ?)",
+                [(r, e, rec.id, s) for r in rec.resources],
             )
             ex(
                 "UPDATE sync_state SET max_booking_s = ? WHERE id = 1 AND max_booking_s < ?",

@@ -1,0 +1,120 @@
+"""Access events, check-ins and no-shows (PROTOCOL.md §5 event types).
+
+Rules this module guarantees:
+- Every access decision becomes exactly one ``access.granted`` or
+  ``access.denied`` event, with the door, the credential digest (or
+  ``unknown``), the booking, the reason, the replica rev and the clock state.
+- The first granted entry of a booking also records ``booking.checked_in``, in
+  the same transaction; later entries do not repeat it.
+- ``sweep_no_shows`` records ``booking.no_show`` once for each active central
+  booking that ended more than ``policy.no_show_grace_minutes`` ago with nobody
+  entered, and never for a booking already checked in or already reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .outbox import OutboxEvent, append_event
+from .records import Booking
+from .store import Replica
+from .timeutil import format_instant, from_ts, to_ts
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """The facts of one decision as the outbox records them."""
+
+    door: str
+    reader: str
+    digest: str | None  # None: nothing matched, recorded as "unknown"
+    granted: bool
+    reason: str
+    credential: str | None = None
+    booking: str | None = None
+    grant: str | None = None
+    rev: int = 0
+    clock_trusted: bool = True
+    stale: bool = False
+
+    def body(self) -> dict[str, object]:
+        return {
+            "door": self.door,
+            "reader": self.reader,
+            "credential": self.digest if self.digest is not None else "unknown",
+            "credential_id": self.credential,
+            "booking": self.booking,
+            "grant": self.grant,
+            "reason": self.reason,
+            "rev": self.rev,
+            "clock": {"trusted": self.clock_trusted},
+            "stale": self.stale,
+        }
+
+
+def record_access(rep: Replica, rec: AccessRecord, at: datetime) -> list[OutboxEvent]:
+    """Record one decision (and a first check-in) atomically; return the events."""
+    with rep.write():
+        events = [
+            append_event(rep, "access.granted" if rec.granted else "access.denied", rec.body(), at)
+        ]
+        if rec.granted and rec.booking is not None:
+            booking = rep.get(Booking, rec.booking)
+            row = rep.conn.execute(
+                "SELECT checked_in_ts FROM attendance WHERE booking_id = ?", [rec.booking]
+            ).fetchone()
+            if booking is not None and (row is None or row[0] is None):
+                rep.conn.execute(
+                    "INSERT INTO attendance (booking_id, checked_in_ts, end_ts) VALUES (?, ?, ?)"
+                    " ON CONFLICT (booking_id)"
+                    " DO UPDATE SET checked_in_ts = excluded.checked_in_ts",
+                    [rec.booking, to_ts(at), to_ts(booking.end)],
+                )
+                events.append(
+                    append_event(
+                        rep,
+                        "booking.checked_in",
+                        {"booking": rec.booking, "door": rec.door, "at": format_instant(at)},
+                        at,
+                    )
+                )
+    return events
+
+
+def checked_in(rep: Replica, booking_id: str) -> datetime | None:
+    """When the first entry of a booking happened, if it did."""
+    row = rep.conn.execute(
+        "SELECT checked_in_ts FROM attendance WHERE booking_id = ?", [booking_id]
+    ).fetchone()
+    return None if row is None or row[0] is None else from_ts(row[0])
+
+
+def sweep_no_shows(rep: Replica, now: datetime) -> list[OutboxEvent]:
+    """Record ``booking.no_show`` for bookings that ended unused since the last sweep."""
+    grace = timedelta(minutes=rep.policy().no_show_grace_minutes)
+    until = to_ts(now - grace)
+    events: list[OutboxEvent] = []
+    with rep.write():
+        row = rep.conn.execute("SELECT no_show_swept_ts FROM sync_state WHERE id = 1").fetchone()
+        since = row[0] if row[0] is not None else until - 7 * 86400
+        if until <= since:
+            return []
+        candidates = rep.decode_rows(
+            Booking,
+            rep.conn.execute(
+                "SELECT b.data FROM bookings b LEFT JOIN attendance a ON a.booking_id = b.id"
+                " WHERE b.end_ts > ? AND b.end_ts <= ? AND b.status IN ('confirmed', 'tentative')"
+                " AND b.origin = 'central' AND a.booking_id IS NULL ORDER BY b.end_ts, b.id",
+                [since, until],
+            ),
+        )
+        for b in candidates:
+            rep.conn.execute(
+                "INSERT INTO attendance (booking_id, no_show_ts, end_ts) VALUES (?, ?, ?)",
+                [b.id, to_ts(now), to_ts(b.end)],
+            )
+            body = {"booking": b.id, "start": format_instant(b.start), "end": format_instant(b.end)}
+            events.append(append_event(rep, "booking.no_show", body, now))
+        rep.conn.execute("UPDATE sync_state SET no_show_swept_ts = ? WHERE id = 1", [until])
+    return events
