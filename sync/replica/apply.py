@@ -76,7 +76,7 @@ def _op(i: int, o: Any) -> Op:
     if not isinstance(o, Mapping):
         raise BatchError(f"ops[{i}]: must be an object")
     kind, entity, ident = o.get("op"), o.get("entity"), o.get("id")
-    if entity not in ENTITIES:
+    if not isinstance(entity, str) or entity not in ENTITIES:
         raise BatchError(f"ops[{i}].entity: unknown entity {entity!r}")
     if not isinstance(ident, str) or not ident:
         raise BatchError(f"ops[{i}].id: must be a non-empty string")

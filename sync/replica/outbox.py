@@ -97,7 +97,10 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
-    text = json.dumps(dict(body), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(dict(body), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except TypeError as exc:
+        raise ValueError(f"event body is not JSON: {exc}") from exc
     at_ts = to_ts(at)
     event_id = uuid7()
     with rep.write():

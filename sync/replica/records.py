@@ -22,9 +22,9 @@ from typing import Any, ClassVar, TypeVar
 
 from .timeutil import format_instant, parse_hhmm, parse_instant
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-_DIGEST = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of 32 bytes, unpadded
-_NODE = re.compile(r"^[a-z0-9.-]{1,64}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")  # always used with fullmatch
+_DIGEST = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of 32 bytes, unpadded
+_NODE = re.compile(r"[a-z0-9.-]{1,64}")
 
 
 class RecordError(ValueError):
@@ -45,7 +45,7 @@ class _Reader:
         self.entity, self.data = entity, data
         raw = data.get("id")
         self.ident: object = raw
-        if not isinstance(raw, str) or not _ID.match(raw):
+        if not isinstance(raw, str) or not _ID.fullmatch(raw):
             raise RecordError(entity, raw, "id", "must be 1-128 of A-Z a-z 0-9 . _ : @ -")
 
     def fail(self, field: str, problem: str) -> RecordError:
@@ -71,7 +71,7 @@ class _Reader:
 
     def ref(self, field: str) -> str:
         v = self._get(field, None, True)
-        if not isinstance(v, str) or not _ID.match(v):
+        if not isinstance(v, str) or not _ID.fullmatch(v):
             raise self.fail(field, "must be an id")
         return v
 
@@ -80,7 +80,7 @@ class _Reader:
 
     def refs(self, field: str, *, non_empty: bool = False) -> tuple[str, ...]:
         v = self._get(field, [], non_empty)
-        if not isinstance(v, list) or not all(isinstance(x, str) and _ID.match(x) for x in v):
+        if not isinstance(v, list) or not all(isinstance(x, str) and _ID.fullmatch(x) for x in v):
             raise self.fail(field, "must be a list of ids")
         if non_empty and not v:
             raise self.fail(field, "must not be empty")
@@ -121,7 +121,7 @@ class _Reader:
 
     def digest(self, field: str) -> str:
         v = self._get(field, None, True)
-        if not isinstance(v, str) or not _DIGEST.match(v):
+        if not isinstance(v, str) or not _DIGEST.fullmatch(v):
             raise self.fail(field, "must be an unpadded base64url HMAC-SHA256 digest")
         return v
 
@@ -326,7 +326,7 @@ class Booking(Record):
         if origin == "walkin" and lease is None:
             raise r.fail("lease", "is required for a walk-in")
         node = r.opt_text("node", max_len=64)
-        if node is not None and not _NODE.match(node):
+        if node is not None and not _NODE.fullmatch(node):
             raise r.fail("node", "must be a node id")
         return cls(
             str(r.ident),
@@ -432,7 +432,7 @@ class Lease(Record):
     def from_wire(cls, data: Mapping[str, Any]) -> Lease:
         r = _Reader(cls.ENTITY, data)
         node = r.text("node", max_len=64)
-        if not _NODE.match(node):
+        if not _NODE.fullmatch(node):
             raise r.fail("node", "must be a node id")
         start, end = r.instant("start"), r.instant("end")
         if end <= start:

@@ -22,15 +22,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 UTC = UTC
 DEFAULT_TZ = "Europe/Stockholm"
 
-_RFC3339_Z = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+# fullmatch and ASCII digits only: one instant has one spelling (no "\n", no
+# other scripts' digits).
+_RFC3339_Z = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z"
+)
+_HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")
 
 
 def zone(name: str) -> ZoneInfo:
     """Return the ``ZoneInfo`` for ``name``; raise ``ValueError`` if it is unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # a folder name is an OSError
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
@@ -39,7 +43,7 @@ def parse_instant(text: str) -> datetime:
 
     Fractions of a second are accepted and truncated. Raises ``ValueError``.
     """
-    m = _RFC3339_Z.match(text) if isinstance(text, str) else None
+    m = _RFC3339_Z.fullmatch(text) if isinstance(text, str) else None
     if m is None:
         raise ValueError(f"not an RFC 3339 UTC instant with Z suffix: {text!r}")
     y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
@@ -96,7 +100,7 @@ def local_day(at: datetime, tz: ZoneInfo) -> date:
 
 def parse_hhmm(text: str) -> int:
     """Minutes after local midnight of ``HH:MM`` (``24:00`` allowed); raises ``ValueError``."""
-    if not isinstance(text, str) or not _HHMM.match(text):
+    if not isinstance(text, str) or not _HHMM.fullmatch(text):
         raise ValueError(f"not a HH:MM time: {text!r}")
     h, m = text.split(":")
     return int(h) * 60 + int(m)

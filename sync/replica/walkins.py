@@ -71,7 +71,8 @@ def create_walkin(rep: Replica, node: str, booking: Booking, now: datetime) -> O
 def cancel_walkin(rep: Replica, booking_id: str, now: datetime, reason: str = "") -> OutboxEvent:
     """Cancel a walk-in made on this node and record ``walkin.cancelled``.
 
-    Raises ``WalkinRefused("unknown", ...)`` for a booking that is no walk-in of ours.
+    Raises ``WalkinRefused`` with ``unknown`` for a booking that is no walk-in
+    of ours and ``not_cancellable`` for one already cancelled or rejected.
     """
     with rep.write():
         row = rep.conn.execute(
@@ -80,6 +81,8 @@ def cancel_walkin(rep: Replica, booking_id: str, now: datetime, reason: str = ""
         booking = rep.get(Booking, booking_id)
         if row is None or booking is None:
             raise WalkinRefused("unknown", f"no walk-in {booking_id!r} on this node")
+        if row[0] not in ("pending", "accepted"):
+            raise WalkinRefused("not_cancellable", f"walk-in {booking_id!r} is {row[0]}")
         rep.put(Booking.from_wire({**booking.to_wire(), "status": "cancelled"}))
         rep.conn.execute(
             "UPDATE walkins SET state = 'cancelled' WHERE booking_id = ?", [booking_id]
