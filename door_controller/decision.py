@@ -42,6 +42,8 @@ class Reason(enum.StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     PIN_REQUIRED = "pin_required"
     PIN_WRONG = "pin_wrong"
+    PIN_LOCKED = "pin_locked"  # too many wrong PINs: decided by the caller's PinGuard
+    PIN_TIMEOUT = "pin_timeout"  # the card asked for a PIN that never came
     LEADER_NOT_IN = "leader_not_in"
     STALE_REPLICA = "stale_replica"
     CLOCK_UNTRUSTED = "clock_untrusted"

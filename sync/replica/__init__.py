@@ -13,7 +13,7 @@ from .apply import (
     replace_all,
     stage_snapshot,
 )
-from .attendance import AccessRecord, checked_in, record_access, sweep_no_shows
+from .attendance import AccessRecord, checked_in, leaders_in, record_access, sweep_no_shows
 from .digests import card_digest, card_id, code_digest, pin_digest
 from .outbox import (
     EVENT_TYPES,
@@ -37,6 +37,7 @@ from .queries import (
     grants_for,
     holder_groups,
     is_revoked,
+    pin_matches,
     related_resources,
     resource_tree,
 )
@@ -112,9 +113,11 @@ __all__ = [
     "grants_for",
     "holder_groups",
     "is_revoked",
+    "leaders_in",
     "parse_record",
     "pending_events",
     "pin_digest",
+    "pin_matches",
     "record_access",
     "related_resources",
     "replace_all",

@@ -5,7 +5,8 @@ Rules this module guarantees:
   ``access.denied`` event, with the door, the credential digest (or
   ``unknown``), the booking, the reason, the replica rev and the clock state.
 - The first granted entry of a booking also records ``booking.checked_in``, in
-  the same transaction; later entries do not repeat it.
+  the same transaction; later entries do not repeat it. An entry by a card
+  (not a visitor code) also marks the booking's leader as in.
 - ``sweep_no_shows`` records ``booking.no_show`` once for each active central
   booking that ended more than ``policy.no_show_grace_minutes`` ago with nobody
   entered, and never for a booking already checked in or already reported.
@@ -64,6 +65,13 @@ def record_access(rep: Replica, rec: AccessRecord, at: datetime) -> list[OutboxE
             row = rep.conn.execute(
                 "SELECT checked_in_ts FROM attendance WHERE booking_id = ?", [rec.booking]
             ).fetchone()
+            if booking is not None and rec.reason == "booking":  # a leader's card
+                rep.conn.execute(
+                    "INSERT INTO attendance (booking_id, leader_in_ts, end_ts) VALUES (?, ?, ?)"
+                    " ON CONFLICT (booking_id) DO UPDATE"
+                    " SET leader_in_ts = coalesce(leader_in_ts, excluded.leader_in_ts)",
+                    [rec.booking, to_ts(at), to_ts(booking.end)],
+                )
             if booking is not None and (row is None or row[0] is None):
                 rep.conn.execute(
                     "INSERT INTO attendance (booking_id, checked_in_ts, end_ts) VALUES (?, ?, ?)"
@@ -80,6 +88,19 @@ def record_access(rep: Replica, rec: AccessRecord, at: datetime) -> list[OutboxE
                     )
                 )
     return events
+
+
+def leaders_in(rep: Replica, booking_ids: list[str]) -> frozenset[str]:
+    """Which of ``booking_ids`` a leader (a card, not a visitor code) has entered."""
+    if not booking_ids:
+        return frozenset()
+    marks = ",".join("?" * len(booking_ids))
+    rows = rep.conn.execute(
+        f"SELECT booking_id FROM attendance WHERE booking_id IN ({marks})"
+        " AND leader_in_ts IS NOT NULL",
+        booking_ids,
+    )
+    return frozenset(r[0] for r in rows)
 
 
 def checked_in(rep: Replica, booking_id: str) -> datetime | None:

@@ -171,6 +171,17 @@ def credentials_by_digest(rep: Replica, digest: str) -> list[Credential]:
     return rep.decode_rows(Credential, rows)
 
 
+def pin_matches(rep: Replica, holder_id: str, digest: str, at: datetime) -> bool:
+    """Whether ``digest`` is a PIN of ``holder_id`` valid at ``at`` and not revoked."""
+    return any(
+        cred.kind == "pin"
+        and cred.holder == holder_id
+        and cred.valid_at(at)
+        and not is_revoked(rep, cred)
+        for cred in credentials_by_digest(rep, digest)
+    )
+
+
 def is_revoked(rep: Replica, credential: Credential) -> bool:
     """Whether a revocation names this credential by id or by digest."""
     row = rep.conn.execute(

@@ -147,7 +147,7 @@ def _initial(db: Database) -> None:
 def _attendance(db: Database) -> None:
     db.execute(
         "CREATE TABLE attendance ("
-        " booking_id TEXT PRIMARY KEY, checked_in_ts INTEGER, no_show_ts INTEGER,"
-        " end_ts INTEGER NOT NULL)"
+        " booking_id TEXT PRIMARY KEY, checked_in_ts INTEGER, leader_in_ts INTEGER,"
+        " no_show_ts INTEGER, end_ts INTEGER NOT NULL)"
     )
     db.execute("ALTER TABLE sync_state ADD COLUMN no_show_swept_ts INTEGER")

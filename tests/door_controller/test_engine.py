@@ -1,0 +1,254 @@
+"""The door engine on a real node database with a fake clock: cards, PINs,
+visitor codes, lockouts, timers, door inputs and the events they record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from door_controller.door_state import DoorState
+from door_controller.engine import DoorEngine, DoorInputs, LockCommand, ReaderFeedback, ReaderSite
+from door_controller.readers.events import (
+    CardPresented,
+    InputChanged,
+    KeyPressed,
+    LedColor,
+    ReaderOffline,
+)
+from door_controller.testing import FakeClock
+from sync.replica import (
+    ChangeBatch,
+    Replica,
+    apply_changes,
+    card_digest,
+    code_digest,
+    pending_events,
+    pin_digest,
+)
+
+KEY = bytes(range(32))
+CARD = (bytes.fromhex("0ABCDE40"), 26)
+STAFF_CARD = (bytes.fromhex("11223344"), 32)
+T0 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # Friday 18:00 in Stockholm
+
+
+def _ops() -> list[dict[str, object]]:
+    def up(entity: str, data: dict[str, object]) -> dict[str, object]:
+        return {"op": "upsert", "entity": entity, "id": data["id"], "data": data}
+
+    iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    return [
+        up("facility", {"id": "f1", "name": "Hallen"}),
+        up("resource", {"id": "hall", "name": "Hall", "kind": "hall"}),
+        up("door", {"id": "d1", "name": "Entré", "resources": ["hall"], "unlock_seconds": 5}),
+        up("holder", {"id": "ik", "kind": "association", "display_name": "IK Test"}),
+        up("holder", {"id": "p1", "kind": "person", "display_name": "Anna", "member_of": ["ik"]}),
+        up("holder", {"id": "s1", "kind": "staff", "display_name": "Vaktmästare"}),
+        up(
+            "credential",
+            {"id": "c1", "holder": "p1", "kind": "card", "digest": card_digest(KEY, "0ABCDE40/26")},
+        ),
+        up(
+            "credential",
+            {"id": "c1p", "holder": "p1", "kind": "pin", "digest": pin_digest(KEY, "p1", "4321")},
+        ),
+        up(
+            "credential",
+            {"id": "c9", "holder": "s1", "kind": "card", "digest": card_digest(KEY, "11223344/32")},
+        ),
+        up(
+            "grant",
+            {
+                "id": "g1",
+                "holder": "s1",
+                "doors": ["d1"],
+                "windows": [{"days": [1, 2, 3, 4, 5], "from": "06:00", "to": "22:00"}],
+            },
+        ),
+        up(
+            "booking",
+            {
+                "id": "b1",
+                "resources": ["hall"],
+                "start": iso(T0),
+                "end": iso(T0 + timedelta(hours=1)),
+                "holder": "ik",
+            },
+        ),
+        up(
+            "booking",
+            {
+                "id": "b2",
+                "resources": ["hall"],
+                "start": iso(T0 + timedelta(hours=2)),
+                "end": iso(T0 + timedelta(hours=3)),
+                "holder": "ik",
+            },
+        ),
+        up(
+            "credential",
+            {
+                "id": "v1",
+                "kind": "code",
+                "booking": "b1",
+                "digest": code_digest(KEY, "f1", "246810"),
+            },
+        ),
+        up("policy", {"id": "default", "pin_max_attempts": 3, "pin_lockout_seconds": 60}),
+    ]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> tuple[DoorEngine, FakeClock, Replica]:
+    rep = Replica.open(tmp_path / "node.db")
+    apply_changes(rep, ChangeBatch.from_wire({"base": 0, "rev": 5, "ops": _ops()}), T0)
+    rep.record_head(5, 1, T0)
+    clock = FakeClock(T0 + timedelta(minutes=5))
+    engine = DoorEngine(
+        rep,
+        clock,
+        credential_key=KEY,
+        facility_id="f1",
+        readers={"r1": ReaderSite("d1"), "r2": ReaderSite("d1", "out")},
+        inputs={"d1": DoorInputs(contact=("r1", 0, True), rex=("r1", 1, False))},
+    )
+    assert engine.start() == [LockCommand("d1", True)]
+    return engine, clock, rep
+
+
+def _types(rep: Replica) -> list[str]:
+    return [e.type for e in pending_events(rep, limit=1000)]
+
+
+def _keys(engine: DoorEngine, reader: str, keys: str) -> list[object]:
+    out: list[object] = []
+    for k in keys:
+        out += engine.handle(KeyPressed(reader, k))
+    return out
+
+
+def test_card_then_pin_opens_and_relocks_after_close(
+    rig: tuple[DoorEngine, FakeClock, Replica],
+) -> None:
+    engine, _, rep = rig
+    prompt = engine.handle(CardPresented("r1", *CARD))
+    assert all(isinstance(e, ReaderFeedback) and e.feedback.color is LedColor.AMBER for e in prompt)  # type: ignore[union-attr]
+    assert _types(rep) == []  # nothing decided yet
+    effects = _keys(engine, "r1", "4321#")
+    assert LockCommand("d1", False) in effects
+    assert engine.doors["d1"].state is DoorState.UNLOCKED
+    engine.handle(InputChanged("r1", 0, False))  # contact opens
+    assert engine.doors["d1"].state is DoorState.OPEN
+    closed = engine.handle(InputChanged("r1", 0, True))
+    assert LockCommand("d1", True) in closed
+    assert _types(rep) == ["access.granted", "booking.checked_in", "door.opened", "door.closed"]
+    granted = pending_events(rep)[0].body
+    assert granted["booking"] == "b1" and granted["reason"] == "booking" and granted["rev"] == 5
+
+
+def test_unopened_grant_relocks_on_timer(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, clock, _ = rig
+    engine.handle(CardPresented("r2", *CARD))  # exit reader: no PIN
+    assert engine.doors["d1"].state is DoorState.UNLOCKED
+    clock.advance(4.9)
+    assert engine.tick() == []
+    clock.advance(0.2)
+    assert engine.tick() == [LockCommand("d1", True)]
+
+
+def test_wrong_pins_are_events_and_lock_the_card_out(
+    rig: tuple[DoorEngine, FakeClock, Replica],
+) -> None:
+    engine, clock, rep = rig
+    for _ in range(3):
+        engine.handle(CardPresented("r1", *CARD))
+        effects = _keys(engine, "r1", "1111#")
+        assert LockCommand("d1", False) not in effects
+    # locked out: the card is refused at once, no PIN is asked for, and the
+    # digits typed after it count as a (wrong) visitor code, not as its PIN
+    refused = engine.handle(CardPresented("r1", *CARD))
+    assert LockCommand("d1", False) not in refused
+    assert LockCommand("d1", False) not in _keys(engine, "r1", "4321#")
+    reasons = [e.body["reason"] for e in pending_events(rep)]
+    assert reasons == ["pin_wrong", "pin_wrong", "pin_wrong", "pin_locked", "unknown_credential"]
+    clock.advance(61)
+    engine.handle(CardPresented("r1", *CARD))
+    assert LockCommand("d1", False) in _keys(engine, "r1", "4321#")
+
+
+def test_pin_timeout_is_recorded_and_forgets_the_card(
+    rig: tuple[DoorEngine, FakeClock, Replica],
+) -> None:
+    engine, clock, rep = rig
+    engine.handle(CardPresented("r1", *CARD))
+    _keys(engine, "r1", "43")
+    clock.advance(11)
+    engine.tick()
+    assert [e.body["reason"] for e in pending_events(rep)] == ["pin_timeout"]
+    # the late digits start a visitor-code entry, not the card's PIN
+    assert LockCommand("d1", False) not in _keys(engine, "r1", "21#")
+
+
+def test_visitor_code_only_in_its_booking(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, clock, rep = rig
+    assert LockCommand("d1", False) in _keys(engine, "r1", "246810#")
+    clock.advance(2 * 3600)  # past b1's end + 15 min
+    engine.tick()
+    assert LockCommand("d1", False) not in _keys(engine, "r1", "246810#")
+    bodies = [e.body for e in pending_events(rep, limit=100) if e.type.startswith("access.")]
+    assert [(b["reason"], b["booking"]) for b in bodies] == [
+        ("visitor_code", "b1"),
+        ("outside_window", None),
+    ]
+
+
+def test_typed_card_number_never_opens(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, _, rep = rig
+    typed = str(int.from_bytes(CARD[0], "big"))  # the number printed on the card
+    assert LockCommand("d1", False) not in _keys(engine, "r1", typed + "#")
+    assert [e.body["credential"] for e in pending_events(rep)] == ["unknown"]
+
+
+def test_code_guessing_locks_the_keypad(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, _, rep = rig
+    for guess in range(100000, 100003):
+        _keys(engine, "r1", f"{guess}#")
+    assert LockCommand("d1", False) not in _keys(engine, "r1", "246810#")
+    assert [e.body["reason"] for e in pending_events(rep)][-1] == "pin_locked"
+
+
+def test_staff_only_when_clock_untrusted(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, clock, _ = rig
+    clock.is_trusted = False
+    assert LockCommand("d1", False) not in engine.handle(CardPresented("r2", *CARD))
+    assert LockCommand("d1", False) in engine.handle(CardPresented("r2", *STAFF_CARD))
+
+
+def test_forced_door_and_rex(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, _, rep = rig
+    engine.handle(InputChanged("r1", 0, False))  # opened while locked
+    assert engine.doors["d1"].state is DoorState.FORCED
+    engine.handle(InputChanged("r1", 0, True))
+    assert LockCommand("d1", False) in engine.handle(InputChanged("r1", 1, True))  # REX
+    engine.handle(InputChanged("r1", 0, False))
+    assert engine.doors["d1"].state is DoorState.OPEN
+    assert _types(rep) == ["door.forced", "door.closed", "door.opened"]
+
+
+def test_reader_offline_is_an_event(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, _, rep = rig
+    engine.handle(ReaderOffline("r1", "no response"))
+    assert [(e.type, e.body) for e in pending_events(rep)] == [
+        ("reader.offline", {"reader": "r1", "reason": "no response"})
+    ]
+
+
+def test_no_show_swept_on_tick(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    engine, clock, rep = rig
+    clock.advance(4 * 3600)
+    engine.tick()
+    assert sorted(
+        e.body["booking"] for e in pending_events(rep) if e.type == "booking.no_show"
+    ) == ["b1", "b2"]
