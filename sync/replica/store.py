@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +95,9 @@ class Replica:
         self.conn: sqlite3.Connection = db.conn
         self.path = path
         self._default_tz = zone(default_tz)
+        # Local policy overrides from the node's config (firmware_config), laid
+        # over central's policy record whenever it is read.
+        self.policy_overlay: Callable[[Policy], Policy] | None = None
 
     @classmethod
     def open(
@@ -193,8 +196,10 @@ class Replica:
         return rows[0] if rows else None
 
     def policy(self) -> Policy:
-        """The ``default`` policy record, or the built-in defaults."""
-        return self.get(Policy, "default") or Policy("default")
+        """The ``default`` policy record (or the built-in defaults), with the
+        node's local overrides laid over it."""
+        policy = self.get(Policy, "default") or Policy("default")
+        return self.policy_overlay(policy) if self.policy_overlay else policy
 
     # --- records ---------------------------------------------------------------
 
