@@ -1,0 +1,357 @@
+"""Benchmark of the node database (sync/replica) against bare SQLite baselines.
+
+Run ``make bench`` (``.venv/bin/python bench/replica.py``), or with ``--quick``
+for a small smoke run. Every figure is printed next to a baseline measured in
+the same process, on the same file, so the ratio is what to read:
+
+1. load: generate 100k credentials and 500k bookings (sync.demodata), parse
+   them and load them with ``replace_all`` into a temp-file database (once).
+2. lookup: ``access_context(rep, door, digest, at)`` against one bare indexed
+   query ("does a booking of this credential's groups open this door now"),
+   over deterministic samples: half at a leader's own booking, half random
+   (random door, instant and digest, some unknown). Median and p99; the goal
+   is p99 < 1 ms and within 3x of the bare query.
+3. changes: ``apply_changes`` of a 10k-upsert booking batch against an
+   ``executemany`` of the same rows into a plain table.
+4. snapshot: a 100k-booking snapshot in <= 180 KB parts through
+   ``SnapshotPart.from_wire`` + ``stage_snapshot`` against an ``executemany`` of
+   the same rows into a plain table.
+Times come from ``time.perf_counter_ns``; repeated phases report the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sync.demodata import generate, parsed
+from sync.replica import (
+    ChangeBatch,
+    Replica,
+    SnapshotPart,
+    access_context,
+    apply_changes,
+    replace_all,
+    stage_snapshot,
+)
+from sync.replica.timeutil import parse_instant, to_ts
+
+SEED = 7
+TODAY = date(2026, 10, 20)  # fixed, so every run measures the same data
+NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+PART_BYTES = 180_000  # a snapshot part's JSON, leaving room in a 256 KiB signed message
+
+BARE_LOOKUP = """
+SELECT b.id
+FROM credentials c
+JOIN holder_members m ON m.holder_id = c.holder
+JOIN doors d ON d.id = :door
+JOIN bookings b ON b.holder = m.group_id
+    AND b.end_ts > :at - 60 * json_extract(d.data, '$.after_minutes')
+    AND b.start_ts <= :at + 60 * json_extract(d.data, '$.before_minutes')
+    AND b.end_ts <= :at + 60 * json_extract(d.data, '$.before_minutes')
+        + (SELECT max_booking_s FROM sync_state WHERE id = 1)
+JOIN booking_resources br ON br.booking_id = b.id
+JOIN resources r ON r.id = br.resource_id
+JOIN door_resources dr ON dr.door_id = :door AND dr.resource_id IN (r.id, r.parent)
+WHERE c.digest = :digest AND b.status IN ('confirmed', 'tentative')
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Scale:
+    credentials: int
+    bookings: int
+    samples: int
+    batch: int
+    snapshot_bookings: int
+    reps: int
+
+
+FULL = Scale(100_000, 500_000, 2_000, 10_000, 100_000, 5)
+QUICK = Scale(5_000, 20_000, 400, 2_000, 5_000, 2)
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:9.1f} ms"
+
+
+def us(ns: float) -> str:
+    return f"{ns / 1e3:8.1f} µs"
+
+
+def p99(values: list[int]) -> int:
+    """Nearest-rank 99th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-99 * len(ordered) // 100) - 1)]
+
+
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
+    """(nanoseconds, result) of ``fn(*args, **kwargs)``."""
+    t0 = time.perf_counter_ns()
+    out = fn(*args, **kwargs)
+    return time.perf_counter_ns() - t0, out
+
+
+def ratio_line(what: str, mine: float, base: float) -> str:
+    return (
+        f"{what}: ratio {mine / base:.2f}x (replica {mine / 1e6:.1f} ms, bare {base / 1e6:.1f} ms)"
+    )
+
+
+# --- samples -----------------------------------------------------------------------------
+
+
+def samples(entities: dict[str, list[dict[str, Any]]], n: int) -> list[tuple[str, str, datetime]]:
+    """Deterministic (door, digest, instant) presentations: half at a leader's own
+    booking (door serving it, inside its door window), half random."""
+    rng = random.Random(SEED)
+    parent = {r["id"]: r["parent"] for r in entities["resource"]}
+    door_of = {rid: d for d in entities["door"] for rid in d["resources"]}
+    leaders: dict[str, list[str]] = {}
+    for h in entities["holder"]:
+        for g in h["member_of"]:
+            leaders.setdefault(g, []).append(h["id"])
+    digests: dict[str, list[str]] = {}
+    for c in entities["credential"]:
+        digests.setdefault(c["holder"], []).append(c["digest"])
+    active = [
+        b for b in entities["booking"] if b["status"] != "cancelled" and b["holder"] in leaders
+    ]
+    all_digests = [c["digest"] for c in entities["credential"]]
+    lo = min(parse_instant(b["start"]) for b in entities["booking"])
+    span = int((max(parse_instant(b["end"]) for b in entities["booking"]) - lo).total_seconds())
+    out: list[tuple[str, str, datetime]] = []
+    for i in range(n):
+        if i % 2 == 0:
+            b = rng.choice(active)
+            rid = b["resources"][0]
+            door = door_of.get(rid) or door_of[parent[rid]]
+            start, end = parse_instant(b["start"]), parse_instant(b["end"])
+            a = start - timedelta(minutes=door["before_minutes"])
+            z = end + timedelta(minutes=door["after_minutes"])
+            at = a + timedelta(seconds=rng.randrange(int((z - a).total_seconds())))
+            digest = rng.choice(digests[rng.choice(leaders[b["holder"]])])
+            out.append((door["id"], digest, at))
+        else:
+            door = rng.choice(entities["door"])
+            at = lo + timedelta(seconds=rng.randrange(span))
+            if rng.random() < 0.7:
+                digest = rng.choice(all_digests)
+            else:
+                digest = base64.urlsafe_b64encode(rng.randbytes(32)).rstrip(b"=").decode()
+            out.append((door["id"], digest, at))
+    return out
+
+
+# --- phases ------------------------------------------------------------------------------
+
+
+def bench_lookup(rep: Replica, picks: list[tuple[str, str, datetime]]) -> None:
+    conn = rep.conn
+
+    def bare(door: str, digest: str, at: datetime) -> bool:
+        args = {"door": door, "digest": digest, "at": to_ts(at)}
+        return conn.execute(BARE_LOOKUP, args).fetchone() is not None
+
+    def mine(door: str, digest: str, at: datetime) -> bool:
+        ctx = access_context(rep, door, digest, at)
+        return any(c.bookings for c in ctx.candidates)
+
+    for door, digest, at in picks[:200]:  # warm the page cache and statement cache
+        mine(door, digest, at), bare(door, digest, at)
+    t_mine: list[int] = []
+    t_bare: list[int] = []
+    agree = opens = 0
+    for door, digest, at in picks:  # interleaved, so both see the same cache state
+        t0 = time.perf_counter_ns()
+        a = mine(door, digest, at)
+        t1 = time.perf_counter_ns()
+        b = bare(door, digest, at)
+        t2 = time.perf_counter_ns()
+        t_mine.append(t1 - t0)
+        t_bare.append(t2 - t1)
+        agree += a == b
+        opens += a
+    m_med, b_med = statistics.median(t_mine), statistics.median(t_bare)
+    m_99, b_99 = p99(t_mine), p99(t_bare)
+    print(f"\n== lookup: {len(picks)} presentations, {opens} opened by a booking ==")
+    print(f"replica access_context  median {us(m_med)}   p99 {us(m_99)}")
+    print(f"bare indexed query      median {us(b_med)}   p99 {us(b_99)}")
+    print(f"lookup ratio median {m_med / b_med:.2f}x, ratio p99 {m_99 / b_99:.2f}x")
+    print(
+        f"goal p99 < 1 ms: {'met' if m_99 < 1e6 else 'MISSED'};"
+        f" within 3x of bare: {'met' if m_med <= 3 * b_med and m_99 <= 3 * b_99 else 'MISSED'}"
+    )
+    print(f"agreement on 'a booking opens the door now': {agree}/{len(picks)}")
+
+
+def booking_rows(records: list[dict[str, Any]]) -> list[tuple[str, int, int, str]]:
+    return [
+        (b["id"], to_ts(parse_instant(b["start"])), to_ts(parse_instant(b["end"])), json.dumps(b))
+        for b in records
+    ]
+
+
+def bare_upsert(conn: sqlite3.Connection, bookings: list[dict[str, Any]]) -> None:
+    """The baseline write: the same bookings as plain rows, one transaction."""
+    rows = booking_rows(bookings)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT OR REPLACE INTO bench_plain VALUES (?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+
+
+def bare_replace(conn: sqlite3.Connection, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """The baseline snapshot: every record as a plain row, one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("DELETE FROM bench_plain")
+    conn.executemany(
+        "INSERT INTO bench_plain VALUES (?, ?, ?)", [(e, r["id"], json.dumps(r)) for e, r in items]
+    )
+    conn.execute("COMMIT")
+
+
+def stage_all(rep: Replica, parts: list[SnapshotPart]) -> None:
+    for part in parts:
+        stage_snapshot(rep, part, NOW)
+
+
+def bench_changes(rep: Replica, entities: dict[str, list[dict[str, Any]]], scale: Scale) -> None:
+    rng = random.Random(SEED + 1)
+    chosen = rng.sample(entities["booking"], scale.batch)
+    conn = rep.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS bench_plain"
+        " (id TEXT PRIMARY KEY, start_ts INTEGER, end_ts INTEGER, data TEXT)"
+    )
+    t_parse: list[int] = []
+    t_apply: list[int] = []
+    t_bare: list[int] = []
+    for rep_no in range(scale.reps):
+        ops = [
+            {
+                "op": "upsert",
+                "entity": "booking",
+                "id": b["id"],
+                "data": {**b, "title": f"Ändrad {rep_no}", "status": "confirmed"},
+            }
+            for b in chosen
+        ]
+        base = rep.state().applied_rev
+        msg = {"base": base, "rev": base + 1, "ops": ops}
+        dt, batch = timed(ChangeBatch.from_wire, msg)
+        t_parse.append(dt)
+        dt, outcome = timed(apply_changes, rep, batch, NOW)
+        assert outcome.value == "applied", outcome
+        t_apply.append(dt)
+        t_bare.append(timed(bare_upsert, conn, [o["data"] for o in ops])[0])
+    parse, apply, base_t = (statistics.median(t) for t in (t_parse, t_apply, t_bare))
+    print(f"\n== changes: {scale.batch} booking upserts, median of {scale.reps} ==")
+    print(f"ChangeBatch.from_wire   {ms(parse)}")
+    print(f"apply_changes           {ms(apply)}")
+    print(f"bare executemany        {ms(base_t)}  (json.dumps + INSERT OR REPLACE, one tx)")
+    print(ratio_line("changes ratio (parse + apply)", parse + apply, base_t))
+    print(ratio_line("changes ratio (apply only)", apply, base_t))
+
+
+def bench_snapshot(scale: Scale, tmp: str) -> None:
+    entities = generate(
+        seed=SEED + 2,
+        today=TODAY,
+        credentials=scale.credentials // 10,
+        bookings=scale.snapshot_bookings,
+    )
+    items = [(e, r) for e, recs in entities.items() for r in recs]
+    parts: list[dict[str, list[dict[str, Any]]]] = [{}]
+    size = 0
+    for e, r in items:
+        n = len(json.dumps(r, ensure_ascii=False).encode())
+        if size + n > PART_BYTES:
+            parts.append({})
+            size = 0
+        parts[-1].setdefault(e, []).append(r)
+        size += n
+    rep = Replica.open(os.path.join(tmp, "snapshot.db"))
+    conn = rep.conn
+    conn.execute(
+        "CREATE TABLE bench_plain (entity TEXT, id TEXT, data TEXT, PRIMARY KEY (entity, id))"
+    )
+    t_parse: list[int] = []
+    t_stage: list[int] = []
+    t_bare: list[int] = []
+    for rev in range(1, scale.reps + 1):
+        msgs = [
+            {"rev": rev, "part": i + 1, "parts": len(parts), "entities": p}
+            for i, p in enumerate(parts)
+        ]
+        dt, snap = timed(lambda ms: [SnapshotPart.from_wire(m) for m in ms], msgs)
+        t_parse.append(dt)
+        t_stage.append(timed(stage_all, rep, snap)[0])
+        assert rep.state().applied_rev == rev
+        t_bare.append(timed(bare_replace, conn, items)[0])
+    records = list(parsed(entities))
+    t_replace = [timed(replace_all, rep, 100 + i, records, NOW)[0] for i in range(scale.reps)]
+    rep.close()
+    parse, stage_t, base_t, repl = (
+        statistics.median(t) for t in (t_parse, t_stage, t_bare, t_replace)
+    )
+    print(
+        f"\n== snapshot: {len(items)} records ({len(entities['booking'])} bookings) in"
+        f" {len(parts)} parts, median of {scale.reps} =="
+    )
+    print(f"SnapshotPart.from_wire  {ms(parse)}")
+    print(f"stage_snapshot (all)    {ms(stage_t)}  (stores parts, re-parses, replace_all)")
+    print(f"replace_all alone       {ms(repl)}  (records already parsed)")
+    print(f"bare executemany        {ms(base_t)}  (json.dumps + INSERT, one tx)")
+    print(ratio_line("snapshot ratio (parse + stage)", parse + stage_t, base_t))
+    print(ratio_line("snapshot ratio (replace_all only)", repl, base_t))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="small scale smoke run")
+    args = ap.parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    print(
+        f"hallvakt replica bench: {scale.credentials} credentials, {scale.bookings} bookings,"
+        f" sqlite {sqlite3.sqlite_version}, python {sys.version.split()[0]}, {os.cpu_count()} cpus"
+    )
+    with tempfile.TemporaryDirectory(prefix="hallvakt-bench-") as tmp:
+        dt, entities = timed(
+            generate, seed=SEED, today=TODAY, credentials=scale.credentials, bookings=scale.bookings
+        )
+        total = sum(len(v) for v in entities.values())
+        print(f"\n== load: {total} records, {len(entities['resource'])} resources ==")
+        print(f"generate                {ms(dt)}")
+        rep = Replica.open(os.path.join(tmp, "node.db"))
+        dt_parse, records = timed(lambda e: list(parsed(e)), entities)
+        dt_load, _ = timed(replace_all, rep, 1, records, NOW)
+        print(f"parse_record (all)      {ms(dt_parse)}")
+        print(f"replace_all             {ms(dt_load)}")
+        del records
+        print(
+            f"database file           {os.path.getsize(os.path.join(tmp, 'node.db')) / 1e6:9.1f} MB"
+        )
+        bench_lookup(rep, samples(entities, scale.samples))
+        bench_changes(rep, entities, scale)
+        rep.close()
+        del entities
+        bench_snapshot(scale, tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The ``hallvakt`` console command.
+
+Each subcommand is one function ``(args) -> exit status`` plus one ``Command``
+entry in ``COMMANDS``; ``build_parser`` makes the argparse tree from that table,
+so adding a subcommand touches nothing else. This is the I/O edge: it may read
+the clock and the file system; the modules it calls do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sync.demodata import DEMO_NODE, demo_credentials, generate, load_into
+from sync.replica import Replica, Resource, ScheduleEntry, day_schedule, free_slots, resource_tree
+from sync.replica.timeutil import day_bounds
+
+DEMO_TZ = "Europe/Stockholm"
+WEEKDAYS_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+MONTHS_SV = (
+    "januari", "februari", "mars", "april", "maj", "juni",
+    "juli", "augusti", "september", "oktober", "november", "december",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One ``add_argument`` call: its flags and keyword options."""
+
+    flags: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    args: tuple[Arg, ...] = ()
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+# --- hallvakt demo ---------------------------------------------------------------------
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Recreate a demo node database at ``args.db`` and print the day's schedule."""
+    tz = ZoneInfo(DEMO_TZ)
+    day: date = args.date or datetime.now(tz).date()
+    path: Path = args.db
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)
+    entities = generate(seed=args.seed, today=day, tz=DEMO_TZ)
+    with Replica.open(path) as rep:
+        loaded = load_into(rep, entities, rev=1, now=datetime.now(UTC))
+        print_schedule(rep, day)
+    print(f"Demo database: {path} (rev 1, {loaded} records, seed {args.seed})")
+    print(f"Walk-in leases held by node {DEMO_NODE}. Demo credentials (demo credential key):")
+    for label, what in demo_credentials(entities, seed=args.seed, today=day).items():
+        print(f"  {label}: {what}")
+    return 0
+
+
+def print_schedule(rep: Replica, day: date) -> None:
+    """Print each resource's bookings on ``day`` (facility time) and free walk-in slots."""
+    facility = rep.facility()
+    title = facility.name if facility else "Anläggningen"
+    when = f"{WEEKDAYS_SV[day.weekday()]} {day.day} {MONTHS_SV[day.month - 1]} {day.year}"
+    print(f"Dagens bokningar – {title}, {when}\n")
+    resources = resource_tree(rep)
+    lo, hi = day_bounds(day, rep.tz)
+    for rid, entries in day_schedule(rep, day).items():
+        res = resources[rid]
+        print(res.name)
+        for entry in entries:
+            print("  " + _line(entry, resources))
+        if not entries:
+            print("  Inga bokningar")
+        if res.walkin_slot_minutes is not None:
+            slots = free_slots(rep, DEMO_NODE, rid, lo, hi)
+            starts = " ".join(f"{s.start.astimezone(rep.tz):%H:%M}" for s in slots) or "inga"
+            print(f"  Lediga drop-in-tider ({res.walkin_slot_minutes} min): {starts}")
+    print()
+
+
+def _line(entry: ScheduleEntry, resources: Mapping[str, Resource]) -> str:
+    label = entry.label or "Bokad"
+    if entry.via is not None:
+        via = resources.get(entry.via)
+        label += " (hela hallen)" if via is None or via.kind == "hall" else f" ({via.name})"
+    if entry.booking.status == "tentative":
+        label += " [preliminär]"
+    return f"{entry.start_local:%H:%M}–{entry.end_local:%H:%M}  {label}"
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "demo",
+        "create a demo node database and print today's schedule",
+        run_demo,
+        (
+            arg("--db", type=Path, default=Path(".demo/node.db"), help="database file to recreate"),
+            arg("--seed", type=int, default=1, help="demo data seed (default 1)"),
+            arg("--date", type=_iso_date, default=None, help="day to show, YYYY-MM-DD"),
+        ),
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hallvakt", description="Hallvakt facility node tools")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for cmd in COMMANDS:
+        sub = subs.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        for a in cmd.args:
+            sub.add_argument(*a.flags, **a.options)
+        sub.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hallvakt`` script; returns the exit status."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.encoding.lower() != "utf-8":
+        sys.stdout.reconfigure(errors="replace")  # Swedish letters on a non-UTF-8 terminal
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except BrokenPipeError:  # `hallvakt demo | head`: stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
