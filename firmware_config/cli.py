@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from firmware_config.commands import run_config, run_provision
+from firmware_config.config import DEFAULT_CONFIG
 from sync.demodata import DEMO_NODE, demo_credentials, generate, load_into
 from sync.replica import Replica, Resource, ScheduleEntry, day_schedule, free_slots, resource_tree
 from sync.replica.timeutil import day_bounds
@@ -121,6 +123,46 @@ COMMANDS: tuple[Command, ...] = (
             arg("--db", type=Path, default=Path(".demo/node.db"), help="database file to recreate"),
             arg("--seed", type=int, default=1, help="demo data seed (default 1)"),
             arg("--date", type=_iso_date, default=None, help="day to show, YYYY-MM-DD"),
+        ),
+    ),
+    Command(
+        "provision",
+        "create the node's keys and secrets; print what central needs to register it",
+        run_provision,
+        (
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+            arg("--force", action="store_true", help="replace existing secrets (every one)"),
+            arg(
+                "--import-credential-key",
+                metavar="PATH",
+                type=Path,
+                default=None,
+                help="the municipality's credential key (hex, base64 or 32 raw bytes)",
+            ),
+            arg(
+                "--csr",
+                action="store_true",
+                help="make a TLS key and print a certificate request (CN = node id)",
+            ),
+        ),
+    ),
+    Command(
+        "config",
+        "check a node configuration, or show its effective values without secrets",
+        run_config,
+        (
+            arg(
+                "action",
+                choices=("check", "show"),
+                help="check: all problems, exit 1 if any; show: the effective config as JSON",
+            ),
+            arg("file", metavar="FILE", type=Path, help="the node configuration (node.toml)"),
         ),
     ),
 )

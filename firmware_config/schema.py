@@ -47,14 +47,24 @@ def format_path(path: KeyPath) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            text = part if _BARE_KEY.match(part) else json.dumps(part, ensure_ascii=False)
+            text = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
             out = f"{out}.{text}" if out else text
     return out
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (line breaks included) as an
+    escape, so that one problem is always one line of a terminal."""
+    return "".join(
+        c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        for c in text
+    )
 
 
 def quote(value: object, limit: int = 60) -> str:
     """A value as it would be written in TOML, shortened for messages."""
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -97,7 +107,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return ": ".join(part for part in (self.file, self.path, self.message) if part)
+        return ": ".join(printable(part) for part in (self.file, self.path, self.message) if part)
 
 
 class ConfigError(ValueError):
@@ -270,7 +280,7 @@ class FilePath(Validator[Path]):
     def __call__(self, value: object, ctx: Context, path: KeyPath) -> Path:
         if not isinstance(value, str):
             raise Invalid(f"must be a string, not {a_type(value)}")
-        if not value or "\x00" in value or len(value) > 1024:
+        if not value or not value.isprintable() or len(value) > 1024:
             raise Invalid(f"{quote(value)} is not a file path")
         if value.startswith("~"):
             raise Invalid(f"{quote(value)}: ~ is not expanded; write the full path")

@@ -139,7 +139,7 @@ def parse_central_key(text: str) -> CentralKey:
 def parse_port(text: str) -> str:
     """A serial port: an absolute device path or a pyserial URL (``loop://``,
     ``socket://host:port``, ``rfc2217://host:port``...). Returned normalized."""
-    if "\x00" in text or any(c.isspace() for c in text):
+    if not text.isprintable() or any(c.isspace() for c in text):
         raise ValueError(f"{quote(text)} is not a serial port")
     if text.startswith("/"):
         path = posixpath.normpath(text)
