@@ -287,7 +287,7 @@ class FilePath(Validator[Path]):
         return Path(os.path.normpath(ctx.base_dir / value))
 
     def describe(self) -> str:
-        return "path (a relative one is from the config file's directory)"
+        return "path"
 
 
 class ListOf(Validator[tuple[T, ...]]):
