@@ -45,27 +45,22 @@ from .model import (
     Reader,
 )
 from .schema import (
-    Bool,
     Check,
     ConfigError,
     Context,
     ExactlyOne,
-    FilePath,
-    Int,
-    IntChoice,
     Invalid,
     KeyPath,
     ListOf,
     MapOf,
-    OneOf,
     Optional,
     Problem,
     Required,
     Table,
-    Text,
     When,
     quote,
 )
+from .validators import Bool, FilePath, Int, IntChoice, OneOf, Text
 from .values import (
     LOCAL_ID,
     parse_broker_url,

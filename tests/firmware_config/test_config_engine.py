@@ -17,16 +17,15 @@ from firmware_config.model import BrokerURL, InputSource, PolicyOverrides
 from firmware_config.schema import (
     ConfigError,
     Context,
-    Int,
     ListOf,
     Optional,
     Problem,
     Required,
     Table,
-    Text,
     format_path,
 )
 from firmware_config.testing import BASE, patch
+from firmware_config.validators import Int, Text
 from firmware_config.values import (
     parse_broker_url,
     parse_central_key,
