@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +43,8 @@ from .schema import BUSY_TIMEOUT_S, connect
 from .timeutil import DEFAULT_TZ, from_ts, to_ts, zone
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+DECODE_CACHE = 16_384
 
 TABLES: dict[str, str] = {
     "facility": "facilities",
@@ -98,6 +100,9 @@ class Replica:
         # Local policy overrides from the node's config (firmware_config), laid
         # over central's policy record whenever it is read.
         self.policy_overlay: Callable[[Policy], Policy] | None = None
+        self._memo: dict[str, object] = {}
+        self._memo_rev = -1
+        self._decoded: dict[tuple[str, str], Record] = {}
 
     @classmethod
     def open(
@@ -155,13 +160,22 @@ class Replica:
 
     # --- sync state ----------------------------------------------------------
 
+    STATE_COLUMNS = (
+        "s.epoch, s.applied_rev, s.last_seq, s.acked_through, s.head_rev, s.head_oldest_rev,"
+        " s.head_seen_ts, s.applied_ts, s.max_booking_s"
+    )
+
     def state(self) -> SyncState:
         row = self.conn.execute(
-            "SELECT epoch, applied_rev, last_seq, acked_through, head_rev, head_oldest_rev,"
-            " head_seen_ts, applied_ts, max_booking_s FROM sync_state WHERE id = 1"
+            f"SELECT {self.STATE_COLUMNS} FROM sync_state s WHERE s.id = 1"
         ).fetchone()
         if row is None:
             raise ReplicaCorrupt("sync_state row is missing")
+        return self.state_from_row(row)
+
+    @staticmethod
+    def state_from_row(row: Sequence[Any]) -> SyncState:
+        """A ``SyncState`` from the first nine columns of a row (``STATE_COLUMNS``)."""
         return SyncState(
             row[0],
             row[1],
@@ -182,6 +196,19 @@ class Replica:
                 " WHERE id = 1",
                 [rev, oldest_rev, to_ts(seen_at)],
             )
+
+    def memo(self, rev: int, key: str, make: Callable[[], T]) -> T:
+        """``make()``, remembered while ``applied_rev`` stays ``rev``.
+
+        For what only central's data decides (doors, resources, policy): those
+        change only with ``applied_rev``, in this process or another.
+        """
+        if rev != self._memo_rev:
+            self._memo.clear()
+            self._memo_rev = rev
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]  # type: ignore[return-value]
 
     # --- facility time ---------------------------------------------------------
 
@@ -204,10 +231,20 @@ class Replica:
     # --- records ---------------------------------------------------------------
 
     def _decode(self, cls: type[R], data: str) -> R:
+        # Same text, same immutable record: the hot rows of door decisions are
+        # validated once, not on every read. Bounded; cleared when full.
+        key = (cls.ENTITY, data)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
         try:
-            return cls.from_wire(json.loads(data))
+            rec = cls.from_wire(json.loads(data))
         except (RecordError, ValueError, TypeError) as exc:
             raise ReplicaCorrupt(f"stored {cls.ENTITY} does not validate: {exc}") from exc
+        if len(self._decoded) >= DECODE_CACHE:
+            self._decoded.clear()
+        self._decoded[key] = rec
+        return rec
 
     def get(self, cls: type[R], ident: str) -> R | None:
         row = self.conn.execute(
@@ -218,6 +255,10 @@ class Replica:
     def all(self, cls: type[R]) -> list[R]:
         rows = self.conn.execute(f"SELECT data FROM {TABLES[cls.ENTITY]} ORDER BY id")
         return [self._decode(cls, r[0]) for r in rows]
+
+    def decode(self, cls: type[R], data: str) -> R:
+        """Decode one stored ``data`` text of ``cls`` (raises ``ReplicaCorrupt``)."""
+        return self._decode(cls, data)
 
     def decode_rows(self, cls: type[R], rows: Iterator[Any]) -> list[R]:
         """Decode ``(data,)`` rows of ``cls``'s table."""
