@@ -197,6 +197,7 @@ def replace_all(rep: Replica, rev: int, records: list[Record], now: datetime) ->
         )
         rep.clear_entities()
         rep.conn.execute("UPDATE sync_state SET max_booking_s = 0 WHERE id = 1")
+        rep.forget_span()
         seen: set[tuple[str, str]] = set()
         for rec in records:
             key = (rec.ENTITY, rec.id)

@@ -102,6 +102,7 @@ class Replica:
         self.policy_overlay: Callable[[Policy], Policy] | None = None
         self._memo: dict[str, object] = {}
         self._memo_rev = -1
+        self._span_written = 0  # longest booking this connection has put
         self._decoded: dict[tuple[str, str], Record] = {}
 
     @classmethod
@@ -132,18 +133,22 @@ class Replica:
     @contextmanager
     def write(self) -> Iterator[Replica]:
         """A write transaction; nested calls join the outer one (as a savepoint)."""
-        if self._in_tx():
-            with self.db.atomic():
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self
-        except BaseException:
             if self._in_tx():
-                self.conn.execute("ROLLBACK")
+                with self.db.atomic():
+                    yield self
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                if self._in_tx():
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._span_written = 0  # what was rolled back may have held the span
             raise
-        self.conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Replica]:
@@ -306,10 +311,14 @@ class Replica:
                 " VALUES (?, ?, ?, ?)",
                 [(r, e, rec.id, s) for r in rec.resources],
             )
-            ex(
-                "UPDATE sync_state SET max_booking_s = ? WHERE id = 1 AND max_booking_s < ?",
-                [e - s, e - s],
-            )
+            if e - s > self._span_written:
+                # Only a longer booking than any this connection wrote needs the
+                # UPDATE (which itself never lowers a longer one from elsewhere).
+                ex(
+                    "UPDATE sync_state SET max_booking_s = ? WHERE id = 1 AND max_booking_s < ?",
+                    [e - s, e - s],
+                )
+                self._span_written = e - s
         elif isinstance(rec, Lease):
             ex(
                 "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?)",
@@ -337,6 +346,10 @@ class Replica:
         elif entity == "booking":
             ex("DELETE FROM booking_resources WHERE booking_id = ?", [ident])
         ex(f"DELETE FROM {TABLES[entity]} WHERE id = ?", [ident])
+
+    def forget_span(self) -> None:
+        """After ``max_booking_s`` was reset: the next booking put records its span."""
+        self._span_written = 0
 
     def clear_entities(self) -> None:
         """Empty every entity table (a snapshot replaces all of them)."""

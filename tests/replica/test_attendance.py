@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from sync.replica import (
     AccessRecord,
     Booking,
@@ -85,3 +87,20 @@ def test_sweep_survives_reopen(tmp_path: Path) -> None:
     rep.close()
     rep2 = Replica.open(tmp_path / "node.db")
     assert sweep_no_shows(rep2, T0 + timedelta(hours=5)) == []
+
+
+def test_rolled_back_long_booking_does_not_hide_the_next_one(tmp_path: Path) -> None:
+    """The replica remembers the longest booking span it wrote; a rollback must
+    not leave it believing a span is on disk (range scans would miss it)."""
+    from sync.replica import Door, bookings_at_door
+
+    rep = _replica(tmp_path)
+    long = Booking("long", ("hall",), T0, T0 + timedelta(hours=30), "ik")
+    with pytest.raises(RuntimeError), rep.write():
+        rep.put(long)
+        raise RuntimeError("abort")
+    with rep.write():
+        rep.put(long)
+    door = Door("d1", "Entré", ("hall",))
+    found = bookings_at_door(rep, door, T0 + timedelta(hours=29))
+    assert [b.id for b in found] == ["long"]
