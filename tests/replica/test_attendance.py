@@ -102,5 +102,5 @@ def test_rolled_back_long_booking_does_not_hide_the_next_one(tmp_path: Path) -> 
     with rep.write():
         rep.put(long)
     door = Door("d1", "Entré", ("hall",))
-    found = bookings_at_door(rep, door, T0 + timedelta(hours=2))  # 28 h before its end
+    found = bookings_at_door(rep, door, T0 + timedelta(hours=3))  # 27 h before its end
     assert [b.id for b in found] == ["long"]
