@@ -1,15 +1,17 @@
 """Hypothesis: whatever a config file holds, the validator answers with a
 config or a ``ConfigError`` whose every line names the file; nothing else.
 
-Three generators: random documents over the schema's own key names and
-values that are almost right; the valid base document with random keys
-replaced or removed (this reaches the cross-field pass); and random or
+Generators: random documents over the schema's own key names and values that
+are almost right (given as dicts, and written as TOML text by a tiny writer
+below: both must give the same answer); the valid base document with random
+keys replaced or removed (this reaches the cross-field pass); and random or
 mangled TOML text (this reaches the TOML parser's errors).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,62 @@ def check(doc: Any) -> None:
 @given(documents)
 def test_random_documents_only_raise_config_errors(doc: dict[str, Any]) -> None:
     check(doc)
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string: printable ASCII as is, everything else escaped."""
+    return (
+        '"'
+        + "".join(
+            c
+            if " " <= c <= "~" and c not in '"\\'
+            else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+            for c in text
+        )
+        + '"'
+    )
+
+
+def toml_value(value: Any) -> str:
+    """A tiny TOML writer: every value inline, every string ASCII-escaped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, date | time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{" + ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+        )
+    if isinstance(value, str):
+        return toml_string(value)
+    return str(value)
+
+
+def toml_document(doc: dict[str, Any]) -> str:
+    return "".join(f"{toml_string(k)} = {toml_value(v)}\n" for k, v in doc.items())
+
+
+def outcome(run: Any) -> str:
+    try:
+        return repr(run())
+    except ConfigError as exc:
+        return str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents)
+def test_a_document_written_as_toml_gets_the_same_answer(doc: dict[str, Any]) -> None:
+    etc = Path("/etc/hallvakt")
+    text = toml_document(doc)
+    from_text = outcome(lambda: loads_config(text, file="fuzz.toml", base_dir=etc))
+    from_dict = outcome(lambda: parse_config(doc, file="fuzz.toml", base_dir=etc))
+    assert from_text == from_dict
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
