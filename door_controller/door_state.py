@@ -179,3 +179,15 @@ def physical_lock(state: DoorState, fail_mode: str) -> bool:
     if held is None:
         return fail_mode == "secure"
     return held
+
+
+def markdown_table() -> str:
+    """The transition table as Markdown: only the pairs that do something
+    (every other pair is an explicit no-op). docs/door.md embeds this text."""
+    lines = ["| state | event | next state | actions |", "|---|---|---|---|"]
+    for (state, event), t in TABLE.items():
+        if t.state is state and not t.actions:
+            continue
+        acts = ", ".join(a.value for a in t.actions) or "—"
+        lines.append(f"| {state.value} | {event.value} | {t.state.value} | {acts} |")
+    return "\n".join(lines) + "\n"
