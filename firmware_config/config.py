@@ -121,11 +121,11 @@ BROKER = Table(
         ): FilePath(),
         Optional(
             "cert", None, "the node's client certificate (PEM), CN = node id", "tls/node.crt"
-        ): (FilePath()),
+        ): FilePath(),
         Optional("key", None, "its private key (secret)", "secrets/tls.key"): FilePath(),
         Optional(
             "password_file", None, "the node's broker password (secret)", "secrets/broker.pw"
-        ): (FilePath()),
+        ): FilePath(),
         Optional("keepalive_s", 60, "MQTT keep-alive in seconds", 30): Int(5, 3600),
     },
     [
@@ -155,9 +155,9 @@ POLICY = Table(
         Optional("pin_required", None, "a card needs a PIN too", False): Bool(),
         Optional("pin_max_attempts", None, "wrong PINs before a lockout", 3): Int(1, 20),
         Optional("pin_lockout_seconds", None, "length of a PIN lockout", 300): Int(1, 86_400),
-        Optional("codes_after_leader", None, "visitor codes open only after a leader has", True): (
-            Bool()
-        ),
+        Optional(
+            "codes_after_leader", None, "visitor codes open only after a leader has", True
+        ): Bool(),
         Optional(
             "no_show_grace_minutes", None, "minutes before an unused booking is a no-show", 20
         ): (Int(0, 240)),
@@ -240,7 +240,7 @@ READER = Table(
         Optional("address", None, "OSDP address, unique on its port", 1): Int(0, 126),
         Optional(
             "key", None, "OSDP secure channel key, SCBK (secret)", "secrets/reader-main-in.key"
-        ): (FilePath()),
+        ): FilePath(),
         Optional("door", None, "id of the door it serves", "huvudentre"): CENTRAL_ID,
         Optional("direction", None, "way through the door", "in"): OneOf("in", "out"),
         Optional("kiosk", None, "id of the kiosk whose own reader it is", "foyer"): LOCAL,
@@ -311,7 +311,7 @@ NODE = Table(
             "credential_key",
             "secrets/credential.key",
             'the municipality\'s credential key K (secret; PROTOCOL.md "Credential digests")',
-        ): (FilePath()),
+        ): FilePath(),
         Required("broker", "the MQTT broker"): BROKER,
         Required(
             "central_keys",
@@ -378,7 +378,7 @@ def load_config(path: str | Path, *, files: bool = True) -> NodeConfig:
     ``ConfigError``."""
     file = str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = Path(path).read_bytes().decode("utf-8-sig")  # a BOM from Notepad is fine
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
     except OSError as exc:

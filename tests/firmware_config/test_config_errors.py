@@ -14,7 +14,7 @@ import pytest
 
 from firmware_config.config import load_config, loads_config, parse_config
 from firmware_config.schema import ConfigError
-from firmware_config.testing import BASE, DELETE, KEY1, patch
+from firmware_config.testing import BASE, DELETE, EXAMPLES, KEY1, patch
 
 ETC = Path("/etc/hallvakt")
 R1 = BASE["readers"][0]
@@ -477,3 +477,10 @@ def test_problems_name_the_file_as_given(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as info:
         load_config("node.toml")
     assert {p.file for p in info.value.problems} == {"node.toml"}
+
+
+def test_a_byte_order_mark_from_a_windows_editor_is_fine(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    text = (EXAMPLES / "small-hall.toml").read_text(encoding="utf-8")
+    config.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert load_config(config, files=False).node_id == "lund.vallkarrahallen.n1"
