@@ -1,0 +1,136 @@
+"""The sync wire protocol (PROTOCOL.md §3-§6): pure, bytes and dicts in, typed values out.
+
+- ``envelope``: JWS compact / EdDSA ``sign`` and ``verify`` (§4).
+- ``messages``: one frozen dataclass per kind, ``encode`` and ``decode`` (§5, §6).
+- ``topics``: the topic table, ``topic_for`` and ``parse_topic`` (§3).
+- ``receive``: the receiver's gate ``check`` and the ``HeadGuard`` and
+  ``CommandGuard`` replay guards (§4, §6).
+- ``send``: ``pack(msg, node=, iat=, kid=, key=)`` → topic, signed payload, retain.
+- ``testing``: deterministic test keys and an in-memory broker (tests only).
+
+Nothing here reads a clock, a socket or a database; time is passed in.
+"""
+
+from .codes import (
+    PROTOCOL_VERSION,
+    ClockSource,
+    Cmd,
+    Direction,
+    Kind,
+    State,
+    VerdictStatus,
+    Want,
+    is_node_id,
+)
+from .envelope import MAX_TOKEN_BYTES, Verified, sign, verify
+from .errors import (
+    BadSignature,
+    EnvelopeError,
+    Malformed,
+    MessageError,
+    ProtocolError,
+    TooLarge,
+    TopicError,
+    UnknownKey,
+    UnknownKind,
+    UnsupportedAlgorithm,
+)
+from .messages import (
+    Ack,
+    Changes,
+    Clock,
+    Command,
+    Common,
+    Cursor,
+    Events,
+    Head,
+    Hello,
+    KioskText,
+    Message,
+    OutboxRange,
+    Snapshot,
+    Status,
+    Unlock,
+    decode,
+    encode,
+    read_common,
+)
+from .receive import (
+    Accepted,
+    CommandGuard,
+    HeadGuard,
+    KeySource,
+    Rejected,
+    RejectReason,
+    check,
+)
+from .send import Outgoing, pack
+from .topics import (
+    Suffix,
+    allowed,
+    central_subscriptions,
+    node_subscriptions,
+    parse_topic,
+    rule_for,
+    topic_for,
+)
+
+__all__ = [
+    "MAX_TOKEN_BYTES",
+    "PROTOCOL_VERSION",
+    "Accepted",
+    "Ack",
+    "BadSignature",
+    "Changes",
+    "Clock",
+    "ClockSource",
+    "Cmd",
+    "Command",
+    "CommandGuard",
+    "Common",
+    "Cursor",
+    "Direction",
+    "EnvelopeError",
+    "Events",
+    "Head",
+    "HeadGuard",
+    "Hello",
+    "KeySource",
+    "Kind",
+    "KioskText",
+    "Malformed",
+    "Message",
+    "MessageError",
+    "OutboxRange",
+    "Outgoing",
+    "ProtocolError",
+    "RejectReason",
+    "Rejected",
+    "Snapshot",
+    "State",
+    "Status",
+    "Suffix",
+    "TooLarge",
+    "TopicError",
+    "UnknownKey",
+    "UnknownKind",
+    "Unlock",
+    "UnsupportedAlgorithm",
+    "VerdictStatus",
+    "Verified",
+    "Want",
+    "allowed",
+    "central_subscriptions",
+    "check",
+    "decode",
+    "encode",
+    "is_node_id",
+    "node_subscriptions",
+    "pack",
+    "parse_topic",
+    "read_common",
+    "rule_for",
+    "sign",
+    "topic_for",
+    "verify",
+]

@@ -1,0 +1,286 @@
+"""The signed envelope: JWS compact serialization with EdDSA / Ed25519 (PROTOCOL.md §4).
+
+Rules this module guarantees:
+- ``sign`` writes ``BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(sig)``
+  (RFC 7515 §7.1) with the header exactly
+  ``{"alg":"EdDSA","kid":<kid>,"typ":"hallvakt+json"}`` and the payload as
+  canonical compact JSON (sorted keys, no spaces, UTF-8); Ed25519 (RFC 8037)
+  is deterministic, so one payload, kid and key give one token.
+- ``verify`` accepts a token only if all of these hold, else raises:
+  - at most 256 KiB (PROTOCOL.md §2), three non-empty base64url segments
+    (RFC 4648 §5) without padding, whitespace or other alphabets, each in its
+    one canonical spelling (unused trailing bits zero) → else ``Malformed``;
+  - a header that is a strict JSON object with ``alg`` exactly ``EdDSA``
+    (else ``UnsupportedAlgorithm``, a ``BadSignature``: no ``none``, no HMAC,
+    no alg confusion), ``typ`` exactly ``hallvakt+json`` (RFC 8725 §3.11
+    explicit typing), a ``kid`` of 1-128 printable ASCII characters, and no
+    ``crit`` (we understand no extension, RFC 7515 §4.1.11) → else ``Malformed``.
+    Other header parameters are ignored (RFC 7515 §4); embedded keys
+    (``jwk``, ``jku``, ``x5c``, ``x5u``) are never used: keys come only from
+    the caller's ``keys`` by ``kid``;
+  - a ``kid`` present in ``keys`` → else ``UnknownKey``;
+  - a 64-byte signature that verifies over the ASCII signing input → else
+    ``BadSignature``;
+  - and only then, a payload that is strict UTF-8 JSON: an object, no
+    duplicate member names, no ``NaN``/``Infinity`` or overflowing numbers,
+    no lone surrogates, nesting at most ``MAX_DEPTH`` → else ``Malformed``.
+  Any payload serialization is accepted (other implementations need not be
+  canonical); the signature covers the bytes as sent.
+- ``verify`` raises nothing but ``EnvelopeError`` for any input bytes or text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import (
+    BadSignature,
+    EnvelopeError,
+    Malformed,
+    TooLarge,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+
+__all__ = [
+    "ALG",
+    "MAX_DEPTH",
+    "MAX_TOKEN_BYTES",
+    "TYP",
+    "BadSignature",
+    "EnvelopeError",
+    "Malformed",
+    "TooLarge",
+    "UnknownKey",
+    "UnsupportedAlgorithm",
+    "Verified",
+    "b64url_decode",
+    "b64url_encode",
+    "canonical_json",
+    "sign",
+    "verify",
+]
+
+ALG = "EdDSA"
+TYP = "hallvakt+json"
+MAX_TOKEN_BYTES = 256 * 1024  # PROTOCOL.md §2: maximum payload
+MAX_DEPTH = 32  # nesting of objects and arrays; v1 messages need 7
+SIGNATURE_BYTES = 64  # RFC 8032 §5.1.6
+
+_TOKEN = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_KID = re.compile(r"[!-~]{1,128}")  # printable ASCII, no space
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A token whose signature verified: the signer's ``kid`` and the payload's claims."""
+
+    kid: str
+    claims: dict[str, Any]
+
+
+# --- base64url (RFC 4648 §5, RFC 7515 §2: no padding) ---------------------------
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url of ``data`` without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url; raise ``Malformed`` unless ``text`` is the one
+    canonical spelling of its bytes (no padding, whitespace or ``+/``)."""
+    if not isinstance(text, str) or not _SEGMENT.fullmatch(text) or len(text) % 4 == 1:
+        raise Malformed("not unpadded base64url")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the regex guards
+        raise Malformed("not unpadded base64url") from exc
+    if b64url_encode(raw) != text:
+        raise Malformed("non-canonical base64url (unused bits set)")
+    return raw
+
+
+# --- strict JSON (RFC 8259, I-JSON RFC 7493 §2) --------------------------------
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON with sorted keys: the bytes ``sign`` puts in a token.
+
+    Raises ``ValueError`` for anything ``verify`` would refuse (not an object,
+    non-string keys, NaN/Infinity, lone surrogates, nesting beyond ``MAX_DEPTH``)
+    and ``TypeError`` for values JSON cannot represent.
+    """
+    if not isinstance(value, Mapping):
+        raise ValueError("a payload must be a JSON object")
+    problem = _tree_problem(value)
+    if problem is not None:
+        raise ValueError(f"payload {problem}")
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise Malformed(f"duplicate member name {key[:40]!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise Malformed(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise Malformed(f"number {text[:40]} overflows")
+    return value
+
+
+def _tree_problem(value: Any) -> str | None:
+    """What makes ``value`` unfit for the wire, or None (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "holds a lone surrogate"
+            continue
+        if isinstance(item, Mapping):
+            children: list[Any] = list(item.values())
+            for key in item:
+                if not isinstance(key, str):
+                    return "has a member name that is not a string"
+                if _SURROGATE.search(key):
+                    return "holds a lone surrogate"
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return f"nests deeper than {MAX_DEPTH}"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _strict_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"{what} is not UTF-8") from exc
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+        )
+    except Malformed as exc:
+        raise Malformed(f"{what}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Malformed(f"{what} is not JSON: {str(exc)[:80]}") from None
+    if not isinstance(value, dict):
+        raise Malformed(f"{what} is not a JSON object")
+    problem = _tree_problem(value)
+    if problem is not None:
+        raise Malformed(f"{what} {problem}")
+    return value
+
+
+# --- sign and verify -------------------------------------------------------------
+
+
+def sign(payload: Mapping[str, Any], kid: str, key: Ed25519PrivateKey) -> bytes:
+    """Sign ``payload`` as a compact JWS; return the token's ASCII bytes.
+
+    Raises ``ValueError`` for a bad ``kid`` or a payload ``verify`` would refuse,
+    ``TooLarge`` if the token would exceed 256 KiB (split the message).
+    """
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
+        raise ValueError(f"kid must be 1-128 printable ASCII characters, not {kid!r}")
+    header = canonical_json({"alg": ALG, "kid": kid, "typ": TYP})
+    signing_input = f"{b64url_encode(header)}.{b64url_encode(canonical_json(payload))}"
+    signature = key.sign(signing_input.encode("ascii"))
+    token = f"{signing_input}.{b64url_encode(signature)}".encode("ascii")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TooLarge(f"token of {len(token)} bytes is above {MAX_TOKEN_BYTES}")
+    return token
+
+
+def verify(token: bytes | str, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
+    """Check ``token`` against the trusted ``keys`` (by ``kid``); return its claims.
+
+    Raises ``Malformed``, ``UnknownKey`` or ``BadSignature`` (module rules);
+    nothing else for any bytes or text.
+    """
+    if isinstance(token, str):
+        try:
+            token = token.encode("ascii")
+        except UnicodeEncodeError:
+            raise Malformed("a token is ASCII") from None
+    if not isinstance(token, bytes | bytearray | memoryview):
+        raise Malformed(f"a token is bytes, not {type(token).__name__}")
+    token = bytes(token)
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TooLarge(f"token of {len(token)} bytes is above {MAX_TOKEN_BYTES}")
+    m = _TOKEN.fullmatch(token)
+    if m is None:
+        raise Malformed(_shape_problem(token))
+    head_b64, body_b64, sig_b64 = (g.decode("ascii") for g in m.groups())
+    kid = _check_header(_strict_object(b64url_decode(head_b64), "header"))
+    key = keys.get(kid)
+    if key is None:
+        raise UnknownKey(kid)
+    signature = b64url_decode(sig_b64)
+    if len(signature) != SIGNATURE_BYTES:
+        raise BadSignature(f"an Ed25519 signature has 64 bytes, not {len(signature)}")
+    try:
+        key.verify(signature, f"{head_b64}.{body_b64}".encode("ascii"))
+    except InvalidSignature:
+        raise BadSignature(f"signature does not verify with key {kid!r}") from None
+    return Verified(kid, _strict_object(b64url_decode(body_b64), "payload"))
+
+
+def _check_header(header: dict[str, Any]) -> str:
+    """Validate a decoded JOSE header; return its ``kid``."""
+    alg = header.get("alg")
+    if alg != ALG:
+        raise UnsupportedAlgorithm(f"alg must be {ALG!r}, not {_short(alg)}")
+    if "crit" in header:
+        raise Malformed("crit names extensions this receiver does not understand")
+    if header.get("typ") != TYP:
+        raise Malformed(f"typ must be {TYP!r}, not {_short(header.get('typ'))}")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
+        raise Malformed(f"kid must be 1-128 printable ASCII characters, not {_short(kid)}")
+    return kid
+
+
+def _shape_problem(token: bytes) -> str:
+    if b"=" in token:
+        return "base64url padding is not allowed"
+    if any(c in token for c in b" \t\r\n\f\v"):
+        return "whitespace is not allowed in a token"
+    if token.count(b".") != 2:
+        return "a compact JWS has exactly three segments"
+    return "segments must be non-empty base64url (A-Z a-z 0-9 - _)"
+
+
+def _short(value: object) -> str:
+    return repr(value)[:60]
