@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sync.replica import card_digest, code_digest, pin_digest
+from sync.replica.timeutil import format_instant
+
 from .outputs.relay import RelayFrameParser, RelaySet
 
 
@@ -47,3 +50,74 @@ class FakeRelayBoard:
                 self.state[ev.channel] = ev.on
             elif not isinstance(ev, RelaySet):
                 self.garbage.append(ev.raw)
+
+
+def site_ops(key: bytes, t0: datetime) -> list[dict[str, object]]:
+    """A small facility as ``changes`` ops: hall door ``d1``; leader ``p1`` of
+    ``ik`` with card ``0ABCDE40/26`` and PIN 4321; staff ``s1`` with card
+    ``11223344/32`` (Mon-Fri 06-22); bookings ``b1`` [t0, t0+1h) and ``b2``
+    [t0+2h, t0+3h) of ``ik``; visitor code 246810 for ``b1``; 3 PIN attempts."""
+
+    def up(entity: str, data: dict[str, object]) -> dict[str, object]:
+        return {"op": "upsert", "entity": entity, "id": data["id"], "data": data}
+
+    iso = format_instant
+    return [
+        up("facility", {"id": "f1", "name": "Hallen"}),
+        up("resource", {"id": "hall", "name": "Hall", "kind": "hall"}),
+        up("door", {"id": "d1", "name": "Entré", "resources": ["hall"], "unlock_seconds": 5}),
+        up("holder", {"id": "ik", "kind": "association", "display_name": "IK Test"}),
+        up("holder", {"id": "p1", "kind": "person", "display_name": "Anna", "member_of": ["ik"]}),
+        up("holder", {"id": "s1", "kind": "staff", "display_name": "Vaktmästare"}),
+        up(
+            "credential",
+            {"id": "c1", "holder": "p1", "kind": "card", "digest": card_digest(key, "0ABCDE40/26")},
+        ),
+        up(
+            "credential",
+            {"id": "c1p", "holder": "p1", "kind": "pin", "digest": pin_digest(key, "p1", "4321")},
+        ),
+        up(
+            "credential",
+            {"id": "c9", "holder": "s1", "kind": "card", "digest": card_digest(key, "11223344/32")},
+        ),
+        up(
+            "grant",
+            {
+                "id": "g1",
+                "holder": "s1",
+                "doors": ["d1"],
+                "windows": [{"days": [1, 2, 3, 4, 5], "from": "06:00", "to": "22:00"}],
+            },
+        ),
+        up(
+            "booking",
+            {
+                "id": "b1",
+                "resources": ["hall"],
+                "start": iso(t0),
+                "end": iso(t0 + timedelta(hours=1)),
+                "holder": "ik",
+            },
+        ),
+        up(
+            "booking",
+            {
+                "id": "b2",
+                "resources": ["hall"],
+                "start": iso(t0 + timedelta(hours=2)),
+                "end": iso(t0 + timedelta(hours=3)),
+                "holder": "ik",
+            },
+        ),
+        up(
+            "credential",
+            {
+                "id": "v1",
+                "kind": "code",
+                "booking": "b1",
+                "digest": code_digest(key, "f1", "246810"),
+            },
+        ),
+        up("policy", {"id": "default", "pin_max_attempts": 3, "pin_lockout_seconds": 60}),
+    ]

@@ -153,6 +153,47 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "door",
+        "run the door controller (readers, locks, access decisions)",
+        lambda a: _door_cli().run_door(a),
+        (
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+            arg(
+                "--simulate",
+                action="store_true",
+                help="libosdp's simulated readers and a simulated relay board instead of hardware",
+            ),
+            arg(
+                "--trust-clock",
+                action="store_true",
+                help="treat the system clock as synchronised (demos and benches without NTP)",
+            ),
+        ),
+    ),
+    Command(
+        "tap",
+        "act as a person at a simulated reader: tap a card, type a PIN or a visitor code",
+        lambda a: _door_cli().run_tap(a),
+        (
+            arg("card", nargs="?", default=None, help="card as HEX/BITS, e.g. 0ABCDE40/26"),
+            arg("--pin", default=None, help="digits typed after the card (or alone: a code)"),
+            arg("--door", default=None, help="door id (default: the first door)"),
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+        ),
+    ),
+    Command(
         "config",
         "check a node configuration, or show its effective values without secrets",
         run_config,
@@ -166,6 +207,13 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
 )
+
+
+def _door_cli() -> Any:
+    """The door controller's commands, imported only when used (libosdp, pyserial)."""
+    from door_controller import cli
+
+    return cli
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,15 +17,12 @@ from door_controller.readers.events import (
     LedColor,
     ReaderOffline,
 )
-from door_controller.testing import FakeClock
+from door_controller.testing import FakeClock, site_ops
 from sync.replica import (
     ChangeBatch,
     Replica,
     apply_changes,
-    card_digest,
-    code_digest,
     pending_events,
-    pin_digest,
 )
 
 KEY = bytes(range(32))
@@ -34,76 +31,10 @@ STAFF_CARD = (bytes.fromhex("11223344"), 32)
 T0 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # Friday 18:00 in Stockholm
 
 
-def _ops() -> list[dict[str, object]]:
-    def up(entity: str, data: dict[str, object]) -> dict[str, object]:
-        return {"op": "upsert", "entity": entity, "id": data["id"], "data": data}
-
-    iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    return [
-        up("facility", {"id": "f1", "name": "Hallen"}),
-        up("resource", {"id": "hall", "name": "Hall", "kind": "hall"}),
-        up("door", {"id": "d1", "name": "Entré", "resources": ["hall"], "unlock_seconds": 5}),
-        up("holder", {"id": "ik", "kind": "association", "display_name": "IK Test"}),
-        up("holder", {"id": "p1", "kind": "person", "display_name": "Anna", "member_of": ["ik"]}),
-        up("holder", {"id": "s1", "kind": "staff", "display_name": "Vaktmästare"}),
-        up(
-            "credential",
-            {"id": "c1", "holder": "p1", "kind": "card", "digest": card_digest(KEY, "0ABCDE40/26")},
-        ),
-        up(
-            "credential",
-            {"id": "c1p", "holder": "p1", "kind": "pin", "digest": pin_digest(KEY, "p1", "4321")},
-        ),
-        up(
-            "credential",
-            {"id": "c9", "holder": "s1", "kind": "card", "digest": card_digest(KEY, "11223344/32")},
-        ),
-        up(
-            "grant",
-            {
-                "id": "g1",
-                "holder": "s1",
-                "doors": ["d1"],
-                "windows": [{"days": [1, 2, 3, 4, 5], "from": "06:00", "to": "22:00"}],
-            },
-        ),
-        up(
-            "booking",
-            {
-                "id": "b1",
-                "resources": ["hall"],
-                "start": iso(T0),
-                "end": iso(T0 + timedelta(hours=1)),
-                "holder": "ik",
-            },
-        ),
-        up(
-            "booking",
-            {
-                "id": "b2",
-                "resources": ["hall"],
-                "start": iso(T0 + timedelta(hours=2)),
-                "end": iso(T0 + timedelta(hours=3)),
-                "holder": "ik",
-            },
-        ),
-        up(
-            "credential",
-            {
-                "id": "v1",
-                "kind": "code",
-                "booking": "b1",
-                "digest": code_digest(KEY, "f1", "246810"),
-            },
-        ),
-        up("policy", {"id": "default", "pin_max_attempts": 3, "pin_lockout_seconds": 60}),
-    ]
-
-
 @pytest.fixture
 def rig(tmp_path: Path) -> tuple[DoorEngine, FakeClock, Replica]:
     rep = Replica.open(tmp_path / "node.db")
-    apply_changes(rep, ChangeBatch.from_wire({"base": 0, "rev": 5, "ops": _ops()}), T0)
+    apply_changes(rep, ChangeBatch.from_wire({"base": 0, "rev": 5, "ops": site_ops(KEY, T0)}), T0)
     rep.record_head(5, 1, T0)
     clock = FakeClock(T0 + timedelta(minutes=5))
     engine = DoorEngine(
