@@ -25,7 +25,8 @@ Rules this module guarantees:
   reports them on its own; each change becomes ``ReaderTamper``/``InputChanged``.
 - libosdp keeps a failed reader offline for 300 s; the supervisor instead
   retries after ``reconnect_after_s`` doubling per failure (at most 300 s), by
-  disabling and enabling the reader.
+  disabling and enabling the reader. A line whose reads fail for
+  ``reopen_after_s`` is closed and reopened (backoff up to 30 s).
 """
 
 from __future__ import annotations
@@ -288,6 +289,12 @@ class Reconnect:
         self.failures = min(self.failures + 1, 16)
         return report
 
+    def retry_now(self, now: float) -> None:
+        """Forget the backoff (the line came back): a waiting reader is due at once."""
+        self.failures = 0
+        if self.phase is Phase.WAIT:
+            self.until = now
+
     def due(self, now: float) -> bool:
         """Time to disable (or enable) the reader to force a new attempt."""
         return self.base_s is not None and self.phase is Phase.WAIT and now >= self.until
@@ -297,49 +304,75 @@ class Reconnect:
 
 
 class SerialChannel(osdp.Channel):  # type: ignore[misc]  # osdp ships no type hints
-    """libosdp's byte pipe over a pyserial port. Never blocks, never raises into libosdp."""
+    """libosdp's byte pipe over a pyserial port. Never blocks, never raises into libosdp.
 
-    def __init__(self, port: serial.Serial) -> None:
+    Errors are counted and logged once per streak (``failing_since``); ``reopen``
+    closes and opens the port again, e.g. after a USB adapter came back.
+    """
+
+    def __init__(self, port: serial.SerialBase) -> None:
         super().__init__()
-        self._port = port
+        self._port, self._lock = port, threading.Lock()
+        self._fd = self._raw_fd()
+        self.errors = 0
+        self.failing_since: float | None = None
+
+    def _raw_fd(self) -> int | None:
         # pyserial's posix write spins while the tty buffer is full even with
         # write_timeout=0; write to its (O_NONBLOCK) fd directly instead.
-        self._fd: int | None = port.fileno() if type(port) is serial.Serial else None
-        self.errors = 0
-        self._failing = False
+        return self._port.fileno() if type(self._port) is serial.Serial else None
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self.errors += 1
-        if not self._failing:
-            log.warning("serial %s on %s failed: %s", what, self._port.port, exc)
-        self._failing = True
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            log.warning("OSDP line %s: %s failed: %s", self._port.port, what, exc)
 
     def read(self, max_bytes: int) -> bytes:
-        try:
-            data = bytes(self._port.read(max_bytes))
-        except Exception as exc:  # SerialException, OSError, PortNotOpenError…
-            self._failed("read", exc)
-            return b""
-        self._failing = self._failing and not data
-        return data
+        with self._lock:
+            try:
+                data = bytes(self._port.read(max_bytes))
+            except Exception as exc:  # SerialException, OSError, PortNotOpenError…
+                self._failed("read", exc)
+                return b""
+            if self.failing_since is not None:
+                log.info("OSDP line %s: reads work again", self._port.port)
+                self.failing_since = None
+            return data
 
     def write(self, buf: bytes) -> int:
-        try:
-            if self._fd is not None:
-                return os.write(self._fd, buf)
-            return int(self._port.write(buf) or 0)
-        except BlockingIOError:
-            return 0
-        except Exception as exc:
-            self._failed("write", exc)
-            return 0
+        with self._lock:
+            try:
+                if self._fd is not None:
+                    return os.write(self._fd, buf)
+                return int(self._port.write(buf) or 0)
+            except BlockingIOError:
+                return 0
+            except Exception as exc:
+                self._failed("write", exc)
+                return 0
 
     def flush(self) -> None:
         # libosdp calls this before each send to drop stale received bytes.
-        try:
-            self._port.reset_input_buffer()
-        except Exception as exc:
-            self._failed("flush", exc)
+        with self._lock:
+            try:
+                self._port.reset_input_buffer()
+            except Exception as exc:
+                self._failed("flush", exc)
+
+    def reopen(self) -> bool:
+        """Close and open the port again; True if it opened."""
+        with self._lock:
+            try:
+                self._port.close()
+                self._port.open()
+                self._fd = self._raw_fd()
+            except Exception as exc:
+                log.debug("OSDP line %s: reopen failed: %s", self._port.port, exc)
+                return False
+            log.info("OSDP line %s: reopened", self._port.port)
+            self.failing_since = None
+            return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +393,7 @@ class OsdpBus:
         *,
         baudrate: int = 9600,
         reconnect_after_s: float | None = 5.0,
+        reopen_after_s: float = 1.0,
         log_level: int = osdp.LogLevel.Error,
         max_events: int = 1024,
     ) -> None:
@@ -376,8 +410,9 @@ class OsdpBus:
         self._notes: queue.SimpleQueue[LinkNote] = queue.SimpleQueue()
         self._decoder = EventDecoder([r.reader_id for r in self.readers])
         self._links = [Reconnect(reconnect_after_s) for _ in self.readers]
+        self._reopen_after_s, self._reopen_delay, self._next_reopen = reopen_after_s, 1.0, 0.0
         self._stop = threading.Event()
-        self._port: serial.Serial | None = None
+        self._port: serial.SerialBase | None = None
         self._channel: SerialChannel | None = None
         self._cp: Any = None
         self._supervisor: threading.Thread | None = None
@@ -503,7 +538,8 @@ class OsdpBus:
         try:
             self._events.put_nowait(event)
         except queue.Full:
-            self._dropped += 1
+            with self._queued_lock:
+                self._dropped += 1
 
     # -- the supervisor thread ------------------------------------------------------
 
@@ -517,6 +553,7 @@ class OsdpBus:
             try:
                 if note is not None:
                     self._on_note(note, now)
+                self._reopen(now)
                 for index, link in enumerate(self._links):
                     self._retry(index, link, now)
             except Exception:
@@ -530,6 +567,22 @@ class OsdpBus:
         self._cp.flush_commands(reader.address)  # no stale feedback when it returns
         if link.went_offline(now, note.reported):
             self._put(ReaderOffline(reader.reader_id, self._failure_reason(reader.address)))
+
+    def _reopen(self, now: float) -> None:
+        """Reopen a line that has failed for ``reopen_after_s`` (backoff 1 s .. 30 s)."""
+        channel = self._channel
+        since = channel.failing_since if channel else None
+        if channel is None or since is None or now - since < self._reopen_after_s:
+            return
+        if now < self._next_reopen:
+            return
+        if channel.reopen():
+            self._reopen_delay = 1.0
+            for link in self._links:  # the line is back: retry the readers now
+                link.retry_now(now)
+        else:
+            self._reopen_delay = min(self._reopen_delay * 2, 30.0)
+        self._next_reopen = now + self._reopen_delay
 
     def _retry(self, index: int, link: Reconnect, now: float) -> None:
         address = self.readers[index].address

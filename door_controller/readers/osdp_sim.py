@@ -57,9 +57,12 @@ class PtyPair:
     _controller_fd: int  # held open so the device end never reads EIO
 
     def close(self) -> None:
+        """Close both ends; idempotent (a second close must not hit a reused fd)."""
         for fd in (self.device_fd, self._controller_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.device_fd = self._controller_fd = -1
 
     def __enter__(self) -> PtyPair:
         return self
@@ -71,10 +74,16 @@ class PtyPair:
 def pty_pair() -> PtyPair:
     """A new raw pty pair (``os.openpty`` + ``tty.setraw`` on both ends)."""
     device, controller = os.openpty()
-    tty.setraw(device)
-    tty.setraw(controller)
-    os.set_blocking(device, False)
-    return PtyPair(os.ttyname(controller), device, controller)
+    pair = PtyPair("", device, controller)
+    try:
+        tty.setraw(device)
+        tty.setraw(controller)
+        os.set_blocking(device, False)
+        pair.controller_path = os.ttyname(controller)
+    except BaseException:
+        pair.close()
+        raise
+    return pair
 
 
 def parse_card(text: str) -> tuple[bytes, int]:
@@ -445,7 +454,12 @@ def _reader_arg(text: str) -> SimReaderSpec:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run simulated readers until SIGTERM/SIGINT or the ``stop`` op."""
+    """Run simulated readers until SIGTERM/SIGINT or the ``stop`` op (a process of its own).
+
+    Stdout carries one JSON line once the control socket listens:
+    ``{"controller_path": ..., "pid": ...}``; everything else printed (libosdp
+    logs on stdout) goes to stderr, so a parent reading stdout never blocks it.
+    """
     ap = argparse.ArgumentParser(prog="osdp_sim", description=__doc__.splitlines()[0])
     ap.add_argument("--reader", action="append", type=_reader_arg, required=True)
     ap.add_argument("--control", required=True, help="unix socket for the control protocol")
@@ -455,7 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    ready = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     with contextlib.ExitStack() as stack:
+        stack.callback(ready.close)
         if args.device:
             fd = os.open(args.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
             stack.callback(os.close, fd)
@@ -470,20 +487,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.symlink(controller_path, args.link)
                 stack.callback(os.unlink, args.link)
         bus = stack.enter_context(SimulatedBus(fd, args.reader))
-        info = {"controller_path": controller_path, "pid": os.getpid()}
-        serve(bus, args.control, stop, info, lambda: print(json.dumps(info), flush=True))
+        info = {"controller_path": args.link or controller_path, "pid": os.getpid()}
+
+        def announce() -> None:
+            ready.write(json.dumps(info) + "\n")
+            ready.close()
+
+        serve(bus, args.control, stop, info, announce)
     return 0
 
 
 class SimProcess:
-    """A simulator child process (``python -m door_controller.readers.osdp_sim``)."""
+    """A simulator child process (``python -m door_controller.readers.osdp_sim``) on a new pty.
+
+    ``controller_path`` is the tty the controller opens (``link`` if given). The
+    keys travel on the child's command line: for tests and the demo only.
+    """
 
     def __init__(
-        self, readers: Sequence[SimReaderSpec], control: str | Path, timeout: float = 15.0
+        self,
+        readers: Sequence[SimReaderSpec],
+        control: str | Path,
+        *,
+        link: str | Path | None = None,
+        timeout: float = 15.0,
     ):
         cmd = [sys.executable, "-m", "door_controller.readers.osdp_sim", "--control", str(control)]
         for r in readers:
             cmd += ["--reader", f"{r.address}={r.scbk.hex()}:{r.inputs}"]
+        if link is not None:
+            cmd += ["--link", str(link)]
         self.client = SimClient(control)
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         try:

@@ -42,6 +42,7 @@ from door_controller.readers.events import (
 from door_controller.readers.osdp import (
     LINK_LOST,
     MAX_QUEUED,
+    NO_RESPONSE,
     SC_FAILED,
     EventDecoder,
     LinkNote,
@@ -292,7 +293,10 @@ def test_serial_channel_never_raises() -> None:
     port.close()
     assert channel.read(10) == b"" and channel.write(b"x") == 0
     channel.flush()
-    assert channel.errors == 3
+    assert channel.errors == 3 and channel.failing_since is not None
+    assert channel.reopen() and channel.failing_since is None
+    assert channel.write(b"ok") == 2 and channel.read(10) == b"ok"
+    port.close()
 
 
 def test_a_missing_port_is_a_reader_error(tmp_path: Path) -> None:
@@ -420,7 +424,9 @@ def test_a_wrong_key_is_never_online(pair: PtyPair) -> None:
         SimulatedBus(pair.device_fd, [SimReaderSpec(1, KEY)]) as good_sim,
         SimulatedBus(bad_pair.device_fd, [SimReaderSpec(1, OTHER_KEY)]) as bad_sim,
         OsdpBus(pair.controller_path, [OsdpReader("good", 1, KEY)]) as good,
-        OsdpBus(bad_pair.controller_path, [OsdpReader("bad", 1, KEY)]) as bad,
+        OsdpBus(
+            bad_pair.controller_path, [OsdpReader("bad", 1, KEY)], reconnect_after_s=0.2
+        ) as bad,
     ):
         assert ReaderOnline("good") in collect(good, online("good"))
         failed = ReaderOffline("bad", SC_FAILED)
@@ -429,10 +435,18 @@ def test_a_wrong_key_is_never_online(pair: PtyPair) -> None:
         bad_sim.reader().tap_card(CARD, 26)
         good_sim.reader().tap_card(CARD, 26)
         assert collect(good, lambda e: bool(e)) == [CardPresented("good", CARD, 26)]
-        bad_events = collect(bad, lambda e: False, timeout=2.0)
+        bad_events = collect(bad, lambda e: False, timeout=2.0)  # retried every 0.2-0.8 s
         assert bad_events == [] and not bad.is_online("bad") and not bad_sim.reader().is_sc_active()
         assert not bad.signal("bad", BuzzerSignal())  # libosdp refuses: not online
         assert bad_sim.reader().received() == []
+
+
+@pytest.mark.slow
+def test_a_silent_reader_is_reported_as_not_answering(pair: PtyPair) -> None:
+    with OsdpBus(pair.controller_path, [OsdpReader("gone", 1, KEY)]) as bus:
+        # libosdp probes 8 times, 1 s apart, before it gives up
+        events = collect(bus, lambda e: bool(e), timeout=30.0)
+        assert events == [ReaderOffline("gone", NO_RESPONSE)]
 
 
 def test_several_readers_share_one_line(pair: PtyPair) -> None:
@@ -465,6 +479,27 @@ def test_a_restarted_reader_comes_back_quickly(pair: PtyPair) -> None:
             assert collect(bus, lambda e: bool(e)) == [CardPresented("a", CARD, 26)]
 
 
+def test_a_replugged_line_is_reopened(tmp_path: Path) -> None:
+    """The tty behind the bus's path goes away and comes back (a USB adapter replugged)."""
+    link, spec = tmp_path / "ttyOSDP", [SimReaderSpec(1, KEY)]
+    with pty_pair() as first, pty_pair() as second:
+        link.symlink_to(first.controller_path)
+        with OsdpBus(str(link), [OsdpReader("a", 1, KEY)], reconnect_after_s=0.5) as bus:
+            with SimulatedBus(first.device_fd, spec):
+                assert ReaderOnline("a") in collect(bus, online("a"))
+            first.close()  # unplugged: reads on the old tty fail with EIO
+            link.unlink()
+            link.symlink_to(second.controller_path)
+            with SimulatedBus(second.device_fd, spec) as sim:
+                events = collect(bus, online("a"), timeout=40.0)
+                assert events[0] == ReaderOffline("a", LINK_LOST) and events[-1] == ReaderOnline(
+                    "a"
+                )
+                sim.reader().tap_card(CARD, 26)
+                assert collect(bus, lambda e: bool(e)) == [CardPresented("a", CARD, 26)]
+            assert bus.stats().channel_errors > 0
+
+
 def test_the_callback_never_raises(door: tuple[SimulatedBus, OsdpBus]) -> None:
     _, bus = door
     assert bus._on_event(0, {"no": "event"}) == 0
@@ -473,8 +508,9 @@ def test_the_callback_never_raises(door: tuple[SimulatedBus, OsdpBus]) -> None:
 
 
 def test_simulator_process_over_its_control_socket(tmp_path: Path) -> None:
-    control = tmp_path / "sim.sock"
-    with SimProcess([SimReaderSpec(3, KEY)], control) as proc:
+    control, link = tmp_path / "sim.sock", tmp_path / "ttyREADER"
+    with SimProcess([SimReaderSpec(3, KEY)], control, link=link) as proc:
+        assert proc.controller_path == str(link) and link.is_symlink()
         with OsdpBus(proc.controller_path, [OsdpReader("hall", 3, KEY)]) as bus:
             assert ReaderOnline("hall") in collect(bus, online("hall"))
             client = SimClient(control)
@@ -496,4 +532,4 @@ def test_simulator_process_over_its_control_socket(tmp_path: Path) -> None:
             with pytest.raises(SimulatorError, match="unknown op"):
                 client.request("fly")
         assert proc.close() == 0
-    assert not control.exists()
+    assert not control.exists() and not link.exists()
