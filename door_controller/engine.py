@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sync.replica import (
+    DOOR_COMMANDS,
     AccessContext,
     AccessRecord,
     Door,
@@ -34,7 +35,9 @@ from sync.replica import (
     card_digest,
     card_id,
     code_digest,
+    finish_command,
     leaders_in,
+    pending_commands,
     pin_digest,
     pin_matches,
     record_access,
@@ -65,6 +68,7 @@ from .readers.events import (
 log = logging.getLogger(__name__)
 PIN_PROMPT = (LedSignal(LedColor.AMBER, on_ms=300, off_ms=300, duration_ms=10_000),)
 SWEEP_EVERY_S = 60.0
+COMMANDS_EVERY_S = 0.5
 
 
 class Clock(Protocol):
@@ -155,6 +159,7 @@ class DoorEngine:
         self._pending: dict[str, _PendingPin] = {}
         self.doors: dict[str, _DoorRun] = {}
         self._next_sweep = 0.0
+        self._next_commands = 0.0
 
     # --- start and time -------------------------------------------------------
 
@@ -186,6 +191,32 @@ class DoorEngine:
         if mono >= self._next_sweep:
             self._next_sweep = mono + SWEEP_EVERY_S
             sweep_no_shows(self.rep, self.clock.now())
+        if mono >= self._next_commands:
+            self._next_commands = mono + COMMANDS_EVERY_S
+            out.extend(self.run_commands())
+        return out
+
+    def run_commands(self) -> list[Effect]:
+        """Carry out central's door commands queued by the sync link (PROTOCOL.md §6)."""
+        out: list[Effect] = []
+        now = self.clock.now()
+        for cmd in pending_commands(self.rep, DOOR_COMMANDS):
+            if self.clock.trusted() and now >= cmd.exp:
+                finish_command(self.rep, cmd.seq, "expired", "arrived after its exp", now)
+                continue
+            if cmd.cmd == "unlock":
+                door = str(cmd.args.get("door", ""))
+                if door not in self.doors:
+                    finish_command(self.rep, cmd.seq, "failed", f"no door {door!r} here", now)
+                    continue
+                seconds = int(cmd.args.get("seconds", 5))
+                out.extend(unlock_for(self, door, seconds))
+                finish_command(self.rep, cmd.seq, "done", f"{door} unlocked {seconds} s", now)
+                continue
+            event = DoorEvent.LOCKDOWN_ON if cmd.cmd == "lockdown" else DoorEvent.LOCKDOWN_OFF
+            for door in sorted(self.doors):
+                out.extend(self.door_event(door, event))
+            finish_command(self.rep, cmd.seq, "done", f"{cmd.cmd}: {len(self.doors)} doors", now)
         return out
 
     # --- inputs -----------------------------------------------------------------

@@ -14,6 +14,17 @@ from .apply import (
     stage_snapshot,
 )
 from .attendance import AccessRecord, checked_in, leaders_in, record_access, sweep_no_shows
+from .commands import (
+    DOOR_COMMANDS,
+    CommandRefused,
+    QueuedCommand,
+    finish_command,
+    last_command_seq,
+    pending_commands,
+    quarantine,
+    quarantine_count,
+    queue_command,
+)
 from .digests import card_digest, card_id, code_digest, pin_digest
 from .outbox import (
     EVENT_TYPES,
@@ -62,6 +73,7 @@ from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
 from .walkins import WalkinRefused, cancel_walkin, create_walkin, walkin_states
 
 __all__ = [
+    "DOOR_COMMANDS",
     "ENTITIES",
     "EVENT_TYPES",
     "AccessContext",
@@ -72,6 +84,7 @@ __all__ = [
     "Booking",
     "Candidate",
     "ChangeBatch",
+    "CommandRefused",
     "Credential",
     "Door",
     "Facility",
@@ -80,6 +93,7 @@ __all__ = [
     "Lease",
     "OutboxEvent",
     "Policy",
+    "QueuedCommand",
     "Record",
     "RecordError",
     "Replica",
@@ -109,15 +123,21 @@ __all__ = [
     "create_walkin",
     "credentials_by_digest",
     "day_schedule",
+    "finish_command",
     "free_slots",
     "grants_for",
     "holder_groups",
     "is_revoked",
+    "last_command_seq",
     "leaders_in",
     "parse_record",
+    "pending_commands",
     "pending_events",
     "pin_digest",
     "pin_matches",
+    "quarantine",
+    "quarantine_count",
+    "queue_command",
     "record_access",
     "related_resources",
     "replace_all",

@@ -7,7 +7,7 @@ Rules this module guarantees:
   for it instead of failing on a lock upgrade.
 - The schema is only ever changed by appending a migration to ``MIGRATIONS``;
   a migration never edits an earlier one. Applying is idempotent.
-- A new database gets a random 63-bit ``epoch`` (PROTOCOL.md §5 hello) that
+- A new database gets a random 53-bit ``epoch`` (PROTOCOL.md §5 hello) that
   stays for the life of the file.
 """
 
@@ -139,7 +139,10 @@ def _initial(db: Database) -> None:
         if statement.strip():
             db.execute(statement)
     db.execute(
-        "INSERT INTO sync_state (id, epoch) VALUES (1, ?)", [secrets.randbelow(2**63 - 1) + 1]
+        # 53 bits: exact in every JSON implementation (a JavaScript central
+        # would round a larger epoch), and still no collision in practice.
+        "INSERT INTO sync_state (id, epoch) VALUES (1, ?)",
+        [secrets.randbelow(2**53 - 1) + 1],
     )
 
 
@@ -151,3 +154,22 @@ def _attendance(db: Database) -> None:
         " no_show_ts INTEGER, end_ts INTEGER NOT NULL)"
     )
     db.execute("ALTER TABLE sync_state ADD COLUMN no_show_swept_ts INTEGER")
+
+
+@MIGRATIONS(name="0003_sync_link")
+def _sync_link(db: Database) -> None:
+    # Messages the sync link could not accept (PROTOCOL.md §4: kept, counted).
+    db.execute(
+        "CREATE TABLE quarantine (id INTEGER PRIMARY KEY, at_ts INTEGER NOT NULL,"
+        " topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL)"
+    )
+    # Central's commands (PROTOCOL.md §6): the link queues them, the process
+    # they are for (door controller, kiosk, link) carries them out.
+    db.execute(
+        "CREATE TABLE commands (seq INTEGER PRIMARY KEY, cmd TEXT NOT NULL, args TEXT NOT NULL,"
+        " exp_ts INTEGER NOT NULL, received_ts INTEGER NOT NULL,"
+        " state TEXT NOT NULL DEFAULT 'pending'"
+        "  CHECK (state IN ('pending', 'done', 'failed', 'expired')),"
+        " detail TEXT NOT NULL DEFAULT '')"
+    )
+    db.execute("ALTER TABLE sync_state ADD COLUMN last_command_seq INTEGER NOT NULL DEFAULT 0")

@@ -183,3 +183,49 @@ def test_no_show_swept_on_tick(rig: tuple[DoorEngine, FakeClock, Replica]) -> No
     assert sorted(
         e.body["booking"] for e in pending_events(rep) if e.type == "booking.no_show"
     ) == ["b1", "b2"]
+
+
+def test_central_commands_unlock_lockdown_release(
+    rig: tuple[DoorEngine, FakeClock, Replica],
+) -> None:
+    from sync.replica import queue_command
+
+    engine, clock, rep = rig
+    exp = clock.now() + timedelta(minutes=5)
+    queue_command(rep, 1, "unlock", {"door": "d1", "seconds": 20}, exp, clock.now())
+    queue_command(rep, 2, "lockdown", {}, exp, clock.now())
+    effects = engine.run_commands()
+    assert effects[0] == LockCommand("d1", False) and effects[-1] == LockCommand("d1", True)
+    assert engine.doors["d1"].state is DoorState.LOCKDOWN
+    # in lockdown even the staff card does not open
+    assert LockCommand("d1", False) not in engine.handle(CardPresented("r2", *STAFF_CARD))
+    queue_command(rep, 3, "release", {}, exp, clock.now())
+    queue_command(rep, 4, "unlock", {"door": "nope", "seconds": 5}, exp, clock.now())
+    engine.run_commands()
+    assert engine.doors["d1"].state is DoorState.LOCKED
+    done = [e.body for e in pending_events(rep, limit=100) if e.type == "command.done"]
+    assert [(d["seq"], d["result"]) for d in done] == [
+        (1, "done"),
+        (2, "done"),
+        (3, "done"),
+        (4, "failed"),
+    ]
+
+
+def test_expired_command_is_not_carried_out(rig: tuple[DoorEngine, FakeClock, Replica]) -> None:
+    from sync.replica import queue_command
+
+    engine, clock, rep = rig
+    queue_command(
+        rep,
+        7,
+        "unlock",
+        {"door": "d1", "seconds": 5},
+        clock.now() + timedelta(seconds=30),
+        clock.now(),
+    )
+    clock.advance(31)
+    assert engine.run_commands() == []
+    assert [e.body["result"] for e in pending_events(rep) if e.type == "command.done"] == [
+        "expired"
+    ]
