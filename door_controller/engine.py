@@ -35,7 +35,7 @@ from sync.replica import (
     card_digest,
     card_id,
     code_digest,
-    finish_command,
+    finish,
     leaders_in,
     pending_commands,
     pin_digest,
@@ -202,21 +202,21 @@ class DoorEngine:
         now = self.clock.now()
         for cmd in pending_commands(self.rep, DOOR_COMMANDS):
             if self.clock.trusted() and now >= cmd.exp:
-                finish_command(self.rep, cmd.seq, "expired", "arrived after its exp", now)
+                finish(self.rep, cmd.id, "expired", "arrived after its exp", now)
                 continue
             if cmd.cmd == "unlock":
                 door = str(cmd.args.get("door", ""))
                 if door not in self.doors:
-                    finish_command(self.rep, cmd.seq, "failed", f"no door {door!r} here", now)
+                    finish(self.rep, cmd.id, "failed", f"no door {door!r} here", now)
                     continue
                 seconds = int(cmd.args.get("seconds", 5))
                 out.extend(unlock_for(self, door, seconds))
-                finish_command(self.rep, cmd.seq, "done", f"{door} unlocked {seconds} s", now)
+                finish(self.rep, cmd.id, "done", f"{door} unlocked {seconds} s", now)
                 continue
             event = DoorEvent.LOCKDOWN_ON if cmd.cmd == "lockdown" else DoorEvent.LOCKDOWN_OFF
             for door in sorted(self.doors):
                 out.extend(self.door_event(door, event))
-            finish_command(self.rep, cmd.seq, "done", f"{cmd.cmd}: {len(self.doors)} doors", now)
+            finish(self.rep, cmd.id, "done", f"{cmd.cmd}: {len(self.doors)} doors", now)
         return out
 
     # --- inputs -----------------------------------------------------------------

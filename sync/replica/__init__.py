@@ -18,12 +18,14 @@ from .commands import (
     DOOR_COMMANDS,
     CommandRefused,
     QueuedCommand,
+    finish,
     finish_command,
     last_command_seq,
     pending_commands,
     quarantine,
     quarantine_count,
     queue_command,
+    queue_local_command,
 )
 from .digests import card_digest, card_id, code_digest, pin_digest
 from .outbox import (
@@ -123,6 +125,7 @@ __all__ = [
     "create_walkin",
     "credentials_by_digest",
     "day_schedule",
+    "finish",
     "finish_command",
     "free_slots",
     "grants_for",
@@ -138,6 +141,7 @@ __all__ = [
     "quarantine",
     "quarantine_count",
     "queue_command",
+    "queue_local_command",
     "record_access",
     "related_resources",
     "replace_all",

@@ -166,7 +166,10 @@ def _sync_link(db: Database) -> None:
     # Central's commands (PROTOCOL.md §6): the link queues them, the process
     # they are for (door controller, kiosk, link) carries them out.
     db.execute(
-        "CREATE TABLE commands (seq INTEGER PRIMARY KEY, cmd TEXT NOT NULL, args TEXT NOT NULL,"
+        "CREATE TABLE commands (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " seq INTEGER UNIQUE,"  # central's seq; NULL for a command made on the node
+        " origin TEXT NOT NULL DEFAULT 'central', by TEXT NOT NULL DEFAULT '',"
+        " cmd TEXT NOT NULL, args TEXT NOT NULL,"
         " exp_ts INTEGER NOT NULL, received_ts INTEGER NOT NULL,"
         " state TEXT NOT NULL DEFAULT 'pending'"
         "  CHECK (state IN ('pending', 'done', 'failed', 'expired')),"

@@ -64,3 +64,18 @@ def test_quarantine_is_kept_bounded(tmp_path: Path) -> None:
         0
     ]
     assert newest == f"#{QUARANTINE_KEEP + 4}"
+
+
+def test_local_commands_name_who_gave_them_and_do_not_touch_central_seq(tmp_path: Path) -> None:
+    from sync.replica import finish, queue_local_command
+
+    rep = Replica.open(tmp_path / "n.db")
+    queue_command(rep, 3, "lockdown", {}, EXP, T0)
+    ident = queue_local_command(rep, "unlock", {"door": "d1", "seconds": 10}, "c9", EXP, T0)
+    assert last_command_seq(rep) == 3
+    pending = pending_commands(rep)
+    assert [(c.seq, c.origin, c.by) for c in pending] == [(3, "central", ""), (None, "kiosk", "c9")]
+    ev = finish(rep, ident, "done", "d1 unlocked 10 s", T0)
+    assert ev is not None and ev.body["origin"] == "kiosk" and ev.body["by"] == "c9"
+    assert ev.body["seq"] is None
+    queue_command(rep, 4, "release", {}, EXP, T0)  # central's seq space is untouched
