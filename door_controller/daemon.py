@@ -133,6 +133,7 @@ def build_engine(cfg: NodeConfig, rep: Replica, clock: SystemClock) -> DoorEngin
         facility_id=cfg.facility_id,
         readers=sites,
         inputs=inputs,
+        kiosk_readers={r.id: r.kiosk for r in cfg.readers if r.kiosk is not None},
     )
 
 

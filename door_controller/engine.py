@@ -41,6 +41,7 @@ from sync.replica import (
     pin_digest,
     pin_matches,
     record_access,
+    record_kiosk_tap,
     sweep_no_shows,
 )
 
@@ -50,6 +51,7 @@ from .pin_guard import PinGuard
 from .readers.events import (
     DENIED,
     GRANTED,
+    BuzzerSignal,
     CardPresented,
     Feedback,
     InputChanged,
@@ -66,6 +68,7 @@ from .readers.events import (
 )
 
 log = logging.getLogger(__name__)
+KIOSK_TAP = (BuzzerSignal(on_ms=100, count=1),)
 PIN_PROMPT = (LedSignal(LedColor.AMBER, on_ms=300, off_ms=300, duration_ms=10_000),)
 SWEEP_EVERY_S = 60.0
 COMMANDS_EVERY_S = 0.5
@@ -148,10 +151,12 @@ class DoorEngine:
         inputs: Mapping[str, DoorInputs] | None = None,
         guard: PinGuard | None = None,
         pin_timeout_s: float = 10.0,
+        kiosk_readers: Mapping[str, str] | None = None,
     ) -> None:
         self.rep, self.clock = rep, clock
         self._key, self._facility = credential_key, facility_id
         self.readers = dict(readers)
+        self.kiosk_readers = dict(kiosk_readers or {})  # reader id -> kiosk id
         self.inputs = dict(inputs or {})
         policy = rep.policy()
         self.guard = guard or PinGuard(policy.pin_max_attempts, float(policy.pin_lockout_seconds))
@@ -238,7 +243,12 @@ class DoorEngine:
             return self._input(ev)
         site = self.readers.get(ev.reader)
         if site is None:
-            return []  # a kiosk's own reader, or one not in the config
+            kiosk = self.kiosk_readers.get(ev.reader)
+            if kiosk is not None and isinstance(ev, CardPresented):
+                digest = card_digest(self._key, card_id(ev.data, ev.bits))
+                record_kiosk_tap(self.rep, kiosk, ev.reader, digest, now)
+                return [ReaderFeedback(ev.reader, f) for f in KIOSK_TAP]
+            return []  # a reader not in the config
         if isinstance(ev, CardPresented):
             return self._card(ev, site)
         return self._keypress(ev, site)

@@ -28,6 +28,7 @@ from .commands import (
     queue_local_command,
 )
 from .digests import card_digest, card_id, code_digest, pin_digest
+from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
     EVENT_TYPES,
     AckError,
@@ -92,6 +93,7 @@ __all__ = [
     "Facility",
     "Grant",
     "Holder",
+    "KioskTap",
     "Lease",
     "OutboxEvent",
     "Policy",
@@ -131,7 +133,9 @@ __all__ = [
     "grants_for",
     "holder_groups",
     "is_revoked",
+    "kiosk_taps_after",
     "last_command_seq",
+    "last_kiosk_tap_id",
     "leaders_in",
     "parse_record",
     "pending_commands",
@@ -143,6 +147,7 @@ __all__ = [
     "queue_command",
     "queue_local_command",
     "record_access",
+    "record_kiosk_tap",
     "related_resources",
     "replace_all",
     "resource_tree",

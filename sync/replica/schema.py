@@ -176,3 +176,13 @@ def _sync_link(db: Database) -> None:
         " detail TEXT NOT NULL DEFAULT '')"
     )
     db.execute("ALTER TABLE sync_state ADD COLUMN last_command_seq INTEGER NOT NULL DEFAULT 0")
+
+
+@MIGRATIONS(name="0004_kiosk_taps")
+def _kiosk_taps(db: Database) -> None:
+    # Cards tapped on a kiosk's own reader: the door controller owns every
+    # serial line and hands kiosk taps over here (digests only, kept briefly).
+    db.execute(
+        "CREATE TABLE kiosk_taps (id INTEGER PRIMARY KEY AUTOINCREMENT, kiosk TEXT NOT NULL,"
+        " reader TEXT NOT NULL, digest TEXT NOT NULL, at_ts INTEGER NOT NULL)"
+    )

@@ -229,3 +229,19 @@ def test_expired_command_is_not_carried_out(rig: tuple[DoorEngine, FakeClock, Re
     assert [e.body["result"] for e in pending_events(rep) if e.type == "command.done"] == [
         "expired"
     ]
+
+
+def test_kiosk_reader_taps_are_handed_to_the_kiosk_as_digests(tmp_path: Path) -> None:
+    from sync.replica import card_digest, kiosk_taps_after
+
+    rep = Replica.open(tmp_path / "node.db")
+    clock = FakeClock(T0)
+    engine = DoorEngine(
+        rep, clock, credential_key=KEY, facility_id="f1", readers={}, kiosk_readers={"k1": "foyer"}
+    )
+    effects = engine.handle(CardPresented("k1", *CARD))
+    assert effects and all(isinstance(e, ReaderFeedback) for e in effects)
+    taps = kiosk_taps_after(rep, "foyer", 0)
+    assert [(t.reader, t.digest) for t in taps] == [("k1", card_digest(KEY, "0ABCDE40/26"))]
+    assert kiosk_taps_after(rep, "foyer", taps[0].id) == []
+    assert pending_events(rep) == []  # a kiosk tap opens nothing and is no access event
