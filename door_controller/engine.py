@@ -42,6 +42,8 @@ from sync.replica import (
     pin_matches,
     record_access,
     record_kiosk_tap,
+    set_door_state,
+    set_reader_state,
     sweep_no_shows,
 )
 
@@ -174,6 +176,7 @@ class DoorEngine:
         for door in sorted({site.door for site in self.readers.values()} | set(self.inputs)):
             t = restart_state(fire_active=fire_active, lockdown=lockdown)
             self.doors[door] = _DoorRun(t.state)
+            set_door_state(self.rep, door, t.state.value, self.clock.now())
             out.extend(self._actions(door, t.actions))
         return out
 
@@ -234,7 +237,11 @@ class DoorEngine:
             body = {"reader": ev.reader}
             if isinstance(ev, ReaderOffline):
                 body["reason"] = ev.reason
-            append_event(self.rep, kind, body, now)
+            with self.rep.write():
+                append_event(self.rep, kind, body, now)
+                set_reader_state(
+                    self.rep, ev.reader, isinstance(ev, ReaderOnline), body.get("reason", ""), now
+                )
             return []
         if isinstance(ev, ReaderTamper):
             append_event(self.rep, "door.tamper", {"reader": ev.reader, "active": ev.active}, now)
@@ -260,6 +267,7 @@ class DoorEngine:
         before, run.state = run.state, t.state
         if before is not t.state:
             log.info("door %s: %s -> %s on %s", door, before.value, t.state.value, event.value)
+            set_door_state(self.rep, door, t.state.value, self.clock.now())
         return self._actions(door, t.actions)
 
     def _input(self, ev: InputChanged) -> list[Effect]:

@@ -27,6 +27,14 @@ from .commands import (
     queue_command,
     queue_local_command,
 )
+from .device_status import (
+    DoorStatus,
+    ReaderStatus,
+    door_states,
+    reader_states,
+    set_door_state,
+    set_reader_state,
+)
 from .digests import card_digest, card_id, code_digest, pin_digest
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
@@ -90,6 +98,7 @@ __all__ = [
     "CommandRefused",
     "Credential",
     "Door",
+    "DoorStatus",
     "Facility",
     "Grant",
     "Holder",
@@ -98,6 +107,7 @@ __all__ = [
     "OutboxEvent",
     "Policy",
     "QueuedCommand",
+    "ReaderStatus",
     "Record",
     "RecordError",
     "Replica",
@@ -127,6 +137,7 @@ __all__ = [
     "create_walkin",
     "credentials_by_digest",
     "day_schedule",
+    "door_states",
     "finish",
     "finish_command",
     "free_slots",
@@ -146,11 +157,14 @@ __all__ = [
     "quarantine_count",
     "queue_command",
     "queue_local_command",
+    "reader_states",
     "record_access",
     "record_kiosk_tap",
     "related_resources",
     "replace_all",
     "resource_tree",
+    "set_door_state",
+    "set_reader_state",
     "stage_snapshot",
     "sweep_no_shows",
     "uuid7",

@@ -186,3 +186,16 @@ def _kiosk_taps(db: Database) -> None:
         "CREATE TABLE kiosk_taps (id INTEGER PRIMARY KEY AUTOINCREMENT, kiosk TEXT NOT NULL,"
         " reader TEXT NOT NULL, digest TEXT NOT NULL, at_ts INTEGER NOT NULL)"
     )
+
+
+@MIGRATIONS(name="0005_device_status")
+def _device_status(db: Database) -> None:
+    # What the door controller last saw, for the caretaker view and `status`.
+    db.execute(
+        "CREATE TABLE door_status (door TEXT PRIMARY KEY, state TEXT NOT NULL,"
+        " since_ts INTEGER NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE reader_status (reader TEXT PRIMARY KEY, online INTEGER NOT NULL,"
+        " detail TEXT NOT NULL DEFAULT '', since_ts INTEGER NOT NULL)"
+    )

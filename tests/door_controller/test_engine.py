@@ -245,3 +245,23 @@ def test_kiosk_reader_taps_are_handed_to_the_kiosk_as_digests(tmp_path: Path) ->
     assert [(t.reader, t.digest) for t in taps] == [("k1", card_digest(KEY, "0ABCDE40/26"))]
     assert kiosk_taps_after(rep, "foyer", taps[0].id) == []
     assert pending_events(rep) == []  # a kiosk tap opens nothing and is no access event
+
+
+def test_door_and_reader_states_are_kept_for_the_caretaker(
+    rig: tuple[DoorEngine, FakeClock, Replica],
+) -> None:
+    from door_controller.readers.events import ReaderOnline
+    from sync.replica import door_states, reader_states
+
+    engine, clock, rep = rig
+    assert [(d.door, d.state) for d in door_states(rep)] == [("d1", "locked")]
+    clock.advance(5)
+    engine.handle(InputChanged("r1", 0, False))  # forced open
+    engine.handle(ReaderOnline("r1"))
+    engine.handle(ReaderOffline("r2", "no response"))
+    [door] = door_states(rep)
+    assert (door.state, door.since) == ("forced", clock.now())
+    assert [(r.reader, r.online, r.detail) for r in reader_states(rep)] == [
+        ("r1", True, ""),
+        ("r2", False, "no response"),
+    ]
