@@ -79,7 +79,12 @@ LANGUAGES = ("sv", "en", "fi", "ar", "so", "fa", "uk")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400)  # OSDP v2.2 §5.7 rates
 FRAMINGS = tuple(f.value for f in Framing)  # serial-line readers' framings
 
-NODE_ID = Text(r"[a-z0-9.-]{1,64}", "a node id (1-64 of a-z 0-9 - ., PROTOCOL.md §2)")
+# `central` is the broker identity of the central gateway (deploy/mosquitto):
+# a node with that id would get central's rights in the ACL.
+NODE_ID = Text(
+    r"(?!central\Z)[a-z0-9.-]{1,64}",
+    "a node id (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central`)",
+)
 CENTRAL_ID = Text(
     r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}",
     "an id as central writes it (1-128 of A-Z a-z 0-9 . _ : @ -)",

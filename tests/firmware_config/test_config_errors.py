@@ -484,3 +484,15 @@ def test_a_byte_order_mark_from_a_windows_editor_is_fine(tmp_path: Path) -> None
     text = (EXAMPLES / "small-hall.toml").read_text(encoding="utf-8")
     config.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert load_config(config, files=False).node_id == "lund.vallkarrahallen.n1"
+
+
+def test_central_is_not_a_node_id() -> None:
+    """`central` is the gateway's broker identity: a node with it would get
+    central's rights in the ACL (deploy/mosquitto)."""
+    import pytest
+
+    from firmware_config.config import loads_config
+    from firmware_config.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=r"node_id: \"central\" is not a node id"):
+        loads_config('node_id = "central"\nfacility_id = "f"\n')
