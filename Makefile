@@ -51,8 +51,9 @@ pytest: $(STAMP) deps-debian
 
 test: deps-debian $(STAMP) lint typecheck pytest
 
+# Every benchmark prints its figures next to a baseline measured in the same run.
 bench: $(STAMP)
-	$(PY) bench/replica.py
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
