@@ -1,0 +1,215 @@
+"""Leader check-in and attendance: a leader taps a card, sees the team's
+booking, enters the headcount at the common start and confirms it at the end.
+
+Rules this module guarantees:
+- The flow is one explicit table ``(state, event) -> state``; other pairs raise.
+- A leader sees only bookings of the associations the card's holder is a
+  member of (and the holder's own), today, in facility time.
+- The headcount is entered from ``EARLY`` before the start until the end
+  window opens; the end window runs from ``EARLY`` before the end to
+  ``LATE`` after it. Each submission is one ``attendance.reported`` event
+  (PROTOCOL.md §5) with ``stage`` ``start`` or ``end``: counts only, no
+  children's personal data ever reaches the node.
+- The start count is kept in ``drafts`` (owned by the kiosk model) so that the
+  end confirmation shows it; it is lost on a restart (the leader types again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from sync.replica import (
+    Booking,
+    Resource,
+    append_event,
+    bookings_overlapping,
+    checked_in,
+    leaders_in,
+    resource_tree,
+)
+from sync.replica.queries import public_label
+from sync.replica.timeutil import day_bounds, format_instant, local_day
+
+from .identity import Identity
+from .services import Services
+
+EARLY = timedelta(minutes=15)
+LATE = timedelta(minutes=60)
+MAX_PARTICIPANTS = 999
+MAX_LEADERS = 50
+
+
+class L(Enum):
+    SHOW = "show"
+    COUNT = "count"
+    DONE = "done"
+    CLOSED = "closed"
+
+
+class LE(Enum):
+    COUNT = "count"
+    SUBMIT = "submit"
+    BACK = "back"
+    CANCEL = "cancel"
+    TIMEOUT = "timeout"
+
+
+TABLE: dict[tuple[L, LE], L] = {
+    (L.SHOW, LE.COUNT): L.COUNT,
+    (L.SHOW, LE.CANCEL): L.CLOSED,
+    (L.SHOW, LE.TIMEOUT): L.CLOSED,
+    (L.COUNT, LE.SUBMIT): L.DONE,
+    (L.COUNT, LE.BACK): L.SHOW,
+    (L.COUNT, LE.CANCEL): L.CLOSED,
+    (L.COUNT, LE.TIMEOUT): L.CLOSED,
+    (L.DONE, LE.CANCEL): L.CLOSED,
+    (L.DONE, LE.TIMEOUT): L.CLOSED,
+}
+
+
+class LeaderTransition(Exception):
+    pass
+
+
+def lstep(state: L, event: LE) -> L:
+    try:
+        return TABLE[(state, event)]
+    except KeyError:
+        raise LeaderTransition(f"{event.value} is not allowed in {state.value}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    participants: int
+    leaders: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderView:
+    state: L
+    team: str  # the association's public name
+    booking: str | None
+    title: str
+    resource_name: str
+    start: datetime | None  # facility-local
+    end: datetime | None
+    stage: str  # none, early, start, end, over
+    checked_in: datetime | None  # first entry at a door (facility-local)
+    leader_in: bool
+    draft: Draft | None
+    participants: int
+    leaders: int
+    error: str | None
+
+
+def stage_at(booking: Booking | None, now: datetime) -> str:
+    """``none``, ``early``, ``start`` (headcount), ``end`` (confirm) or ``over``."""
+    if booking is None:
+        return "none"
+    if now < booking.start - EARLY:
+        return "early"
+    if now < booking.end - EARLY:
+        return "start"
+    if now <= booking.end + LATE:
+        return "end"
+    return "over"
+
+
+class LeaderFlow:
+    """One leader at the kiosk."""
+
+    def __init__(self, svc: Services, who: Identity, drafts: dict[str, Draft]) -> None:
+        self.svc, self.who, self.drafts = svc, who, drafts
+        self.state = L.SHOW
+        self.error: str | None = None
+        self.booking = self._find()
+        draft = drafts.get(self.booking.id) if self.booking else None
+        self.participants = draft.participants if draft else 0
+        self.leaders = draft.leaders if draft else 1
+
+    def _find(self) -> Booking | None:
+        rep, now = self.svc.rep, self.svc.clock.now()
+        lo, hi = day_bounds(local_day(now, rep.tz), rep.tz)
+        groups = {self.who.holder.id, *(g.id for g in self.who.groups)}
+        with rep.read():
+            mine = [
+                b
+                for b in bookings_overlapping(rep, resource_tree(rep), lo, hi)
+                if b.holder in groups
+            ]
+        # The booking now or next; else the last one that ended today.
+        live = [b for b in mine if b.end + LATE >= now]
+        return live[0] if live else (mine[-1] if mine else None)
+
+    def _go(self, event: LE) -> None:
+        self.state = lstep(self.state, event)
+
+    def view(self) -> LeaderView:
+        rep, now, b = self.svc.rep, self.svc.clock.now(), self.booking
+        tz = rep.tz
+        team = self.who.groups[0].display_name if self.who.groups else ""
+        if b is None:
+            return LeaderView(
+                self.state, team, None, "", "", None, None, "none", None, False, None, 0, 1,
+                self.error,
+            )  # fmt: skip
+        res = rep.get(Resource, b.resources[0])
+        owner = next((g for g in self.who.groups if g.id == b.holder), None)
+        seen = checked_in(rep, b.id)
+        return LeaderView(
+            self.state,
+            owner.display_name if owner else team,
+            b.id,
+            public_label(b, owner),
+            res.name if res else b.resources[0],
+            b.start.astimezone(tz),
+            b.end.astimezone(tz),
+            stage_at(b, now),
+            seen.astimezone(tz) if seen else None,
+            b.id in leaders_in(rep, [b.id]),
+            self.drafts.get(b.id),
+            self.participants,
+            self.leaders,
+            self.error,
+        )
+
+    def start_count(self) -> None:
+        if stage_at(self.booking, self.svc.clock.now()) not in ("start", "end"):
+            raise LeaderTransition("no headcount outside the booking")
+        self._go(LE.COUNT)
+        self.error = None
+
+    def set_counts(self, participants: int, leaders: int) -> None:
+        if not (0 <= participants <= MAX_PARTICIPANTS and 1 <= leaders <= MAX_LEADERS):
+            self.error = "count_range"
+            return
+        self.participants, self.leaders, self.error = participants, leaders, None
+
+    def submit(self) -> None:
+        """Record ``attendance.reported`` for the current stage."""
+        now, b = self.svc.clock.now(), self.booking
+        stage = stage_at(b, now)
+        if b is None or self.state is not L.COUNT or stage not in ("start", "end"):
+            raise LeaderTransition("nothing to report")
+        body = {
+            "booking": b.id,
+            "stage": stage,
+            "participants": self.participants,
+            "leaders": self.leaders,
+            "reported_by": self.who.credential,
+            "at": format_instant(now),
+        }
+        append_event(self.svc.rep, "attendance.reported", body, now)
+        self.drafts[b.id] = Draft(self.participants, self.leaders)
+        self._go(LE.SUBMIT)
+
+    def back(self) -> None:
+        self._go(LE.BACK)
+
+    def cancel(self) -> None:
+        self._go(LE.CANCEL)
+
+    def timeout(self) -> None:
+        self._go(LE.TIMEOUT)

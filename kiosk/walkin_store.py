@@ -1,0 +1,103 @@
+"""Writing a walk-in: the booking, its event and its visitor code, as one fact.
+
+Rules this module guarantees:
+- The visitor code is 6 random digits from ``secrets``; it is unique among the
+  facility's credentials (PROTOCOL.md: "a code is unique within its facility
+  while it is valid"), checked by its digest before it is handed out.
+- The kiosk never stores the code itself: only its keyed digest
+  (``code_digest``), in a local ``code`` credential bound to the booking, so
+  the door controller honours it at once, offline too.
+- ``create_walkin`` (sync.replica) and the credential commit in one
+  transaction: a refused walk-in leaves neither behind.
+- The ``walkin.created`` body carries ``code_digest`` (and ``phone_digest``
+  for a phone-identified person) when the replica's ``create_walkin`` accepts
+  ``extra`` body fields; see docs/kiosk.md.
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sync.replica import (
+    Booking,
+    Credential,
+    OutboxEvent,
+    Replica,
+    code_digest,
+    create_walkin,
+    credentials_by_digest,
+)
+
+CODE_DIGITS = 6
+CODE_VALID_AFTER = timedelta(minutes=240)  # the longest `after_minutes` a door may have
+EXTRA_BODY = "extra" in inspect.signature(create_walkin).parameters
+
+
+class NoFreeCode(Exception):
+    """No unused visitor code was found (the facility's code space is crowded)."""
+
+
+def credential_id(booking_id: str) -> str:
+    """The id of a walk-in's visitor code credential; central reuses it."""
+    return f"walkin-code.{booking_id}"
+
+
+def new_code(
+    rep: Replica,
+    key: bytes,
+    facility_id: str,
+    draw: Callable[[int], int] = secrets.randbelow,
+    tries: int = 50,
+) -> tuple[str, str]:
+    """A fresh visitor code and its digest; raises ``NoFreeCode``."""
+    for _ in range(tries):
+        code = f"{draw(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        digest = code_digest(key, facility_id, code)
+        if not credentials_by_digest(rep, digest):
+            return code, digest
+    raise NoFreeCode(f"no unused {CODE_DIGITS}-digit code in {tries} tries")
+
+
+def store_walkin(
+    rep: Replica,
+    node: str,
+    booking: Booking,
+    digest: str,
+    now: datetime,
+    phone_digest: str | None = None,
+) -> OutboxEvent:
+    """Create the walk-in and its local visitor code credential atomically.
+
+    Raises ``WalkinRefused`` (from ``create_walkin``) with nothing written.
+    """
+    extra: dict[str, str] = {"code_digest": digest}
+    if phone_digest is not None:
+        extra["phone_digest"] = phone_digest
+    with rep.write():
+        if EXTRA_BODY:
+            make: Any = create_walkin
+            event: OutboxEvent = make(rep, node, booking, now, extra=extra)
+        else:
+            event = create_walkin(rep, node, booking, now)
+        rep.put(
+            Credential(
+                credential_id(booking.id),
+                None,
+                "code",
+                digest,
+                None,
+                booking.end + CODE_VALID_AFTER,
+                booking.id,
+            )
+        )
+    return event
+
+
+def qr_payload(facility_id: str, code: str) -> str:
+    """What the QR code holds: the facility and the door code (QR version 1-6, M)."""
+    text = f"HALLVAKT:{facility_id}:{code}"
+    return text if len(text.encode()) <= 106 else f"HALLVAKT:{code}"
