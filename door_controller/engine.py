@@ -53,6 +53,7 @@ from .pin_guard import PinGuard
 from .readers.events import (
     DENIED,
     GRANTED,
+    AbandonReason,
     BuzzerSignal,
     CardPresented,
     Feedback,
@@ -314,8 +315,14 @@ class DoorEngine:
         return self._finish(ev.reader, site, digest, d)
 
     def _keypress(self, ev: KeyPressed, site: ReaderSite) -> list[Effect]:
-        result = self._entries[ev.reader].feed(ev.key, self.clock.monotonic())
+        entry = self._entries[ev.reader]
+        result = entry.feed(ev.key, self.clock.monotonic())
         if isinstance(result, PinAbandoned):
+            if result.reason is AbandonReason.CLEARED and ev.reader in self._pending:
+                entry.open(self.clock.monotonic())  # '*' starts the PIN again
+                return []
+            if result.reason is AbandonReason.TOO_LONG and ev.reader in self._pending:
+                return self._wrong_pin(ev.reader, site)
             return self._abandon(ev.reader)
         if not isinstance(result, PinSubmitted):
             return []
@@ -335,6 +342,13 @@ class DoorEngine:
             self.guard.failure(ev.reader, pending.credential, mono)
         d = self._decide(pending.ctx, pin=PinCheck.OK if ok else PinCheck.WRONG)
         return self._finish(ev.reader, site, pending.digest, d)
+
+    def _wrong_pin(self, reader: str, site: ReaderSite) -> list[Effect]:
+        """A PIN entry that cannot be right (too long): a failed attempt."""
+        pending = self._pending.pop(reader)
+        self.guard.failure(reader, pending.credential, self.clock.monotonic())
+        d = self._decide(pending.ctx, pin=PinCheck.WRONG)
+        return self._finish(reader, site, pending.digest, d)
 
     def _code(self, reader: str, site: ReaderSite, code: str) -> list[Effect]:
         mono, now = self.clock.monotonic(), self.clock.now()

@@ -265,3 +265,16 @@ def test_door_and_reader_states_are_kept_for_the_caretaker(
         ("r1", True, ""),
         ("r2", False, "no response"),
     ]
+
+
+def test_star_restarts_the_pin_and_too_many_digits_is_a_wrong_pin(
+    rig: tuple[DoorEngine, FakeClock, Replica],
+) -> None:
+    engine, _, rep = rig
+    engine.handle(CardPresented("r1", *CARD))
+    assert _keys(engine, "r1", "99*") == []  # cleared: the card still waits for its PIN
+    assert LockCommand("d1", False) in _keys(engine, "r1", "4321#")
+    engine.handle(CardPresented("r1", *CARD))
+    _keys(engine, "r1", "1" * 13)
+    reasons = [e.body["reason"] for e in pending_events(rep) if e.type.startswith("access.")]
+    assert reasons == ["booking", "pin_wrong"]
