@@ -194,6 +194,22 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "kiosk",
+        "run the touch kiosk (today's schedule, walk-ins, leaders, caretaker)",
+        lambda a: _kiosk_main().run_kiosk(a),
+        (
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+            arg("--kiosk", default=None, help="kiosk id (default: the config's first kiosk)"),
+            arg("--fullscreen", action="store_true", help="fill the screen"),
+        ),
+    ),
+    Command(
         "config",
         "check a node configuration, or show its effective values without secrets",
         run_config,
@@ -214,6 +230,13 @@ def _door_cli() -> Any:
     from door_controller import cli
 
     return cli
+
+
+def _kiosk_main() -> Any:
+    """The kiosk's command, imported only when used (Kivy)."""
+    from kiosk import main
+
+    return main
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,139 @@
+"""Runs the real kiosk app in Kivy's offscreen window and plays a scenario.
+
+Run by tests/kiosk/test_render.py in a child process (so no Kivy window leaks
+into other tests): ``python kivy_driver.py SCENARIO.json``. The scenario names
+a node database, a kiosk, the fake time and steps; the driver writes the
+result JSON the scenario names. Steps, one after another, each after the app
+has ticked and redrawn:
+
+- ``["touch", NAME]``: scroll the button named NAME into view and touch it
+  (``UnitTestTouch`` down and up at its centre, through the window);
+- ``["tap", DIGEST]``: a card on the kiosk's reader, written to the database
+  by a second connection as the door controller would;
+- ``["shot", NAME]``: screenshots in Swedish and English, normal and high
+  contrast (``NAME-sv-normal.png`` ...), then the preferences as they were;
+- ``["check"]``: record the screen and any button under 9 mm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+
+from kivy.config import Config
+
+SPEC = json.loads(Path(sys.argv[1]).read_text())
+Config.set("graphics", "width", str(SPEC.get("width", 540)))
+Config.set("graphics", "height", str(SPEC.get("height", 960)))
+Config.set("graphics", "resizable", "0")
+Config.set("kivy", "exit_on_escape", "0")
+
+from kivy.base import EventLoop  # noqa: E402
+from kivy.clock import Clock  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.metrics import mm  # noqa: E402
+from kivy.tests.common import UnitTestTouch  # noqa: E402
+from kivy.uix.button import Button  # noqa: E402
+
+from door_controller.testing import FakeClock  # noqa: E402
+from kiosk.model import KioskModel  # noqa: E402
+from kiosk.services import KioskSettings, Services  # noqa: E402
+from kiosk.testing import RecordingSpeaker  # noqa: E402
+from kiosk.ui.app import KioskApp  # noqa: E402
+from kiosk.ui.theme import MIN_TARGET_MM  # noqa: E402
+from sync.replica import Replica, record_kiosk_tap  # noqa: E402
+
+rep = Replica.open(SPEC["db"])
+clock = FakeClock(datetime.fromisoformat(SPEC["now"]))
+settings = KioskSettings(SPEC["kiosk"], ("sv", "en"), "sv", 60, True, True)
+svc = Services(
+    rep, clock, RecordingSpeaker(), settings, SPEC["node"], SPEC["facility"],
+    bytes.fromhex(SPEC["key"]),
+)  # fmt: skip
+model = KioskModel(svc)
+app = KioskApp(model, poll_s=0.05)
+out: dict[str, Any] = {"shots": [], "small": [], "screens": [], "errors": []}
+artifacts = Path(SPEC.get("artifacts", "."))
+steps: list[list[Any]] = list(SPEC["steps"])
+
+
+def find(name: str) -> Any:
+    assert app.view is not None
+    for w in app.view.walk():
+        if getattr(w, "hallvakt_name", None) == name:
+            return w
+    raise LookupError(f"no button {name!r} on {model.screen.value}")
+
+
+def touch(name: str) -> None:
+    w = find(name)
+    app.view.scroll.scroll_to(w, padding=10, animate=False)
+    app.view.scroll.update_from_scroll()
+    x, y = w.to_window(w.center_x, w.center_y)
+    t = UnitTestTouch(x, y)
+    t.touch_down()
+    t.touch_up()
+
+
+def check() -> None:
+    assert app.view is not None
+    least = float(mm(MIN_TARGET_MM)) - 0.5
+    for w in app.view.walk():
+        if isinstance(w, Button) and (w.height < least or w.width < least):
+            out["small"].append([model.screen.value, w.text, w.width, w.height])
+    out["screens"].append(model.screen.value)
+
+
+def shot(name: str) -> None:
+    keep = model.prefs
+    for lang in ("sv", "en"):
+        for contrast in (False, True):
+            model.prefs = type(keep)(lang, keep.text_size, contrast)
+            app.view.render()
+            EventLoop.idle()  # draw a frame with the new widgets
+            path = Window.screenshot(name=str(artifacts / "shot.png"))
+            final = artifacts / f"{name}-{lang}-{'high' if contrast else 'normal'}.png"
+            os.replace(path, final)
+            out["shots"].append(str(final))
+            check()
+    model.prefs = keep
+    app.view.render()
+
+
+def run_step(_dt: float) -> None:
+    if not steps:
+        out["said"] = svc.speaker.texts()  # type: ignore[attr-defined]
+        out["final"] = model.screen.value
+        Path(SPEC["result"]).write_text(json.dumps(out, indent=1))
+        app.stop()
+        return
+    step = steps.pop(0)
+    try:
+        if step[0] == "touch":
+            touch(step[1])
+        elif step[0] == "tap":
+            with Replica.open(SPEC["db"]) as door:  # the door controller's connection
+                record_kiosk_tap(door, SPEC["kiosk"], "kiosk-reader", step[1], clock.now())
+        elif step[0] == "shot":
+            shot(step[1])
+        elif step[0] == "check":
+            check()
+    except Exception as exc:  # reported to the test, which fails with it
+        out["errors"].append(f"{step}: {type(exc).__name__}: {exc}")
+    Clock.schedule_once(run_step, 0.15)  # a few polls and redraws between steps
+
+
+def start(_dt: float) -> None:
+    Clock.schedule_once(run_step, 0.2)
+
+
+Clock.schedule_once(start, 0)
+app.run()
+rep.close()
