@@ -32,7 +32,7 @@ def pty() -> Iterator[tuple[int, str]]:
         os.close(slave)
 
 
-def _read_all(fd: int, want: int, timeout: float = 3.0) -> bytes:
+def _read_all(fd: int, want: int, timeout: float = 10.0) -> bytes:
     data, deadline = b"", time.monotonic() + timeout
     while len(data) < want and time.monotonic() < deadline:
         r, _, _ = select.select([fd], [], [], 0.05)
