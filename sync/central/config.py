@@ -1,0 +1,192 @@
+"""central.toml: the reference gateway's configuration, its schema and how it is read.
+
+Rules this module guarantees:
+- ``CENTRAL`` below is the whole schema (the declarative engine of
+  firmware_config.schema, as node.toml uses): every key, its type, range,
+  default and meaning. Problems are reported all at once, one
+  ``FILE: key.path: problem`` line each; unknown keys get a suggestion.
+- Relative paths are taken from the config file's directory.
+- The broker URL follows node.toml's rules (``mqtts://`` with ``ca``, ``cert``
+  and ``key``; plain ``mqtt://`` only to loopback; ``unix:///path``), and the
+  session expiry is at least a day (FIELD-NOTES: without it a session ends at
+  disconnect, and with it the queued messages of a restart).
+- Reading the config touches no secret: the signing key is read by the
+  commands that need it (``admin.load_signer``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware_config.model import BrokerURL
+from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table, When
+from firmware_config.schema import Optional as Opt
+from firmware_config.validators import FilePath, Int, Text
+from firmware_config.values import parse_broker_url
+
+KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
+CLIENT_ID = Text(r"[A-Za-z0-9._-]{1,64}", "an MQTT client id (1-64 of A-Z a-z 0-9 . _ -)")
+
+
+@dataclass(frozen=True, slots=True)
+class Signing:
+    key: Path
+    kid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    url: BrokerURL
+    ca: Path | None
+    cert: Path | None
+    key: Path | None
+    client_id: str
+    keepalive_s: int
+    session_expiry_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    changelog_days: int
+    changelog_revs: int
+    dropped_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseSettings:
+    horizon_days: int
+    renew_every_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class CentralConfig:
+    store: Path
+    signing: Signing
+    broker: Broker
+    retention: Retention
+    leases: LeaseSettings
+
+
+SIGNING = Table(
+    Signing,
+    {
+        Required(
+            "key", "central's Ed25519 signing key, PEM PKCS#8 (secret, 0600)", "secrets/central.key"
+        ): FilePath(),
+        Required(
+            "kid", "its key id, pinned by every node (node.toml central_keys)", "central-2026a"
+        ): KID,
+    },
+    doc="Central's signing identity (PROTOCOL.md §4). `hallvakt central init` writes the key.",
+)
+
+BROKER = Table(
+    Broker,
+    {
+        Required(
+            "url", "where the broker is", "mqtts://mqtt.bokning.malmo.example:8883"
+        ): Text().then(
+            parse_broker_url,
+            "`mqtts://host[:port]` (8883), `mqtt://host[:port]` (1883, loopback only), `unix:///path`",
+        ),
+        Opt("ca", None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"): FilePath(),
+        Opt(
+            "cert", None, "central's client certificate (PEM), CN = central", "tls/central.crt"
+        ): FilePath(),
+        Opt("key", None, "its private key (secret)", "secrets/central-tls.key"): FilePath(),
+        Opt(
+            "client_id", "central-1", "MQTT client id, different for every gateway", "central-2"
+        ): CLIENT_ID,
+        Opt("keepalive_s", 60, "MQTT keep-alive in seconds"): Int(5, 3600),
+        Opt("session_expiry_s", 7 * 86_400, "MQTT session expiry in seconds (at least a day)"): Int(
+            86_400, 14 * 86_400
+        ),
+    },
+    [
+        When(
+            "url", lambda u: u.scheme == "mqtts", "url is mqtts://", require=("ca", "cert", "key")
+        ),
+        When(
+            "url",
+            lambda u: u.scheme != "mqtts",
+            "url is not mqtts://",
+            forbid=("ca", "cert", "key"),
+        ),
+    ],
+    doc="The MQTT broker (PROTOCOL.md §2); the certificate's CN is the user `central`.",
+)
+
+RETENTION = Table(
+    Retention,
+    {
+        Opt("changelog_days", 30, "keep change-log revisions at least this many days"): Int(
+            1, 3650
+        ),
+        Opt("changelog_revs", 10_000, "and at least this many newest revisions per facility"): Int(
+            0, 10_000_000
+        ),
+        Opt("dropped_days", 90, "keep the security log and quarantine this many days"): Int(
+            1, 3650
+        ),
+    },
+    doc="How long central keeps its logs. A node behind the pruned change log gets a snapshot.",
+)
+
+LEASES = Table(
+    LeaseSettings,
+    {
+        Opt(
+            "horizon_days", 14, "leases cover this many days ahead (PROTOCOL.md §7: 14 at least)"
+        ): Int(14, 90),
+        Opt("renew_every_s", 900, "how often the gateway renews leases"): Int(60, 86_400),
+    },
+    doc="Walk-in leases renewed from the walk-in windows.",
+)
+
+CENTRAL = Table(
+    CentralConfig,
+    {
+        Required(
+            "store", "central's database (SQLite, WAL)", "/var/lib/hallvakt-central/central.db"
+        ): FilePath(),
+        Required("signing", "central's signing key"): SIGNING,
+        Required("broker", "the MQTT broker"): BROKER,
+        Opt("retention", {}, "log retention"): RETENTION,
+        Opt("leases", {}, "walk-in leases"): LEASES,
+    },
+    doc="The top level of central.toml.",
+)
+
+
+def parse_central_config(
+    data: object, *, file: str = "central.toml", base_dir: Path = Path(".")
+) -> CentralConfig:
+    """A parsed TOML document as a ``CentralConfig``; raises ``ConfigError`` with
+    every problem."""
+    ctx = Context(file, base_dir)
+    try:
+        values, ok = CENTRAL.fields(data, ctx, ())
+    except Invalid as exc:
+        ctx.report((), exc.message)
+        raise ConfigError(ctx.problems) from None
+    if not ok or ctx.problems:
+        raise ConfigError(ctx.problems)
+    return CENTRAL.build(values)
+
+
+def load_central_config(path: str | Path) -> CentralConfig:
+    """Read and check central.toml at ``path``; raises ``ConfigError``."""
+    file = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(file, "", f"cannot be read: {exc.strerror or exc}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(file, "", f"invalid TOML: {exc}")]) from None
+    return parse_central_config(data, file=file, base_dir=Path(path).parent.absolute())

@@ -1,0 +1,271 @@
+"""Central's event store, the ``through`` of every ack, and walk-in verdicts (PROTOCOL.md §6).
+
+Rules this module guarantees:
+- Events are stored idempotently, unique on (node, epoch, seq) and on id. A
+  repeated (node, epoch, seq) changes nothing. An id already stored under
+  another (node, epoch, seq) is stored without its id (``clash_id`` keeps it)
+  and counted in the quarantine, so the seq is not a hole that would stop
+  ``through`` forever.
+- ``through`` per (node, epoch) is the highest seq with every seq from 1 to it
+  stored, and it is written in the same transaction as the events: an ack
+  never names an event that is not durable.
+- Events take effect in seq order, once, when they become part of the
+  contiguous prefix; so the store ends the same whatever the order and
+  duplication in which batches arrive. Effects: ``walkin.created`` gets a
+  verdict and, when accepted, becomes a central booking (same id, origin
+  ``walkin``) through ``mutate``; ``walkin.cancelled`` cancels the node's own
+  accepted walk-in.
+- A walk-in is accepted when its booking is a valid walk-in record of the
+  sending node on one resource, lies inside a version of the lease it names
+  that the node held when it made it, and overlaps no active booking on a
+  related resource. Otherwise it is rejected as ``malformed``, ``no_lease``,
+  ``outside_lease`` or ``conflict``. The node held a lease version when the
+  version was not removed, or removed at a revision above the node's
+  ``applied_rev`` as last reported, or above the ``applied_rev`` of a hello
+  sent after the event was made (its ``outbox.last`` covers the seq).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sync.replica.outbox import OutboxEvent, Verdict
+from sync.replica.queries import related_resources
+from sync.replica.records import Booking, RecordError
+from sync.replica.timeutil import to_ts
+
+from . import changelog as cl
+from .db import Store
+from .leases import bookings_overlapping, tree
+
+ACCEPTED, REJECTED = "accepted", "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What one ``events`` message did: the ack to send, and revisions made."""
+
+    through: int
+    verdicts: Mapping[str, Verdict]
+    new: int  # events stored for the first time
+    revisions: Mapping[str, int] = field(default_factory=dict)  # facility -> rev
+
+
+def through(store: Store, node: str, epoch: int) -> int:
+    row = store.conn.execute(
+        "SELECT through FROM event_streams WHERE node = ? AND epoch = ?", [node, str(epoch)]
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def store_events(
+    store: Store,
+    node: str,
+    facility: str | None,
+    epoch: int,
+    events: Sequence[OutboxEvent],
+    now: datetime,
+) -> Stored:
+    """Store one batch, advance ``through``, apply what became contiguous; all in
+    one transaction. Returns the ack's content: ``through`` and the verdicts of
+    this batch's walk-ins and of walk-ins that just took effect."""
+    ep = str(epoch)
+    c = store.conn
+    new = 0
+    with store.write():
+        for e in events:
+            row = (node, ep, e.seq, e.type, to_ts(e.at), json.dumps(e.body), to_ts(now))
+            if _insert(store, e.id, row):
+                new += 1
+                continue
+            old = c.execute(
+                "SELECT id, clash_id FROM events WHERE node = ? AND epoch = ? AND seq = ?",
+                [node, ep, e.seq],
+            ).fetchone()
+            if old is None:  # the id is taken by another event: keep this one without it
+                c.execute(
+                    "INSERT INTO events (node, epoch, seq, type, at_ts, body, received_ts,"
+                    " clash_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*row, e.id],
+                )
+                _note(store, node, f"event id {e.id} already stored for another event", now)
+                new += 1
+            elif e.id not in (old[0], old[1]):
+                _note(store, node, f"epoch {ep} seq {e.seq} resent with another id {e.id}", now)
+        before = through(store, node, epoch)
+        upto = before
+        for (seq,) in c.execute(
+            "SELECT seq FROM events WHERE node = ? AND epoch = ? AND seq > ? ORDER BY seq",
+            [node, ep, before],
+        ).fetchall():
+            if seq != upto + 1:
+                break
+            upto = seq
+        revisions: dict[str, int] = {}
+        if upto != before:
+            c.execute(
+                "INSERT INTO event_streams (node, epoch, through) VALUES (?, ?, ?)"
+                " ON CONFLICT (node, epoch) DO UPDATE SET through = excluded.through",
+                [node, ep, upto],
+            )
+            if facility is not None:
+                revisions = _take_effect(store, node, facility, ep, before, upto, now)
+            c.execute(
+                "DELETE FROM node_marks WHERE node = ? AND epoch = ? AND last_seq <= ?",
+                [node, ep, upto],
+            )
+        verdicts = _verdicts(store, node, ep, [e.seq for e in events], before, upto)
+    return Stored(upto, verdicts, new, revisions)
+
+
+def _insert(store: Store, event_id: str, row: tuple[Any, ...]) -> bool:
+    cur = store.conn.execute(
+        "INSERT OR IGNORE INTO events (node, epoch, seq, type, at_ts, body, received_ts, id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [*row, event_id],
+    )
+    return cur.rowcount == 1
+
+
+def _note(store: Store, node: str, detail: str, now: datetime) -> None:
+    store.conn.execute(
+        "INSERT INTO quarantine (at_ts, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)",
+        [to_ts(now), f"hallvakt/v1/{node}/up/evt", "event_conflict", detail, b""],
+    )
+
+
+def _verdicts(
+    store: Store, node: str, ep: str, seqs: list[int], before: int, upto: int
+) -> dict[str, Verdict]:
+    rows = store.conn.execute(
+        "SELECT seq, coalesce(id, clash_id), verdict, reason FROM events"
+        " WHERE node = ? AND epoch = ? AND verdict IS NOT NULL AND seq BETWEEN ? AND ?",
+        [node, ep, min([*seqs, before + 1]), max([*seqs, upto])],
+    )
+    wanted = set(seqs)
+    return {i: Verdict(v, r or "") for s, i, v, r in rows if s in wanted or before < s <= upto}
+
+
+def _take_effect(
+    store: Store, node: str, facility: str, ep: str, before: int, upto: int, now: datetime
+) -> dict[str, int]:
+    revisions: dict[str, int] = {}
+    rows = store.conn.execute(
+        "SELECT seq, type, body FROM events WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ?"
+        " AND type IN ('walkin.created', 'walkin.cancelled') AND processed = 0 ORDER BY seq",
+        [node, ep, before, upto],
+    ).fetchall()
+    for seq, type_, body in rows:
+        verdict: Verdict | None = None
+        data = json.loads(body)
+        if type_ == "walkin.created":
+            verdict, booking = judge_walkin(store, node, facility, ep, seq, data)
+            if booking is not None:
+                revisions[facility] = cl.mutate(store, facility, [cl.upsert(booking)], now)
+        else:
+            rev = cancel_walkin(store, node, facility, data, now)
+            if rev is not None:
+                revisions[facility] = rev
+        store.conn.execute(
+            "UPDATE events SET processed = 1, verdict = ?, reason = ?"
+            " WHERE node = ? AND epoch = ? AND seq = ?",
+            [
+                None if verdict is None else verdict.status,
+                None if verdict is None else verdict.reason,
+                node,
+                ep,
+                seq,
+            ],
+        )
+    store.conn.execute(
+        "UPDATE events SET processed = 1 WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ?"
+        " AND processed = 0",
+        [node, ep, before, upto],
+    )
+    return revisions
+
+
+def _reject(reason: str, detail: str) -> tuple[Verdict, None]:
+    return Verdict(REJECTED, f"{reason}: {detail}"[:1000]), None
+
+
+def judge_walkin(
+    store: Store, node: str, facility: str, ep: str, seq: int, body: object
+) -> tuple[Verdict, Booking | None]:
+    """The verdict on one ``walkin.created`` (module rules) and, when accepted,
+    the booking central takes over."""
+    raw = body.get("booking") if isinstance(body, Mapping) else None
+    try:
+        booking = Booking.from_wire(raw)  # type: ignore[arg-type]
+    except (RecordError, AttributeError, TypeError) as exc:
+        return _reject("malformed", f"booking: {exc}")
+    if booking.origin != "walkin" or booking.lease is None:
+        return _reject("malformed", "a walk-in has origin walkin and names its lease")
+    if booking.node != node:
+        return _reject("malformed", f"booking.node {booking.node!r} is not the sender")
+    if len(booking.resources) != 1:
+        return _reject("malformed", "a walk-in books exactly one resource")
+    if not booking.active:
+        return _reject("malformed", f"a new walk-in cannot be {booking.status}")
+    existing = cl.get(store, facility, Booking, booking.id)
+    if existing is not None:
+        return _reject("conflict", f"booking id {booking.id!r} is already in use")
+    resource = booking.resources[0]
+    start, end = to_ts(booking.start), to_ts(booking.end)
+    versions = store.conn.execute(
+        "SELECT start_ts, end_ts, removed_rev FROM lease_versions"
+        " WHERE facility = ? AND lease_id = ? AND node = ? AND resource = ?",
+        [facility, booking.lease, node, resource],
+    ).fetchall()
+    bound = _applied_bound(store, node, ep, seq)
+    held = [(s, e) for s, e, removed in versions if removed is None or removed > bound]
+    if not held:
+        gone = " (removed, and the node had applied that)" if versions else ""
+        return _reject("no_lease", f"node holds no lease {booking.lease!r} on {resource!r}{gone}")
+    if not any(s <= start and end <= e for s, e in held):
+        return _reject("outside_lease", f"booking is not inside lease {booking.lease!r}")
+    related = related_resources(tree(store, facility), resource)
+    for other in bookings_overlapping(store, facility, related, (start, end)):
+        return _reject("conflict", f"overlaps booking {other.id!r} on {', '.join(other.resources)}")
+    return Verdict(ACCEPTED, ""), booking
+
+
+def _applied_bound(store: Store, node: str, ep: str, seq: int) -> int:
+    """The lowest ``applied_rev`` known to be at or above the node's when it made
+    event ``seq``: its latest cursor, or a later hello whose outbox covered it."""
+    row = store.conn.execute(
+        "SELECT s.applied_rev, (SELECT min(m.applied_rev) FROM node_marks m"
+        " WHERE m.node = s.node AND m.epoch = ? AND m.last_seq >= ?)"
+        " FROM node_state s WHERE s.node = ?",
+        [ep, seq, node],
+    ).fetchone()
+    if row is None:
+        return 0
+    cursor = int(row[0]) if row[0] is not None else 0
+    return cursor if row[1] is None else min(cursor, int(row[1]))
+
+
+def cancel_walkin(
+    store: Store, node: str, facility: str, body: object, now: datetime
+) -> int | None:
+    """Cancel the node's own active walk-in named in a ``walkin.cancelled`` body;
+    the new revision, or None when there is nothing to cancel."""
+    ident = body.get("booking") if isinstance(body, Mapping) else None
+    if not isinstance(ident, str) or not cl.is_id(ident):
+        return None
+    booking = cl.get(store, facility, Booking, ident)
+    if booking is None or booking.origin != "walkin" or booking.node != node or not booking.active:
+        return None
+    cancelled = Booking.from_wire({**booking.to_wire(), "status": "cancelled"})
+    return cl.mutate(store, facility, [cl.upsert(cancelled)], now)
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Events stored per node."""
+    return {
+        n: int(c) for n, c in store.conn.execute("SELECT node, count(*) FROM events GROUP BY node")
+    }

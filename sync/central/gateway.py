@@ -1,0 +1,218 @@
+"""The central gateway's core: received messages in, messages to publish out (PROTOCOL.md §5, §6).
+
+Sans-I/O in the sense of the house style: no socket, no MQTT client and no
+clock here — ``now`` (Unix seconds) is passed in, and the answers come back as
+``Outgoing`` values for the link to publish. The store is the source of truth,
+so several gateways may run side by side on one database.
+
+Rules this module guarantees:
+- Every message passes ``sync.protocol.check`` with only the sending node's
+  registered keys, under central's trusted clock. A dropped message changes no
+  state: a security reason goes to ``security_log``, a malformed or unknown one
+  to ``quarantine`` (PROTOCOL.md §4).
+- ``hello``: the node's state is recorded, then it gets its head (retained,
+  ``exp`` = now + ``head_lifetime_s``) and what brings it up to date.
+- ``events``: stored idempotently with ``through`` in one transaction before the
+  ``ack`` is built; the ack carries the verdicts of the batch's walk-ins. A
+  walk-in that changed the facility publishes the new head to its nodes.
+- ``cursor``: ``applied_rev`` recorded; the node gets the next changes (at most
+  ``max_batches`` messages) or a snapshot (``feed.plan``). A snapshot just sent
+  to a node is not sent again within ``snapshot_resend_s`` unless it asks.
+- ``status``: the newest by ``iat`` is kept.
+- ``tick``: heads for nodes whose facility moved (a mutation in any process)
+  or whose head is ``head_resign_s`` old, queued commands, and, at their
+  intervals, lease renewal and pruning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sync.protocol import (
+    Ack,
+    Command,
+    Cursor,
+    Direction,
+    Events,
+    Head,
+    Hello,
+    Outgoing,
+    Rejected,
+    Status,
+    TopicError,
+    Want,
+    check,
+    parse_topic,
+)
+from sync.protocol.messages import COMMAND_MAX_LIFETIME
+from sync.replica.timeutil import from_ts, to_ts
+
+from . import changelog as cl
+from . import events as ev
+from . import feed, leases, nodes
+from .db import Store
+
+log = logging.getLogger("hallvakt.central")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    head_lifetime_s: int = 2 * 3600  # PROTOCOL.md §6: a head's exp; re-signed well before
+    head_resign_s: int = 30 * 60
+    max_batches: int = 8  # changes messages per answer; the node's cursor asks for more
+    budget: int = feed.BUDGET
+    snapshot_resend_s: int = 30
+    renew_every_s: int = 15 * 60
+    horizon_days: int = leases.HORIZON_DAYS
+    prune_every_s: int = 3600
+    changelog_keep_days: int = 30
+    changelog_keep_revs: int = 10_000
+    dropped_keep_days: int = 90
+
+
+class Central:
+    """One gateway's protocol engine over an open ``Store`` (one thread)."""
+
+    def __init__(self, store: Store, signer: feed.Signer, settings: Settings | None = None) -> None:
+        self.store = store
+        self.signer = signer
+        self.settings = settings or Settings()
+        self.stats: Counter[str] = Counter()
+        self._snapshots: dict[str, tuple[int, int]] = {}  # node -> (rev, sent at)
+        self._renewed_at: int | None = None
+        self._pruned_at: int | None = None
+
+    def keys(self, node: str) -> dict[str, Ed25519PublicKey]:
+        return nodes.node_keys(self.store, node)
+
+    # --- received messages ---------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, now: int) -> list[Outgoing]:
+        """Gate, record and answer one received message (module rules)."""
+        at = from_ts(now)
+        res = check(
+            topic, payload, self.keys, now=now, clock_trusted=True, expect_direction=Direction.UP
+        )
+        if isinstance(res, Rejected):
+            self._drop(topic, payload, res, at)
+            return []
+        node, msg = res.node, res.message
+        facility = nodes.node_facility(self.store, node)
+        self.stats[res.kind.value] += 1
+        if facility is None:  # keys without a registration cannot happen; be safe
+            return []
+        match msg:
+            case Hello():
+                nodes.record_hello(self.store, node, msg, res.iat, at)
+                head = nodes.take_head(self.store, node, now)
+                out = [self._head(node, head, now)]
+                return out + self._catch_up(node, facility, msg.applied_rev, Want.CHANGES, now)
+            case Events():
+                stored = ev.store_events(self.store, node, facility, msg.epoch, msg.events, at)
+                self.stats["events_new"] += stored.new
+                out = [self.signer.pack(Ack(msg.epoch, stored.through, stored.verdicts), node, now)]
+                if stored.revisions:
+                    out += self.heads(now)
+                return out
+            case Cursor():
+                nodes.record_cursor(self.store, node, msg.applied_rev, at)
+                return self._catch_up(node, facility, msg.applied_rev, msg.want, now)
+            case Status():
+                nodes.record_status(self.store, node, msg, res.iat, at)
+                return []
+        return []  # a down kind cannot pass check(expect_direction=UP)
+
+    def _drop(self, topic: str, payload: bytes, res: Rejected, at: datetime) -> None:
+        try:
+            node: str | None = parse_topic(topic)[0]
+        except TopicError:
+            node = None
+        if res.security:
+            self.stats["security"] += 1
+            log.warning("dropped %s: %s (%s)", topic[:200], res.reason.value, res.detail)
+            nodes.log_security(self.store, topic, node, res.reason.value, res.detail, at)
+        else:
+            self.stats["quarantined"] += 1
+            log.info("quarantined %s: %s (%s)", topic[:200], res.reason.value, res.detail)
+            nodes.quarantine(self.store, topic, res.reason.value, res.detail, payload, at)
+
+    def _head(self, node: str, r: cl.Revs, now: int) -> Outgoing:
+        return self.signer.pack(
+            Head(r.rev, r.oldest_rev, now + self.settings.head_lifetime_s), node, now
+        )
+
+    def _catch_up(
+        self, node: str, facility: str, applied: int, want: Want, now: int
+    ) -> list[Outgoing]:
+        s = self.settings
+        with self.store.read():
+            r = cl.revs(self.store, facility)
+            step = feed.plan(applied, want, r)
+            if step is feed.Plan.AHEAD:
+                log.warning(
+                    "node %s reports applied_rev %d above %s's rev %d (central restored?)",
+                    node,
+                    applied,
+                    facility,
+                    r.rev,
+                )
+                return []
+            if step is feed.Plan.UP_TO_DATE:
+                return []
+            if step is feed.Plan.CHANGES:
+                entries = cl.log_after(self.store, facility, applied, s.budget * s.max_batches)
+                out = feed.pack_changes(self.signer, node, now, entries, applied, s.budget)
+                if out is not None:
+                    self.stats["changes"] += min(len(out), s.max_batches)
+                    return out[: s.max_batches]
+            recent = self._snapshots.get(node)
+            if (
+                want is Want.CHANGES
+                and recent is not None
+                and recent[0] == r.rev
+                and now - recent[1] < s.snapshot_resend_s
+            ):
+                return []
+            records = cl.all_records(self.store, facility)
+        self._snapshots[node] = (r.rev, now)
+        parts = feed.pack_snapshot(self.signer, node, now, r.rev, records, s.budget)
+        self.stats["snapshots"] += 1
+        log.info(
+            "snapshot rev %d for %s: %d records in %d parts", r.rev, node, len(records), len(parts)
+        )
+        return parts
+
+    # --- periodic work -------------------------------------------------------------
+
+    def heads(self, now: int) -> list[Outgoing]:
+        """Heads that are due (module rules), each claimed by this gateway only."""
+        due = nodes.claim_heads(self.store, now, self.settings.head_resign_s)
+        return [self._head(node, r, now) for node, r in due]
+
+    def commands(self, now: int) -> list[Outgoing]:
+        out = []
+        for q in nodes.take_commands(self.store, from_ts(now)):
+            exp = to_ts(q.created) + COMMAND_MAX_LIFETIME
+            out.append(self.signer.pack(Command(q.seq, q.cmd, exp, q.args), q.node, now))
+        return out
+
+    def tick(self, now: int) -> list[Outgoing]:
+        """Periodic work; call about once a second."""
+        s = self.settings
+        at = from_ts(now)
+        if self._renewed_at is None or now - self._renewed_at >= s.renew_every_s:
+            self._renewed_at = now
+            for facility, rev in leases.renew_leases(self.store, at, s.horizon_days).items():
+                log.info("leases renewed for %s: rev %d", facility, rev)
+        if self._pruned_at is None or now - self._pruned_at >= s.prune_every_s:
+            self._pruned_at = now
+            moved = cl.prune_log(self.store, at, s.changelog_keep_days, s.changelog_keep_revs)
+            for facility, oldest in moved.items():
+                log.info("change log of %s pruned: oldest_rev %d", facility, oldest)
+            nodes.prune_dropped(self.store, at, s.dropped_keep_days)
+        return self.heads(now) + self.commands(now)

@@ -1,0 +1,342 @@
+"""Central's node registry, what each node last said, dropped messages and commands.
+
+Rules this module guarantees:
+- A node is registered to one facility with one or more Ed25519 public keys,
+  each under a ``kid``; ``node_keys`` gives only that node's keys, so one node's
+  key never verifies a message for another (PROTOCOL.md §4). The id
+  ``central`` is reserved (the broker ACL gives it every node's ``dn/``).
+- Node state moves only forward: within one epoch ``applied_rev`` never goes
+  down (a replayed old ``hello`` or ``cursor`` cannot make central think a node
+  still holds a lease it gave up); a ``hello`` of a new epoch (a new node
+  database) starts it again. Of the ``status`` messages the one with the
+  newest ``iat`` is kept, ties going to the later one (docs/protocol.md).
+- Every ``hello`` leaves a mark: events up to its ``outbox.last`` were made
+  while the node stood at its ``applied_rev`` or below.
+- ``claim_heads`` hands each head to publish to exactly one caller, even with
+  several gateways on one database: the claim and its record are one write.
+- Commands get a ``seq`` strictly increasing per node when queued; each is
+  handed out to be sent at most once, and not after its lifetime.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
+from sync.protocol.codes import is_node_id
+from sync.protocol.messages import COMMAND_MAX_LIFETIME
+from sync.replica.timeutil import from_ts, to_ts
+
+from .changelog import Revs, is_id, revs
+from .db import Store, StoreError
+
+RESERVED_NODE_IDS = frozenset({"central"})
+KID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+class RegistryError(StoreError):
+    """A registration or command that cannot be made; nothing was written."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def parse_public_key(text: str) -> bytes:
+    """A raw 32-byte Ed25519 public key from unpadded base64url; raises ``RegistryError``."""
+    if not isinstance(text, str) or len(text) != 43 or not set(text) <= KID_CHARS - {".", ":"}:
+        raise RegistryError("public key must be 43 characters of base64url (raw Ed25519)")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=")
+        Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError):
+        raise RegistryError("public key is not a raw Ed25519 key in base64url") from None
+    if b64url(raw) != text:
+        raise RegistryError("public key is not in its canonical base64url spelling")
+    return raw
+
+
+def default_kid(node: str, raw: bytes) -> str:
+    """The kid ``hallvakt provision`` suggests: node id and key fingerprint."""
+    return f"{node}-{b64url(hashlib.sha256(raw).digest())[:8]}"
+
+
+def check_kid(kid: str) -> str:
+    if not 1 <= len(kid) <= 128 or not set(kid) <= KID_CHARS:
+        raise RegistryError(f"kid {kid!r} must be 1-128 of A-Z a-z 0-9 . _ : -")
+    return kid
+
+
+def register_node(
+    store: Store, node: str, facility: str, raw_key: bytes, kid: str | None, now: datetime
+) -> str:
+    """Register ``node`` for ``facility`` with a public key (or add a key to it);
+    return the key's kid. Idempotent for the same key and kid. Raises
+    ``RegistryError`` for a bad or reserved id, a node of another facility, or a
+    kid already used for another key."""
+    if not is_node_id(node) or node in RESERVED_NODE_IDS:
+        raise RegistryError(f"node id {node!r} must be 1-64 of a-z 0-9 - . and not 'central'")
+    if not is_id(facility):
+        raise RegistryError(f"facility id {facility!r} must be 1-128 of A-Z a-z 0-9 . _ : @ -")
+    Ed25519PublicKey.from_public_bytes(raw_key)
+    kid = check_kid(kid if kid is not None else default_kid(node, raw_key))
+    text = b64url(raw_key)
+    ts = to_ts(now)
+    with store.write():
+        row = store.conn.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
+        if row is not None and row[0] != facility:
+            raise RegistryError(f"node {node!r} is registered to facility {row[0]!r}")
+        old = store.conn.execute(
+            "SELECT public_key FROM node_keys WHERE node = ? AND kid = ?", [node, kid]
+        ).fetchone()
+        if old is not None and old[0] != text:
+            raise RegistryError(f"node {node!r} already has another key under kid {kid!r}")
+        store.conn.execute(
+            "INSERT OR IGNORE INTO nodes (node, facility, registered_ts) VALUES (?, ?, ?)",
+            [node, facility, ts],
+        )
+        store.conn.execute("INSERT OR IGNORE INTO node_state (node) VALUES (?)", [node])
+        store.conn.execute(
+            "INSERT OR IGNORE INTO node_keys VALUES (?, ?, ?, ?)", [node, kid, text, ts]
+        )
+    return kid
+
+
+def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
+    """The keys registered to ``node`` by kid; ``{}`` for a node not registered."""
+    rows = store.conn.execute("SELECT kid, public_key FROM node_keys WHERE node = ?", [node])
+    return {
+        kid: Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key + "="))
+        for kid, key in rows
+    }
+
+
+def node_facility(store: Store, node: str) -> str | None:
+    row = store.conn.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def nodes_of(store: Store, facility: str) -> list[str]:
+    rows = store.conn.execute("SELECT node FROM nodes WHERE facility = ? ORDER BY node", [facility])
+    return [n for (n,) in rows]
+
+
+def applied_rev(store: Store, node: str) -> int:
+    row = store.conn.execute("SELECT applied_rev FROM node_state WHERE node = ?", [node]).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+# --- what nodes say ------------------------------------------------------------
+
+
+def record_hello(store: Store, node: str, hello: Hello, iat: int, now: datetime) -> None:
+    """Remember a ``hello`` (PROTOCOL.md §5) unless a newer one was seen."""
+    epoch = str(hello.epoch)
+    with store.write():
+        row = store.conn.execute(
+            "SELECT epoch, applied_rev, hello_iat FROM node_state WHERE node = ?", [node]
+        ).fetchone()
+        if row is None:
+            return
+        if hello.outbox.last >= 1:
+            store.conn.execute(
+                "INSERT INTO node_marks VALUES (?, ?, ?, ?)",
+                [node, epoch, hello.outbox.last, hello.applied_rev],
+            )
+        if row[2] is not None and iat < row[2]:
+            return  # an older hello arriving late (or replayed) describes the past
+        rev = hello.applied_rev
+        if row[0] == epoch:
+            rev = max(rev, int(row[1]))
+        store.conn.execute(
+            "UPDATE node_state SET epoch = ?, boot_id = ?, software = ?, applied_rev = ?,"
+            " first_unacked = ?, outbox_last = ?, clock_trusted = ?, clock_source = ?,"
+            " hello_ts = ?, hello_iat = ? WHERE node = ?",
+            [
+                epoch,
+                hello.boot_id,
+                hello.software,
+                rev,
+                hello.outbox.first_unacked,
+                hello.outbox.last,
+                int(hello.clock.trusted),
+                hello.clock.source.value,
+                to_ts(now),
+                iat,
+                node,
+            ],
+        )
+
+
+def record_cursor(store: Store, node: str, rev: int, now: datetime) -> int:
+    """Remember a ``cursor``'s ``applied_rev`` (never lower within an epoch);
+    return the node's ``applied_rev`` afterwards."""
+    with store.write():
+        store.conn.execute(
+            "UPDATE node_state SET applied_rev = max(applied_rev, ?), cursor_ts = ? WHERE node = ?",
+            [rev, to_ts(now), node],
+        )
+        return applied_rev(store, node)
+
+
+def record_status(store: Store, node: str, status: Status, iat: int, now: datetime) -> bool:
+    """Keep ``status`` if it is the newest by ``iat`` (ties: this later one)."""
+    with store.write():
+        cur = store.conn.execute(
+            "UPDATE node_state SET status_state = ?, status_epoch = ?, status_iat = ?,"
+            " status_ts = ? WHERE node = ? AND (status_iat IS NULL OR status_iat <= ?)",
+            [status.state.value, str(status.epoch), iat, to_ts(now), node, iat],
+        )
+        return cur.rowcount == 1
+
+
+def log_security(
+    store: Store, topic: str, node: str | None, reason: str, detail: str, now: datetime
+) -> None:
+    """A dropped message that is a security event (PROTOCOL.md §4)."""
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO security_log (at_ts, topic, node, reason, detail) VALUES (?, ?, ?, ?, ?)",
+            [to_ts(now), topic[:200], node, reason, detail[:500]],
+        )
+
+
+def quarantine(
+    store: Store, topic: str, reason: str, detail: str, payload: bytes, now: datetime
+) -> None:
+    """A malformed or unknown message, kept for inspection (PROTOCOL.md §4)."""
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO quarantine (at_ts, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)",
+            [to_ts(now), topic[:200], reason, detail[:500], payload],
+        )
+
+
+def prune_dropped(store: Store, now: datetime, keep_days: int) -> int:
+    """Forget security-log and quarantine rows older than ``keep_days``."""
+    cutoff = to_ts(now) - keep_days * 86_400
+    with store.write():
+        a = store.conn.execute("DELETE FROM security_log WHERE at_ts < ?", [cutoff]).rowcount
+        b = store.conn.execute("DELETE FROM quarantine WHERE at_ts < ?", [cutoff]).rowcount
+    return int(a + b)
+
+
+# --- heads ---------------------------------------------------------------------
+
+
+def claim_heads(store: Store, iat: int, resign_s: int) -> list[tuple[str, Revs]]:
+    """Nodes whose retained head must be (re)published: their facility moved on
+    since the last one, or it was signed ``resign_s`` or more ago. Records the
+    new head as published in the same write."""
+    with store.write():
+        rows = store.conn.execute(
+            "SELECT n.node, coalesce(f.rev, 0), coalesce(f.oldest_rev, 0) FROM nodes n"
+            " JOIN node_state s ON s.node = n.node"
+            " LEFT JOIN facility_revs f ON f.facility = n.facility"
+            " WHERE s.head_iat IS NULL OR s.head_iat <= ? OR s.head_rev IS NOT coalesce(f.rev, 0)"
+            " OR s.head_oldest_rev IS NOT coalesce(f.oldest_rev, 0)",
+            [iat - resign_s],
+        ).fetchall()
+        for node, rev, oldest in rows:
+            _set_head(store, node, Revs(rev, oldest), iat)
+    return [(n, Revs(r, o)) for n, r, o in rows]
+
+
+def take_head(store: Store, node: str, iat: int) -> Revs:
+    """The head for ``node`` now (after a hello), recorded as published."""
+    with store.write():
+        facility = node_facility(store, node)
+        r = Revs(0, 0) if facility is None else revs(store, facility)
+        _set_head(store, node, r, iat)
+    return r
+
+
+def _set_head(store: Store, node: str, r: Revs, iat: int) -> None:
+    store.conn.execute(
+        "UPDATE node_state SET head_rev = ?, head_oldest_rev = ?, head_iat = ? WHERE node = ?",
+        [r.rev, r.oldest_rev, iat, node],
+    )
+
+
+# --- commands (PROTOCOL.md §6 command) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedCommand:
+    node: str
+    seq: int
+    cmd: Cmd
+    args: Unlock | KioskText | None
+    created: datetime
+
+
+def _args(cmd: Cmd, args: Mapping[str, Any]) -> Unlock | KioskText | None:
+    if cmd is Cmd.UNLOCK:
+        return Unlock(str(args.get("door", "")), int(args.get("seconds", 5)))
+    if cmd is Cmd.MESSAGE:
+        return KioskText(str(args.get("text", "")))
+    return None
+
+
+def queue_command(
+    store: Store, node: str, cmd: Cmd, args: Mapping[str, Any], now: datetime
+) -> QueuedCommand:
+    """Queue a command for ``node`` with the next ``seq``. Raises ``RegistryError``
+    for an unknown node or arguments the message would refuse."""
+    typed = _args(cmd, args)
+    ts = to_ts(now)
+    try:  # the exact check a node makes (sync.protocol.messages)
+        encode(Command(1, cmd, ts + COMMAND_MAX_LIFETIME, typed), node, ts)
+    except MessageError as exc:
+        raise RegistryError(f"command {cmd}: {exc}") from None
+    wire: dict[str, Any] = {}
+    if isinstance(typed, Unlock):
+        wire = {"door": typed.door, "seconds": typed.seconds}
+    elif isinstance(typed, KioskText):
+        wire = {"text": typed.text}
+    with store.write():
+        row = store.conn.execute(
+            "UPDATE node_state SET command_seq = command_seq + 1 WHERE node = ?"
+            " RETURNING command_seq",
+            [node],
+        ).fetchone()
+        if row is None:
+            raise RegistryError(f"node {node!r} is not registered")
+        seq = int(row[0])
+        store.conn.execute(
+            "INSERT INTO commands (node, seq, cmd, args, created_ts) VALUES (?, ?, ?, ?, ?)",
+            [node, seq, cmd.value, json.dumps(wire), ts],
+        )
+    return QueuedCommand(node, seq, cmd, typed, from_ts(ts))
+
+
+def take_commands(
+    store: Store, now: datetime, lifetime: int = COMMAND_MAX_LIFETIME
+) -> list[QueuedCommand]:
+    """Queued commands to send now, marked sent; those older than ``lifetime``
+    are marked expired instead (a node would refuse them anyway)."""
+    ts = to_ts(now)
+    with store.write():
+        store.conn.execute(
+            "UPDATE commands SET state = 'expired' WHERE state = 'queued' AND created_ts <= ?",
+            [ts - lifetime],
+        )
+        rows = store.conn.execute(
+            "UPDATE commands SET state = 'sent', sent_ts = ? WHERE state = 'queued'"
+            " RETURNING node, seq, cmd, args, created_ts",
+            [ts],
+        ).fetchall()
+    out = [
+        QueuedCommand(n, s, Cmd(c), _args(Cmd(c), json.loads(a)), from_ts(t))
+        for n, s, c, a, t in rows
+    ]
+    return sorted(out, key=lambda q: (q.node, q.seq))

@@ -1,0 +1,315 @@
+"""The gateway's protocol engine with a fake node over no broker (sync/central/gateway.py).
+
+gateway.py guarantees: every message is gated with only the sender's keys,
+a drop changes no state and is logged (security) or quarantined; hello gets a
+head and a catch-up, events an ack after the commit, cursor the next changes
+or a snapshot, status is kept newest by iat; tick publishes due heads and
+commands. The fake node applies what it gets to a real node replica, and
+makes walk-ins with the replica's own API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync.central import changelog as cl
+from sync.central import leases, nodes
+from sync.central.db import Store
+from sync.central.feed import Signer
+from sync.central.gateway import Central, Settings
+from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
+from sync.protocol import (
+    Cmd,
+    Command,
+    CommandGuard,
+    Head,
+    HeadGuard,
+    Kind,
+    State,
+    Want,
+    sign,
+)
+from sync.protocol.testing import private_key, ring
+from sync.replica import Booking, Replica, create_walkin, walkin_states
+
+NOW = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # Monday 08:00 local
+T = int(NOW.timestamp())
+FAC, N1 = "fac1", "n1.hall"
+
+
+@pytest.fixture
+def store(tmp_path: Path, site: Any) -> Iterator[Store]:
+    s = Store.open(tmp_path / "central.db")
+    cl.mutate(s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW)
+    nodes.register_node(s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", NOW)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def central(store: Store) -> Central:
+    return Central(
+        store, Signer("central-1", private_key("central")), Settings(renew_every_s=10**9)
+    )
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[FakeNode]:
+    rep = Replica.open(tmp_path / "node.db")
+    try:
+        yield FakeNode(
+            N1,
+            private_key(N1),
+            "k1",
+            ring("central") | {"central-1": private_key("central").public_key()},
+            rep,
+        )
+    finally:
+        rep.close()
+
+
+def kinds(outs: list[Any], node: FakeNode, now: int = T) -> list[Kind]:
+    return [a.kind for a in node.take(outs, now)]
+
+
+def gate(node: FakeNode, outs: list[Any]) -> list[Any]:
+    """Gate without applying (the events of these tests are not in the node's outbox)."""
+    return [node.gate(o, T) for o in outs]
+
+
+def in_sync(node: FakeNode, store: Store) -> bool:
+    assert node.replica is not None
+    return replica_records(node.replica) == as_dict(cl.all_records(store, FAC))
+
+
+def state(store: Store) -> dict[str, Any]:
+    tables = ("node_state", "events", "event_streams", "changelog", "commands", "node_marks")
+    return {t: store.conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+
+
+def test_hello_gets_head_and_snapshot_then_changes_after_a_mutation(
+    central: Central, store: Store, node: FakeNode, site: Any
+) -> None:
+    h = node.hello(T)
+    outs = central.handle(h.topic, h.payload, T)
+    assert kinds(outs, node) == [Kind.HEAD, Kind.SNAPSHOT]
+    head = node.gate(outs[0], T).message
+    assert isinstance(head, Head) and (head.rev, head.oldest_rev, head.exp) == (1, 0, T + 7200)
+    assert outs[0].retain and not outs[1].retain
+    assert node.applied_rev == 1 and in_sync(node, store)
+    # the node's cursor right after is answered with nothing: it is up to date
+    c = node.cursor(T + 1)
+    assert central.handle(c.topic, c.payload, T + 1) == []
+    # a central booking elsewhere (another process): tick publishes the head
+    leases.book(
+        store,
+        FAC,
+        Booking.from_wire(site.booking("b1", ["gym"], NOW, NOW + timedelta(hours=1))),
+        NOW,
+    )
+    heads = central.tick(T + 2)
+    assert [(o.topic, o.retain) for o in heads] == [(f"hallvakt/v1/{N1}/dn/head", True)]
+    assert central.tick(T + 3) == []  # claimed once
+    guard = HeadGuard(node.applied_rev)
+    h = node.gate(heads[0], T + 2).message
+    assert isinstance(h, Head) and guard.admit(h, now=T + 2, clock_trusted=True) is None
+    assert h.rev == 2 > node.applied_rev
+    c = node.cursor(T + 3)
+    outs = central.handle(c.topic, c.payload, T + 3)
+    assert kinds(outs, node) == [Kind.CHANGES]
+    assert node.applied_rev == 2 and in_sync(node, store)
+    assert store.conn.execute("SELECT applied_rev FROM node_state").fetchone() == (1,)
+    c = node.cursor(T + 4)
+    assert central.handle(c.topic, c.payload, T + 4) == []
+    assert store.conn.execute("SELECT applied_rev FROM node_state").fetchone() == (2,)
+
+
+def test_a_node_far_behind_gets_bounded_batches_and_catches_up_by_cursor(
+    central: Central, store: Store, node: FakeNode, site: Any
+) -> None:
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    for i in range(60):
+        b = site.booking(
+            f"x{i:02d}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+        )
+        cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
+    small = Central(
+        store, central.signer, Settings(budget=1024, max_batches=3, renew_every_s=10**9)
+    )
+    rounds = 0
+    while node.applied_rev < 61:
+        c = node.cursor(T + rounds)
+        outs = small.handle(c.topic, c.payload, T + rounds)
+        assert 1 <= len(outs) <= 3 and kinds(outs, node, T + rounds) == [Kind.CHANGES] * len(outs)
+        rounds += 1
+    assert rounds >= 5 and in_sync(node, store)
+
+
+def test_pruned_log_and_want_snapshot_give_snapshots(
+    central: Central, store: Store, node: FakeNode, site: Any
+) -> None:
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    for i in range(5):
+        b = site.booking(
+            f"x{i}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+        )
+        cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW + timedelta(days=i))
+    cl.prune_log(store, NOW + timedelta(days=40), keep_days=30, keep_revs=2)  # oldest_rev 4
+    c = node.cursor(T + 1)
+    assert kinds(central.handle(c.topic, c.payload, T + 1), node) == [Kind.SNAPSHOT]
+    assert node.applied_rev == 6 and in_sync(node, store)
+    c = node.cursor(T + 2, want=Want.SNAPSHOT)  # a node that distrusts its replica asks
+    assert kinds(central.handle(c.topic, c.payload, T + 2), node) == [Kind.SNAPSHOT]
+    # an implicit snapshot is not sent again within snapshot_resend_s of the last
+    c0 = node.cursor(T + 3, applied=0)
+    assert central.handle(c0.topic, c0.payload, T + 3) == []
+    assert kinds(central.handle(c0.topic, c0.payload, T + 32), node) == [Kind.SNAPSHOT]
+    assert central.handle(c0.topic, c0.payload, T + 33) == []
+
+
+def test_events_are_acked_after_storing_and_duplicates_get_the_same_ack(
+    central: Central, store: Store, node: FakeNode
+) -> None:
+    e = [plain_event(s) for s in range(1, 6)]
+    first = node.events(T, e[:3])
+    got = acks(gate(node, central.handle(first.topic, first.payload, T)))
+    assert [(a.epoch, a.through) for a in got] == [(node.epoch, 3)]
+    again = acks(gate(node, central.handle(first.topic, first.payload, T + 1)))
+    assert [a.through for a in again] == [3]
+    gap = node.events(T, e[4:5])
+    assert [a.through for a in acks(gate(node, central.handle(gap.topic, gap.payload, T)))] == [3]
+    fill = node.events(T, e[3:4])
+    assert [a.through for a in acks(gate(node, central.handle(fill.topic, fill.payload, T)))] == [5]
+    assert store.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+
+
+def test_a_walkin_made_on_the_node_is_accepted_and_comes_back_as_centrals(
+    central: Central, store: Store, node: FakeNode, site: Any
+) -> None:
+    leases.set_walkin_windows(
+        store, FAC, "A", N1, leases.parse_windows([{"days": [1], "from": "09:00", "to": "12:00"}])
+    )
+    leases.renew_leases(store, NOW)
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    assert node.replica is not None and in_sync(node, store)
+    w = Booking.from_wire(
+        site.booking(
+            "walk1",
+            ["A"],
+            "2026-05-04T07:00:00Z",
+            "2026-05-04T08:00:00Z",
+            origin="walkin",
+            lease="wl:A:20260504T0700Z",
+            node=N1,
+        )
+    )
+    create_walkin(node.replica, N1, w, NOW)
+    up = node.outbox(T + 1)
+    assert up is not None
+    outs = central.handle(up.topic, up.payload, T + 1)
+    assert [o.topic.rsplit("/", 1)[1] for o in outs] == ["ack", "head"]
+    node.take(outs, T + 1)
+    assert walkin_states(node.replica) == {"walk1": ("accepted", "")}
+    assert node.outbox(T + 2) is None  # acknowledged: the outbox is empty
+    c = node.cursor(T + 2)
+    assert kinds(central.handle(c.topic, c.payload, T + 2), node) == [Kind.CHANGES]
+    assert in_sync(node, store)
+    got = cl.get(store, FAC, Booking, "walk1")
+    assert got is not None and got.origin == "walkin" and got.node == N1
+
+
+def test_dropped_messages_change_nothing_and_are_logged(
+    central: Central, store: Store, node: FakeNode
+) -> None:
+    before = state(store)
+    forged = FakeNode(N1, private_key("mallory"), "k1", node.central_keys)  # unknown key, same kid
+    unknown = FakeNode(N1, private_key("mallory"), "mallory", node.central_keys)
+    other = FakeNode("n2.hall", private_key(N1), "k1", node.central_keys)  # unregistered node
+    e = [plain_event(1)]
+    for out in (forged.events(T, e), unknown.hello(T), other.events(T, e)):
+        assert central.handle(out.topic, out.payload, T) == []
+    # n1 signs a message whose node claim is another node, on its own topic
+    claims = {
+        "v": 1,
+        "kind": "cursor",
+        "node": "n2.hall",
+        "iat": T,
+        "applied_rev": 0,
+        "want": "changes",
+    }
+    token = sign(claims, "k1", private_key(N1))
+    assert central.handle(f"hallvakt/v1/{N1}/up/cur", token, T) == []
+    # and a hello on a down topic, and garbage
+    h = node.hello(T)
+    assert central.handle(f"hallvakt/v1/{N1}/dn/head", h.payload, T) == []
+    assert central.handle(f"hallvakt/v1/{N1}/up/evt", b"not a token", T) == []
+    assert state(store) == before
+    log = store.conn.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
+    assert log == [
+        (N1, "bad_signature"),
+        (N1, "unknown_key"),
+        ("n2.hall", "unknown_key"),
+        (N1, "wrong_node"),
+        (N1, "wrong_topic"),
+    ]
+    q = store.conn.execute("SELECT reason, payload FROM quarantine").fetchall()
+    assert q == [("malformed", b"not a token")]
+
+
+def test_status_keeps_the_newest_by_iat(central: Central, store: Store, node: FakeNode) -> None:
+    for iat, st in [(T + 10, State.ONLINE), (T + 5, State.OFFLINE), (T + 10, State.OFFLINE)]:
+        out = node.status(iat, st)
+        assert out.retain
+        central.handle(out.topic, out.payload, T + 20)
+    row = store.conn.execute("SELECT status_state, status_iat FROM node_state").fetchone()
+    assert row == ("offline", T + 10)  # the tie went to the later one; the older was ignored
+
+
+def test_heads_are_resigned_before_they_go_stale(central: Central, store: Store) -> None:
+    assert len(central.tick(T)) == 1
+    assert central.tick(T + 1799) == []
+    again = central.tick(T + 1800)
+    assert len(again) == 1
+
+
+def test_commands_are_sent_once_with_rising_seq_and_a_short_life(
+    central: Central, store: Store, node: FakeNode
+) -> None:
+    central.tick(T)  # heads out of the way
+    nodes.queue_command(store, N1, Cmd.UNLOCK, {"door": "main", "seconds": 8}, NOW)
+    nodes.queue_command(store, N1, Cmd.MESSAGE, {"text": "Hallen stänger 21:00"}, NOW)
+    outs = central.tick(T + 60)
+    cmds = [a for a in node.take(outs, T + 60) if isinstance(a.message, Command)]
+    assert [(a.message.seq, a.message.cmd) for a in cmds] == [(1, Cmd.UNLOCK), (2, Cmd.MESSAGE)]
+    guard = CommandGuard()
+    for a in cmds:
+        assert isinstance(a.message, Command)
+        assert a.message.exp == T + 300 and a.iat == T + 60
+        assert guard.admit(a.message, iat=a.iat, now=T + 60, clock_trusted=True) is None
+    assert central.tick(T + 61) == []
+    nodes.queue_command(store, N1, Cmd.RESYNC, {}, NOW)
+    assert central.tick(T + 300) == []  # too old to send: expired
+    assert store.conn.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
+        (1, "sent"),
+        (2, "sent"),
+        (3, "expired"),
+    ]
+    with pytest.raises(nodes.RegistryError, match="seconds"):
+        nodes.queue_command(store, N1, Cmd.UNLOCK, {"door": "main", "seconds": 0}, NOW)
+    with pytest.raises(nodes.RegistryError, match="not registered"):
+        nodes.queue_command(store, "n9", Cmd.LOCKDOWN, {}, NOW)
+
+
+def test_a_node_ahead_of_central_gets_nothing(central: Central, node: FakeNode) -> None:
+    c = node.cursor(T, applied=99)
+    assert central.handle(c.topic, c.payload, T) == []
