@@ -159,6 +159,6 @@ class KioskApp(App):  # type: ignore[misc]
             self.view.render()
 
     def _tick(self, _dt: float) -> None:
-        # While the time-limit warning shows, its countdown is redrawn each poll.
-        if (self.model.tick() or self.model.warning) and self.view is not None:
+        # Redraw only on a change: a full redraw builds every widget again.
+        if self.model.tick() and self.view is not None:
             self.view.render()

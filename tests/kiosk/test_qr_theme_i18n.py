@@ -138,3 +138,15 @@ def test_swedish_plurals_and_dates() -> None:
     assert sv.n_("{n} hour", "{n} hours", 2).format(n=2) == "2 timmar"
     assert en.n_("{n} hour", "{n} hours", 1).format(n=1) == "1 hour"
     assert sv._("Monday") == "måndag"
+
+
+def test_docs_state_tables_match_the_code() -> None:
+    from pathlib import Path
+
+    from kiosk.leader import TABLE as LEADER
+    from kiosk.walkin import TABLE as WALKIN
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "kiosk.md").read_text()
+    for table in (WALKIN, LEADER):
+        for (state, event), nxt in table.items():
+            assert f"| {state.value} | {event.value} | {nxt.value} |" in doc
