@@ -26,6 +26,7 @@ from sync.replica import Replica, Resource, ScheduleEntry, day_schedule, free_sl
 from sync.replica.timeutil import day_bounds
 
 DEMO_TZ = "Europe/Stockholm"
+CENTRAL_ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
 WEEKDAYS_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
 MONTHS_SV = (
     "januari", "februari", "mars", "april", "maj", "juni",
@@ -222,6 +223,24 @@ COMMANDS: tuple[Command, ...] = (
             arg("file", metavar="FILE", type=Path, help="the node configuration (node.toml)"),
         ),
     ),
+    Command(
+        "central",
+        "the reference central gateway: run it (--config FILE), or an ACTION on its store"
+        " (`hallvakt central ACTION --help`)",
+        lambda a: _central_cli().main(a.action, a.rest, a.config),
+        (
+            arg("--config", metavar="FILE", type=Path, default=None, help="central.toml"),
+            arg(
+                "action",
+                nargs="?",
+                default=None,
+                choices=CENTRAL_ACTIONS,
+                metavar="ACTION",
+                help=", ".join(CENTRAL_ACTIONS),
+            ),
+            arg("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS),
+        ),
+    ),
 )
 
 
@@ -248,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(*a.flags, **a.options)
         sub.set_defaults(run=cmd.run)
     return parser
+
+
+def _central_cli() -> Any:
+    """The reference central gateway's commands, imported only when used (paho)."""
+    from sync.central import admin
+
+    return admin
 
 
 def main(argv: Sequence[str] | None = None) -> int:

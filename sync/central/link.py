@@ -103,6 +103,11 @@ class _Lost:
 
 
 @dataclass(frozen=True, slots=True)
+class _Subscribed:
+    reasons: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Received:
     topic: str
     payload: bytes
@@ -110,7 +115,7 @@ class _Received:
     qos: int
 
 
-_Item = _Connected | _Lost | _Received
+_Item = _Connected | _Lost | _Subscribed | _Received
 
 
 class Link:
@@ -133,7 +138,8 @@ class Link:
             broker.reconnect_min_s, broker.reconnect_max_s, rng or random.Random()
         )
         self.tick_every_s = tick_every_s
-        self.connected = threading.Event()  # set while a CONNACK 0 stands (for tests, status)
+        self.connected = threading.Event()  # set while a CONNACK 0 stands
+        self.subscribed = threading.Event()  # and once its SUBACK came (tests wait for it)
         self._items: queue.Queue[_Item] = queue.Queue()
 
     # --- paho callbacks: queue and return ------------------------------------------
@@ -143,6 +149,9 @@ class Link:
 
     def _on_disconnect(self, c: Any, u: Any, flags: Any, rc: ReasonCode, p: Any) -> None:
         self._items.put(_Lost(int(rc.value)))
+
+    def _on_subscribe(self, c: Any, u: Any, mid: int, rcs: list[ReasonCode], p: Any) -> None:
+        self._items.put(_Subscribed(tuple(int(r.value) for r in rcs)))
 
     def _on_message(self, c: Any, u: Any, m: paho.MQTTMessage) -> None:
         try:
@@ -165,6 +174,7 @@ class Link:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         c.max_queued_messages_set(QUEUED_MESSAGES)  # FIELD-NOTES: before connect()
         if b.scheme == "mqtts":
             c.tls_set(
@@ -187,6 +197,7 @@ class Link:
             while not stop.is_set():
                 if client.socket() is None:
                     self.connected.clear()
+                    self.subscribed.clear()
                     if time.monotonic() >= next_attempt:
                         next_attempt = time.monotonic() + self._connect(client)
                     if client.socket() is None:
@@ -203,6 +214,7 @@ class Link:
                     self._publish(client, self._guarded(self.central.tick))
         finally:
             self.connected.clear()
+            self.subscribed.clear()
             if client.socket() is not None:
                 client.disconnect()
                 client.loop(timeout=0.05)
@@ -233,8 +245,14 @@ class Link:
                     client.subscribe([(t, opts) for t in central_subscriptions()])
                 case _Connected():
                     log.error("broker refused the connection: reason %d", item.reason)
+                case _Subscribed():
+                    if all(r < 0x80 for r in item.reasons):
+                        self.subscribed.set()
+                    else:
+                        log.error("broker refused a subscription: %s", item.reasons)
                 case _Lost():
                     self.connected.clear()
+                    self.subscribed.clear()
                 case _Received():
                     self._receive(client, item)
 

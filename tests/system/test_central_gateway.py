@@ -1,0 +1,281 @@
+"""The central gateway against a real Mosquitto (sync/central/link.py over sync/broker.py).
+
+A fake node written here speaks the contract with ``sync.protocol`` (``pack``
+to sign, ``check`` to gate, via sync/central/testing.py's ``FakeNode``) over a
+plain paho client (tests/system/conftest.py ``mqtt``). Each "nothing else
+happened" is shown by a later message being answered first, never by a sleep:
+one gateway handles one node's messages in the order they were published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync.broker import PrivateBroker
+from sync.central import changelog as cl
+from sync.central import nodes
+from sync.central.db import Store
+from sync.central.feed import Signer
+from sync.central.gateway import Central, Settings
+from sync.central.link import BrokerSettings, Link
+from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
+from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
+from sync.protocol.testing import private_key
+from sync.replica import Replica
+
+FAC, N1 = "fac1", "n1.hall"
+CENTRAL_KEYS = {"central-1": private_key("central").public_key()}
+WAIT = 5.0
+
+Mqtt = Callable[..., Any]
+
+
+class Crash(BaseException):
+    """A gateway that dies in the middle of handling a message (not an Exception)."""
+
+
+class CrashingCentral(Central):
+    def handle(self, topic: str, payload: bytes, now: int) -> list[Outgoing]:
+        if topic.endswith("/up/evt"):
+            raise Crash
+        return super().handle(topic, payload, now)
+
+
+@dataclass
+class Gateway:
+    link: Link
+    stop: threading.Event
+    thread: threading.Thread
+    store: Store
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        self.store.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path, site: Any) -> Path:
+    path = tmp_path / "central.db"
+    with Store.open(path) as s:
+        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        cl.mutate(s, FAC, ops, datetime.now(UTC))
+        nodes.register_node(
+            s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", datetime.now(UTC)
+        )
+    return path
+
+
+@pytest.fixture
+def start_gateway(db: Path) -> Iterator[Callable[..., Gateway]]:
+    made: list[Gateway] = []
+
+    def start(broker: BrokerSettings, cls: type[Central] = Central) -> Gateway:
+        store = Store.open(db)
+        central = cls(
+            store, Signer("central-1", private_key("central")), Settings(renew_every_s=10**9)
+        )
+        link = Link(central, broker, tick_every_s=0.1)
+        stop = threading.Event()
+
+        def run() -> None:
+            with contextlib.suppress(Crash):
+                link.run(stop)
+
+        t = threading.Thread(target=run, name="gateway", daemon=True)
+        gw = Gateway(link, stop, t, store)
+        made.append(gw)
+        t.start()
+        return gw
+
+    try:
+        yield start
+    finally:
+        for gw in made:
+            if gw.thread.is_alive() or not gw.stop.is_set():
+                gw.close()
+
+
+def unix(broker: PrivateBroker, client_id: str = "central-1") -> BrokerSettings:
+    assert broker.unix_socket is not None
+    return BrokerSettings(
+        "unix",
+        path=str(broker.unix_socket),
+        client_id=client_id,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+    )
+
+
+def ready(gw: Gateway) -> Gateway:
+    assert gw.link.subscribed.wait(WAIT), "the gateway did not subscribe"
+    return gw
+
+
+class NodePeer:
+    """The fake node on the wire: a paho peer plus ``FakeNode`` for signing and gating."""
+
+    def __init__(self, peer: Any, fake: FakeNode) -> None:
+        self.peer, self.fake = peer, fake
+        assert peer.subscribe(node_subscriptions(fake.node)[0]) == [1]
+
+    def send(self, out: Outgoing) -> None:
+        assert self.peer.publish(out.topic, out.payload, retain=out.retain) in (0, 0x10)
+
+    def receive(self, kind: Kind, fake: FakeNode | None = None) -> Accepted:
+        """The next message of ``kind``; others are gated (and applied to the
+        replica of ``fake``, by default this node's own) on the way."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            m = self.peer.expect_message(timeout=max(0.01, deadline - time.monotonic()))
+            out = Outgoing(m.topic, m.payload, m.retain)
+            (acc,) = (fake or self.fake).take([out], int(time.time()))
+            if acc.kind is kind:
+                return acc
+        raise AssertionError(f"no {kind} within {WAIT} s")
+
+
+@pytest.fixture
+def node(tmp_path: Path, mqtt: Mqtt, broker: PrivateBroker) -> Iterator[NodePeer]:
+    rep = Replica.open(tmp_path / "node.db")
+    try:
+        yield NodePeer(
+            mqtt(N1, broker.unix_socket), FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS, rep)
+        )
+    finally:
+        rep.close()
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def test_hello_gets_a_retained_head_and_a_snapshot(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+) -> None:
+    ready(start_gateway(unix(broker)))
+    node.send(node.fake.hello(now()))
+    head = node.receive(Kind.HEAD)
+    assert isinstance(head.message, Head) and head.message.rev == 1
+    node.receive(Kind.SNAPSHOT)
+    assert node.fake.applied_rev == 1
+    with Store.open(db) as s:
+        assert node.fake.replica is not None
+        assert replica_records(node.fake.replica) == as_dict(cl.all_records(s, FAC))
+        assert s.conn.execute("SELECT epoch, hello_ts IS NOT NULL FROM node_state").fetchone() == (
+            str(node.fake.epoch),
+            1,
+        )
+
+
+def test_events_get_an_ack_and_duplicates_the_same_through(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+) -> None:
+    ready(start_gateway(unix(broker)))
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)  # events not from a replica outbox
+    batch = [plain_event(s) for s in range(1, 4)]
+    for _ in range(2):
+        node.send(fake.events(now(), batch))
+        (got,) = acks([node.receive(Kind.ACK, fake)])
+        assert (got.epoch, got.through) == (fake.epoch, 3)
+    with Store.open(db) as s:
+        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (3,)
+
+
+def test_forged_and_misaddressed_messages_are_logged_and_change_nothing(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+) -> None:
+    ready(start_gateway(unix(broker)))
+    mallory = FakeNode(N1, private_key("mallory"), "mallory", CENTRAL_KEYS)
+    node.send(mallory.events(now(), [plain_event(1)]))
+    node.send(mallory.hello(now()))
+    # the real node's key, but a node claim naming another node
+    claims = {
+        "v": 1,
+        "kind": "events",
+        "node": "n2.hall",
+        "iat": now(),
+        "epoch": 1,
+        "events": [plain_event(1).to_wire()],
+    }
+    assert node.peer.publish(f"hallvakt/v1/{N1}/up/evt", sign(claims, "k1", private_key(N1))) == 0
+    # the marker: a genuine request for a snapshot is answered (only it makes one),
+    # so everything published before it was handled
+    node.send(node.fake.cursor(now(), want=Want.SNAPSHOT))
+    node.receive(Kind.SNAPSHOT)
+    with Store.open(db) as s:
+        log = s.conn.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
+        assert log == [(N1, "unknown_key"), (N1, "unknown_key"), (N1, "wrong_node")]
+        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        assert s.conn.execute("SELECT count(*) FROM node_marks").fetchone() == (0,)
+
+
+def test_a_message_whose_handling_died_is_delivered_again_to_the_next_gateway(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+) -> None:
+    first = ready(start_gateway(unix(broker), CrashingCentral))
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    node.send(fake.events(now(), [plain_event(1), plain_event(2)]))
+    first.thread.join(WAIT)  # it died in handle(): no commit, no ack
+    assert not first.thread.is_alive()
+    first.close()
+    with Store.open(db) as s:
+        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    # same client id, same session (clean_start false, session expiry): the broker
+    # delivers the unacknowledged message again
+    ready(start_gateway(unix(broker)))
+    (got,) = acks([node.receive(Kind.ACK, fake)])
+    assert isinstance(got, Ack) and got.through == 2
+    with Store.open(db) as s:
+        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_messages_sent_while_the_gateway_is_down_wait_in_its_session(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer
+) -> None:
+    ready(start_gateway(unix(broker))).close()  # a session with the subscriptions, then gone
+    node.send(node.fake.hello(now()))
+    ready(start_gateway(unix(broker)))
+    node.receive(Kind.SNAPSHOT)  # only an answer to that hello makes one
+    assert node.fake.applied_rev == 1
+
+
+def test_over_tls_with_the_production_acl(
+    tls_broker: PrivateBroker,
+    start_gateway: Callable[..., Gateway],
+    identity: Callable[..., Any],
+    mqtt: Mqtt,
+    tmp_path: Path,
+) -> None:
+    tls = identity("central")
+    addr = tls_broker.tls_address
+    assert addr is not None and tls.cert is not None
+    settings = BrokerSettings(
+        "mqtts",
+        host="localhost",
+        port=addr[1],
+        ca=tls.ca,
+        cert=tls.cert.cert,
+        key=tls.cert.key,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+    )
+    ready(start_gateway(settings))
+    with Replica.open(tmp_path / "n.db") as rep:
+        peer = NodePeer(
+            mqtt(N1, addr, tls=identity(N1)), FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS, rep)
+        )
+        peer.send(peer.fake.hello(now()))
+        assert isinstance(peer.receive(Kind.HEAD).message, Head)
+        peer.receive(Kind.SNAPSHOT)
+        assert peer.fake.applied_rev == 1
