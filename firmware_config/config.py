@@ -73,9 +73,10 @@ from .values import (
 
 DEFAULT_CONFIG = Path("/etc/hallvakt/node.toml")
 EX_CONFIG = 78  # sysexits.h: systemd units use RestartPreventExitStatus=78
-# Languages the kiosk ships catalogues for: Swedish and English always, and the
-# languages most asked for at Swedish municipal front desks.
-LANGUAGES = ("sv", "en", "fi", "ar", "so", "fa", "uk")
+# Languages the kiosk ships catalogues for (kiosk/locale/). Next in line, as
+# most asked for at Swedish municipal front desks: fi, ar, so, fa, uk; each is
+# added here together with its catalogue.
+LANGUAGES = ("sv", "en")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400)  # OSDP v2.2 §5.7 rates
 FRAMINGS = tuple(f.value for f in Framing)  # serial-line readers' framings
 
@@ -277,7 +278,7 @@ KIOSK = Table(
     {
         Required("id", "local id, used by a reader's `kiosk`", "foyer"): LOCAL,
         Optional(
-            "languages", ["sv", "en"], "languages offered, in this order", ["sv", "en", "ar"]
+            "languages", ["sv", "en"], "languages offered, in this order", ["sv", "en"]
         ): (ListOf(OneOf(*LANGUAGES), min_len=1, unique=True)),
         Optional(
             "default_language", "sv", "language of the idle screen, one of `languages`"

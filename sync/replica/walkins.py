@@ -10,7 +10,9 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from .outbox import OutboxEvent, append_event
 from .queries import bookings_overlapping, related_resources, resource_tree
@@ -26,8 +28,17 @@ class WalkinRefused(ReplicaError):
         super().__init__(f"{reason}: {detail}")
 
 
-def create_walkin(rep: Replica, node: str, booking: Booking, now: datetime) -> OutboxEvent:
+def create_walkin(
+    rep: Replica,
+    node: str,
+    booking: Booking,
+    now: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> OutboxEvent:
     """Store ``booking`` (origin ``walkin``) and record ``walkin.created``.
+
+    ``extra`` adds fields to the event body (the kiosk's ``code_digest``);
+    ``booking`` is always the booking itself.
 
     Raises ``WalkinRefused`` with reason ``not_walkin``, ``no_lease``,
     ``outside_lease``, ``not_slots``, ``too_long``, ``in_past`` or ``conflict``.
@@ -60,7 +71,8 @@ def create_walkin(rep: Replica, node: str, booking: Booking, now: datetime) -> O
         if bookings_overlapping(rep, related, booking.start, booking.end):
             raise WalkinRefused("conflict", "the time is no longer free")
         rep.put(booking)
-        event = append_event(rep, "walkin.created", {"booking": booking.to_wire()}, now)
+        body = {**(extra or {}), "booking": booking.to_wire()}
+        event = append_event(rep, "walkin.created", body, now)
         rep.conn.execute(
             "INSERT INTO walkins (booking_id, event_id, state, data) VALUES (?, ?, 'pending', ?)",
             [booking.id, event.id, "{}"],

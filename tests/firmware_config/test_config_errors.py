@@ -305,16 +305,16 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "kiosk languages without the default language",
-        {"kiosks[0].languages": ["en", "fi"]},
+        {"kiosks[0].languages": ["en"]},
         [
             'node.toml: kiosks[0].default_language: is required: the default "sv" is not '
-            "in languages (en, fi)"
+            "in languages (en)"
         ],
     ),
     (
         "kiosk language not supported",
         {"kiosks[0].languages": ["sv", "de"]},
-        ['node.toml: kiosks[0].languages[1]: "de" is not one of sv, en, fi, ar, so, fa, uk'],
+        ['node.toml: kiosks[0].languages[1]: "de" is not one of sv, en'],
     ),
     (
         "kiosk language listed twice",
