@@ -344,6 +344,17 @@ def prune_log(store: Store, now: datetime, keep_days: int, keep_revs: int) -> di
     return moved
 
 
+def prune_lease_versions(store: Store, now: datetime, keep_days: int) -> int:
+    """Forget removed lease versions that ended more than ``keep_days`` ago (a
+    walk-in in one of them arriving later is rejected as ``no_lease``)."""
+    cutoff = to_ts(now) - keep_days * 86_400
+    with store.write():
+        cur = store.conn.execute(
+            "DELETE FROM lease_versions WHERE removed_rev IS NOT NULL AND end_ts < ?", [cutoff]
+        )
+    return int(cur.rowcount)
+
+
 def ops_size(ops: Iterable[Op]) -> int:
     """Bytes of the ops' JSON, as the change log counts them."""
     return sum(len(canonical(op_wire(op)).encode()) for op in ops)

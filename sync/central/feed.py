@@ -142,15 +142,17 @@ def pack_changes(
     entries: Sequence[LogEntry],
     base: int,
     budget: int = BUDGET,
-) -> list[Outgoing] | None:
-    """The signed ``changes`` batches for ``entries`` from ``base``; None when one
-    revision alone does not fit a message (the node then needs a snapshot)."""
+) -> list[tuple[int, Outgoing]] | None:
+    """The signed ``changes`` batches for ``entries`` from ``base``, each with the
+    ``rev`` it brings the node to; None when one revision alone does not fit a
+    message (the node then needs a snapshot)."""
     if any(e.size > MAX_REVISION_BYTES for e in entries):
         return None
     while True:
         try:
             return [
-                signer.pack(Changes(b), node, iat) for b in change_batches(entries, base, budget)
+                (b.rev, signer.pack(Changes(b), node, iat))
+                for b in change_batches(entries, base, budget)
             ]
         except TooLarge:
             if budget <= MIN_BUDGET:

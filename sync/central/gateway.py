@@ -15,9 +15,12 @@ Rules this module guarantees:
 - ``events``: stored idempotently with ``through`` in one transaction before the
   ``ack`` is built; the ack carries the verdicts of the batch's walk-ins. A
   walk-in that changed the facility publishes the new head to its nodes.
-- ``cursor``: ``applied_rev`` recorded; the node gets the next changes (at most
-  ``max_batches`` messages) or a snapshot (``feed.plan``). A snapshot just sent
-  to a node is not sent again within ``snapshot_resend_s`` unless it asks.
+- ``cursor``: ``applied_rev`` recorded; the node gets the next changes or a
+  snapshot (``feed.plan``). At most ``max_batches`` changes messages are in
+  flight to a node: a batch sent in the last ``in_flight_s`` above the node's
+  ``applied_rev`` is not sent again (a node sends a cursor after each batch it
+  applies). A snapshot just sent to a node is not sent again within
+  ``snapshot_resend_s`` unless it asks for one.
 - ``status``: the newest by ``iat`` is kept.
 - ``tick``: heads for nodes whose facility moved (a mutation in any process)
   or whose head is ``head_resign_s`` old, queued commands, and, at their
@@ -64,7 +67,8 @@ log = logging.getLogger("hallvakt.central")
 class Settings:
     head_lifetime_s: int = 2 * 3600  # PROTOCOL.md §6: a head's exp; re-signed well before
     head_resign_s: int = 30 * 60
-    max_batches: int = 8  # changes messages per answer; the node's cursor asks for more
+    max_batches: int = 8  # changes messages in flight to a node; its cursors ask for more
+    in_flight_s: int = 15  # a batch sent longer ago than this counts as lost
     budget: int = feed.BUDGET
     snapshot_resend_s: int = 30
     renew_every_s: int = 15 * 60
@@ -84,6 +88,7 @@ class Central:
         self.settings = settings or Settings()
         self.stats: Counter[str] = Counter()
         self._snapshots: dict[str, tuple[int, int]] = {}  # node -> (rev, sent at)
+        self._in_flight: dict[str, tuple[list[int], int]] = {}  # node -> (batch revs, sent at)
         self._renewed_at: int | None = None
         self._pruned_at: int | None = None
 
@@ -109,6 +114,7 @@ class Central:
         match msg:
             case Hello():
                 nodes.record_hello(self.store, node, msg, res.iat, at)
+                self._in_flight.pop(node, None)  # a new connection: send from its applied_rev
                 head = nodes.take_head(self.store, node, now)
                 out = [self._head(node, head, now)]
                 return out + self._catch_up(node, facility, msg.applied_rev, Want.CHANGES, now)
@@ -165,11 +171,9 @@ class Central:
             if step is feed.Plan.UP_TO_DATE:
                 return []
             if step is feed.Plan.CHANGES:
-                entries = cl.log_after(self.store, facility, applied, s.budget * s.max_batches)
-                out = feed.pack_changes(self.signer, node, now, entries, applied, s.budget)
+                out = self._changes(node, facility, applied, now)
                 if out is not None:
-                    self.stats["changes"] += min(len(out), s.max_batches)
-                    return out[: s.max_batches]
+                    return out
             recent = self._snapshots.get(node)
             if (
                 want is Want.CHANGES
@@ -186,6 +190,31 @@ class Central:
             "snapshot rev %d for %s: %d records in %d parts", r.rev, node, len(records), len(parts)
         )
         return parts
+
+    def _changes(self, node: str, facility: str, applied: int, now: int) -> list[Outgoing] | None:
+        """At most ``max_batches`` batches in flight to a node: batches sent within
+        ``in_flight_s`` and above its ``applied_rev`` count, and are not sent
+        again (a node sends a cursor after every batch it applies). None when a
+        revision is too large for a message."""
+        s = self.settings
+        start, room, kept = applied, s.max_batches, []
+        sent = self._in_flight.get(node)
+        if sent is not None and now - sent[1] < s.in_flight_s:
+            kept = [r for r in sent[0] if r > applied]
+            if kept:
+                start, room = kept[-1], s.max_batches - len(kept)
+        if room <= 0:
+            return []
+        entries = cl.log_after(self.store, facility, start, s.budget * room)
+        if not entries:
+            return []
+        packed = feed.pack_changes(self.signer, node, now, entries, start, s.budget)
+        if packed is None:
+            return None
+        packed = packed[:room]
+        self._in_flight[node] = (kept + [r for r, _ in packed], now)
+        self.stats["changes"] += len(packed)
+        return [o for _, o in packed]
 
     # --- periodic work -------------------------------------------------------------
 
@@ -214,5 +243,6 @@ class Central:
             moved = cl.prune_log(self.store, at, s.changelog_keep_days, s.changelog_keep_revs)
             for facility, oldest in moved.items():
                 log.info("change log of %s pruned: oldest_rev %d", facility, oldest)
+            cl.prune_lease_versions(self.store, at, s.changelog_keep_days)
             nodes.prune_dropped(self.store, at, s.dropped_keep_days)
         return self.heads(now) + self.commands(now)

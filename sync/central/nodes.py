@@ -147,6 +147,11 @@ def record_hello(store: Store, node: str, hello: Hello, iat: int, now: datetime)
         ).fetchone()
         if row is None:
             return
+        if row[0] is not None and row[0] != epoch and (row[2] is None or iat >= row[2]):
+            # a new node database: the old one's marks can judge nothing any more
+            store.conn.execute(
+                "DELETE FROM node_marks WHERE node = ? AND epoch != ?", [node, epoch]
+            )
         if hello.outbox.last >= 1:
             store.conn.execute(
                 "INSERT INTO node_marks VALUES (?, ?, ?, ?)",

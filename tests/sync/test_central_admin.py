@@ -392,3 +392,10 @@ def test_status_shows_nodes_lag_and_rejections(ready: Path, run: Run) -> None:
     assert code == 0
     assert "fac1" in out and "n1 " in out and "never" in out
     assert "security rejections: 1 (1 in the last 24 h)" in out and "bad_signature" in out
+
+
+@pytest.mark.parametrize("name", ["central.toml", "local.toml"])
+def test_the_deploy_examples_are_valid(name: str) -> None:
+    path = Path(__file__).resolve().parents[2] / "deploy" / "central" / name
+    c = load_central_config(path)
+    assert c.broker.session_expiry_s >= 86_400 and c.signing.kid

@@ -24,12 +24,17 @@ from sync.central.feed import Signer
 from sync.central.gateway import Central, Settings
 from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
 from sync.protocol import (
+    Changes,
+    Clock,
+    ClockSource,
     Cmd,
     Command,
     CommandGuard,
     Head,
     HeadGuard,
+    Hello,
     Kind,
+    OutboxRange,
     State,
     Want,
     sign,
@@ -313,3 +318,80 @@ def test_commands_are_sent_once_with_rising_seq_and_a_short_life(
 def test_a_node_ahead_of_central_gets_nothing(central: Central, node: FakeNode) -> None:
     c = node.cursor(T, applied=99)
     assert central.handle(c.topic, c.payload, T) == []
+
+
+def test_tick_renews_leases_and_prunes_at_their_intervals(store: Store, node: FakeNode) -> None:
+    day = 86_400
+    c = Central(
+        store,
+        Signer("central-1", private_key("central")),
+        Settings(
+            renew_every_s=day, prune_every_s=day, changelog_keep_days=1, changelog_keep_revs=0
+        ),
+    )
+    one_day = leases.parse_windows([{"days": [1], "from": "09:00", "to": "12:00"}])
+    leases.set_walkin_windows(store, FAC, "A", N1, one_day)
+    heads = node.take(c.tick(T), T)
+    assert [
+        (h.message.rev, h.message.oldest_rev) for h in heads if isinstance(h.message, Head)
+    ] == [(2, 0)]
+    assert len(cl.records(store, FAC, "lease")) == 2  # this Monday's and next Monday's
+    leases.set_walkin_windows(store, FAC, "A", N1, [])
+    assert c.tick(T + 60) == []  # not yet time to renew again
+    later = T + 2 * day
+    heads = node.take(c.tick(later), later)
+    # renewed as rev 3 (next Monday's lease removed, Monday's ended over a day ago)
+    # and the log pruned of what is older than a day: revisions 1 and 2
+    got = [(h.message.rev, h.message.oldest_rev) for h in heads if isinstance(h.message, Head)]
+    assert got == [(3, 2)]
+    assert cl.revs(store, FAC) == cl.Revs(3, 2) and cl.records(store, FAC, "lease") == []
+    # a removed version is forgotten once it ended longer ago than the log is kept:
+    # Monday's already; next Monday's (still held until the node applies rev 3) later
+    assert store.conn.execute("SELECT count(*) FROM lease_versions").fetchone() == (1,)
+    c.tick(T + 20 * day)
+    assert store.conn.execute("SELECT count(*) FROM lease_versions").fetchone() == (0,)
+
+
+def test_a_new_epoch_forgets_the_old_databases_marks(store: Store) -> None:
+    def hello(epoch: int, iat: int) -> None:
+        h = Hello(epoch, "b", 0, OutboxRange(1, 5), "t", Clock(True, ClockSource.NTP))
+        nodes.record_hello(store, N1, h, iat, NOW)
+
+    hello(1, 10)
+    hello(1, 11)
+    assert store.conn.execute("SELECT count(*) FROM node_marks").fetchone() == (2,)
+    hello(2, 12)
+    assert store.conn.execute("SELECT epoch FROM node_marks").fetchall() == [("2",)]
+    hello(1, 9)  # a late old hello: marks kept, state not moved back
+    assert store.conn.execute("SELECT epoch FROM node_state").fetchone() == ("2",)
+
+
+def test_batches_in_flight_are_not_sent_again_on_each_cursor(
+    store: Store, central: Central, node: FakeNode, site: Any
+) -> None:
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    for i in range(20):
+        b = site.booking(
+            f"x{i:02d}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+        )
+        cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
+    c = Central(
+        store,
+        central.signer,
+        Settings(budget=256, max_batches=3, in_flight_s=15, renew_every_s=10**9),
+    )
+
+    def batches(outs: list[Any]) -> list[tuple[int, int]]:
+        got = [node.gate(o, T).message for o in outs]
+        return [(m.batch.base, m.batch.rev) for m in got if isinstance(m, Changes)]
+
+    cur = node.cursor(T)
+    first = c.handle(cur.topic, cur.payload, T)
+    assert batches(first) == [(1, 2), (2, 3), (3, 4)]
+    node.take(first[:1], T)  # the node applied one and reports it
+    after_one = node.cursor(T + 1)
+    assert batches(c.handle(after_one.topic, after_one.payload, T + 1)) == [(4, 5)]
+    assert c.handle(after_one.topic, after_one.payload, T + 2) == []  # three in flight
+    # nothing came of them (lost): after in_flight_s they are sent again
+    assert batches(c.handle(after_one.topic, after_one.payload, T + 20)) == [(2, 3), (3, 4), (4, 5)]

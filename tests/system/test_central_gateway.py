@@ -10,8 +10,10 @@ one gateway handles one node's messages in the order they were published.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,13 +22,18 @@ from typing import Any
 
 import pytest
 
+from firmware_config.cli import main
+from firmware_config.values import parse_central_key
 from sync.broker import PrivateBroker
 from sync.central import changelog as cl
 from sync.central import nodes
+from sync.central.admin import run_gateway
+from sync.central.config import load_central_config
 from sync.central.db import Store
 from sync.central.feed import Signer
 from sync.central.gateway import Central, Settings
 from sync.central.link import BrokerSettings, Link
+from sync.central.nodes import b64url
 from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
 from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
 from sync.protocol.testing import private_key
@@ -132,17 +139,17 @@ class NodePeer:
     def send(self, out: Outgoing) -> None:
         assert self.peer.publish(out.topic, out.payload, retain=out.retain) in (0, 0x10)
 
-    def receive(self, kind: Kind, fake: FakeNode | None = None) -> Accepted:
+    def receive(self, kind: Kind, fake: FakeNode | None = None, wait: float = WAIT) -> Accepted:
         """The next message of ``kind``; others are gated (and applied to the
         replica of ``fake``, by default this node's own) on the way."""
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             m = self.peer.expect_message(timeout=max(0.01, deadline - time.monotonic()))
             out = Outgoing(m.topic, m.payload, m.retain)
             (acc,) = (fake or self.fake).take([out], int(time.time()))
             if acc.kind is kind:
                 return acc
-        raise AssertionError(f"no {kind} within {WAIT} s")
+        raise AssertionError(f"no {kind} within {wait} s")
 
 
 @pytest.fixture
@@ -279,3 +286,41 @@ def test_over_tls_with_the_production_acl(
         assert isinstance(peer.receive(Kind.HEAD).message, Head)
         peer.receive(Kind.SNAPSHOT)
         assert peer.fake.applied_rev == 1
+
+
+def test_hallvakt_central_runs_from_its_config(
+    broker: PrivateBroker, mqtt: Mqtt, tmp_path: Path, site: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "central.toml"
+    cfg.write_text(
+        f'store = "central.db"\n[signing]\nkey = "central.key"\nkid = "central-2026a"\n'
+        f'[broker]\nurl = "unix://{broker.unix_socket}"\nclient_id = "central-cli"\n',
+        encoding="utf-8",
+    )
+    data = tmp_path / "site.json"
+    data.write_text(json.dumps(site.entities()), encoding="utf-8")
+    key = b64url(private_key(N1).public_key().public_bytes_raw())
+    assert main(["central", "init", "--config", str(cfg)]) == 0
+    pinned = tomllib.loads(capsys.readouterr().out)["central_keys"]
+    assert main(["central", "import", "--config", str(cfg), "--facility", FAC, str(data)]) == 0
+    reg = ["register-node", "--node", N1, "--facility", FAC, "--public-key", key, "--kid", "k1"]
+    assert main(["central", "--config", str(cfg), *reg]) == 0
+    keys = {kid: parse_central_key(v).public_key() for kid, v in pinned.items()}
+    stop = threading.Event()
+    t = threading.Thread(target=run_gateway, args=(load_central_config(cfg), stop), daemon=True)
+    t.start()
+    try:
+        with Replica.open(tmp_path / "n.db") as rep:
+            peer = NodePeer(
+                mqtt(N1, broker.unix_socket), FakeNode(N1, private_key(N1), "k1", keys, rep)
+            )
+            deadline = time.monotonic() + WAIT
+            while peer.fake.applied_rev == 0 and time.monotonic() < deadline:
+                peer.send(peer.fake.hello(now()))  # until the gateway has subscribed
+                with contextlib.suppress(AssertionError):
+                    peer.receive(Kind.SNAPSHOT, wait=0.5)
+            assert peer.fake.applied_rev == 1
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive()
