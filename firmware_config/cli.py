@@ -195,6 +195,25 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "sync",
+        "run the sync link to central (MQTT: events up, central's data and commands down)",
+        lambda a: _sync_cli().run_sync(a),
+        (
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+            arg(
+                "--trust-clock",
+                action="store_true",
+                help="treat the system clock as synchronised (demos and tests without NTP)",
+            ),
+        ),
+    ),
+    Command(
         "kiosk",
         "run the touch kiosk (today's schedule, walk-ins, leaders, caretaker)",
         lambda a: _kiosk_main().run_kiosk(a),
@@ -208,6 +227,21 @@ COMMANDS: tuple[Command, ...] = (
             ),
             arg("--kiosk", default=None, help="kiosk id (default: the config's first kiosk)"),
             arg("--fullscreen", action="store_true", help="fill the screen"),
+        ),
+    ),
+    Command(
+        "status",
+        "the node's health at a glance: processes, readers, doors, data age, outbox, clock",
+        lambda a: _status().run_status(a),
+        (
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+            arg("--json", action="store_true", help="machine-readable output"),
         ),
     ),
     Command(
@@ -251,11 +285,24 @@ def _door_cli() -> Any:
     return cli
 
 
+def _sync_cli() -> Any:
+    """The sync link's command, imported only when used (paho)."""
+    from sync.link import cli
+
+    return cli
+
+
 def _kiosk_main() -> Any:
     """The kiosk's command, imported only when used (Kivy)."""
     from kiosk import main
 
     return main
+
+
+def _status() -> Any:
+    from firmware_config import status
+
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:

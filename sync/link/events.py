@@ -1,0 +1,160 @@
+"""What goes into the link's core and what comes out of it (house style 3: frozen dataclasses).
+
+Inputs (``LinkCore.handle``): ``Connected``, ``Disconnected``, ``MessageIn``,
+``Tick``, ``OutboxGrew``. Every input comes with a ``Moment``: the wall time,
+the monotonic time and the clock's trust, read by the I/O shell, never by the
+core.
+
+Outputs: ``Subscribe``, ``Publish`` (always QoS 1, PROTOCOL.md §2),
+``AckInbound`` (send the MQTT PUBACK of one received message: its effect is
+committed, or it was dropped on purpose) and ``Wakeup`` (call ``handle(Tick())``
+at this monotonic time at the latest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sync.protocol import ClockSource
+
+# --- time ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One reading of the clocks: ``wall`` (aware UTC), ``mono`` (seconds, any
+    origin), and whether wall time is trusted and where it comes from (hello)."""
+
+    wall: datetime
+    mono: float
+    trusted: bool
+    source: ClockSource
+
+    @property
+    def unix(self) -> int:
+        """Wall time in integer Unix seconds (``iat``, ``exp`` checks)."""
+        return int(self.wall.timestamp())
+
+
+# --- inputs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The broker accepted our CONNECT (CONNACK reason 0)."""
+
+    session_present: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection ended (or a connection attempt failed after CONNECT)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIn:
+    """One received PUBLISH. ``ref`` is the shell's handle for its PUBACK (None:
+    QoS 0, nothing to acknowledge); ``dup`` is the broker's redelivery flag."""
+
+    topic: str
+    payload: bytes
+    ref: int | None = None
+    dup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: a ``Wakeup`` is due, or the shell's periodic poll."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxGrew:
+    """Another process committed to the database (events may be waiting)."""
+
+
+Input = Connected | Disconnected | MessageIn | Tick | OutboxGrew
+
+
+# --- outputs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Publish ``payload`` on ``topic`` at QoS 1 with ``retain``."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AckInbound:
+    """Acknowledge the received message ``ref`` to the broker now."""
+
+    ref: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """Feed ``Tick`` at monotonic time ``at`` (the earliest timer of the core)."""
+
+    at: float
+
+
+Output = Subscribe | Publish | AckInbound | Wakeup
+
+
+# --- what the link tells `hallvakt status` --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStats:
+    """A snapshot of the link, written to the status file (docs/sync.md)."""
+
+    node: str
+    epoch: int
+    connected: bool
+    in_flight_batches: int
+    in_flight_events: int
+    acked_through: int
+    last_seq: int
+    backlog: int
+    applied_rev: int
+    head_rev: int | None
+    last_head_age_s: float | None
+    want_snapshot: bool
+    rejected: Mapping[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    resent_batches: int = 0
+    connects: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "epoch": self.epoch,
+            "connected": self.connected,
+            "in_flight": {"batches": self.in_flight_batches, "events": self.in_flight_events},
+            "outbox": {
+                "acked_through": self.acked_through,
+                "last_seq": self.last_seq,
+                "backlog": self.backlog,
+            },
+            "applied_rev": self.applied_rev,
+            "head_rev": self.head_rev,
+            "last_head_age_s": self.last_head_age_s,
+            "want_snapshot": self.want_snapshot,
+            "rejected": dict(sorted(self.rejected.items())),
+            "quarantined": self.quarantined,
+            "resent_batches": self.resent_batches,
+            "connects": self.connects,
+        }

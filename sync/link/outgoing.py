@@ -1,0 +1,102 @@
+"""Events up (PROTOCOL.md §5 events): the outbox, read in batches into the window.
+
+``EventSender.pump`` sends again every batch the window says is late (from the
+database, so that nothing at or below an acknowledged ``through`` goes out),
+then fills the window's free slots with batches of at most ``batch_events``
+events from its next seq. A batch ``pack`` finds ``TooLarge`` (256 KiB) is
+halved until it fits; a single event too large alone travels with its body
+replaced by ``{"truncated": true, "bytes": n}`` (docs/sync.md), because an
+event that never goes would stop central's contiguous ``through`` for good. An
+event that cannot be encoded at all (a damaged outbox row) stops sending at
+its seq, and says so in the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+
+from sync.protocol import Events, Message, MessageError, TooLarge
+from sync.replica import OutboxEvent, Replica, pending_events
+
+from .events import Moment, Publish
+from .window import Window
+
+log = logging.getLogger("hallvakt.sync")
+
+
+class EventSender:
+    def __init__(
+        self,
+        rep: Replica,
+        window: Window,
+        batch_events: int,
+        sign: Callable[[Message, Moment], Publish],
+    ) -> None:
+        self.rep, self.window, self.batch_events, self._sign = rep, window, batch_events, sign
+        self.blocked_seq: int | None = None
+        self.resent_batches = 0
+
+    def pump(self, epoch: int, at: Moment) -> list[Publish]:
+        """The publishes due now: late batches again, then new ones while there is room."""
+        out: list[Publish] = []
+        for flight in self.window.due(at.mono):
+            self.resent_batches += 1
+            log.info("resending events %d..%d", flight.first, flight.last)
+            self._send(epoch, flight.first, flight.last, flight.attempts + 1, at, out)
+        while self.window.room and self.blocked_seq is None:
+            if not self._send(epoch, self.window.next_seq, None, 0, at, out):
+                break
+        return out
+
+    def _send(
+        self,
+        epoch: int,
+        first: int,
+        last: int | None,
+        attempts: int,
+        at: Moment,
+        out: list[Publish],
+    ) -> bool:
+        """Publish the pending events ``first..last`` (a batch's worth if ``last``
+        is None) in as many messages as their size needs. False if there were none."""
+        limit = self.batch_events if last is None else last - first + 1
+        events = pending_events(self.rep, after=first - 1, limit=limit)
+        if not events:
+            return False
+        while events:
+            packed = self._encode(epoch, events, at)
+            if packed is None:
+                return False
+            publish, n = packed
+            out.append(publish)
+            self.window.sent(events[0].seq, events[n - 1].seq, at.mono, attempts)
+            events = events[n:]
+        return True
+
+    def _encode(
+        self, epoch: int, events: list[OutboxEvent], at: Moment
+    ) -> tuple[Publish, int] | None:
+        """One signed ``events`` message of a prefix of ``events`` and its length."""
+        n = len(events)
+        while True:
+            try:
+                return self._sign(Events(epoch, tuple(events[:n])), at), n
+            except TooLarge:
+                if n > 1:
+                    n //= 2
+                    continue
+                ev = events[0]
+                size = len(json.dumps(ev.body, ensure_ascii=False).encode())
+                log.error("event %d is too large to send (%d bytes): body truncated", ev.seq, size)
+                small = dataclasses.replace(ev, body={"truncated": True, "bytes": size})
+                return self._sign(Events(epoch, (small,)), at), 1
+            except MessageError as exc:
+                if n > 1:
+                    n //= 2
+                    continue
+                self.blocked_seq = events[0].seq
+                log.error("outbox event %d cannot be encoded: %s", events[0].seq, exc)
+                return None

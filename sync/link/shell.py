@@ -1,0 +1,287 @@
+"""``hallvakt sync``: the I/O shell around ``LinkCore`` (house style 4: a short loop).
+
+One thread (the caller's) owns everything: the database connection, the
+``MqttTransport`` (paho), the clock. Each turn of the loop reads (network I/O
+for at most ``POLL_S``; the transport's queue), feeds the core, and performs
+what it returns. Rules:
+
+- Connection attempts follow ``Backoff`` (1 s doubling to 5 min, full jitter;
+  the first attempt at start is immediate). A CONNECT without a CONNACK within
+  ``CONNACK_TIMEOUT_S`` is abandoned and counts as a failure.
+- Every ``POLL_S`` the database's ``PRAGMA data_version`` is read: it changes
+  when another process (door controller, kiosk) commits, and then the core
+  gets ``OutboxGrew`` and sends new events at once.
+- SIGTERM and SIGINT stop the loop after the current turn; if connected, the
+  retained ``status`` offline is published and a normal DISCONNECT sent (the
+  broker then drops the Will).
+- ``LinkStats`` go to ``status_path(cfg)`` (JSON, replaced atomically) when
+  they change, and at least every ``STATUS_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import logging
+import os
+import queue
+import signal
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from types import FrameType
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from firmware_config.model import NodeConfig, fingerprint
+from firmware_config.secrets import load_node_key
+from sync.replica import Replica
+
+from .backoff import Backoff
+from .clock import SystemClock
+from .core import LinkCore, LinkSettings
+from .events import (
+    AckInbound,
+    Connected,
+    Disconnected,
+    Input,
+    LinkStats,
+    MessageIn,
+    Moment,
+    OutboxGrew,
+    Publish,
+    Subscribe,
+    Tick,
+    Wakeup,
+)
+from .transport import MqttTransport, Refused, TransportError, endpoint_for
+
+log = logging.getLogger("hallvakt.sync")
+
+POLL_S = 0.1
+CONNACK_TIMEOUT_S = 30.0
+STATUS_EVERY_S = 60.0
+DB_RETRY_S = 1.0
+
+
+def node_kid(node_id: str, key: Ed25519PrivateKey) -> str:
+    """The node's key id: the one ``hallvakt provision`` suggests to central's
+    registry (firmware_config.provision.Registration.kid)."""
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return f"{node_id}-{fingerprint(raw)[7:15]}"
+
+
+def software_version() -> str:
+    try:
+        return f"hallvakt/{importlib.metadata.version('hallvakt')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "hallvakt/unknown"
+
+
+def status_path(cfg: NodeConfig) -> Path:
+    """Where ``hallvakt sync`` writes its ``LinkStats`` (docs/sync.md)."""
+    return cfg.database.parent / "run" / "sync-status.json"
+
+
+def settings_for(cfg: NodeConfig) -> LinkSettings:
+    """The core's settings from a node config (loads the node key)."""
+    key = load_node_key(cfg.node_key)
+    return LinkSettings(
+        node=cfg.node_id,
+        kid=node_kid(cfg.node_id, key),
+        key=key,
+        central_keys={kid: ck.public_key() for kid, ck in cfg.central_keys.items()},
+        software=software_version(),
+        boot_id=str(uuid.uuid4()),
+    )
+
+
+class StatusFile:
+    """Writes ``LinkStats`` as JSON when they change (the head's age aside) or
+    every ``STATUS_EVERY_S``; a rename makes each write atomic."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last: dict[str, object] | None = None
+        self._written = float("-inf")
+
+    def update(self, stats: LinkStats, at: Moment) -> None:
+        doc = stats.to_json()
+        key = {k: v for k, v in doc.items() if k != "last_head_age_s"}
+        if key == self._last and at.mono - self._written < STATUS_EVERY_S:
+            return
+        doc["at"] = at.wall.isoformat().replace("+00:00", "Z")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.path, exc)
+        self._last, self._written = key, at.mono
+
+
+class LinkRunner:
+    """The loop (module rules). ``stop`` ends it from any thread or a signal."""
+
+    def __init__(
+        self,
+        core: LinkCore,
+        transport: MqttTransport,
+        clock: SystemClock,
+        status: StatusFile | None = None,
+        *,
+        backoff: Backoff | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.core, self.transport, self.clock, self.status = core, transport, clock, status
+        self.backoff = backoff or Backoff()
+        self.stop = stop or threading.Event()
+        self._next_attempt = float("-inf")
+        self._connecting_since: float | None = None
+        self._wake: float | None = None
+        self._polled = float("-inf")
+        self._data_version = self._read_data_version()
+
+    def _read_data_version(self) -> int:
+        return int(self.core.rep.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def run(self) -> None:
+        self.core.check_replica()
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.turn()
+                except sqlite3.OperationalError as exc:  # locked or I/O: try again shortly
+                    log.error("database: %s", exc)
+                    self.stop.wait(DB_RETRY_S)
+        finally:
+            self._shutdown()
+
+    def turn(self) -> None:
+        at = self.clock.now()
+        if not self.transport.active and at.mono >= self._next_attempt:
+            self._attempt(at)
+        if self.transport.active:
+            until = POLL_S if self._wake is None else self._wake - at.mono
+            self.transport.loop(max(0.0, min(POLL_S, until)))
+        else:
+            self.stop.wait(max(0.0, min(POLL_S, self._next_attempt - at.mono)))
+        self._drain()
+        at = self.clock.now()
+        if at.mono - self._polled >= POLL_S:
+            self._polled = at.mono
+            version = self._read_data_version()
+            if version != self._data_version:
+                self._data_version = version
+                self._feed(OutboxGrew(), at)
+        if self._wake is not None and at.mono >= self._wake:
+            self._feed(Tick(), at)
+        since = self._connecting_since
+        if since is not None and at.mono - since > CONNACK_TIMEOUT_S:
+            log.warning("no CONNACK within %.0f s; giving up on this attempt", CONNACK_TIMEOUT_S)
+            self.transport.close()
+            self._drain()
+        if self.status is not None:
+            self.status.update(self.core.stats(at), at)
+
+    def _attempt(self, at: Moment) -> None:
+        try:
+            self.transport.open(self.core.will(at))
+        except TransportError as exc:
+            delay = self.backoff.next_delay(at.mono)
+            self._next_attempt = at.mono + delay
+            log.warning("%s; next attempt in %.1f s", exc, delay)
+            return
+        self._connecting_since = at.mono
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                ev = self.transport.events.get_nowait()
+            except queue.Empty:
+                return
+            at = self.clock.now()
+            match ev:
+                case Refused():
+                    log.warning("the broker refused the connection: %s", ev.reason)
+                case Connected():
+                    log.info("connected (session present: %s)", ev.session_present)
+                    self._connecting_since = None
+                    self.backoff.connected(at.mono)
+                    self._feed(ev, at)
+                case Disconnected():
+                    self._connecting_since = None
+                    delay = self.backoff.next_delay(at.mono)
+                    self._next_attempt = at.mono + delay
+                    if not self.stop.is_set():
+                        log.info("connection ended (%s); next try in %.1f s", ev.reason, delay)
+                    self._feed(ev, at)
+                case MessageIn():
+                    self._feed(ev, at)
+
+    def _feed(self, event: Input, at: Moment) -> None:
+        self._wake = None
+        for out in self.core.handle(event, at):
+            match out:
+                case Subscribe():
+                    self.transport.subscribe(out.topics)
+                case Publish():
+                    self.transport.publish(out)
+                case AckInbound():
+                    self.transport.ack(out.ref)
+                case Wakeup():
+                    self._wake = out.at
+
+    def _shutdown(self) -> None:
+        at = self.clock.now()
+        if self.core.connected:
+            self.transport.publish(self.core.goodbye(at))
+            self.transport.disconnect()
+        else:
+            self.transport.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._drain()
+            if self.status is not None:
+                self.status.update(self.core.stats(at), at)
+
+
+def _install_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(
+    cfg: NodeConfig, *, assume_clock_trusted: bool = False, stop: threading.Event | None = None
+) -> int:
+    """Run the sync link for ``cfg`` until ``stop`` is set or a signal arrives.
+    Returns the exit status (0)."""
+    settings = settings_for(cfg)
+    stop = stop or threading.Event()
+    _install_signals(stop)
+    with Replica.open(cfg.database, default_tz=cfg.timezone) as rep:
+        core = LinkCore(rep, settings)
+        transport = MqttTransport(endpoint_for(cfg.broker, cfg.node_id), cfg.node_id)
+        where = cfg.broker.url
+        log.info(
+            "node %s, epoch %d, kid %s, broker %s", cfg.node_id, core.epoch, settings.kid, where
+        )
+        runner = LinkRunner(
+            core,
+            transport,
+            SystemClock(assume_clock_trusted),
+            StatusFile(status_path(cfg)),
+            stop=stop,
+        )
+        runner.run()
+    return 0

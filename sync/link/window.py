@@ -1,0 +1,101 @@
+"""The outbound window: which outbox ranges are in flight, and when each is sent again.
+
+Rules this module guarantees (PROTOCOL.md §5 events, §6 ack):
+- At most ``max_batches`` ranges are in flight at once; a resend takes the slot
+  of the range it replaces.
+- After ``acked(through)`` no range in flight, nor any range handed out later,
+  holds a ``seq <= through``: partly acknowledged ranges are trimmed, wholly
+  acknowledged ones dropped.
+- A range not fully acknowledged by its deadline is handed back by ``due`` to
+  be sent again; each further attempt doubles its timeout up to
+  ``resend_max``. Progress of the acknowledgements (central is alive and
+  storing) moves every deadline to at least ``resend_after`` from then.
+- ``restart`` (a new connection) forgets every range: sending starts again at
+  the first unacknowledged ``seq``.
+
+Pure: no clock (``mono`` is passed in), no database, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Flight:
+    """Events ``first..last`` sent and not yet acknowledged."""
+
+    first: int
+    last: int
+    deadline: float
+    attempts: int
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+class Window:
+    def __init__(
+        self, *, max_batches: int = 4, resend_after: float = 10.0, resend_max: float = 300.0
+    ) -> None:
+        if max_batches < 1 or resend_after <= 0 or resend_max < resend_after:
+            raise ValueError("max_batches >= 1 and 0 < resend_after <= resend_max")
+        self.max_batches = max_batches
+        self.resend_after = resend_after
+        self.resend_max = resend_max
+        self.acked = 0  # highest seq acknowledged
+        self.next_seq = 1  # the first seq not yet sent on this connection
+        self.flights: list[Flight] = []
+
+    def restart(self, acked: int) -> None:
+        """A new connection: nothing is in flight; send from ``acked + 1``."""
+        self.acked = acked
+        self.next_seq = acked + 1
+        self.flights.clear()
+
+    @property
+    def room(self) -> bool:
+        return len(self.flights) < self.max_batches
+
+    @property
+    def events_in_flight(self) -> int:
+        return sum(f.size for f in self.flights)
+
+    def timeout(self, attempts: int) -> float:
+        return float(min(self.resend_after * 2**attempts, self.resend_max))
+
+    def sent(self, first: int, last: int, mono: float, attempts: int = 0) -> None:
+        """Events ``first..last`` were just published (``attempts`` earlier tries)."""
+        if not self.acked < first <= last:
+            raise ValueError(f"cannot send {first}..{last}: acknowledged through {self.acked}")
+        self.flights.append(Flight(first, last, mono + self.timeout(attempts), attempts))
+        self.flights.sort(key=lambda f: f.first)
+        self.next_seq = max(self.next_seq, last + 1)
+
+    def acknowledge(self, through: int, mono: float) -> bool:
+        """Central stored everything up to ``through``; True if that is news."""
+        if through <= self.acked:
+            return False
+        self.acked = through
+        self.next_seq = max(self.next_seq, through + 1)
+        kept: list[Flight] = []
+        for f in self.flights:
+            if f.last <= through:
+                continue
+            f.first = max(f.first, through + 1)
+            f.deadline = max(f.deadline, mono + self.resend_after)
+            kept.append(f)
+        self.flights = kept
+        return True
+
+    def due(self, mono: float) -> list[Flight]:
+        """Remove and return the ranges whose deadline has passed (oldest first);
+        the caller sends each again with ``attempts + 1``."""
+        late = [f for f in self.flights if f.deadline <= mono]
+        if late:
+            self.flights = [f for f in self.flights if f.deadline > mono]
+        return late
+
+    def next_deadline(self) -> float | None:
+        return min((f.deadline for f in self.flights), default=None)
