@@ -23,8 +23,9 @@ Rules this module guarantees:
   ``snapshot_resend_s`` unless it asks for one.
 - ``status``: the newest by ``iat`` is kept.
 - ``tick``: heads for nodes whose facility moved (a mutation in any process)
-  or whose head is ``head_resign_s`` old, queued commands, and, at their
-  intervals, lease renewal and pruning.
+  or whose head is ``head_resign_s`` old, with the missing changes pushed to
+  online nodes; queued commands; and, at their intervals, lease renewal and
+  pruning.
 """
 
 from __future__ import annotations
@@ -219,9 +220,20 @@ class Central:
     # --- periodic work -------------------------------------------------------------
 
     def heads(self, now: int) -> list[Outgoing]:
-        """Heads that are due (module rules), each claimed by this gateway only."""
-        due = nodes.claim_heads(self.store, now, self.settings.head_resign_s)
-        return [self._head(node, r, now) for node, r in due]
+        """Heads that are due (module rules), each claimed by this gateway only;
+        an online node behind the new head also gets the changes it lacks at
+        once, without waiting for its cursor (it applies a batch whose base is
+        its ``applied_rev``; the in-flight rule keeps this from repeating)."""
+        out = []
+        for node, r in nodes.claim_heads(self.store, now, self.settings.head_resign_s):
+            out.append(self._head(node, r, now))
+            known = nodes.known_state(self.store, node)
+            if known is None or not known.online or known.facility is None:
+                continue
+            if feed.plan(known.applied_rev, Want.CHANGES, r) is feed.Plan.CHANGES:
+                with self.store.read():
+                    out += self._changes(node, known.facility, known.applied_rev, now) or []
+        return out
 
     def commands(self, now: int) -> list[Outgoing]:
         out = []

@@ -135,6 +135,24 @@ def applied_rev(store: Store, node: str) -> int:
     return 0 if row is None else int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class KnownState:
+    """What central knows of a node: its facility, ``applied_rev`` and status."""
+
+    facility: str | None
+    applied_rev: int
+    online: bool
+
+
+def known_state(store: Store, node: str) -> KnownState | None:
+    row = store.conn.execute(
+        "SELECT n.facility, s.applied_rev, s.status_state FROM nodes n"
+        " JOIN node_state s ON s.node = n.node WHERE n.node = ?",
+        [node],
+    ).fetchone()
+    return None if row is None else KnownState(row[0], int(row[1]), row[2] == "online")
+
+
 # --- what nodes say ------------------------------------------------------------
 
 

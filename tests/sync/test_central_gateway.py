@@ -395,3 +395,25 @@ def test_batches_in_flight_are_not_sent_again_on_each_cursor(
     assert c.handle(after_one.topic, after_one.payload, T + 2) == []  # three in flight
     # nothing came of them (lost): after in_flight_s they are sent again
     assert batches(c.handle(after_one.topic, after_one.payload, T + 20)) == [(2, 3), (3, 4), (4, 5)]
+
+
+def test_an_online_node_gets_the_changes_with_the_head(
+    central: Central, store: Store, node: FakeNode, site: Any
+) -> None:
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    for out in (node.status(T), node.cursor(T)):  # online, and at rev 1
+        assert central.handle(out.topic, out.payload, T) == []
+    central.tick(T)
+    gym = site.booking("b1", ["gym"], NOW, NOW + timedelta(hours=1))
+    leases.book(store, FAC, Booking.from_wire(gym), NOW)
+    assert kinds(central.tick(T + 1), node) == [Kind.HEAD, Kind.CHANGES]
+    assert node.applied_rev == 2 and in_sync(node, store)
+    # its cursor then finds the batch in flight: nothing is sent twice
+    c = node.cursor(T + 2)
+    assert central.handle(c.topic, c.payload, T + 2) == []
+    # an offline node gets only the head (its session would pile up batches)
+    off = node.status(T + 3, State.OFFLINE)
+    central.handle(off.topic, off.payload, T + 3)
+    leases.book(store, FAC, Booking.from_wire({**gym, "id": "b2", "resources": ["A"]}), NOW)
+    assert kinds(central.tick(T + 4), node) == [Kind.HEAD]
