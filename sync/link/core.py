@@ -21,7 +21,8 @@
   ``unknown_kind`` are quarantined (§4).
 - ``head`` (§6) passes ``HeadGuard`` (rollback, stale by ``exp``) and is
   recorded with ``record_head`` (§7 freshness); a head above ``applied_rev``
-  asks for changes. ``changes`` apply through ``apply_changes`` in one
+  asks for changes (at once if it is above every revision known before, else
+  as ``CursorPacer`` allows). ``changes`` apply through ``apply_changes`` in one
   transaction (APPLIED and GAP send a cursor; DUPLICATE is ignored);
   ``snapshot`` parts are staged (APPLIED sends a cursor). A corrupt replica
   (``ReplicaCorrupt``) or a ``resync`` command asks for a snapshot, and while
@@ -357,9 +358,10 @@ class LinkCore:
         if rejected is not None:
             self._drop(msg, rejected, at)
             return
+        newer = head.rev > self._known_rev()  # central moved on: ask now, not at the retry
         self.rep.record_head(head.rev, head.oldest_rev, at.wall)
         if head.rev > st.applied_rev:
-            self._ask(Want.CHANGES, at, out)
+            self._ask(Want.CHANGES, at, out, force=newer)
 
     def _on_changes(self, ch: Changes, at: Moment, out: list[Output]) -> None:
         if self.want_snapshot:
@@ -367,7 +369,7 @@ class LinkCore:
             return
         outcome = apply_changes(self.rep, ch.batch, at.wall)
         if outcome is ApplyOutcome.APPLIED:
-            self._ask(Want.CHANGES, at, out, report=True)
+            self._ask(Want.CHANGES, at, out, force=True)
         elif outcome is ApplyOutcome.GAP:
             self._gap_rev = max(self._gap_rev, ch.batch.rev)
             self._ask(Want.CHANGES, at, out)
@@ -381,7 +383,7 @@ class LinkCore:
         if outcome is ApplyOutcome.APPLIED:
             self.want_snapshot = False
             log.info("snapshot rev %d applied", sn.part.rev)
-            self._ask(Want.CHANGES, at, out, report=True)
+            self._ask(Want.CHANGES, at, out, force=True)
 
     def _on_command(
         self, msg: MessageIn, cmd: Command, iat: int, at: Moment, out: list[Output]
@@ -434,12 +436,13 @@ class LinkCore:
         """The newest revision central is known to have: its head, or a batch seen."""
         return max(self.rep.state().head_rev or 0, self._gap_rev)
 
-    def _ask(self, want: Want, at: Moment, out: list[Output], *, report: bool = False) -> None:
-        """Send a cursor as ``CursorPacer`` allows; ``report``: a new ``applied_rev``."""
+    def _ask(self, want: Want, at: Moment, out: list[Output], *, force: bool = False) -> None:
+        """Send a cursor as ``CursorPacer`` allows; ``force``: there is news (a new
+        ``applied_rev`` to report, or a head above every revision known before)."""
         if not self.connected:
             return  # the next connection asks (hello, the retained head, want_snapshot)
         key = (self.rep.state().applied_rev, Want.SNAPSHOT if self.want_snapshot else want)
-        if self.cursors.may_send(key, at.mono, report=report):
+        if self.cursors.may_send(key, at.mono, force=force):
             out.append(self._publish(Cursor(*key), at))
             self.cursors.sent(key, at.mono, missing=self._needs_data())
 

@@ -3,7 +3,8 @@
 ``CursorPacer`` (PROTOCOL.md §5 cursor, §6):
 - The same request (``applied_rev``, ``want``) is not sent again within its
   delay, however many heads or gaps call for it (a burst of gaps from one
-  answer costs one cursor); a report of a new ``applied_rev`` always goes.
+  answer costs one cursor); news always goes (a new ``applied_rev`` to report,
+  a head above every revision known before).
 - While data is still missing, the request is repeated after its delay:
   ``retry``, doubling for each repeat of the same request, up to ``retry_max``.
   A new connection forgets everything.
@@ -38,8 +39,8 @@ class CursorPacer:
             None, float("-inf"), 0.0, 0, None,
         )  # fmt: skip
 
-    def may_send(self, key: CursorKey, mono: float, *, report: bool) -> bool:
-        return report or key != self.key or mono >= self.sent_at + self.delay
+    def may_send(self, key: CursorKey, mono: float, *, force: bool) -> bool:
+        return force or key != self.key or mono >= self.sent_at + self.delay
 
     def sent(self, key: CursorKey, mono: float, *, missing: bool) -> None:
         """A cursor ``key`` went out; ``missing``: the node still lacks data."""
