@@ -14,10 +14,9 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +25,9 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from firmware_config.model import NodeConfig
+from firmware_config.runtime import Notifier, kernel_clock_synced
 from firmware_config.secrets import load_credential_key, load_reader_key
-from sync.replica import Replica
+from sync.replica import Replica, beat
 
 from .engine import DoorEngine, DoorInputs, Effect, LockCommand, ReaderFeedback, ReaderSite
 from .outputs.relay import energise_for
@@ -38,25 +38,6 @@ from .readers.serial_bus import SerialLineBus
 
 log = logging.getLogger(__name__)
 POLL_S = 0.02
-
-
-class _Timex(ctypes.Structure):
-    # struct timex (Linux): only the leading fields we read; padded generously.
-    _fields_ = [("modes", ctypes.c_uint), ("pad", ctypes.c_long * 40)]
-
-
-def kernel_clock_synced() -> bool:
-    """Whether the kernel says wall time is NTP-synchronised (adjtimex != TIME_ERROR)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        tx = _Timex()
-        state = int(libc.adjtimex(ctypes.byref(tx)))
-    except (OSError, AttributeError):
-        return False
-    return state not in (-1, 5)  # 5 = TIME_ERROR: clock not synchronised
 
 
 @dataclass(slots=True)
@@ -137,11 +118,33 @@ def build_engine(cfg: NodeConfig, rep: Replica, clock: SystemClock) -> DoorEngin
     )
 
 
+BEAT_S = 5.0
+
+
 class DoorDaemon:
     def __init__(self, engine: DoorEngine, hw: Hardware) -> None:
         self.engine, self.hw = engine, hw
         self.stop_event = threading.Event()
         self.relay_errors = 0
+        self.notifier = Notifier()
+        self.started = engine.clock.now()
+        self._next_beat = 0.0
+
+    def heartbeat(self) -> None:
+        """Tell systemd's watchdog and ``hallvakt status`` that the loop turns."""
+        mono = self.engine.clock.monotonic()
+        self.notifier.alive()
+        if mono < self._next_beat:
+            return
+        self._next_beat = mono + BEAT_S
+        detail = {
+            "doors": {d: run.state.value for d, run in self.engine.doors.items()},
+            "relay_errors": self.relay_errors,
+        }
+        try:
+            beat(self.engine.rep, "door", self.started, self.engine.clock.now(), detail)
+        except sqlite3.OperationalError as exc:  # a long writer elsewhere: try next time
+            log.warning("heartbeat not written: %s", exc)
 
     def apply(self, effects: Sequence[Effect]) -> None:
         for eff in effects:
@@ -172,9 +175,12 @@ class DoorDaemon:
                     started.append(bus)
                 except ReaderError as exc:
                     log.error("%s", exc)
+            self.notifier.ready(f"{len(started)} reader buses")
             while not self.stop_event.is_set():
                 self.step(started)
+                self.heartbeat()
         finally:
+            self.notifier.stopping()
             for bus in started:
                 bus.stop()
             for board in self.hw.boards.values():

@@ -230,6 +230,21 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "status",
+        "the node's health at a glance: processes, readers, doors, data age, outbox, clock",
+        lambda a: _status().run_status(a),
+        (
+            arg(
+                "--config",
+                metavar="FILE",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help=f"node configuration (default {DEFAULT_CONFIG})",
+            ),
+            arg("--json", action="store_true", help="machine-readable output"),
+        ),
+    ),
+    Command(
         "config",
         "check a node configuration, or show its effective values without secrets",
         run_config,
@@ -282,6 +297,12 @@ def _kiosk_main() -> Any:
     from kiosk import main
 
     return main
+
+
+def _status() -> Any:
+    from firmware_config import status
+
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:

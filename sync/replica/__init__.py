@@ -36,6 +36,7 @@ from .device_status import (
     set_reader_state,
 )
 from .digests import card_digest, card_id, code_digest, pin_digest
+from .heartbeat import Heartbeat, beat, heartbeats
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
     EVENT_TYPES,
@@ -101,6 +102,7 @@ __all__ = [
     "DoorStatus",
     "Facility",
     "Grant",
+    "Heartbeat",
     "Holder",
     "KioskTap",
     "Lease",
@@ -127,6 +129,7 @@ __all__ = [
     "append_event",
     "apply_changes",
     "backlog",
+    "beat",
     "bookings_at_door",
     "bookings_overlapping",
     "cancel_walkin",
@@ -142,6 +145,7 @@ __all__ = [
     "finish_command",
     "free_slots",
     "grants_for",
+    "heartbeats",
     "holder_groups",
     "is_revoked",
     "kiosk_taps_after",

@@ -199,3 +199,12 @@ def _device_status(db: Database) -> None:
         "CREATE TABLE reader_status (reader TEXT PRIMARY KEY, online INTEGER NOT NULL,"
         " detail TEXT NOT NULL DEFAULT '', since_ts INTEGER NOT NULL)"
     )
+
+
+@MIGRATIONS(name="0006_heartbeats")
+def _heartbeats(db: Database) -> None:
+    # Each daemon says it is alive every few seconds (`hallvakt status`).
+    db.execute(
+        "CREATE TABLE heartbeats (process TEXT PRIMARY KEY, pid INTEGER NOT NULL,"
+        " started_ts INTEGER NOT NULL, beat_ts INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '')"
+    )

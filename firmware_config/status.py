@@ -1,0 +1,139 @@
+"""``hallvakt status --config FILE``: the node's health at a glance.
+
+Reads only the node database and the kernel clock; never the network, never
+the readers, so it answers also when every daemon is down. Exit status: 0 when
+everything is as it should be, 1 when something needs a look (each such line
+starts with ``!``), 78 for a broken config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sync.replica import (
+    Replica,
+    backlog,
+    door_states,
+    heartbeats,
+    quarantine_count,
+    reader_states,
+)
+from sync.replica.queries import outbox_age
+
+from .config import load_or_exit
+from .model import NodeConfig
+from .runtime import kernel_clock_synced
+
+PROCESSES = ("door", "sync", "kiosk")
+ALARMS = frozenset({"forced", "held_open"})
+
+
+@dataclass(slots=True)
+class Report:
+    lines: list[str] = field(default_factory=list)
+    problems: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def ok(self, text: str) -> None:
+        self.lines.append(f"  {text}")
+
+    def bad(self, text: str) -> None:
+        self.problems += 1
+        self.lines.append(f"! {text}")
+
+
+def age(delta: timedelta) -> str:
+    s = int(delta.total_seconds())
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h"
+    return f"{s // 86400} days"
+
+
+def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -> Report:
+    """Everything ``status`` shows, as lines and as data."""
+    r = Report()
+    beats = {h.process: h for h in heartbeats(rep)}
+    r.data["processes"] = {}
+    for name in PROCESSES:
+        h = beats.get(name)
+        if h is None:
+            r.bad(f"{name}: never seen running")
+            r.data["processes"][name] = None
+            continue
+        alive = h.alive(now)
+        state = "running" if alive else "NOT RUNNING"
+        line = (
+            f"{name}: {state} (pid {h.pid}, last beat {age(now - h.beat)} ago,"
+            f" up {age(h.beat - h.started)})"
+        )
+        (r.ok if alive else r.bad)(line)
+        r.data["processes"][name] = {"alive": alive, "pid": h.pid, "detail": h.detail}
+    readers = {s.reader: s for s in reader_states(rep)}
+    for rd in cfg.readers:
+        s = readers.get(rd.id)
+        if s is None:
+            r.bad(f"reader {rd.id}: no report yet")
+        elif s.online:
+            r.ok(f"reader {rd.id}: online since {age(now - s.since)}")
+        else:
+            r.bad(f"reader {rd.id}: OFFLINE ({s.detail}) for {age(now - s.since)}")
+    for d in door_states(rep):
+        line = f"door {d.door}: {d.state} for {age(now - d.since)}"
+        (r.bad if d.state in ALARMS or d.state == "lockdown" else r.ok)(line)
+    st = rep.state()
+    policy = rep.policy()
+    r.data["sync"] = {"applied_rev": st.applied_rev, "head_rev": st.head_rev}
+    if st.head_seen_at is None:
+        r.bad(f"data: rev {st.applied_rev}, never confirmed by central (doors admit staff only)")
+    else:
+        data_age = now - st.head_seen_at
+        stale = data_age > timedelta(hours=policy.max_offline_hours)
+        line = (
+            f"data: rev {st.applied_rev} of {st.head_rev},"
+            f" last heard from central {age(data_age)} ago"
+        )
+        if stale:
+            r.bad(line + f" — STALE (> {policy.max_offline_hours} h): doors admit staff only")
+        elif st.head_rev is not None and st.head_rev > st.applied_rev:
+            r.bad(line + " — behind central")
+        else:
+            r.ok(line)
+    waiting, oldest = backlog(rep), outbox_age(rep)
+    r.data["outbox"] = {"backlog": waiting}
+    if waiting == 0:
+        r.ok("outbox: empty (central has every event)")
+    else:
+        assert oldest is not None
+        line = f"outbox: {waiting} events waiting, oldest {age(now - oldest)}"
+        (r.bad if now - oldest > timedelta(minutes=10) else r.ok)(line)
+    q = quarantine_count(rep)
+    if q:
+        r.bad(f"quarantine: {q} messages from the broker were refused (see the sync log)")
+    r.data["clock_trusted"] = clock_trusted
+    if clock_trusted:
+        r.ok("clock: synchronised (NTP)")
+    else:
+        r.bad("clock: NOT synchronised: doors admit staff grants only (PROTOCOL.md §7)")
+    return r
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """``hallvakt status --config FILE [--json]``."""
+    cfg = load_or_exit(args.config)
+    now = datetime.now(UTC)
+    with Replica.open(cfg.database, default_tz=cfg.timezone) as rep:
+        report = collect(cfg, rep, now, kernel_clock_synced())
+    if args.json:
+        print(json.dumps({**report.data, "problems": report.problems}, indent=2, default=str))
+    else:
+        print(f"Hallvakt node {cfg.node_id} ({cfg.facility_id})")
+        print("\n".join(report.lines))
+    return 0 if report.problems == 0 else 1
