@@ -277,9 +277,9 @@ KIOSK = Table(
     Kiosk,
     {
         Required("id", "local id, used by a reader's `kiosk`", "foyer"): LOCAL,
-        Optional(
-            "languages", ["sv", "en"], "languages offered, in this order", ["sv", "en"]
-        ): (ListOf(OneOf(*LANGUAGES), min_len=1, unique=True)),
+        Optional("languages", ["sv", "en"], "languages offered, in this order", ["sv", "en"]): (
+            ListOf(OneOf(*LANGUAGES), min_len=1, unique=True)
+        ),
         Optional(
             "default_language", "sv", "language of the idle screen, one of `languages`"
         ): OneOf(*LANGUAGES),
