@@ -16,9 +16,11 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from firmware_config.model import BrokerURL
 from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table, When
@@ -190,3 +192,40 @@ def load_central_config(path: str | Path) -> CentralConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(file, "", f"invalid TOML: {exc}")]) from None
     return parse_central_config(data, file=file, base_dir=Path(path).parent.absolute())
+
+
+REFERENCE_BEGIN = "<!-- BEGIN central.toml reference: sync.central.config.reference() -->"
+REFERENCE_END = "<!-- END central.toml reference -->"
+
+
+def _tables(table: Table[Any], path: str) -> list[tuple[Table[Any], str]]:
+    out = [(table, path)]
+    for key, v in table.keys.items():
+        if isinstance(v, Table):
+            out += _tables(v, f"{path}.{key.name}" if path else key.name)
+    return out
+
+
+def reference() -> str:
+    """The markdown reference of every table of central.toml. docs/central.md
+    holds it between the ``REFERENCE_BEGIN`` and ``REFERENCE_END`` markers; a
+    test compares the two."""
+    lines: list[str] = []
+    for table, path in _tables(CENTRAL, ""):
+        lines += [f"#### {f'`[{path}]`' if path else 'Top level'}", ""]
+        if table.doc:
+            lines += [table.doc, ""]
+        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for key, v in table.keys.items():
+            kind = "table" if isinstance(v, Table) else v.describe()
+            if key.required:
+                default = "**required**"
+            elif key.default is None or isinstance(v, Table):
+                default = "not set" if key.default is None else ""
+            else:
+                default = f"`{json.dumps(key.default)}`"
+            lines.append(f"| `{key.name}` | {kind} | {default} | {key.doc} |")
+        if table.rules:
+            lines += ["", "Rules: " + "; ".join(r.describe() for r in table.rules) + "."]
+        lines.append("")
+    return "\n".join(lines)

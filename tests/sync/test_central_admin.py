@@ -22,7 +22,13 @@ import pytest
 from firmware_config.cli import main
 from firmware_config.values import parse_central_key
 from sync.central import changelog as cl
-from sync.central.config import load_central_config, parse_central_config
+from sync.central.config import (
+    REFERENCE_BEGIN,
+    REFERENCE_END,
+    load_central_config,
+    parse_central_config,
+    reference,
+)
 from sync.central.db import Store
 from sync.central.importer import ImportFailed, parse_csv, parse_json, parse_time
 from sync.central.nodes import b64url
@@ -399,3 +405,11 @@ def test_the_deploy_examples_are_valid(name: str) -> None:
     path = Path(__file__).resolve().parents[2] / "deploy" / "central" / name
     c = load_central_config(path)
     assert c.broker.session_expiry_s >= 86_400 and c.signing.kid
+
+
+def test_docs_central_md_holds_the_current_config_reference() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "central.md").read_text(encoding="utf-8")
+    _, _, rest = doc.partition(REFERENCE_BEGIN + "\n\n")
+    block, found, _ = rest.partition(REFERENCE_END)
+    assert found, "docs/central.md lacks the reference markers"
+    assert block == reference() + "\n", "regenerate with sync.central.config.reference()"
