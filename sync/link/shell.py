@@ -14,8 +14,9 @@ what it returns. Rules:
 - SIGTERM and SIGINT stop the loop after the current turn; if connected, the
   retained ``status`` offline is published and a normal DISCONNECT sent (the
   broker then drops the Will).
-- ``LinkStats`` go to ``status_path(cfg)`` (JSON, replaced atomically) when
-  they change, and at least every ``STATUS_EVERY_S``.
+- ``LinkStats`` (read at most every ``STATS_EVERY_S``) go to
+  ``status_path(cfg)`` (JSON, replaced atomically) when they change, and at
+  least every ``STATUS_EVERY_S``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ log = logging.getLogger("hallvakt.sync")
 POLL_S = 0.1
 CONNACK_TIMEOUT_S = 30.0
 STATUS_EVERY_S = 60.0
+STATS_EVERY_S = 1.0
 DB_RETRY_S = 1.0
 
 
@@ -144,6 +146,7 @@ class LinkRunner:
         self._connecting_since: float | None = None
         self._wake: float | None = None
         self._polled = float("-inf")
+        self._stats_at = float("-inf")
         self._data_version = self._read_data_version()
 
     def _read_data_version(self) -> int:
@@ -185,7 +188,8 @@ class LinkRunner:
             log.warning("no CONNACK within %.0f s; giving up on this attempt", CONNACK_TIMEOUT_S)
             self.transport.close()
             self._drain()
-        if self.status is not None:
+        if self.status is not None and at.mono - self._stats_at >= STATS_EVERY_S:
+            self._stats_at = at.mono  # (stats count the outbox: not every turn)
             self.status.update(self.core.stats(at), at)
 
     def _attempt(self, at: Moment) -> None:
