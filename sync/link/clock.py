@@ -10,36 +10,17 @@ for demos and tests without NTP) reports trusted with the source found.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from firmware_config.runtime import kernel_clock_synced
 from sync.protocol import ClockSource
 
 from .events import Moment
 
 RECHECK_S = 10.0  # how often the kernel is asked again
-
-
-class _Timex(ctypes.Structure):
-    # struct timex (Linux): only the leading field is read; padded generously.
-    _fields_ = [("modes", ctypes.c_uint), ("pad", ctypes.c_long * 40)]
-
-
-def kernel_clock_synced() -> bool:
-    """Whether the kernel says wall time is NTP-synchronised (adjtimex(2))."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        state = int(libc.adjtimex(ctypes.byref(_Timex())))
-    except (OSError, AttributeError):
-        return False
-    return state not in (-1, 5)  # 5 = TIME_ERROR: not synchronised
 
 
 @dataclass(slots=True)

@@ -16,7 +16,10 @@ what it returns. Rules:
   broker then drops the Will).
 - ``LinkStats`` (read at most every ``STATS_EVERY_S``) go to
   ``status_path(cfg)`` (JSON, replaced atomically) when they change, and at
-  least every ``STATUS_EVERY_S``.
+  least every ``STATUS_EVERY_S``; and every ``BEAT_S`` into the database as
+  the ``sync`` heartbeat (``sync.replica.beat``) that ``hallvakt status``
+  reads. systemd hears ``READY=1``, ``WATCHDOG=1`` and ``STOPPING=1``
+  (``firmware_config.runtime.Notifier``; nothing outside systemd).
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from firmware_config.model import NodeConfig, fingerprint
+from firmware_config.runtime import Notifier
 from firmware_config.secrets import load_node_key
-from sync.replica import Replica
+from sync.replica import Replica, beat
 
 from .backoff import Backoff
 from .clock import SystemClock
@@ -66,6 +70,7 @@ POLL_S = 0.1
 CONNACK_TIMEOUT_S = 30.0
 STATUS_EVERY_S = 60.0
 STATS_EVERY_S = 1.0
+BEAT_S = 5.0
 DB_RETRY_S = 1.0
 
 
@@ -147,6 +152,9 @@ class LinkRunner:
         self._wake: float | None = None
         self._polled = float("-inf")
         self._stats_at = float("-inf")
+        self._next_beat = float("-inf")
+        self.started = clock.now().wall
+        self.notifier = Notifier()
         self._data_version = self._read_data_version()
 
     def _read_data_version(self) -> int:
@@ -154,6 +162,7 @@ class LinkRunner:
 
     def run(self) -> None:
         self.core.check_replica()
+        self.notifier.ready(f"node {self.core.s.node}")
         try:
             while not self.stop.is_set():
                 try:
@@ -188,9 +197,21 @@ class LinkRunner:
             log.warning("no CONNACK within %.0f s; giving up on this attempt", CONNACK_TIMEOUT_S)
             self.transport.close()
             self._drain()
-        if self.status is not None and at.mono - self._stats_at >= STATS_EVERY_S:
-            self._stats_at = at.mono  # (stats count the outbox: not every turn)
-            self.status.update(self.core.stats(at), at)
+        self.notifier.alive()
+        if at.mono - self._stats_at >= STATS_EVERY_S:  # stats count the outbox: not every turn
+            self._stats_at = at.mono
+            self._report(at)
+
+    def _report(self, at: Moment) -> None:
+        stats = self.core.stats(at)
+        if self.status is not None:
+            self.status.update(stats, at)
+        if at.mono >= self._next_beat:
+            self._next_beat = at.mono + BEAT_S
+            try:
+                beat(self.core.rep, "sync", self.started, at.wall, stats.to_json())
+            except sqlite3.OperationalError as exc:  # a long writer elsewhere: next time
+                log.warning("heartbeat not written: %s", exc)
 
     def _attempt(self, at: Moment) -> None:
         try:
@@ -241,6 +262,7 @@ class LinkRunner:
                     self._wake = out.at
 
     def _shutdown(self) -> None:
+        self.notifier.stopping()
         at = self.clock.now()
         if self.core.connected:
             self.transport.publish(self.core.goodbye(at))

@@ -61,6 +61,7 @@ from sync.replica import (
     Replica,
     append_event,
     backlog,
+    heartbeats,
     pending_commands,
     pending_events,
 )
@@ -329,6 +330,10 @@ def test_events_go_up_and_changes_come_down(
     assert len(central.store) == 605
     wait_for(lambda: files_status(link)["outbox"]["backlog"] == 0, "the status file")
     assert files_status(link)["connected"] is True
+    # `hallvakt status` reads the link's heartbeat from the database.
+    wait_for(lambda: "sync" in {h.process for h in heartbeats(rep)}, "the sync heartbeat")
+    sync_beat = next(h for h in heartbeats(rep) if h.process == "sync")
+    assert sync_beat.detail["connected"] is True and sync_beat.detail["epoch"] == epoch
 
     assert link.signal(signal.SIGTERM) == 0
     wait_for(lambda: central.statuses[-1].state is State.OFFLINE, "status offline")
