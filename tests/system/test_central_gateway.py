@@ -324,3 +324,23 @@ def test_hallvakt_central_runs_from_its_config(
         stop.set()
         t.join(10)
     assert not t.is_alive()
+
+
+def test_two_gateways_share_the_work_and_the_store(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+) -> None:
+    gateways = [ready(start_gateway(unix(broker, c))) for c in ("central-1", "central-2")]
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    events = [plain_event(s) for s in range(1, 41)]
+    for i in range(0, 40, 4):  # ten batches through the shared subscription
+        node.send(fake.events(now(), events[i : i + 4]))
+    deadline = time.monotonic() + WAIT
+    best = 0
+    while best < 40 and time.monotonic() < deadline:
+        for ack in acks([node.receive(Kind.ACK, fake)]):
+            best = max(best, ack.through)
+    assert best == 40
+    handled = [gw.link.central.stats["events"] for gw in gateways]
+    assert sum(handled) == 10 and min(handled) > 0, handled  # each batch once, both worked
+    with Store.open(db) as s:
+        assert s.conn.execute("SELECT count(*), max(seq) FROM events").fetchone() == (40, 40)
