@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -118,6 +119,20 @@ class _Received:
 _Item = _Connected | _Lost | _Subscribed | _Received
 
 
+class _Client(paho.Client):
+    """paho's client, closing the unix socket of a failed connect (paho 2.2
+    leaves it to the garbage collector, a ResourceWarning)."""
+
+    def _create_unix_socket_connection(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._host)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+
 class Link:
     """Runs one gateway: ``run(stop)`` returns when ``stop`` is set."""
 
@@ -140,6 +155,7 @@ class Link:
         self.tick_every_s = tick_every_s
         self.connected = threading.Event()  # set while a CONNACK 0 stands
         self.subscribed = threading.Event()  # and once its SUBACK came (tests wait for it)
+        self.connects = 0  # CONNACKs that accepted the connection
         self._items: queue.Queue[_Item] = queue.Queue()
 
     # --- paho callbacks: queue and return ------------------------------------------
@@ -164,7 +180,7 @@ class Link:
 
     def _client(self) -> paho.Client:
         b = self.broker
-        c = paho.Client(
+        c = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=b.client_id,
             protocol=paho.MQTTv5,
@@ -191,23 +207,28 @@ class Link:
     def run(self, stop: threading.Event) -> None:
         """Connect, serve and reconnect until ``stop`` is set; then disconnect."""
         client = self._client()
-        next_attempt = 0.0
-        next_tick = 0.0
+        down = True  # no usable connection: (re)connect when next_attempt comes
+        next_attempt = next_tick = 0.0
         try:
             while not stop.is_set():
-                if client.socket() is None:
+                if down:
                     self.connected.clear()
                     self.subscribed.clear()
                     if time.monotonic() >= next_attempt:
-                        next_attempt = time.monotonic() + self._connect(client)
-                    if client.socket() is None:
+                        down = not self._connect(client)
+                        next_attempt = time.monotonic() + self.backoff.next()
+                    if down:
                         stop.wait(min(0.2, max(0.0, next_attempt - time.monotonic())))
                         continue
-                rc = client.loop(timeout=0.05)
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and client.socket() is None:
-                    wait = self.backoff.next()
-                    log.warning("connection lost (%s); reconnecting in %.1f s", rc, wait)
-                    next_attempt = time.monotonic() + wait
+                try:
+                    rc = client.loop(timeout=0.05)
+                except (OSError, ValueError) as exc:  # paho lets some socket errors out
+                    log.warning("connection error: %s", exc)
+                    rc = MQTTErrorCode.MQTT_ERR_CONN_LOST
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    down = True
+                    next_attempt = time.monotonic() + self.backoff.next()
+                    log.warning("connection lost (%s); reconnecting", rc)
                 self._drain(client)
                 if self.connected.is_set() and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_every_s
@@ -220,15 +241,15 @@ class Link:
                 client.loop(timeout=0.05)
             client._reset_sockets()  # paho closes its socket pair only in __del__
 
-    def _connect(self, client: paho.Client) -> float:
-        """Try to connect; return the seconds to wait before the next try."""
+    def _connect(self, client: paho.Client) -> bool:
+        """Open the connection and send CONNECT (paho's ``reconnect`` closes any
+        old socket first); False if that failed. The CONNACK comes later."""
         try:
             client.reconnect()
-            return self.backoff.next()  # if no CONNACK comes, try again after this
+            return True
         except (OSError, ValueError) as exc:
-            wait = self.backoff.next()
-            log.warning("cannot connect to the broker (%s); retrying in %.1f s", exc, wait)
-            return wait
+            log.warning("cannot connect to the broker: %s", exc)
+            return False
 
     def _drain(self, client: paho.Client) -> None:
         while True:
@@ -238,6 +259,7 @@ class Link:
                 return
             match item:
                 case _Connected(reason=0):
+                    self.connects += 1
                     self.backoff.reset()
                     self.connected.set()
                     log.info("connected (session present: %s)", item.session_present)

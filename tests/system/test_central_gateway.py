@@ -344,3 +344,22 @@ def test_two_gateways_share_the_work_and_the_store(
     assert sum(handled) == 10 and min(handled) > 0, handled  # each batch once, both worked
     with Store.open(db) as s:
         assert s.conn.execute("SELECT count(*), max(seq) FROM events").fetchone() == (40, 40)
+
+
+def test_the_gateway_reconnects_after_the_broker_restarts(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], mqtt: Mqtt, tmp_path: Path
+) -> None:
+    gw = ready(start_gateway(unix(broker)))
+    assert gw.link.connects == 1
+    broker.restart()  # SIGTERM saves the sessions; the socket path stays
+    deadline = time.monotonic() + WAIT
+    while gw.link.connects < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gw.link.connects == 2 and gw.link.subscribed.wait(WAIT), "the gateway did not come back"
+    with Replica.open(tmp_path / "n.db") as rep:
+        peer = NodePeer(
+            mqtt(N1, broker.unix_socket), FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS, rep)
+        )
+        peer.send(peer.fake.hello(now()))
+        peer.receive(Kind.SNAPSHOT)
+        assert peer.fake.applied_rev == 1
