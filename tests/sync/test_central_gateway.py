@@ -10,6 +10,7 @@ makes walk-ins with the replica's own API.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from sync.central import leases, nodes
 from sync.central.db import Store
 from sync.central.feed import Signer
 from sync.central.gateway import Central, Settings
+from sync.central.link import Backoff
 from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
 from sync.protocol import (
     Changes,
@@ -417,3 +419,14 @@ def test_an_online_node_gets_the_changes_with_the_head(
     central.handle(off.topic, off.payload, T + 3)
     leases.book(store, FAC, Booking.from_wire({**gym, "id": "b2", "resources": ["A"]}), NOW)
     assert kinds(central.tick(T + 4), node) == [Kind.HEAD]
+
+
+def test_reconnect_backoff_is_exponential_with_full_jitter() -> None:
+    b = Backoff(1.0, 300.0, random.Random(7))
+    caps = [min(300.0, 2.0**n) for n in range(12)]
+    waits = [b.next() for _ in caps]
+    assert all(0.01 <= w <= cap for w, cap in zip(waits, caps, strict=True))
+    assert len(set(waits)) == len(waits)  # jittered
+    assert max(b.next() for _ in range(200)) > 150  # reaches the 5-minute cap's range
+    b.reset()
+    assert b.next() <= 1.0
