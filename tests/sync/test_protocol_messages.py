@@ -588,8 +588,8 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Status, st.sampled_from(State), epochs, exps),
     ints.flatmap(lambda r: st.builds(Head, st.just(r), st.integers(0, r),
                                      st.integers(IAT + 1, 2**63 - 1))),
-    st.builds(lambda b, n: Changes(ChangeBatch(b, b + n, ())), st.integers(0, 2**62),
-              st.integers(1, 2**62)),
+    st.builds(lambda b, n: Changes(ChangeBatch(b, b + n, ())), st.integers(0, 2**62 - 1),
+              st.integers(1, 2**62 - 1)),  # b + n < 2**63
     st.builds(Ack, epochs, ints, st.dictionaries(uuid7s, verdicts, max_size=3), exps),
     st.builds(Command, st.integers(1, 2**63 - 1), st.sampled_from([Cmd.LOCKDOWN, Cmd.RELEASE,
               Cmd.RESYNC]), st.integers(IAT + 1, IAT + 300)),
