@@ -51,13 +51,16 @@ class RelayBoard:
         if not 1 <= channel <= self.channels:
             raise OutputError(f"relay board {self.port}: no channel {channel}")
         with self._lock:
-            self._wanted[channel] = on
             try:
-                link = self._open()
+                link = self._open()  # (re)opening writes what was wanted before
+                self._wanted[channel] = on
                 link.write(command(channel, on))
                 link.flush()
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, OutputError) as exc:
+                self._wanted[channel] = on  # the next (re)open sends it
                 self._drop()
+                if isinstance(exc, OutputError):
+                    raise
                 raise OutputError(f"relay board {self.port}: {exc}") from exc
 
     def wanted(self) -> dict[int, bool]:
