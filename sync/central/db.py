@@ -17,15 +17,14 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from ..sqlite import BUSY_TIMEOUT_S, Transactional, open_database
+
 MIGRATIONS = Migrations("hallvakt.central")
-BUSY_TIMEOUT_S = 15.0
 
 # entity (PROTOCOL.md §6) -> table; every table is keyed by (facility, id)
 TABLES: dict[str, str] = {
@@ -52,35 +51,10 @@ def connect(path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Data
     ``":memory:"`` gives a private in-memory database. Raises ``sqlite3.DatabaseError``
     for a file that is not a database or fails its quick check.
     """
-    conn = sqlite3.connect(
-        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        if str(path) != ":memory:":
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise sqlite3.DatabaseError(f"{path}: could not enable WAL (got {mode})")
-        conn.execute("PRAGMA synchronous=FULL")
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"{path}: database is corrupt: {check}")
-        db = Database(conn, execute_plugins=False)
-        if MIGRATIONS.pending(db):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                MIGRATIONS.apply(db)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return db
-    except BaseException:
-        conn.close()
-        raise
+    return open_database(path, MIGRATIONS, busy_timeout_s=busy_timeout_s)
 
 
-class Store:
+class Store(Transactional):
     """One open central database. One per thread; each gateway and each admin
     command opens its own."""
 
@@ -102,38 +76,6 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _in_tx(self) -> bool:
-        return self.conn.in_transaction
-
-    @contextmanager
-    def write(self) -> Iterator[Store]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
-        if self._in_tx():
-            with self.db.atomic():
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            if self._in_tx():
-                self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    @contextmanager
-    def read(self) -> Iterator[Store]:
-        """One consistent read snapshot over several queries (WAL)."""
-        if self._in_tx():
-            yield self
-            return
-        self.conn.execute("BEGIN")
-        try:
-            yield self
-        finally:
-            if self._in_tx():
-                self.conn.execute("COMMIT")
 
 
 @MIGRATIONS(name="0001_initial")

@@ -14,14 +14,14 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from ..sqlite import BUSY_TIMEOUT_S, open_database
+
 MIGRATIONS = Migrations("hallvakt.replica")
-BUSY_TIMEOUT_S = 15.0
 
 
 def connect(path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Database:
@@ -30,36 +30,7 @@ def connect(path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Data
     ``":memory:"`` gives a private in-memory database. Raises ``sqlite3.DatabaseError``
     when the file is not a database or fails its quick integrity check.
     """
-    conn = sqlite3.connect(
-        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        if str(path) != ":memory:":
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise sqlite3.DatabaseError(f"{path}: could not enable WAL (got {mode})")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"{path}: database is corrupt: {check}")
-        db = Database(conn, execute_plugins=False)
-        if MIGRATIONS.pending(db):
-            # Under the write lock, so processes opening a new file together
-            # migrate it once; apply() re-reads what is pending inside the lock
-            # and runs each migration in a savepoint of this transaction.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                MIGRATIONS.apply(db)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return db
-    except BaseException:
-        conn.close()
-        raise
+    return open_database(path, MIGRATIONS, busy_timeout_s=busy_timeout_s)
 
 
 @MIGRATIONS(name="0001_initial")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from ..sqlite import BUSY_TIMEOUT_S, Transactional
 from .records import (
     ENTITIES,
     Booking,
@@ -39,7 +39,7 @@ from .records import (
     Resource,
     Revocation,
 )
-from .schema import BUSY_TIMEOUT_S, connect
+from .schema import connect
 from .timeutil import DEFAULT_TZ, from_ts, to_ts, zone
 
 R = TypeVar("R", bound=Record)
@@ -88,7 +88,7 @@ class SyncState:
         return self.acked_through + 1
 
 
-class Replica:
+class Replica(Transactional):
     """One open node database. Not shared between threads without a lock; each
     process (door controller, sync, kiosk) opens its own."""
 
@@ -127,41 +127,8 @@ class Replica:
 
     # --- transactions --------------------------------------------------------
 
-    def _in_tx(self) -> bool:
-        return self.conn.in_transaction
-
-    @contextmanager
-    def write(self) -> Iterator[Replica]:
-        """A write transaction; nested calls join the outer one (as a savepoint)."""
-        try:
-            if self._in_tx():
-                with self.db.atomic():
-                    yield self
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                if self._in_tx():
-                    self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self._span_written = 0  # what was rolled back may have held the span
-            raise
-
-    @contextmanager
-    def read(self) -> Iterator[Replica]:
-        """A consistent read snapshot over several queries."""
-        if self._in_tx():
-            yield self
-            return
-        self.conn.execute("BEGIN")
-        try:
-            yield self
-        finally:
-            if self._in_tx():
-                self.conn.execute("COMMIT")
+    def _rolled_back(self) -> None:
+        self._span_written = 0  # what was rolled back may have held the span
 
     # --- sync state ----------------------------------------------------------
 
