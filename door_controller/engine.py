@@ -166,7 +166,7 @@ class DoorEngine:
         self._entries = {r: PinEntry(pin_timeout_s) for r in self.readers}
         self._pending: dict[str, _PendingPin] = {}
         self.doors: dict[str, _DoorRun] = {}
-        self._next_sweep = 0.0
+        self._next_sweep = 0.0  # set at start(): the first sweep waits a minute
         self._next_commands = 0.0
 
     # --- start and time -------------------------------------------------------
@@ -174,6 +174,9 @@ class DoorEngine:
     def start(self, *, fire_active: bool = False, lockdown: bool = False) -> list[Effect]:
         """Assert every door's lock as the controller (re)starts."""
         out: list[Effect] = []
+        # The first no-show sweep may read days of bookings: not before the
+        # doors have been answering for a while.
+        self._next_sweep = self.clock.monotonic() + SWEEP_EVERY_S
         for door in sorted({site.door for site in self.readers.values()} | set(self.inputs)):
             t = restart_state(fire_active=fire_active, lockdown=lockdown)
             self.doors[door] = _DoorRun(t.state)
@@ -394,26 +397,31 @@ class DoorEngine:
         granted = d.granted and override is None
         reason = override or d.reason
         now = self.clock.now()
-        record_access(
-            self.rep,
-            AccessRecord(
-                site.door,
-                reader,
-                digest if d.credential is not None else None,
-                granted,
-                reason.value,
-                credential=d.credential,
-                booking=d.booking if granted else None,
-                grant=d.grant if granted else None,
-                rev=d.rev,
-                clock_trusted=d.clock_trusted,
-                stale=d.stale,
-            ),
-            now,
-        )
-        out: list[Effect] = [ReaderFeedback(reader, f) for f in (GRANTED if granted else DENIED)]
-        if granted:
-            out = self.door_event(site.door, DoorEvent.GRANT) + out
+        # The record and the door's new state commit together, before the
+        # lock command goes out: one durable write on the way to the relay.
+        with self.rep.write():
+            record_access(
+                self.rep,
+                AccessRecord(
+                    site.door,
+                    reader,
+                    digest if d.credential is not None else None,
+                    granted,
+                    reason.value,
+                    credential=d.credential,
+                    booking=d.booking if granted else None,
+                    grant=d.grant if granted else None,
+                    rev=d.rev,
+                    clock_trusted=d.clock_trusted,
+                    stale=d.stale,
+                ),
+                now,
+            )
+            out: list[Effect] = [
+                ReaderFeedback(reader, f) for f in (GRANTED if granted else DENIED)
+            ]
+            if granted:
+                out = self.door_event(site.door, DoorEvent.GRANT) + out
         return out
 
     # --- actions -------------------------------------------------------------------
@@ -421,7 +429,9 @@ class DoorEngine:
     def _actions(self, door: str, actions: tuple[Action, ...]) -> list[Effect]:
         out: list[Effect] = []
         run = self.doors[door]
-        rec = self.rep.get(Door, door)
+        rec = self.rep.memo(
+            self.rep.state().applied_rev, f"door:{door}", lambda: self.rep.get(Door, door)
+        )
         unlock_s = rec.unlock_seconds if rec else 5
         held_s = rec.held_open_seconds if rec else 30
         mono = self.clock.monotonic()

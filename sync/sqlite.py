@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_S = 15.0
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def open_database(
@@ -43,6 +44,9 @@ def open_database(
                 raise sqlite3.DatabaseError(f"{path}: could not enable WAL (got {mode})")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # After a checkpoint the WAL shrinks back to this size (a 100k-booking
+        # snapshot left a 270 MB -wal file behind otherwise).
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"{path}: database is corrupt: {check}")

@@ -99,7 +99,7 @@ class Replica(Transactional):
         self._default_tz = zone(default_tz)
         # Local policy overrides from the node's config (firmware_config), laid
         # over central's policy record whenever it is read.
-        self.policy_overlay: Callable[[Policy], Policy] | None = None
+        self._overlay: Callable[[Policy], Policy] | None = None
         self._memo: dict[str, object] = {}
         self._memo_rev = -1
         self._span_written = 0  # longest booking this connection has put
@@ -186,9 +186,17 @@ class Replica(Transactional):
 
     @property
     def tz(self) -> ZoneInfo:
-        """The facility's time zone (from the facility record, else the default)."""
-        fac = self.facility()
-        return zone(fac.timezone) if fac is not None else self._default_tz
+        """The facility's time zone (from the facility record, else the default).
+
+        Remembered like doors and policy (see :meth:`memo`): it changes only
+        with central's data, and every door decision asks for it.
+        """
+
+        def load() -> ZoneInfo:
+            fac = self.facility()
+            return zone(fac.timezone) if fac is not None else self._default_tz
+
+        return self.memo(self.state().applied_rev, "tz", load)
 
     def facility(self) -> Facility | None:
         rows = self.all(Facility)
@@ -198,7 +206,17 @@ class Replica(Transactional):
         """The ``default`` policy record (or the built-in defaults), with the
         node's local overrides laid over it."""
         policy = self.get(Policy, "default") or Policy("default")
-        return self.policy_overlay(policy) if self.policy_overlay else policy
+        return self._overlay(policy) if self._overlay else policy
+
+    @property
+    def policy_overlay(self) -> Callable[[Policy], Policy] | None:
+        """Local policy overrides (from the node's config), or None."""
+        return self._overlay
+
+    @policy_overlay.setter
+    def policy_overlay(self, overlay: Callable[[Policy], Policy] | None) -> None:
+        self._overlay = overlay
+        self._memo.clear()  # a remembered policy was made with the old overlay
 
     # --- records ---------------------------------------------------------------
 
