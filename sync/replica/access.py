@@ -93,12 +93,25 @@ def _gather(rep: Replica, door_id: str, digest: str, at: datetime) -> AccessCont
             if found is None:
                 return None  # central's data moved under us: read again
             bookings, grants = found
-            opening = sorted(
-                (b for b in bookings if served.intersection(b.resources)),
-                key=lambda b: (b.start, b.id),
-            )
+            opening = [b for b in bookings if not served.isdisjoint(b.resources)]
+            if len(opening) > 1:
+                opening.sort(key=lambda b: (b.start, b.id))
             candidates.append(Candidate(cred, bool(row[11]), holder, tuple(opening), grants))
     return AccessContext(door, at, tuple(candidates), policy, state)
+
+
+_REV_SQL = " UNION ALL SELECT 'r', applied_rev FROM sync_state WHERE id = 1"
+_CODE_SQL = (
+    f"SELECT 'b', b.data FROM bookings b WHERE b.id = :booking AND {_ACTIVE} AND {_WINDOW}"
+    + _REV_SQL
+)
+_HOLDER_SQL = (
+    "SELECT 'b', b.data FROM bookings b WHERE b.holder IN"
+    " (SELECT :holder UNION ALL SELECT group_id FROM holder_members"
+    "  WHERE holder_id = :holder)"
+    f" AND {_ACTIVE} AND {_WINDOW}"
+    " UNION ALL SELECT 'g', data FROM grants WHERE holder = :holder" + _REV_SQL
+)
 
 
 def _related(
@@ -107,19 +120,7 @@ def _related(
     """In one statement: the active bookings in the door window of the code's
     booking, or of the holder and its associations; the holder's grants on the
     door; and ``applied_rev`` to check the snapshot against the first read."""
-    if cred.kind == "code":
-        sql = (
-            f"SELECT 'b', b.data FROM bookings b WHERE b.id = :booking AND {_ACTIVE} AND {_WINDOW}"
-        )
-    else:
-        sql = (
-            "SELECT 'b', b.data FROM bookings b WHERE b.holder IN"
-            " (SELECT :holder UNION ALL SELECT group_id FROM holder_members"
-            "  WHERE holder_id = :holder)"
-            f" AND {_ACTIVE} AND {_WINDOW}"
-            " UNION ALL SELECT 'g', data FROM grants WHERE holder = :holder"
-        )
-    sql += " UNION ALL SELECT 'r', applied_rev FROM sync_state WHERE id = 1"
+    sql = _CODE_SQL if cred.kind == "code" else _HOLDER_SQL
     params = {**window, "holder": cred.holder, "booking": cred.booking}
     bookings: list[Booking] = []
     grants: list[Grant] = []
