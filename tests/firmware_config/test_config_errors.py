@@ -36,7 +36,10 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "node id outside PROTOCOL.md §2",
         {"node_id": "Malmo_1"},
-        ['node.toml: node_id: "Malmo_1" is not a node id (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central`)'],
+        [
+            'node.toml: node_id: "Malmo_1" is not a node id'
+            " (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central`)"
+        ],
     ),
     ("missing facility", {"facility_id": DELETE}, ["node.toml: facility_id: is required"]),
     (
