@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
+	@$(MAKE) --no-print-directory deps-debian || echo "make: Debian packages missing; the demo runs with what is installed (no mosquitto: offline)"
 	$(VENV)/bin/hallvakt demo
 
 lint: $(STAMP)

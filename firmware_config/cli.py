@@ -14,24 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from firmware_config.commands import run_config, run_provision
 from firmware_config.config import DEFAULT_CONFIG
-from sync.demodata import DEMO_NODE, demo_credentials, generate, load_into
-from sync.replica import Replica, Resource, ScheduleEntry, day_schedule, free_slots, resource_tree
-from sync.replica.timeutil import day_bounds
+from firmware_config.demo import run_demo
 
-DEMO_TZ = "Europe/Stockholm"
 CENTRAL_ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
-WEEKDAYS_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
-MONTHS_SV = (
-    "januari", "februari", "mars", "april", "maj", "juni",
-    "juli", "augusti", "september", "oktober", "november", "december",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,69 +52,38 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
-# --- hallvakt demo ---------------------------------------------------------------------
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """Recreate a demo node database at ``args.db`` and print the day's schedule."""
-    tz = ZoneInfo(DEMO_TZ)
-    day: date = args.date or datetime.now(tz).date()
-    path: Path = args.db
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        stale.unlink(missing_ok=True)
-    entities = generate(seed=args.seed, today=day, tz=DEMO_TZ)
-    with Replica.open(path) as rep:
-        loaded = load_into(rep, entities, rev=1, now=datetime.now(UTC))
-        print_schedule(rep, day)
-    print(f"Demo database: {path} (rev 1, {loaded} records, seed {args.seed})")
-    print(f"Walk-in leases held by node {DEMO_NODE}. Demo credentials (demo credential key):")
-    for label, what in demo_credentials(entities, seed=args.seed, today=day).items():
-        print(f"  {label}: {what}")
-    return 0
-
-
-def print_schedule(rep: Replica, day: date) -> None:
-    """Print each resource's bookings on ``day`` (facility time) and free walk-in slots."""
-    facility = rep.facility()
-    title = facility.name if facility else "Anläggningen"
-    when = f"{WEEKDAYS_SV[day.weekday()]} {day.day} {MONTHS_SV[day.month - 1]} {day.year}"
-    print(f"Dagens bokningar – {title}, {when}\n")
-    resources = resource_tree(rep)
-    lo, hi = day_bounds(day, rep.tz)
-    for rid, entries in day_schedule(rep, day).items():
-        res = resources[rid]
-        print(res.name)
-        for entry in entries:
-            print("  " + _line(entry, resources))
-        if not entries:
-            print("  Inga bokningar")
-        if res.walkin_slot_minutes is not None:
-            slots = free_slots(rep, DEMO_NODE, rid, lo, hi)
-            starts = " ".join(f"{s.start.astimezone(rep.tz):%H:%M}" for s in slots) or "inga"
-            print(f"  Lediga drop-in-tider ({res.walkin_slot_minutes} min): {starts}")
-    print()
-
-
-def _line(entry: ScheduleEntry, resources: Mapping[str, Resource]) -> str:
-    label = entry.label or "Bokad"
-    if entry.via is not None:
-        via = resources.get(entry.via)
-        label += " (hela hallen)" if via is None or via.kind == "hall" else f" ({via.name})"
-    if entry.booking.status == "tentative":
-        label += " [preliminär]"
-    return f"{entry.start_local:%H:%M}–{entry.end_local:%H:%M}  {label}"
-
-
 COMMANDS: tuple[Command, ...] = (
     Command(
         "demo",
-        "create a demo node database and print today's schedule",
+        "run the whole system here: a private broker, central with a demo municipality,"
+        " one facility node (sync, door with simulated readers, kiosk); Ctrl-C stops it",
         run_demo,
         (
-            arg("--db", type=Path, default=Path(".demo/node.db"), help="database file to recreate"),
+            arg(
+                "action",
+                nargs="*",
+                metavar="broker stop|start",
+                help="take the running demo's broker away, or bring it back",
+            ),
+            arg("--dir", type=Path, default=Path(".demo"), help="demo directory (default .demo)"),
+            arg("--headless", action="store_true", help="kiosk offscreen, with screenshots"),
+            arg(
+                "--seconds",
+                type=float,
+                default=None,
+                help="stop after N seconds (default: at Ctrl-C; 60 s when stdin is no terminal)",
+            ),
+            arg(
+                "--offline", action="store_true", help="no broker or central, as without mosquitto"
+            ),
             arg("--seed", type=int, default=1, help="demo data seed (default 1)"),
-            arg("--date", type=_iso_date, default=None, help="day to show, YYYY-MM-DD"),
+            arg(
+                "--db",
+                type=Path,
+                default=None,
+                help="only write a demo node database to FILE and print the day's schedule",
+            ),
+            arg("--date", type=_iso_date, default=None, help="with --db: the day, YYYY-MM-DD"),
         ),
     ),
     Command(
@@ -232,7 +192,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "status",
         "the node's health at a glance: processes, readers, doors, data age, outbox, clock",
-        lambda a: _status().run_status(a),
+        lambda a: (
+            _progress().run_watch(a) if a.watch or a.until_synced else _status().run_status(a)
+        ),
         (
             arg(
                 "--config",
@@ -242,6 +204,12 @@ COMMANDS: tuple[Command, ...] = (
                 help=f"node configuration (default {DEFAULT_CONFIG})",
             ),
             arg("--json", action="store_true", help="machine-readable output"),
+            arg(
+                "--watch",
+                action="store_true",
+                help="follow the link, a snapshot download, catch-up and the outbox draining",
+            ),
+            arg("--until-synced", action="store_true", help="watch until in step with central"),
         ),
     ),
     Command(
@@ -303,6 +271,12 @@ def _status() -> Any:
     from firmware_config import status
 
     return status
+
+
+def _progress() -> Any:
+    from firmware_config import progress
+
+    return progress
 
 
 def build_parser() -> argparse.ArgumentParser:
