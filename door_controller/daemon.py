@@ -140,6 +140,7 @@ class DoorDaemon:
         detail = {
             "doors": {d: run.state.value for d, run in self.engine.doors.items()},
             "relay_errors": self.relay_errors,
+            "clock_trusted": self.engine.clock.trusted(),
         }
         try:
             beat(self.engine.rep, "door", self.started, self.engine.clock.now(), detail)

@@ -117,9 +117,15 @@ def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -
     q = quarantine_count(rep)
     if q:
         r.bad(f"quarantine: {q} messages from the broker were refused (see the sync log)")
+    door = beats.get("door")
+    door_view = door.detail.get("clock_trusted") if door is not None and door.alive(now) else None
     r.data["clock_trusted"] = clock_trusted
     if clock_trusted:
         r.ok("clock: synchronised (NTP)")
+    elif door_view is True:
+        r.bad(
+            "clock: NOT synchronised, but the door controller was told to trust it (--trust-clock)"
+        )
     else:
         r.bad("clock: NOT synchronised: doors admit staff grants only (PROTOCOL.md §7)")
     return r

@@ -28,7 +28,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
-from sync.replica import Booking, Resource, kiosk_taps_after, last_kiosk_tap_id, walkin_states
+from sync.replica import (
+    Booking,
+    Resource,
+    beat,
+    kiosk_taps_after,
+    last_kiosk_tap_id,
+    walkin_states,
+)
 
 from . import texts
 from .caretaker import CaretakerModel, Notice, RejectedLine
@@ -39,6 +46,8 @@ from .services import Services
 from .timing import Phase, TimeLimit
 from .today import TodayView, build_today
 from .walkin import W, WalkinFlow
+
+BEAT_S = 5.0
 
 TEXT_SCALES = (1.0, 1.3, 1.6)
 
@@ -88,6 +97,8 @@ class KioskModel:
         self.today: TodayView = build_today(svc.rep, svc.node_id, svc.clock.now())
         self.spoken: list[str] = []  # what was last said (for tests and the screen reader log)
         self.keypad = ""  # digits typed on the on-screen keypad (a phone number)
+        self.started = svc.clock.now()
+        self._next_beat = 0.0
 
     # --- language, preferences, speech -------------------------------------------
 
@@ -200,8 +211,21 @@ class KioskModel:
     def refresh_today(self) -> None:
         self.today = build_today(self.svc.rep, self.svc.node_id, self.svc.clock.now())
 
+    def heartbeat(self) -> None:
+        """Say the kiosk is alive (``hallvakt status``), every ``BEAT_S`` at most."""
+        mono = self.svc.clock.monotonic()
+        if mono < self._next_beat:
+            return
+        self._next_beat = mono + BEAT_S
+        detail = {"screen": self.screen.value, "lang": self.prefs.lang}
+        try:
+            beat(self.svc.rep, "kiosk", self.started, self.svc.clock.now(), detail)
+        except sqlite3.OperationalError:
+            self._next_beat = mono + 1.0  # the database is busy: soon again
+
     def tick(self) -> bool:
         """One poll; True when the screen should be drawn again."""
+        self.heartbeat()
         changed = False
         if self.idle_limited:
             phase = self.limit.phase(self.svc.clock.monotonic())
