@@ -37,6 +37,16 @@ def arg(*flags: str, **options: Any) -> Arg:
     return Arg(flags, options)
 
 
+# Every node daemon and tool takes the node's config the same way.
+NODE_CONFIG = arg(
+    "--config",
+    metavar="FILE",
+    type=Path,
+    default=DEFAULT_CONFIG,
+    help=f"node configuration (default {DEFAULT_CONFIG})",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
@@ -91,13 +101,7 @@ COMMANDS: tuple[Command, ...] = (
         "create the node's keys and secrets; print what central needs to register it",
         run_provision,
         (
-            arg(
-                "--config",
-                metavar="FILE",
-                type=Path,
-                default=DEFAULT_CONFIG,
-                help=f"node configuration (default {DEFAULT_CONFIG})",
-            ),
+            NODE_CONFIG,
             arg("--force", action="store_true", help="replace existing secrets (every one)"),
             arg(
                 "--import-credential-key",
@@ -118,13 +122,7 @@ COMMANDS: tuple[Command, ...] = (
         "run the door controller (readers, locks, access decisions)",
         lambda a: _door_cli().run_door(a),
         (
-            arg(
-                "--config",
-                metavar="FILE",
-                type=Path,
-                default=DEFAULT_CONFIG,
-                help=f"node configuration (default {DEFAULT_CONFIG})",
-            ),
+            NODE_CONFIG,
             arg(
                 "--simulate",
                 action="store_true",
@@ -145,13 +143,7 @@ COMMANDS: tuple[Command, ...] = (
             arg("card", nargs="?", default=None, help="card as HEX/BITS, e.g. 0ABCDE40/26"),
             arg("--pin", default=None, help="digits typed after the card (or alone: a code)"),
             arg("--door", default=None, help="door id (default: the first door)"),
-            arg(
-                "--config",
-                metavar="FILE",
-                type=Path,
-                default=DEFAULT_CONFIG,
-                help=f"node configuration (default {DEFAULT_CONFIG})",
-            ),
+            NODE_CONFIG,
         ),
     ),
     Command(
@@ -159,13 +151,7 @@ COMMANDS: tuple[Command, ...] = (
         "run the sync link to central (MQTT: events up, central's data and commands down)",
         lambda a: _sync_cli().run_sync(a),
         (
-            arg(
-                "--config",
-                metavar="FILE",
-                type=Path,
-                default=DEFAULT_CONFIG,
-                help=f"node configuration (default {DEFAULT_CONFIG})",
-            ),
+            NODE_CONFIG,
             arg(
                 "--trust-clock",
                 action="store_true",
@@ -178,13 +164,7 @@ COMMANDS: tuple[Command, ...] = (
         "run the touch kiosk (today's schedule, walk-ins, leaders, caretaker)",
         lambda a: _kiosk_main().run_kiosk(a),
         (
-            arg(
-                "--config",
-                metavar="FILE",
-                type=Path,
-                default=DEFAULT_CONFIG,
-                help=f"node configuration (default {DEFAULT_CONFIG})",
-            ),
+            NODE_CONFIG,
             arg("--kiosk", default=None, help="kiosk id (default: the config's first kiosk)"),
             arg("--fullscreen", action="store_true", help="fill the screen"),
         ),
@@ -196,13 +176,7 @@ COMMANDS: tuple[Command, ...] = (
             _progress().run_watch(a) if a.watch or a.until_synced else _status().run_status(a)
         ),
         (
-            arg(
-                "--config",
-                metavar="FILE",
-                type=Path,
-                default=DEFAULT_CONFIG,
-                help=f"node configuration (default {DEFAULT_CONFIG})",
-            ),
+            NODE_CONFIG,
             arg("--json", action="store_true", help="machine-readable output"),
             arg(
                 "--watch",
