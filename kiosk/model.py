@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
+from firmware_config.runtime import Notifier
 from sync.replica import (
     Booking,
     Resource,
@@ -99,6 +100,7 @@ class KioskModel:
         self.keypad = ""  # digits typed on the on-screen keypad (a phone number)
         self.started = svc.clock.now()
         self._next_beat = 0.0
+        self.notifier = Notifier()
 
     # --- language, preferences, speech -------------------------------------------
 
@@ -212,7 +214,9 @@ class KioskModel:
         self.today = build_today(self.svc.rep, self.svc.node_id, self.svc.clock.now())
 
     def heartbeat(self) -> None:
-        """Say the kiosk is alive (``hallvakt status``), every ``BEAT_S`` at most."""
+        """Say the kiosk is alive (systemd's watchdog, ``hallvakt status``)."""
+        self.notifier.ready()
+        self.notifier.alive()
         mono = self.svc.clock.monotonic()
         if mono < self._next_beat:
             return

@@ -37,6 +37,8 @@ def test_unit_runs_a_real_subcommand_and_restarts(unit: str, subcommand: str) ->
     assert "--config" in argv
     assert svc["Restart"] == "always"
     assert svc["RestartPreventExitStatus"] == "78"  # a broken config: restarting cannot help
+    # every daemon says READY and pets the watchdog (firmware_config.runtime.Notifier)
+    assert svc["Type"] == "notify" and int(svc["WatchdogSec"]) > 0
 
 
 def test_door_unit_is_independent() -> None:
