@@ -368,6 +368,20 @@ RUN = {
 }
 
 
+# A base64url key may start with "-" (1 in 64 do): argparse would read it as an
+# option, so such a value is glued to its option ("--public-key=-Abc…").
+VALUE_MAY_START_WITH_DASH = frozenset({"--public-key"})
+
+
+def _glue(options: frozenset[str], argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    it = iter(argv)
+    for word in it:
+        value = next(it, None) if word in options else None
+        out.append(word if value is None else f"{word}={value}")
+    return out
+
+
 def main(action: str | None, rest: Sequence[str], config: Path | None) -> int:
     """``hallvakt central [--config FILE] [ACTION ...]`` (module docstring)."""
     if action is None:
@@ -381,7 +395,8 @@ def main(action: str | None, rest: Sequence[str], config: Path | None) -> int:
             level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
         )
         return _run(run_gateway, config)
-    argv = [action, *rest] + (["--config", str(config)] if config is not None else [])
+    argv = _glue(VALUE_MAY_START_WITH_DASH, [action, *rest])
+    argv += ["--config", str(config)] if config is not None else []
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:

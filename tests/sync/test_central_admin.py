@@ -413,3 +413,18 @@ def test_docs_central_md_holds_the_current_config_reference() -> None:
     block, found, _ = rest.partition(REFERENCE_END)
     assert found, "docs/central.md lacks the reference markers"
     assert block == reference() + "\n", "regenerate with sync.central.config.reference()"
+
+
+def test_register_node_takes_a_key_that_starts_with_a_dash(ready: Path, run: Run) -> None:
+    """1 in 64 base64url keys starts with "-"; argparse must not take it for an option."""
+    seed = 0
+    while True:
+        key = b64url(private_key(f"dash{seed}").public_key().public_bytes_raw())
+        if key.startswith("-"):
+            break
+        seed += 1
+    code, out, err = run(
+        "register-node", "--config", str(ready), "--node", "n9", "--facility", FAC,
+        "--public-key", key, "--kid", "n9-1",
+    )  # fmt: skip
+    assert (code, out.strip()) == (0, "node n9 registered for facility fac1, key n9-1"), err
