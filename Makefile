@@ -53,6 +53,7 @@ pytest: $(STAMP) deps-debian
 test: deps-debian $(STAMP) lint typecheck pytest
 
 # Every benchmark prints its figures next to a baseline measured in the same run.
+# No bench file may be named like a package (sync.py…): bench/ is first on sys.path.
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 

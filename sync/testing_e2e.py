@@ -1,6 +1,6 @@
 """End-to-end harness: central's gateway and node links as real child processes.
 
-Used by tests/system/test_sync_*.py and bench/sync.py (test modules cannot
+Used by tests/system/test_sync_*.py and bench/sync_link.py (test modules cannot
 import each other under ``--import-mode=importlib``, so the shared parts live
 here, in the package, as the house style keeps fakes next to the code).
 

@@ -16,7 +16,7 @@ client subscribed to ``hallvakt/v1/#`` records what crosses the broker. Shown:
 - central holds exactly the node's events; SIGTERM ends both with status 0 and
   central sees the node offline.
 
-And ``bench/sync.py --quick`` runs (it measures this same pipeline).
+And ``bench/sync_link.py --quick`` runs (it measures this same pipeline).
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def test_the_sync_bench_runs() -> None:
     if not mosquitto_available():
         pytest.skip("mosquitto is not installed")
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "sync.py"), "--quick"],
+        [sys.executable, str(REPO / "bench" / "sync_link.py"), "--quick"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """Benchmark of the sync link end to end against raw paho QoS 1 on the same broker.
 
-Run ``.venv/bin/python bench/sync.py`` (about a minute), ``--quick`` for a smoke
+Run ``.venv/bin/python bench/sync_link.py`` (about a minute), ``--quick`` for a smoke
 run. One private Mosquitto (sync/broker.py, unix socket, production limits)
 serves every phase of the run, so the ratio is what to read:
 
