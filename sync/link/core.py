@@ -123,6 +123,8 @@ log = logging.getLogger("hallvakt.sync")
 MAX_ATTEMPTS = 5  # tries at one received message before it is quarantined
 RETRY_S = 1.0  # wait between those tries
 SECURITY_EVENTS_PER_MIN = 30
+HELLO_REPEAT_S = 10.0  # no word from central this long after a hello: say it again
+HELLO_REPEAT_MAX_S = 300.0
 UNTRUSTED_UNLOCK = "refused: the node's clock is not trusted"
 
 
@@ -170,6 +172,9 @@ class LinkCore:
         self.rejected: collections.Counter[str] = collections.Counter()
         self.quarantined = 0
         self.connects = 0
+        self._heard = False  # a verified message from central since the last connect
+        self._hello_at: float | None = None
+        self._hello_wait = HELLO_REPEAT_S
 
     # --- the one entry point ----------------------------------------------------------
 
@@ -188,6 +193,7 @@ class LinkCore:
                 pass
         self._drain_inbound(at, out)
         if self.connected:
+            self._repeat_hello(at, out)
             self._cursor_timer(at, out)
             out.extend(self.sender.pump(self.epoch, at))
         wake = self.next_wakeup()
@@ -200,6 +206,8 @@ class LinkCore:
         times = [self._inbound_retry_at] if self._inbound else []
         if self.connected:
             times += [self.window.next_deadline(), self.cursors.retry_at]
+            if not self._heard:
+                times.append(self._hello_at)
         return min((t for t in times if t is not None), default=None)
 
     def will(self, at: Moment) -> Publish:
@@ -246,13 +254,21 @@ class LinkCore:
 
     # --- connection ---------------------------------------------------------------------
 
-    def _on_connected(self, at: Moment, out: list[Output]) -> None:
-        self.connected = True
-        self.connects += 1
+    def _repeat_hello(self, at: Moment, out: list[Output]) -> None:
+        """Central may not have heard our hello (it subscribed after we sent it,
+        e.g. right after a broker restart: Mosquitto 2.0.11 does not restore
+        shared subscriptions). Until any verified message from central comes,
+        say hello again with a doubling wait; unacknowledged events go again
+        on their own resend timeout."""
+        if self._heard or self._hello_at is None or at.mono < self._hello_at:
+            return
+        self._hello_wait = min(self._hello_wait * 2, HELLO_REPEAT_MAX_S)
+        out.append(self._hello(at))
+        self._hello_at = at.mono + self._hello_wait
+
+    def _hello(self, at: Moment) -> Publish:
+        """Hello (PROTOCOL.md §5) with the replica's and the outbox's state now."""
         st = self.rep.state()
-        self.window.restart(st.acked_through)
-        self.cursors.reset()
-        out.append(Subscribe(tuple(node_subscriptions(self.s.node))))
         hello = Hello(
             epoch=self.epoch,
             boot_id=self.s.boot_id,
@@ -261,13 +277,26 @@ class LinkCore:
             software=self.s.software,
             clock=Clock(at.trusted, at.source),
         )
-        out.append(self._publish(hello, at))  # PROTOCOL.md §5: before anything else
+        return self._publish(hello, at)
+
+    def _on_connected(self, at: Moment, out: list[Output]) -> None:
+        self.connected = True
+        self.connects += 1
+        st = self.rep.state()
+        self.window.restart(st.acked_through)
+        self.cursors.reset()
+        out.append(Subscribe(tuple(node_subscriptions(self.s.node))))
+        out.append(self._hello(at))  # PROTOCOL.md §5: before anything else
         out.append(self._publish(Status(State.ONLINE, self.epoch), at))
+        self._heard = False
+        self._hello_wait = HELLO_REPEAT_S
+        self._hello_at = at.mono + self._hello_wait
         if self.want_snapshot:
             self._ask(Want.SNAPSHOT, at, out)
 
     def _on_disconnected(self, event: Disconnected) -> None:
         self.connected = False
+        self._hello_at = None
         self.window.flights.clear()
         # Unacknowledged messages come again on the next connection (the session
         # keeps them); their refs of this connection are dead.
@@ -316,6 +345,7 @@ class LinkCore:
         if isinstance(result, Rejected):
             self._drop(msg, result, at)
             return
+        self._heard = True  # central (or at least its key) answers: no more hello repeats
         try:
             self._accept(msg, result, at, out)
         except ReplicaCorrupt as exc:

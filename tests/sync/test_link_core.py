@@ -125,6 +125,20 @@ def test_hello_first_after_connect_then_status_then_events(node: Harness) -> Non
     assert seqs(msgs) == [(1, 3)]
 
 
+def test_hello_is_repeated_until_central_answers(node: Harness) -> None:
+    """A hello sent before central subscribed (a broker restart loses shared
+    subscriptions) reaches nobody: say it again, 10 s, 20 s, ... until any
+    verified message from central arrives."""
+    node.connect()
+    hellos = lambda out: [m for m in node.up(out) if isinstance(m, Hello)]  # noqa: E731
+    assert hellos(node.tick(9.9)) == []
+    assert len(hellos(node.tick(0.1))) == 1
+    assert hellos(node.tick(19.9)) == []
+    assert len(hellos(node.tick(0.1))) == 1  # the wait doubled
+    node.deliver(Ack(node.core.epoch, 0, {}))  # central speaks
+    assert hellos(node.tick(600)) == []
+
+
 def test_every_connect_says_hello_first_with_the_current_outbox(node: Harness) -> None:
     add_events(node.rep, 5)
     node.connect()
