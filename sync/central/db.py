@@ -22,23 +22,14 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from ..replica.store import TABLES as REPLICA_TABLES
 from ..sqlite import BUSY_TIMEOUT_S, Transactional, open_database
 
 MIGRATIONS = Migrations("hallvakt.central")
 
-# entity (PROTOCOL.md §6) -> table; every table is keyed by (facility, id)
-TABLES: dict[str, str] = {
-    "facility": "facilities",
-    "resource": "resources",
-    "door": "doors",
-    "holder": "holders",
-    "credential": "credentials",
-    "booking": "bookings",
-    "grant": "grants",
-    "lease": "leases",
-    "revocation": "revocations",
-    "policy": "policies",
-}
+# entity (PROTOCOL.md §6) -> table, named as in the node's replica; here every
+# table is keyed by (facility, id)
+TABLES = REPLICA_TABLES
 
 
 class StoreError(Exception):
