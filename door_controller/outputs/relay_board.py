@@ -16,6 +16,7 @@ import threading
 
 import serial
 
+from ..serialport import close_quietly
 from .relay import command
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,8 @@ class RelayBoard:
             return dict(self._wanted)
 
     def _drop(self) -> None:
-        if self._link is not None:
-            try:
-                self._link.close()
-            except (serial.SerialException, OSError):
-                log.debug("closing %s failed", self.port, exc_info=True)
-            self._link = None
+        close_quietly(self._link, self.port)
+        self._link = None
 
     def close(self) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ import time
 
 import serial
 
+from ..serialport import close_quietly
 from .events import CardPresented, Feedback, ReaderError, ReaderEvent, ReaderOffline, ReaderOnline
 from .serial_line import CardFrame, Framing, SerialLineParser
 
@@ -75,12 +76,8 @@ class SerialLineBus:
                     )
 
     def _close_link(self) -> None:
-        if self._link is not None:
-            try:
-                self._link.close()
-            except (serial.SerialException, OSError):
-                log.debug("closing %s failed", self.port, exc_info=True)
-            self._link = None
+        close_quietly(self._link, self.port)
+        self._link = None
 
     def stop(self) -> None:
         self._stop.set()
