@@ -76,6 +76,12 @@ def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -
         )
         (r.ok if alive else r.bad)(line)
         r.data["processes"][name] = {"alive": alive, "pid": h.pid, "detail": h.detail}
+    link = beats.get("sync")
+    if link is not None and link.alive(now):
+        if link.detail.get("connected"):
+            r.ok("link: connected to the broker")
+        else:
+            r.bad("link: NOT connected to the broker (events wait in the outbox)")
     readers = {s.reader: s for s in reader_states(rep)}
     for rd in cfg.readers:
         s = readers.get(rd.id)

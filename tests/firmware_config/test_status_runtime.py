@@ -21,13 +21,16 @@ def test_status_reports_healthy_and_problems(tmp_path: Path) -> None:
     cfg = parse_config(BASE, file="node.toml", base_dir=tmp_path)
     rep = Replica.open(tmp_path / "node.db")
     for p in ("door", "sync", "kiosk"):
-        beat(rep, p, NOW - timedelta(hours=1), NOW - timedelta(seconds=3), {})
+        beat(rep, p, NOW - timedelta(hours=1), NOW - timedelta(seconds=3), {"connected": True})
     for r in cfg.readers:
         set_reader_state(rep, r.id, True, "", NOW - timedelta(hours=1))
     rep.record_head(0, 0, NOW - timedelta(minutes=2))
     healthy = collect(cfg, rep, NOW, clock_trusted=True)
     assert healthy.problems == 0, healthy.lines
 
+    beat(rep, "sync", NOW - timedelta(hours=1), NOW - timedelta(seconds=5), {"connected": False})
+    offline = collect(cfg, rep, NOW, clock_trusted=True)
+    assert "! link: NOT connected to the broker (events wait in the outbox)" in offline.lines
     beat(rep, "sync", NOW - timedelta(hours=1), NOW - timedelta(minutes=5), {})
     set_door_state(rep, "d-any", "forced", NOW - timedelta(seconds=40))
     append_event(rep, "door.forced", {"door": "d-any"}, NOW - timedelta(hours=2))
