@@ -31,7 +31,6 @@ import queue
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sync.broker import PrivateBroker
 from sync.central.testing import replica_records
 from sync.demodata import FACILITY_ID
+from sync.link.paho_client import SafeClient as _Client
 from sync.replica import (
     OutboxEvent,
     Replica,
@@ -552,20 +552,6 @@ class Heard:
     @property
     def kind(self) -> str:
         return str(self.claims.get("kind"))
-
-
-class _Client(paho.Client):
-    """paho's client, closing the unix socket of a failed connect itself (paho
-    2.2 leaves it to the garbage collector: a ResourceWarning)."""
-
-    def _create_unix_socket_connection(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(self._host)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
 
 class Peer:

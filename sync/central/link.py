@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import queue
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from sync.link.paho_client import SafeClient as _Client
 from sync.protocol import Outgoing, central_subscriptions
 from sync.replica.timeutil import from_ts
 
@@ -117,20 +117,6 @@ class _Received:
 
 
 _Item = _Connected | _Lost | _Subscribed | _Received
-
-
-class _Client(paho.Client):
-    """paho's client, closing the unix socket of a failed connect (paho 2.2
-    leaves it to the garbage collector, a ResourceWarning)."""
-
-    def _create_unix_socket_connection(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(self._host)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
 
 class Link:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from firmware_config.model import Broker
 from firmware_config.secrets import load_password
 
 from .events import Connected, Disconnected, MessageIn, Publish
+from .paho_client import SafeClient as _Client
 
 log = logging.getLogger("hallvakt.sync.mqtt")
 
@@ -108,41 +108,6 @@ def endpoint_for(broker: Broker, node_id: str) -> Endpoint:
         key=broker.key if tls else None,
         keepalive=broker.keepalive_s,
     )
-
-
-class _Client(paho.Client):
-    """paho's client, closing the socket of a failed connect. paho 2.2 leaves a
-    unix socket whose connect failed, and a TLS socket whose handshake failed,
-    to the garbage collector."""
-
-    def _create_unix_socket_connection(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self._connect_timeout)
-            sock.connect(self._host)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        context = self._ssl_context
-        if context is None:  # pragma: no cover - only called after tls_set_context
-            raise ValueError("no TLS context")
-        try:
-            ssl_sock = context.wrap_socket(
-                tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
-            )
-        except BaseException:
-            tcp_sock.close()
-            raise
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()  # the context checks the host name (check_hostname)
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
 
 
 def tls_context(ep: Endpoint) -> ssl.SSLContext:
