@@ -80,6 +80,12 @@ LANGUAGES = ("sv", "en")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400)  # OSDP v2.2 §5.7 rates
 FRAMINGS = tuple(f.value for f in Framing)  # serial-line readers' framings
 
+# A broker table's TLS files go with mqtts:// and only with it (node and central).
+BROKER_TLS_RULES = [
+    When("url", lambda u: u.scheme == "mqtts", "url is mqtts://", require=("ca", "cert", "key")),
+    When("url", lambda u: u.scheme != "mqtts", "url is not mqtts://", forbid=("ca", "cert", "key")),
+]
+
 # `central` is the broker identity of the central gateway (deploy/mosquitto):
 # a node with that id would get central's rights in the ACL.
 NODE_ID = Text(
@@ -134,17 +140,7 @@ BROKER = Table(
         ): FilePath(),
         Optional("keepalive_s", 60, "MQTT keep-alive in seconds", 30): Int(5, 3600),
     },
-    [
-        When(
-            "url", lambda u: u.scheme == "mqtts", "url is mqtts://", require=("ca", "cert", "key")
-        ),
-        When(
-            "url",
-            lambda u: u.scheme != "mqtts",
-            "url is not mqtts://",
-            forbid=("ca", "cert", "key"),
-        ),
-    ],
+    BROKER_TLS_RULES,
     doc="The MQTT broker (PROTOCOL.md §2). The MQTT user name is always the node id: "
     "the client certificate's CN, or the user of `password_file`.",
 )

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware_config.config import BROKER_TLS_RULES
 from firmware_config.model import BrokerURL
-from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table, When
+from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table
 from firmware_config.schema import Optional as Opt
 from firmware_config.validators import FilePath, Int, Text
 from firmware_config.values import parse_broker_url
@@ -106,17 +107,7 @@ BROKER = Table(
             86_400, 14 * 86_400
         ),
     },
-    [
-        When(
-            "url", lambda u: u.scheme == "mqtts", "url is mqtts://", require=("ca", "cert", "key")
-        ),
-        When(
-            "url",
-            lambda u: u.scheme != "mqtts",
-            "url is not mqtts://",
-            forbid=("ca", "cert", "key"),
-        ),
-    ],
+    BROKER_TLS_RULES,
     doc="The MQTT broker (PROTOCOL.md §2); the certificate's CN is the user `central`.",
 )
 
