@@ -25,6 +25,8 @@ from .timeutil import format_instant, parse_hhmm, parse_instant
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")  # always used with fullmatch
 _DIGEST = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of 32 bytes, unpadded
 _NODE = re.compile(r"[a-z0-9.-]{1,64}")
+_id_ok = _ID.fullmatch
+_digest_ok = _DIGEST.fullmatch
 
 
 class RecordError(ValueError):
@@ -39,24 +41,31 @@ class RecordError(ValueError):
 
 
 class _Reader:
+    """Field readers over one wire record. Every stored row is read through
+    here too (the replica validates on read), so each reader does one dict
+    lookup and one type test on the happy path."""
+
+    __slots__ = ("data", "entity", "ident")
+
     def __init__(self, entity: str, data: Mapping[str, Any]) -> None:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise RecordError(entity, None, "(record)", "must be a JSON object")
         self.entity, self.data = entity, data
         raw = data.get("id")
         self.ident: object = raw
-        if not isinstance(raw, str) or not _ID.fullmatch(raw):
+        if type(raw) is not str or not _id_ok(raw):
             raise RecordError(entity, raw, "id", "must be 1-128 of A-Z a-z 0-9 . _ : @ -")
 
     def fail(self, field: str, problem: str) -> RecordError:
         return RecordError(self.entity, self.ident, field, problem)
 
     def _get(self, field: str, default: Any, required: bool) -> Any:
-        if field not in self.data or self.data[field] is None:
+        v = self.data.get(field)  # absent and null are the same (PROTOCOL.md §4)
+        if v is None:
             if required:
                 raise self.fail(field, "is required")
             return default
-        return self.data[field]
+        return v
 
     def text(self, field: str, default: str | None = None, *, max_len: int = 200) -> str:
         v = self._get(field, default, default is None)
@@ -70,27 +79,35 @@ class _Reader:
         return self.text(field, max_len=max_len)
 
     def ref(self, field: str) -> str:
-        v = self._get(field, None, True)
-        if not isinstance(v, str) or not _ID.fullmatch(v):
-            raise self.fail(field, "must be an id")
-        return v
+        v = self.data.get(field)
+        if type(v) is str and _id_ok(v):
+            return v
+        if v is None:
+            raise self.fail(field, "is required")
+        raise self.fail(field, "must be an id")
 
     def opt_ref(self, field: str) -> str | None:
-        return None if self.data.get(field) is None else self.ref(field)
+        v = self.data.get(field)
+        if v is None or (type(v) is str and _id_ok(v)):
+            return v
+        raise self.fail(field, "must be an id")
 
     def refs(self, field: str, *, non_empty: bool = False) -> tuple[str, ...]:
         v = self._get(field, [], non_empty)
-        if not isinstance(v, list) or not all(isinstance(x, str) and _ID.fullmatch(x) for x in v):
+        if type(v) is not list:
             raise self.fail(field, "must be a list of ids")
+        for x in v:
+            if type(x) is not str or not _id_ok(x):
+                raise self.fail(field, "must be a list of ids")
         if non_empty and not v:
             raise self.fail(field, "must not be empty")
-        if len(set(v)) != len(v):
+        if len(v) > 1 and len(set(v)) != len(v):
             raise self.fail(field, "has duplicate ids")
         return tuple(v)
 
     def integer(self, field: str, default: int | None, lo: int, hi: int) -> int:
         v = self._get(field, default, default is None)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        if type(v) is not int or not lo <= v <= hi:  # bool is not int here
             raise self.fail(field, f"must be an integer in {lo}..{hi}")
         return v
 
@@ -99,15 +116,15 @@ class _Reader:
 
     def flag(self, field: str, default: bool) -> bool:
         v = self._get(field, default, False)
-        if not isinstance(v, bool):
+        if type(v) is not bool:
             raise self.fail(field, "must be true or false")
         return v
 
     def choice(self, field: str, choices: tuple[str, ...], default: str | None = None) -> str:
         v = self._get(field, default, default is None)
-        if v not in choices:
+        if type(v) is not str or v not in choices:
             raise self.fail(field, f"must be one of {', '.join(choices)}")
-        return str(v)
+        return v
 
     def instant(self, field: str) -> datetime:
         v = self._get(field, None, True)
@@ -121,7 +138,7 @@ class _Reader:
 
     def digest(self, field: str) -> str:
         v = self._get(field, None, True)
-        if not isinstance(v, str) or not _DIGEST.fullmatch(v):
+        if type(v) is not str or not _digest_ok(v):
             raise self.fail(field, "must be an unpadded base64url HMAC-SHA256 digest")
         return v
 

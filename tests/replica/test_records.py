@@ -7,6 +7,7 @@ fields are ignored (§4); ``to_wire(from_wire(d))`` keeps every known field.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from sync.replica import (
     WeeklyWindow,
     parse_record,
 )
+from sync.replica.timeutil import parse_instant
 
 D = "A" * 43  # a well-formed digest
 
@@ -572,3 +574,49 @@ def test_entity_classes_match_the_wire_names() -> None:
     classes = (Facility, Resource, Door, Holder, Credential, Booking, Grant, Lease, Revocation)
     for cls in (*classes, Policy):
         assert ENTITIES[cls.ENTITY] is cls
+
+
+# parse_instant reads the common whole-second spelling without its pattern (a
+# fast path for stored rows). It must accept and refuse exactly what the
+# pattern + C parser do: texts of that shape with any character swapped in.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z")
+_SHAPE = "2026-03-29T01:30:00Z"
+
+
+def _by_pattern(text: str) -> datetime | None:
+    if not _RFC3339.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@given(
+    swaps=st.lists(
+        st.tuples(
+            st.integers(0, len(_SHAPE) - 1),
+            st.sampled_from("0123456789-:TZ+ .tz\n٢５") | st.characters(),
+        ),
+        max_size=4,
+    ),
+    extra=st.sampled_from(["", ".5", ".123456789", "+00:00", "0"]),
+)
+@example(swaps=[(10, " ")], extra="")
+@example(swaps=[(0, "+")], extra="")
+@example(swaps=[(17, "6")], extra="")
+def test_parse_instant_fast_path_agrees_with_the_pattern(
+    swaps: list[tuple[int, str]], extra: str
+) -> None:
+    chars = list(_SHAPE)
+    for pos, ch in swaps:
+        chars[pos] = ch
+    text = "".join(chars[:-1]) + extra + chars[-1]
+    expected = _by_pattern(text)
+    try:
+        got: datetime | None = parse_instant(text)
+    except ValueError:
+        got = None
+    assert got == expected
+    if got is not None:
+        assert got.tzinfo is UTC

@@ -153,6 +153,9 @@ BAD_HOLDER_ROWS = [
     pytest.param(json.dumps({"id": "ik-fram", "kind": "alien", "display_name": "X"}), id="enum"),
     pytest.param(json.dumps({"id": "ik-fram", "kind": "association"}), id="missing-field"),
     pytest.param('{"id": "ik-fram", "kind": "associ', id="truncated-json"),
+    pytest.param(
+        '{"id": "ik-fram", "kind": "association", "display_name": "X"} {}', id="text-after"
+    ),
     pytest.param("[1, 2, 3]", id="json-array"),
     pytest.param("null", id="json-null"),
     pytest.param(json.dumps({"id": "", "kind": "association", "display_name": "X"}), id="bad-id"),
