@@ -46,15 +46,15 @@ def ctx(
 
 
 def leader(bookings: tuple[Booking, ...] = (BOOKING,), *, revoked: bool = False) -> Candidate:
-    return Candidate(CARD, revoked, LEADER, bookings, ())
+    return Candidate(CARD, revoked, bookings, ())
 
 
 def staff(grants: tuple[Grant, ...] = (GRANT,)) -> Candidate:
-    return Candidate(STAFF_CARD, False, STAFF, (), grants)
+    return Candidate(STAFF_CARD, False, (), grants)
 
 
 def code(bookings: tuple[Booking, ...] = (BOOKING,)) -> Candidate:
-    return Candidate(CODE, False, None, bookings, ())
+    return Candidate(CODE, False, bookings, ())
 
 
 NO_PIN = Policy("default", pin_required=False)
@@ -81,18 +81,14 @@ CASES: list[tuple[str, AccessContext, dict[str, object], bool, Reason]] = [
     ),
     (
         "expired card",
-        ctx(Candidate(replace(CARD, valid_to=NOW), False, LEADER, (BOOKING,), ())),
+        ctx(Candidate(replace(CARD, valid_to=NOW), False, (BOOKING,), ())),
         {"pin": PinCheck.OK},
         False,
         Reason.NOT_VALID,
     ),
     (
         "card not yet valid",
-        ctx(
-            Candidate(
-                replace(CARD, valid_from=NOW + timedelta(seconds=1)), False, LEADER, (BOOKING,), ()
-            )
-        ),
+        ctx(Candidate(replace(CARD, valid_from=NOW + timedelta(seconds=1)), False, (BOOKING,), ())),
         {"pin": PinCheck.OK},
         False,
         Reason.NOT_VALID,
@@ -172,7 +168,7 @@ CASES: list[tuple[str, AccessContext, dict[str, object], bool, Reason]] = [
     ),
     (
         "a pin credential alone never opens",
-        ctx(Candidate(replace(CARD, kind="pin"), False, LEADER, (BOOKING,), ())),
+        ctx(Candidate(replace(CARD, kind="pin"), False, (BOOKING,), ())),
         {"pin": PinCheck.OK},
         False,
         Reason.UNKNOWN_CREDENTIAL,
@@ -281,7 +277,7 @@ def contexts(draw: st.DrawFn) -> tuple[AccessContext, dict[str, object]]:
         Grant(f"g{i}", holder.id, ("d1",), (w,))
         for i, w in enumerate(draw(st.lists(windows, max_size=2)))
     )
-    cand = Candidate(cred, draw(st.booleans()), holder, (booking,) if opens else (), grants)
+    cand = Candidate(cred, draw(st.booleans()), (booking,) if opens else (), grants)
     head_age = draw(st.none() | st.integers(0, 200).map(lambda h: timedelta(hours=h)))
     policy = Policy(
         "default", pin_required=draw(st.booleans()), codes_after_leader=draw(st.booleans())

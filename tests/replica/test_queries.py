@@ -397,7 +397,7 @@ def test_access_context_for_a_leader(evening: Replica, site: Any) -> None:
     assert ctx.door is not None and ctx.door.id == "main"
     (cand,) = ctx.candidates
     assert cand.credential.id == "anna-card" and not cand.revoked
-    assert cand.holder is not None and cand.holder.id == "anna"
+    assert cand.credential.holder == "anna"
     assert [b.id for b in cand.bookings] == ["fram"]  # the association's, not BK Boll's
     assert cand.grants == ()
     assert ctx.state.applied_rev == 2 and ctx.policy.id == "default"
@@ -405,10 +405,44 @@ def test_access_context_for_a_leader(evening: Replica, site: Any) -> None:
     assert later.candidates[0].bookings == ()
 
 
+def test_access_context_reads_one_snapshot_while_central_data_moves(
+    evening: Replica, site: Any
+) -> None:
+    """Another process (the sync link) applies a batch cancelling the booking
+    between access_context's two statements: the context must still be the
+    one before the batch (rev 2 with its booking), not rev 2 without it."""
+    other = Replica.open(evening.path)
+    cancelled = {
+        **site.booking("fram", ["hall"], D + "16:00:00Z", D + "17:00:00Z", holder="ik-fram"),
+        "status": "cancelled",
+    }
+    statements: list[str] = []
+
+    def between(sql: str) -> None:
+        # Called as each statement starts: once the credential has been read,
+        # and before the bookings are, commit the batch from the other side.
+        if "holder_members" in sql and any("credentials" in q for q in statements):
+            add(other, site, ("booking", cancelled))
+        statements.append(sql)
+
+    evening.conn.set_trace_callback(between)
+    try:
+        ctx = access_context(evening, "main", card_digest(site.key, site.anna_card), AT)
+    finally:
+        evening.conn.set_trace_callback(None)
+    assert other.state().applied_rev == 3  # the batch did commit in between
+    assert any("holder_members" in q for q in statements)
+    assert ctx.state.applied_rev == 2
+    assert [b.id for b in ctx.candidates[0].bookings] == ["fram"]
+    after = access_context(evening, "main", card_digest(site.key, site.anna_card), AT)
+    assert after.state.applied_rev == 3 and after.candidates[0].bookings == ()
+    other.close()
+
+
 def test_access_context_for_a_visitor_code(evening: Replica, site: Any) -> None:
     digest = code_digest(site.key, site.facility_id, "123456")
     (cand,) = access_context(evening, "main", digest, AT).candidates
-    assert cand.credential.kind == "code" and cand.holder is None
+    assert cand.credential.kind == "code" and cand.credential.holder is None
     assert [b.id for b in cand.bookings] == ["boll"]  # only its booking
     assert cand.grants == ()
     (cand,) = access_context(evening, "door-a", digest, AT).candidates
