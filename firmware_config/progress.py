@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sync.replica import Replica
+from sync.replica import Replica, StagedSnapshot, staged_snapshot
 
 from .config import load_or_exit
 
@@ -77,13 +77,8 @@ class LinkStatus:
             raise ValueError(f"not a sync status document: {exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Staged:
-    """A snapshot being downloaded: ``have`` of ``parts`` parts of ``rev``."""
-
-    rev: int
-    have: int
-    parts: int
+# A snapshot being downloaded: ``have`` of ``parts`` parts of ``rev``.
+Staged = StagedSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +111,7 @@ def read_sample(rep: Replica, status_file: Path, mono: float, wall: datetime) ->
     link = read_status_file(status_file)
     with rep.read():
         st = rep.state()
-        # Snapshot parts staged so far (sync/replica/apply.py stage_snapshot keeps
-        # them in snapshot_parts until the last part of the rev arrives). There is
-        # no typed query for this yet; it is a read of one small table.
-        row = rep.conn.execute(
-            "SELECT rev, max(parts), count(*) FROM snapshot_parts"
-            " GROUP BY rev ORDER BY rev DESC LIMIT 1"
-        ).fetchone()
-    staged = None if row is None else Staged(int(row[0]), int(row[2]), int(row[1]))
+        staged = staged_snapshot(rep)
     return Sample(
         mono,
         wall,

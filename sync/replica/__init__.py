@@ -9,9 +9,11 @@ from .apply import (
     BatchError,
     ChangeBatch,
     SnapshotPart,
+    StagedSnapshot,
     apply_changes,
     replace_all,
     stage_snapshot,
+    staged_snapshot,
 )
 from .attendance import AccessRecord, checked_in, leaders_in, record_access, sweep_no_shows
 from .commands import (
@@ -120,6 +122,7 @@ __all__ = [
     "ScheduleEntry",
     "Slot",
     "SnapshotPart",
+    "StagedSnapshot",
     "SyncState",
     "Verdict",
     "WalkinRefused",
@@ -170,6 +173,7 @@ __all__ = [
     "set_door_state",
     "set_reader_state",
     "stage_snapshot",
+    "staged_snapshot",
     "sweep_no_shows",
     "uuid7",
     "walkin_states",

@@ -146,6 +146,26 @@ class SnapshotPart:
         return cls(rev, part, parts, tuple(out))
 
 
+@dataclass(frozen=True, slots=True)
+class StagedSnapshot:
+    """A snapshot being received: ``have`` of the ``parts`` parts of ``rev`` are
+    stored (``stage_snapshot`` applies them all when the last one arrives)."""
+
+    rev: int
+    have: int
+    parts: int
+
+
+def staged_snapshot(rep: Replica) -> StagedSnapshot | None:
+    """The snapshot whose parts are staged now, if any (``stage_snapshot`` keeps
+    the parts of one ``rev`` at a time)."""
+    row = rep.conn.execute(
+        "SELECT rev, count(*), max(parts) FROM snapshot_parts"
+        " GROUP BY rev ORDER BY rev DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else StagedSnapshot(int(row[0]), int(row[1]), int(row[2]))
+
+
 def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutcome:
     """Stage one part; when the last part of its ``rev`` arrives, replace the replica.
 

@@ -29,6 +29,7 @@ from sync.replica import (
     Replica,
     Resource,
     SnapshotPart,
+    StagedSnapshot,
     Verdict,
     acknowledge,
     apply_changes,
@@ -36,6 +37,7 @@ from sync.replica import (
     bookings_overlapping,
     create_walkin,
     stage_snapshot,
+    staged_snapshot,
     walkin_states,
 )
 
@@ -513,11 +515,17 @@ def test_a_snapshot_older_than_the_replica_is_ignored(
 
 def test_staged_parts_survive_a_restart(tmp_path: Path, site: Any) -> None:
     path = tmp_path / "node.db"
-    p1, p2 = site.snapshot(4, site.entities(), parts=2)
+    p1, p2, p3 = site.snapshot(4, site.entities(), parts=3)
     with Replica.open(path) as rep:
+        assert staged_snapshot(rep) is None
         assert stage(rep, p1) is STAGED
+        assert stage(rep, p1) is STAGED  # a repeated part counts once
     with Replica.open(path) as rep:
+        assert staged_snapshot(rep) == StagedSnapshot(rev=4, have=1, parts=3)
+        assert stage(rep, p3) is STAGED
+        assert staged_snapshot(rep) == StagedSnapshot(rev=4, have=2, parts=3)
         assert stage(rep, p2) is APPLIED
+        assert staged_snapshot(rep) is None
         assert rep.state().applied_rev == 4 and rep.count("door") == 3
 
 
