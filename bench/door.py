@@ -30,8 +30,9 @@ Run ``.venv/bin/python bench/door.py`` (``--quick`` for a small smoke run).
    without the OSDP threads.
 4. decision: ``access_context`` + ``rep.tz`` + ``decide`` (what the engine runs
    for a card once it has the digest) against the bare indexed query of
-   ``bench/replica.py`` (``BARE_LOOKUP``), interleaved sample by sample over the
-   same kind of presentations (leader cards at the door inside a booking window;
+   ``bench/replica.py`` (``BARE_LOOKUP``), interleaved sample by sample, which
+   runs first in a seeded random order (``bench_replica.interleaved``), over the same kind of
+   presentations (leader cards at the door inside a booking window;
    the tapped ones among them). Then ``record_access`` alone (the outbox write,
    ``synchronous=FULL``) which the engine commits before it sends the relay frame.
 Medians and nearest-rank p99 of ``time.perf_counter_ns``; samples are seeded.
@@ -98,6 +99,8 @@ bench_replica = sys.modules["bench_replica"] = importlib.util.module_from_spec(_
 _spec.loader.exec_module(bench_replica)
 BARE_LOOKUP: str = bench_replica.BARE_LOOKUP
 p99: Callable[[list[int]], int] = bench_replica.p99
+interleaved = bench_replica.interleaved
+order_effect = bench_replica.order_effect
 
 SEED = 7
 TODAY = date(2026, 10, 20)  # fixed, so every run measures the same data
@@ -525,7 +528,6 @@ def bench_engine(rep: Replica, taps: list[Tap]) -> None:
 
 def bench_decisions(rep: Replica, taps: list[Tap]) -> None:
     conn = rep.conn
-    opens = 0
 
     def mine(tap: Tap) -> Decision:
         ctx = access_context(rep, DOOR, tap.digest, tap.at)
@@ -538,29 +540,17 @@ def bench_decisions(rep: Replica, taps: list[Tap]) -> None:
         args = {"door": DOOR, "digest": tap.digest, "at": to_ts(tap.at)}
         return conn.execute(BARE_LOOKUP, args).fetchone() is not None
 
-    for tap in taps[:200]:  # warm the page cache and the statement cache
-        mine(tap), bare(tap)
-    t_mine: list[int] = []
-    t_bare: list[int] = []
-    agree = 0
-    decisions: list[tuple[Tap, Decision]] = []
-    for tap in taps:
-        t0 = time.perf_counter_ns()
-        d = mine(tap)
-        t1 = time.perf_counter_ns()
-        b = bare(tap)
-        t2 = time.perf_counter_ns()
-        t_mine.append(t1 - t0)
-        t_bare.append(t2 - t1)
-        opens += d.granted
-        agree += d.granted == b
-        decisions.append((tap, d))
+    t_mine, t_bare, pairs, ours_first = interleaved(taps, mine, bare)
+    agree = sum(d.granted == b for d, b in pairs)
+    opens = sum(d.granted for d, _ in pairs)
+    decisions = [(tap, d) for tap, (d, _) in zip(taps, pairs, strict=True)]
     print(f"\n== decision: {len(taps)} presentations at {DOOR}, {opens} granted ==")
     print(figures("access_context + rep.tz + decide", t_mine, us))
     print(figures("bare indexed query (bench/replica.py)", t_bare, us))
     print(ratio_line("decision", t_mine, t_bare))
     print(f"goal decision p99 < 1 ms: {'met' if p99(t_mine) < 1e6 else 'MISSED'}")
     print(f"agreement on 'opens the door now': {agree}/{len(taps)}")
+    print(order_effect(t_mine, t_bare, ours_first, us))
     t_rec: list[int] = []
     for tap, d in decisions[:200]:
         rec = AccessRecord(

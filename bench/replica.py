@@ -9,8 +9,9 @@ the same process, on the same file, so the ratio is what to read:
 2. lookup: ``access_context(rep, door, digest, at)`` against one bare indexed
    query ("does a booking of this credential's groups open this door now"),
    over deterministic samples: half at a leader's own booking, half random
-   (random door, instant and digest, some unknown). Median and p99; the goal
-   is p99 < 1 ms and within 3x of the bare query.
+   (random door, instant and digest, some unknown). The two are timed sample
+   by sample, which runs first in a seeded random order (``interleaved``). Median and p99;
+   the goal is p99 < 1 ms and within 3x of the bare query.
 3. changes: ``apply_changes`` of a 10k-upsert booking batch against an
    ``executemany`` of the same rows into a plain table.
 4. snapshot: a 100k-booking snapshot in <= 180 KB parts through
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sync.demodata import generate, parsed
 from sync.replica import (
@@ -51,6 +52,9 @@ from sync.replica.timeutil import parse_instant, to_ts
 SEED = 7
 TODAY = date(2026, 10, 20)  # fixed, so every run measures the same data
 NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+S = TypeVar("S")
+A = TypeVar("A")
+B = TypeVar("B")
 PART_BYTES = 180_000  # a snapshot part's JSON, leaving room in a 256 KiB signed message
 
 BARE_LOOKUP = """
@@ -112,6 +116,59 @@ def ratio_line(what: str, mine: float, base: float) -> str:
     )
 
 
+def interleaved(
+    samples: list[S], mine: Callable[[S], A], bare: Callable[[S], B], warm: int = 200
+) -> tuple[list[int], list[int], list[tuple[A, B]], list[bool]]:
+    """Time ``mine`` and ``bare`` on each sample, interleaved so both see the
+    same cache state, and in a seeded random order: whichever runs second finds
+    the pages the first one just read. (Random, not alternating: the samples
+    themselves alternate in kind, and an alternating order would run ours
+    first on every sample of one kind.) The first ``warm`` samples run once
+    untimed first. Returns both timings in ns, the (mine, bare) results, and
+    for each sample whether ours ran first."""
+    for s in samples[:warm]:
+        mine(s), bare(s)
+    t_mine: list[int] = []
+    t_bare: list[int] = []
+    out: list[tuple[A, B]] = []
+    rng = random.Random(SEED)
+    ours_first = [rng.random() < 0.5 for _ in samples]
+    clock = time.perf_counter_ns
+    for i, s in enumerate(samples):
+        if ours_first[i]:
+            t0 = clock()
+            a = mine(s)
+            t1 = clock()
+            b = bare(s)
+            t2 = clock()
+            t_mine.append(t1 - t0)
+            t_bare.append(t2 - t1)
+        else:
+            t0 = clock()
+            b = bare(s)
+            t1 = clock()
+            a = mine(s)
+            t2 = clock()
+            t_bare.append(t1 - t0)
+            t_mine.append(t2 - t1)
+        out.append((a, b))
+    return t_mine, t_bare, out, ours_first
+
+
+def order_effect(
+    t_mine: list[int], t_bare: list[int], ours_first: list[bool], unit: Callable[[float], str]
+) -> str:
+    """Medians by position in the pair, from ``interleaved``'s timings."""
+
+    def med(ts: list[int], first: bool) -> str:
+        return unit(statistics.median(t for t, f in zip(ts, ours_first, strict=True) if f == first))
+
+    return (
+        f"order effect (median): ours first {med(t_mine, True)} second {med(t_mine, False)};"
+        f" bare first {med(t_bare, False)} second {med(t_bare, True)}"
+    )
+
+
 # --- samples -----------------------------------------------------------------------------
 
 
@@ -163,41 +220,18 @@ def samples(entities: dict[str, list[dict[str, Any]]], n: int) -> list[tuple[str
 def bench_lookup(rep: Replica, picks: list[tuple[str, str, datetime]]) -> None:
     conn = rep.conn
 
-    def bare(door: str, digest: str, at: datetime) -> bool:
+    def bare(pick: tuple[str, str, datetime]) -> bool:
+        door, digest, at = pick
         args = {"door": door, "digest": digest, "at": to_ts(at)}
         return conn.execute(BARE_LOOKUP, args).fetchone() is not None
 
-    def mine(door: str, digest: str, at: datetime) -> bool:
-        ctx = access_context(rep, door, digest, at)
+    def mine(pick: tuple[str, str, datetime]) -> bool:
+        ctx = access_context(rep, *pick)
         return any(c.bookings for c in ctx.candidates)
 
-    for door, digest, at in picks[:200]:  # warm the page cache and statement cache
-        mine(door, digest, at), bare(door, digest, at)
-    t_mine: list[int] = []
-    t_bare: list[int] = []
-    agree = opens = 0
-    for i, (door, digest, at) in enumerate(picks):
-        # Interleaved, so both see the same cache state, and in alternating
-        # order: whichever runs second finds the pages the first one read
-        # (docs/benchmarks.md shows what a fixed order did to the ratio).
-        if i % 2 == 0:
-            t0 = time.perf_counter_ns()
-            a = mine(door, digest, at)
-            t1 = time.perf_counter_ns()
-            b = bare(door, digest, at)
-            t2 = time.perf_counter_ns()
-            t_mine.append(t1 - t0)
-            t_bare.append(t2 - t1)
-        else:
-            t0 = time.perf_counter_ns()
-            b = bare(door, digest, at)
-            t1 = time.perf_counter_ns()
-            a = mine(door, digest, at)
-            t2 = time.perf_counter_ns()
-            t_bare.append(t1 - t0)
-            t_mine.append(t2 - t1)
-        agree += a == b
-        opens += a
+    t_mine, t_bare, pairs, ours_first = interleaved(picks, mine, bare)
+    agree = sum(a == b for a, b in pairs)
+    opens = sum(a for a, _ in pairs)
     m_med, b_med = statistics.median(t_mine), statistics.median(t_bare)
     m_99, b_99 = p99(t_mine), p99(t_bare)
     print(f"\n== lookup: {len(picks)} presentations, {opens} opened by a booking ==")
@@ -209,13 +243,7 @@ def bench_lookup(rep: Replica, picks: list[tuple[str, str, datetime]]) -> None:
         f" within 3x of bare: {'met' if m_med <= 3 * b_med and m_99 <= 3 * b_99 else 'MISSED'}"
     )
     print(f"agreement on 'a booking opens the door now': {agree}/{len(picks)}")
-    # Even samples ran ours first, odd ones the bare query first.
-    first_m, second_m = statistics.median(t_mine[0::2]), statistics.median(t_mine[1::2])
-    first_b, second_b = statistics.median(t_bare[1::2]), statistics.median(t_bare[0::2])
-    print(
-        f"order effect (median): replica first {us(first_m)} second {us(second_m)};"
-        f" bare first {us(first_b)} second {us(second_b)}"
-    )
+    print(order_effect(t_mine, t_bare, ours_first, us))
 
 
 def booking_rows(records: list[dict[str, Any]]) -> list[tuple[str, int, int, str]]:
