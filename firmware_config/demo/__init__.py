@@ -84,7 +84,7 @@ from sync.replica import (
 )
 from sync.replica.timeutil import day_bounds, local_to_instant, zone
 
-from .progress import Tracker, read_sample, render, status_file
+from ..progress import Tracker, read_sample, render, status_file
 
 DEMO_TZ = "Europe/Stockholm"
 CENTRAL_KID = "central-demo"
@@ -417,10 +417,10 @@ def setup(layout: Layout, port: int, seed: int, now: datetime, log: TextIO) -> P
     """Central's store, the node's config and secrets, registration (module rules)."""
     from sync.central import admin
 
-    from .config import load_config
-    from .model import b64url
-    from .provision import provision
-    from .secrets import encode_hex_key, load_node_key, write_secret
+    from ..config import load_config
+    from ..model import b64url
+    from ..provision import provision
+    from ..secrets import encode_hex_key, load_node_key, write_secret
 
     def central(action: str, *rest: str) -> None:
         print(f"$ hallvakt central {action} {shlex.join(rest)}", file=log, flush=True)
@@ -1134,7 +1134,3 @@ def _main(argv: Sequence[str]) -> int:
         "usage: python -m firmware_config.demo kiosk --config FILE [--screens DIR]", file=sys.stderr
     )
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

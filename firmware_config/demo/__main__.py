@@ -1,0 +1,8 @@
+"""``python -m firmware_config.demo kiosk --config FILE [--screens DIR]``: the
+demo's kiosk child (``kiosk_child``), as ``hallvakt demo`` starts it."""
+
+import sys
+
+from firmware_config.demo import _main
+
+sys.exit(_main(sys.argv[1:]))
