@@ -63,6 +63,7 @@ from .schema import (
 from .validators import Bool, FilePath, Int, IntChoice, OneOf, Text
 from .values import (
     LOCAL_ID,
+    NODE_ID_PATTERN,
     parse_broker_url,
     parse_central_key,
     parse_input_source,
@@ -86,11 +87,12 @@ BROKER_TLS_RULES = [
     When("url", lambda u: u.scheme != "mqtts", "url is not mqtts://", forbid=("ca", "cert", "key")),
 ]
 
-# `central` is the broker identity of the central gateway (deploy/mosquitto):
-# a node with that id would get central's rights in the ACL.
+# `central` and `central-...` are reserved for central's gateways
+# (values.GATEWAY_ID_PATTERN): a node with such an id would hold a gateway's
+# broker identity, and with it central's rights in the ACL.
 NODE_ID = Text(
-    r"(?!central\Z)[a-z0-9.-]{1,64}",
-    "a node id (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central`)",
+    NODE_ID_PATTERN,
+    "a node id (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central` or `central-*`)",
 )
 CENTRAL_ID = Text(
     r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}",

@@ -35,6 +35,15 @@ from .schema import quote, suggest
 # pyserial 3.5 URL handlers (serial/urlhandler/protocol_*.py).
 SERIAL_URL_SCHEMES = ("loop", "socket", "rfc2217", "spy", "alt", "hwgrep", "cp2110")
 LOCAL_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+# Broker identities (deploy/mosquitto/README.md, "Identities"): a client
+# certificate's CN is the MQTT user name and, with use_username_as_clientid,
+# the client id too. A node's is its node id (PROTOCOL.md §2); a central
+# gateway's is `central-<name>` (`central-1`, `central-2`, ...), one per
+# gateway, each granted central's rights by name in hallvakt.acl. `central` and
+# every `central-...` are reserved, so that no node id can ever be a gateway's.
+GATEWAY_ID_PATTERN = r"central-[a-z0-9][a-z0-9.-]{0,55}"
+NODE_ID_PATTERN = r"(?!central(?:-|\Z))[a-z0-9.-]{1,64}"
+_RESERVED = re.compile(r"central(?:-.*)?", re.DOTALL)
 _B64URL_32 = re.compile(r"[A-Za-z0-9_-]{43}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
 _SOURCE = re.compile(rf"reader:({LOCAL_ID}):(\d{{1,2}})")
@@ -100,6 +109,13 @@ def parse_broker_url(text: str) -> BrokerURL:
         raise ValueError(f"{quote(text)}: port 0 is not a port")
     default = 8883 if parts.scheme == "mqtts" else 1883
     return BrokerURL(parts.scheme, host, port or default)
+
+
+def is_reserved_node_id(name: str) -> bool:
+    """True for `central` and every `central-...`: names no node may have,
+    because they are (or may become) the broker identities of central's
+    gateways (``GATEWAY_ID_PATTERN``)."""
+    return _RESERVED.fullmatch(name) is not None
 
 
 def _is_ip(host: str) -> bool:

@@ -10,6 +10,8 @@ Rules this module guarantees:
   and ``key``; plain ``mqtt://`` only to loopback; ``unix:///path``), and the
   session expiry is at least a day (FIELD-NOTES: without it a session ends at
   disconnect, and with it the queued messages of a restart).
+- ``broker.client_id`` is a gateway identity, ``central-<name>``
+  (firmware_config.values ``GATEWAY_ID_PATTERN``): the names no node may have.
 - Reading the config touches no secret: the signing key is read by the
   commands that need it (``admin.load_signer``).
 """
@@ -27,10 +29,13 @@ from firmware_config.model import BrokerURL
 from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table
 from firmware_config.schema import Optional as Opt
 from firmware_config.validators import FilePath, Int, Text
-from firmware_config.values import parse_broker_url
+from firmware_config.values import GATEWAY_ID_PATTERN, parse_broker_url
 
 KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
-CLIENT_ID = Text(r"[A-Za-z0-9._-]{1,64}", "an MQTT client id (1-64 of A-Z a-z 0-9 . _ -)")
+GATEWAY_ID = Text(
+    GATEWAY_ID_PATTERN,
+    "a gateway identity (`central-`, then 1-56 of a-z 0-9 - . starting with a letter or digit)",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +101,27 @@ BROKER = Table(
         ),
         Opt("ca", None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"): FilePath(),
         Opt(
-            "cert", None, "central's client certificate (PEM), CN = central", "tls/central.crt"
+            "cert",
+            None,
+            "this gateway's client certificate (PEM), CN = client_id",
+            "tls/central-1.crt",
         ): FilePath(),
         Opt("key", None, "its private key (secret)", "secrets/central-tls.key"): FilePath(),
         Opt(
-            "client_id", "central-1", "MQTT client id, different for every gateway", "central-2"
-        ): CLIENT_ID,
+            "client_id",
+            "central-1",
+            "this gateway's broker identity: MQTT client id and certificate CN, one per gateway",
+            "central-2",
+        ): GATEWAY_ID,
         Opt("keepalive_s", 60, "MQTT keep-alive in seconds"): Int(5, 3600),
         Opt("session_expiry_s", 7 * 86_400, "MQTT session expiry in seconds (at least a day)"): Int(
             86_400, 14 * 86_400
         ),
     },
     BROKER_TLS_RULES,
-    doc="The MQTT broker (PROTOCOL.md §2); the certificate's CN is the user `central`.",
+    doc="The MQTT broker (PROTOCOL.md §2). Each gateway has its own identity `client_id`, "
+    "which is its certificate's CN: the broker names the session after the CN "
+    "(deploy/mosquitto/README.md).",
 )
 
 RETENTION = Table(

@@ -3,8 +3,10 @@
 Rules this module guarantees:
 - A node is registered to one facility with one or more Ed25519 public keys,
   each under a ``kid``; ``node_keys`` gives only that node's keys, so one node's
-  key never verifies a message for another (PROTOCOL.md §4). The id
-  ``central`` is reserved (the broker ACL gives it every node's ``dn/``).
+  key never verifies a message for another (PROTOCOL.md §4). The ids
+  ``central`` and ``central-*`` are reserved: they are the broker identities
+  of central's gateways, which the ACL gives every node's ``dn/``
+  (firmware_config.values ``is_reserved_node_id``).
 - Node state moves only forward: within one epoch ``applied_rev`` never goes
   down (a replayed old ``hello`` or ``cursor`` cannot make central think a node
   still holds a lease it gave up); a ``hello`` of a new epoch (a new node
@@ -31,6 +33,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from firmware_config.values import is_reserved_node_id
 from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
 from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
@@ -39,7 +42,6 @@ from sync.replica.timeutil import from_ts, to_ts
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError
 
-RESERVED_NODE_IDS = frozenset({"central"})
 KID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
 
 
@@ -83,8 +85,11 @@ def register_node(
     return the key's kid. Idempotent for the same key and kid. Raises
     ``RegistryError`` for a bad or reserved id, a node of another facility, or a
     kid already used for another key."""
-    if not is_node_id(node) or node in RESERVED_NODE_IDS:
-        raise RegistryError(f"node id {node!r} must be 1-64 of a-z 0-9 - . and not 'central'")
+    if not is_node_id(node) or is_reserved_node_id(node):
+        raise RegistryError(
+            f"node id {node!r} must be 1-64 of a-z 0-9 - . and not 'central' or 'central-*'"
+            " (reserved for central's gateways)"
+        )
     if not is_id(facility):
         raise RegistryError(f"facility id {facility!r} must be 1-128 of A-Z a-z 0-9 . _ : @ -")
     Ed25519PublicKey.from_public_bytes(raw_key)

@@ -38,7 +38,15 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"node_id": "Malmo_1"},
         [
             'node.toml: node_id: "Malmo_1" is not a node id'
-            " (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central`)"
+            " (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central` or `central-*`)"
+        ],
+    ),
+    (
+        "a node id that is a gateway's broker identity",
+        {"node_id": "central-2"},
+        [
+            'node.toml: node_id: "central-2" is not a node id'
+            " (1-64 of a-z 0-9 - ., PROTOCOL.md §2; not `central` or `central-*`)"
         ],
     ),
     ("missing facility", {"facility_id": DELETE}, ["node.toml: facility_id: is required"]),

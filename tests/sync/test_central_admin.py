@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from firmware_config.cli import main
+from firmware_config.schema import ConfigError
 from firmware_config.values import parse_central_key
 from sync.central import changelog as cl
 from sync.central.config import (
@@ -149,6 +150,33 @@ def test_config_problems_are_reported_all_at_once() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("client_id", "ok"),
+    [
+        ("central-1", True),
+        ("central-demo.b", True),
+        ("central", False),  # reserved, but no gateway's: the ACL grants it nothing
+        ("central-", False),
+        ("Central-1", False),
+        ("gateway-1", False),  # a name a node could have
+        ("central-1/#", False),
+        ("central-" + "x" * 57, False),  # 65 characters
+    ],
+)
+def test_client_id_is_a_gateway_identity(client_id: str, ok: bool) -> None:
+    """A gateway's client id is a name no node may have (``central-*``)."""
+    doc = {
+        "store": "s",
+        "signing": {"key": "k", "kid": "c"},
+        "broker": {"url": "unix:///m", "client_id": client_id},
+    }
+    if ok:
+        assert parse_central_config(doc).broker.client_id == client_id
+    else:
+        with pytest.raises(ConfigError, match=r"broker\.client_id: .* is not a gateway identity"):
+            parse_central_config(doc)
+
+
 def test_a_bad_config_exits_78_and_no_action_needs_config(run: Run, tmp_path: Path) -> None:
     bad = write_config(tmp_path, "colour = 1")
     code, _, err = run("status", "--config", str(bad))
@@ -205,6 +233,9 @@ def test_register_node_checks_ids_and_keys(ready: Path, run: Run) -> None:
     assert (code, out.strip()) == (0, "node n2 registered for facility fac1, key n2-1")
     for node, key, match in [
         ("central", key2, "not 'central'"),
+        ("central-1", key2, "reserved for central's gateways"),  # a gateway's broker identity
+        ("central-x.n1", key2, "reserved for central's gateways"),
+        ("centralen.n1", key2, ""),  # only `central` and `central-*` are reserved
         ("n2", key2 + "A", "43 characters"),
         ("n2", key2, ""),  # the same again is fine
     ]:
