@@ -3,6 +3,6 @@ demo's kiosk child (``kiosk_child``), as ``hallvakt demo`` starts it."""
 
 import sys
 
-from firmware_config.demo import _main
+from firmware_config.demo.kiosk_child import main
 
-sys.exit(_main(sys.argv[1:]))
+sys.exit(main(sys.argv[1:]))
