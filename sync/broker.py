@@ -6,9 +6,11 @@ text; ``PrivateBroker`` writes that text into a directory of its own and runs
 
 - The broker only listens where the config says: a unix socket and/or a TCP
   port on loopback (plain MQTT, PROTOCOL.md §2 allows it for tests and demos),
-  and optionally a TLS listener that requires client certificates and takes
-  the certificate CN as the MQTT user name (``use_identity_as_username``), as
-  in production (deploy/mosquitto/production.conf).
+  and optionally a TLS listener that requires client certificates, takes the
+  certificate CN as the MQTT user name (``use_identity_as_username``) and the
+  user name as the client id (``use_username_as_clientid``), as in production
+  (deploy/mosquitto/production.conf): a client can only ever hold the session
+  named after its own certificate.
 - The limits and the autosave interval default to production's
   (``MAX_PACKET_SIZE``, ``MAX_QUEUED_MESSAGES``, ``MAX_QUEUED_BYTES``,
   ``PERSISTENT_CLIENT_EXPIRATION``, ``AUTOSAVE_INTERVAL``); a test checks that
@@ -106,6 +108,9 @@ class TlsListener:
     host: str = "127.0.0.1"
     require_certificate: bool = True
     use_identity_as_username: bool = True
+    # The session is the CN's, whatever client id the client sent
+    # (deploy/mosquitto/README.md, "Client ids").
+    use_username_as_clientid: bool = True
     tls_version: str = "tlsv1.2"  # the minimum version in Mosquitto 2.0
 
 
@@ -204,6 +209,7 @@ def render(cfg: BrokerConfig) -> str:
             f"keyfile {_absolute(t.keyfile, 'tls.keyfile')}",
             f"require_certificate {str(t.require_certificate).lower()}",
             f"use_identity_as_username {str(t.use_identity_as_username).lower()}",
+            f"use_username_as_clientid {str(t.use_username_as_clientid).lower()}",
             f"tls_version {t.tls_version}",
         ]
     return "\n".join(g) + "\n"

@@ -10,12 +10,13 @@
 - ``test_ca``: a throwaway CA (sync/testca.py) in the test's temp directory.
 - ``identity("node-a")``: the TLS client files of a certificate with that CN.
 - ``tls_broker``: a broker with production's TLS listener (client certificate
-  required, CN = user name) and production's ACL file
+  required, CN = user name = client id) and production's ACL file
   (deploy/mosquitto/hallvakt.acl); its unix socket, there for the readiness
   probe, admits nobody (no anonymous clients, no passwords).
 - ``mqtt(client_id, address, ...)``: a connected ``Peer`` (a paho MQTT v5 client
   whose callbacks only fill queues); every peer is disconnected and its network
-  thread stopped at teardown.
+  thread stopped at teardown. It reconnects by itself after a lost connection,
+  unless made with ``reconnect=False`` (then its network thread ends with it).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Peer:
         clean_start: bool = True,
         session_expiry: int | None = None,
         username: str | None = None,
+        reconnect: bool = True,
     ) -> None:
         self.client_id = client_id
         self.connack: ConnAck | None = None  # the latest CONNACK
@@ -104,6 +106,7 @@ class Peer:
             client_id=client_id,
             protocol=paho.MQTTv5,
             transport="unix" if isinstance(address, Path) else "tcp",
+            reconnect_on_failure=reconnect,
         )
         c.on_connect = self._on_connect
         c.on_connect_fail = self._on_connect_fail

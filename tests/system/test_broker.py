@@ -7,8 +7,10 @@ marker message that must be the next one delivered, never with a sleep.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 import sync.broker
+from firmware_config.values import GATEWAY_ID_PATTERN, NODE_ID_PATTERN, is_reserved_node_id
 from sync.broker import (
     AUTOSAVE_INTERVAL,
     MAX_PACKET_SIZE,
@@ -36,6 +39,7 @@ SUCCESS = 0x00
 NO_SUBSCRIBERS = 0x10  # PUBACK: accepted, but no subscription matched (MQTT 5.0 §3.4.2.1)
 NOT_AUTHORIZED = 0x87
 PACKET_TOO_LARGE = 0x95
+UNSPECIFIED = 0x80  # paho's reason for a connection that ended without a DISCONNECT
 SESSION = 300  # seconds of session expiry for the persistent sessions here
 
 Mqtt = Callable[..., Any]  # conftest's ``mqtt``: returns a connected Peer
@@ -243,7 +247,7 @@ def test_node_event_reaches_central_through_the_shared_subscription(
     tls_broker: PrivateBroker, mqtt: Mqtt, identity: Identity
 ) -> None:
     address = tls_broker.tls_address
-    consumers = [mqtt(f"central-{i}", address, tls=identity("central")) for i in (1, 2)]
+    consumers = [mqtt(f"central-{i}", address, tls=identity(f"central-{i}")) for i in (1, 2)]
     for c in consumers:
         assert c.subscribe(SHARED_UP) == [GRANTED_QOS1]
     node = mqtt("node-a", address, tls=identity("node-a"))
@@ -262,7 +266,7 @@ def test_central_reads_a_nodes_retained_status(
     address = tls_broker.tls_address
     node = mqtt("node-a", address, tls=identity("node-a"))
     assert node.publish(status("node-a"), b"online", retain=True) == NO_SUBSCRIBERS
-    central = mqtt("central-1", address, tls=identity("central"))
+    central = mqtt("central-1", address, tls=identity("central-1"))
     assert central.subscribe("hallvakt/v1/+/status") == [GRANTED_QOS1]
     assert central.expect_message() == (status("node-a"), b"online", 1, True)
 
@@ -271,7 +275,7 @@ def test_node_cannot_write_for_another_node_nor_down(
     tls_broker: PrivateBroker, mqtt: Mqtt, identity: Identity
 ) -> None:
     address = tls_broker.tls_address
-    central = mqtt("central-1", address, tls=identity("central"))
+    central = mqtt("central-1", address, tls=identity("central-1"))
     assert central.subscribe(SHARED_UP) == [GRANTED_QOS1]
     assert central.subscribe("hallvakt/v1/+/status") == [GRANTED_QOS1]
     node_a = mqtt("node-a", address, tls=identity("node-a"))
@@ -297,7 +301,7 @@ def test_node_cannot_read_another_nodes_topics(
         assert node_a.subscribe(topic) == [GRANTED_QOS1]
     node_b = mqtt("node-b", address, tls=identity("node-b"))
     assert node_b.subscribe(dn("node-b", "#")) == [GRANTED_QOS1]
-    central = mqtt("central-1", address, tls=identity("central"))
+    central = mqtt("central-1", address, tls=identity("central-1"))
 
     assert central.publish(dn("node-b"), b"for b") == SUCCESS
     assert node_b.expect_message().payload == b"for b"  # it was delivered, to b
@@ -311,7 +315,7 @@ def test_central_writes_a_nodes_dn_and_the_node_reads_it(
     tls_broker: PrivateBroker, mqtt: Mqtt, identity: Identity
 ) -> None:
     address = tls_broker.tls_address
-    central = mqtt("central-1", address, tls=identity("central"))
+    central = mqtt("central-1", address, tls=identity("central-1"))
     assert central.publish(dn("node-a", "head"), b"head rev 3", retain=True) == NO_SUBSCRIBERS
     node_a = mqtt("node-a", address, tls=identity("node-a"))
     assert node_a.subscribe(dn("node-a", "#")) == [GRANTED_QOS1]
@@ -337,42 +341,130 @@ def test_the_plain_socket_beside_tls_admits_nobody(tls_broker: PrivateBroker, mq
     so the probe's socket is no way around the certificates."""
     assert tls_broker.unix_socket is not None
     assert probe(tls_broker.unix_socket) == NOT_AUTHORIZED
-    central = mqtt("central-1", tls_broker.unix_socket, username="central", connect=False)
+    central = mqtt("central-1", tls_broker.unix_socket, username="central-1", connect=False)
     assert central.wait_connack().reason == NOT_AUTHORIZED
 
 
-def test_a_borrowed_client_id_reads_nothing_but_drops_the_owners_queue(
+def test_a_borrowed_client_id_gets_the_borrowers_own_session(
     tls_broker: PrivateBroker, mqtt: Mqtt, identity: Identity
 ) -> None:
-    """Mosquitto 2.0.11 hands a session to whoever connects with its client id,
-    whatever the user name; the ACL still checks every delivery, so node B
-    reads nothing of node A's, but A's queued messages are dropped
-    (deploy/mosquitto/README.md, "Client ids")."""
+    """use_username_as_clientid: node B connecting with client id ``node-a``
+    (and its own certificate) gets B's session, never A's; what is queued for
+    A stays queued for A (deploy/mosquitto/README.md, "Client ids")."""
     address = tls_broker.tls_address
     node_a = mqtt(
         "node-a", address, tls=identity("node-a"), clean_start=False, session_expiry=SESSION
     )
     assert node_a.subscribe(dn("node-a", "#")) == [GRANTED_QOS1]
     node_a.close()
-    central = mqtt("central-1", address, tls=identity("central"))
+    central = mqtt("central-1", address, tls=identity("central-1"))
     assert central.publish(dn("node-a", "chg"), b"queued for a") == SUCCESS
 
-    thief = mqtt(
+    borrower = mqtt(
         "node-a", address, tls=identity("node-b"), clean_start=False, session_expiry=SESSION
     )
-    assert thief.connack == (True, SUCCESS)
+    assert borrower.connack == (False, SUCCESS)  # a new session, though node-a's exists
     assert central.publish(dn("node-a", "chg"), b"more for a") == SUCCESS
-    assert thief.subscribe(dn("node-b", "#")) == [GRANTED_QOS1]
+    assert borrower.subscribe(dn("node-b", "#")) == [GRANTED_QOS1]
     assert central.publish(dn("node-b"), b"marker b") == SUCCESS
-    assert thief.expect_message().payload == b"marker b"
-    thief.close()
+    assert borrower.expect_message().payload == b"marker b"  # nothing of A's before it
+    borrower.close()
 
     back = mqtt(
         "node-a", address, tls=identity("node-a"), clean_start=False, session_expiry=SESSION
     )
     assert back.connack == (True, SUCCESS)
-    assert central.publish(dn("node-a", "chg"), b"marker a") == SUCCESS
-    assert back.expect_message().payload == b"marker a"  # the two before it are gone
+    assert back.expect_message() == (dn("node-a", "chg"), b"queued for a", 1, False)
+    assert back.expect_message() == (dn("node-a", "chg"), b"more for a", 1, False)
+    # The session the borrower made is node-b's: B's certificate resumes it.
+    b = mqtt("node-b", address, tls=identity("node-b"), clean_start=False, session_expiry=SESSION)
+    assert b.connack == (True, SUCCESS)
+    assert central.publish(dn("node-b"), b"for b") == SUCCESS
+    assert b.expect_message().payload == b"for b"
+
+
+def _logged_since(broker: PrivateBroker, offset: int, pattern: str) -> str:
+    """The first line of the broker's log after ``offset`` that matches
+    ``pattern``; waits for it (the broker writes its log as it goes)."""
+    deadline = time.monotonic() + 5
+    while True:
+        for line in broker.log_text()[offset:].splitlines():
+            if re.search(pattern, line):
+                return line
+        assert time.monotonic() < deadline, f"no log line {pattern!r}"
+        time.sleep(0.02)
+
+
+def test_a_borrowed_client_id_leaves_its_owner_connected(
+    tls_broker: PrivateBroker, mqtt: Mqtt, identity: Identity
+) -> None:
+    """Node B's certificate with node A's client id, then with gateway
+    central-1's: the broker names both connections ``node-b``, so the session
+    it takes over is each time B's own (Mosquitto 2.0.11 closes the old
+    connection without a DISCONNECT packet, and logs it), and A and central-1
+    stay connected and keep exchanging messages."""
+    address = tls_broker.tls_address
+    central = mqtt("central-1", address, tls=identity("central-1"))
+    assert central.subscribe(SHARED_UP) == [GRANTED_QOS1]
+    node_a = mqtt("node-a", address, tls=identity("node-a"))
+    assert node_a.subscribe(dn("node-a", "#")) == [GRANTED_QOS1]
+    held = mqtt("node-b", address, tls=identity("node-b"), reconnect=False)  # B's own link
+
+    for borrowed in ("node-a", "central-1"):
+        offset = len(tls_broker.log_text())
+        impostor = mqtt(borrowed, address, tls=identity("node-b"), reconnect=False)
+        _logged_since(tls_broker, offset, r"^\d+: Client node-b already connected, closing old")
+        _logged_since(tls_broker, offset, r" as node-b \(p5, c1, k\d+, u'node-b'\)\.$")
+        assert held.wait_closed().reason == UNSPECIFIED  # the socket closed, no DISCONNECT
+        held = impostor
+
+    assert central.publish(dn("node-a"), b"for a") == SUCCESS
+    assert node_a.expect_message().payload == b"for a"
+    assert node_a.publish(up("node-a"), b"from a") == SUCCESS
+    assert central.expect_message().payload == b"from a"
+    assert node_a.connection.empty() and central.connection.empty()  # never disconnected
+    assert "already connected" not in tls_broker.log_text().replace("node-b already", "")
+
+
+def test_a_gateway_added_to_the_acl_gets_its_rights_on_a_reload(
+    make_broker: Callable[..., PrivateBroker],
+    test_ca: TestCA,
+    mqtt: Mqtt,
+    identity: Identity,
+    tmp_path: Path,
+) -> None:
+    """README.md, "Adding a gateway": its block appended to the ACL file and a
+    SIGHUP (``systemctl reload mosquitto``) give a new gateway central's
+    rights; no connection is dropped."""
+    acl = tmp_path / "hallvakt.acl"
+    acl.write_text((DEPLOY / "hallvakt.acl").read_text(encoding="utf-8"), encoding="utf-8")
+    server = test_ca.server()
+    b = make_broker(
+        tcp_port=None,
+        tls=TlsListener(cafile=test_ca.cert_path, certfile=server.cert, keyfile=server.key),
+        allow_anonymous=False,
+        acl_file=acl,
+    )
+    address = b.tls_address
+    node_a = mqtt("node-a", address, tls=identity("node-a"))
+    assert node_a.subscribe(dn("node-a", "#")) == [GRANTED_QOS1]
+    gateway = mqtt("central-3", address, tls=identity("central-3"))
+    assert gateway.publish(dn("node-a"), b"before") == NOT_AUTHORIZED
+
+    with acl.open("a", encoding="utf-8") as f:
+        f.write(
+            "\nuser central-3\ntopic write hallvakt/v1/+/dn/#\n"
+            "topic read hallvakt/v1/+/up/#\ntopic read hallvakt/v1/+/status\n"
+        )
+    offset = len(b.log_text())
+    assert b.pid is not None
+    os.kill(b.pid, signal.SIGHUP)
+    # Logged at the start of the reload, which ends before the broker (one
+    # thread) reads another packet.
+    _logged_since(b, offset, r"Reloading config")
+    assert gateway.publish(dn("node-a"), b"after") == SUCCESS
+    assert node_a.expect_message().payload == b"after"
+    assert gateway.connection.empty() and node_a.connection.empty()
 
 
 # --- the files in deploy/mosquitto agree with what the tests run -------------------
@@ -423,9 +515,47 @@ def test_production_conf_is_what_the_tls_broker_runs(tls_broker: PrivateBroker) 
         == {
             "require_certificate": ["true"],
             "use_identity_as_username": ["true"],
+            "use_username_as_clientid": ["true"],
             "tls_version": ["tlsv1.2"],
         }
     )
+
+
+def test_the_acl_gives_centrals_rights_to_gateway_identities_only() -> None:
+    """Every user block of hallvakt.acl is a gateway identity (a name no node
+    may have: firmware_config.values) with exactly central's rights of
+    PROTOCOL.md §3; every node's rights are %u patterns."""
+    blocks: dict[str, list[str]] = {}
+    patterns: list[str] = []
+    user: str | None = None
+    for raw in (DEPLOY / "hallvakt.acl").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        kind, _, rest = line.partition(" ")
+        if kind == "user":
+            assert rest not in blocks, f"user {rest} twice"
+            user, blocks[rest] = rest, []
+        elif kind == "topic":
+            assert user is not None, line
+            blocks[user].append(rest)
+        else:
+            assert kind == "pattern", line
+            patterns.append(rest)
+    assert list(blocks) == ["central-1", "central-2"]
+    for name, lines in blocks.items():
+        assert re.fullmatch(GATEWAY_ID_PATTERN, name) and is_reserved_node_id(name)
+        assert not re.fullmatch(NODE_ID_PATTERN, name)
+        assert lines == [
+            "write hallvakt/v1/+/dn/#",
+            "read hallvakt/v1/+/up/#",
+            "read hallvakt/v1/+/status",
+        ]
+    assert patterns == [
+        "write hallvakt/v1/%u/up/#",
+        "write hallvakt/v1/%u/status",
+        "read hallvakt/v1/%u/dn/#",
+    ]
 
 
 def test_local_conf_is_what_a_private_broker_runs(broker: PrivateBroker) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 import tomllib
@@ -119,6 +120,24 @@ def unix(broker: PrivateBroker, client_id: str = "central-1") -> BrokerSettings:
         "unix",
         path=str(broker.unix_socket),
         client_id=client_id,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+    )
+
+
+def mqtts(broker: PrivateBroker, identity: Callable[..., Any], gateway: str) -> BrokerSettings:
+    """Settings for the production TLS listener as ``gateway``: its client id
+    and its certificate's CN (the broker names the session after the CN)."""
+    tls = identity(gateway)
+    assert broker.tls_address is not None and tls.cert is not None
+    return BrokerSettings(
+        "mqtts",
+        host="localhost",
+        port=broker.tls_address[1],
+        ca=tls.ca,
+        cert=tls.cert.cert,
+        key=tls.cert.key,
+        client_id=gateway,
         reconnect_min_s=0.05,
         reconnect_max_s=0.5,
     )
@@ -264,20 +283,9 @@ def test_over_tls_with_the_production_acl(
     mqtt: Mqtt,
     tmp_path: Path,
 ) -> None:
-    tls = identity("central")
     addr = tls_broker.tls_address
-    assert addr is not None and tls.cert is not None
-    settings = BrokerSettings(
-        "mqtts",
-        host="localhost",
-        port=addr[1],
-        ca=tls.ca,
-        cert=tls.cert.cert,
-        key=tls.cert.key,
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.5,
-    )
-    ready(start_gateway(settings))
+    assert addr is not None
+    ready(start_gateway(mqtts(tls_broker, identity, "central-1")))
     with Replica.open(tmp_path / "n.db") as rep:
         peer = NodePeer(
             mqtt(N1, addr, tls=identity(N1)), FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS, rep)
@@ -327,10 +335,23 @@ def test_hallvakt_central_runs_from_its_config(
 
 
 def test_two_gateways_share_the_work_and_the_store(
-    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+    tls_broker: PrivateBroker,
+    start_gateway: Callable[..., Gateway],
+    identity: Callable[..., Any],
+    mqtt: Mqtt,
+    db: Path,
 ) -> None:
-    gateways = [ready(start_gateway(unix(broker, c))) for c in ("central-1", "central-2")]
+    """Two gateways, each with its own identity (certificate CN = client id,
+    its own block in the production ACL), consume the shared subscription
+    together over the production listener."""
+    gateways = [
+        ready(start_gateway(mqtts(tls_broker, identity, c))) for c in ("central-1", "central-2")
+    ]
+    log = tls_broker.log_text()
+    for c in ("central-1", "central-2"):  # connected under their own names
+        assert re.search(rf" as {c} \(p5, c\d, k\d+, u'{c}'\)", log), c
     fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    node = NodePeer(mqtt(N1, tls_broker.tls_address, tls=identity(N1)), fake)
     events = [plain_event(s) for s in range(1, 41)]
     for i in range(0, 40, 4):  # ten batches through the shared subscription
         node.send(fake.events(now(), events[i : i + 4]))

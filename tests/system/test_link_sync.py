@@ -418,7 +418,7 @@ def test_over_tls_with_the_production_acl(
         f'ca = "{tls.ca}"\ncert = "{tls.cert.cert}"\nkey = "{tls.cert.key}"\n',
     )
     central = FakeCentral(
-        mqtt("central-1", (host, port), tls=identity("central")), files, change_log(site)
+        mqtt("central-1", (host, port), tls=identity("central-1")), files, change_log(site)
     )
     link = LinkProcess(files)
     with Replica.open(files.database) as rep:

@@ -1,12 +1,15 @@
 """Forged, replayed, rolled-back and misaddressed messages on the production TLS listener.
 
 The broker is production's (sync/broker.py ``TlsListener``, client certificates
-required, CN = MQTT user, deploy/mosquitto/hallvakt.acl); central's gateway and
-the nodes' links (``hallvakt sync``) run as child processes over ``mqtts://``
-with certificates from a test CA. Wiretaps hold the certificates of those
-whose messages they read. The attacker holds what PROTOCOL.md §1.3 says is not
-enough: broker access (central's certificate, or a node's), never a pinned
-signing key. Each message is dropped, changes nothing, and is recorded:
+required, CN = MQTT user = client id, deploy/mosquitto/hallvakt.acl); central's
+gateway (``central-1``) and the nodes' links (``hallvakt sync``) run as child
+processes over ``mqtts://`` with certificates from a test CA. A second
+connection with a certificate in use would take over its session, so the
+wiretaps on the nodes' ``dn/`` have identities of their own, added to
+production's ACL for this test only (read-only: what the broker's operator
+can see). The attacker holds what PROTOCOL.md §1.3 says is not enough: broker
+access (a gateway's certificate, or a node's), never a pinned signing key.
+Each message is dropped, changes nothing, and is recorded:
 
 - on the node, as a ``security.rejected`` event (which the link then sends
   up: each one is checked in central's event store, reason and topic):
@@ -71,6 +74,7 @@ from sync.testing_e2e import (
 A, B = "sec.hall.n1", "sec.hall.n2"
 ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "hallvakt.acl"
 NOT_AUTHORIZED = 0x87
+WIRETAPS = ("wiretap-a", "wiretap-b")  # test-only identities that read every dn/
 
 
 @dataclass
@@ -107,17 +111,23 @@ def system(
     make_broker: Callable[..., PrivateBroker], test_ca: TestCA, tmp_path: Path
 ) -> Iterator[System]:
     server = test_ca.server()
+    acl = tmp_path / "hallvakt-and-wiretaps.acl"
+    acl.write_text(
+        ACL_FILE.read_text(encoding="utf-8")
+        + "".join(f"\n# test only\nuser {w}\ntopic read hallvakt/v1/+/dn/#\n" for w in WIRETAPS),
+        encoding="utf-8",
+    )
     broker = make_broker(
         tcp_port=None,
         tls=TlsListener(cafile=test_ca.cert_path, certfile=server.cert, keyfile=server.key),
         allow_anonymous=False,
-        acl_file=ACL_FILE,
+        acl_file=acl,
         log_types=(*BROKER_LOG_TYPES, "debug"),  # debug: the broker logs denied PUBLISHes
     )
     assert broker.tls_address is not None
     tls = Tls(broker, test_ca, broker.tls_address[1])
     central, (a, b) = demo_system(
-        tmp_path, tls.access("central"), {A: tls.access(A), B: tls.access(B)}
+        tmp_path, tls.access("central-1"), {A: tls.access(A), B: tls.access(B)}
     )
     s = System(tls, central, a, b, [])
     try:
@@ -161,8 +171,8 @@ def test_the_node_drops_forged_replayed_and_misaddressed_messages(system: System
     alive = [central.gateway, s.a.link, s.b.link]
     now = int(time.time())
     with node.replica() as rep:
-        # Wiretaps with the nodes' own certificates record genuine traffic.
-        tap_a, tap_b = s.peer("tap-a", A), s.peer("tap-b", B)
+        # Wiretaps record genuine traffic.
+        tap_a, tap_b = (s.peer(w, w) for w in WIRETAPS)
         dn_a, dn_b = f"hallvakt/v1/{A}/dn", f"hallvakt/v1/{B}/dn"
         assert tap_a.subscribe(f"{dn_a}/#") == [1]
         assert tap_b.subscribe(f"{dn_b}/head") == [1]
@@ -186,8 +196,9 @@ def test_the_node_drops_forged_replayed_and_misaddressed_messages(system: System
 
         before = node.fingerprint(rep)
         assert before["last_command_seq"] == 1 and len(before["commands"]) == 1
-        # Broker access with central's certificate: it may write every dn/ topic.
-        mallory = s.peer("mallory", "central")
+        # Broker access with a gateway's certificate: it may write every dn/
+        # topic. Not central-1's: that connection would take over the gateway's.
+        mallory = s.peer("mallory", "central-2")
         kid, genuine = central_key(central)
         unlock = Command(2, Cmd.UNLOCK, now + 120, Unlock("entre", 10))
         cases: list[tuple[str, str, bytes, str | None]] = [
@@ -249,13 +260,23 @@ def test_central_and_the_acl_drop_what_a_node_may_not_send(system: System) -> No
     central = s.central
     start(s, s.a)
     up_a = f"hallvakt/v1/{A}/up"
-    tap = s.peer("tap-central", "central")  # central's certificate may read every up/
+    tap = s.peer("tap-central", "central-2")  # a gateway's certificate may read every up/
     assert tap.subscribe(f"{up_a}/evt") == [1]
     with s.a.replica() as rep:
         epoch = rep.state().epoch
         append_events(rep, 5)
         batch: Heard = tap.next(lambda h: h.kind == "events", "A's events")
         wait_for(lambda: backlog(rep) == 0, "A's events acknowledged")
+    # A stolen copy of A's certificate (below) is A to the broker: a connection
+    # with it would take over the link's session. So the link stops first (a
+    # clone used while the node is off), and central has heard it go.
+    assert s.a.link.terminate() == 0
+    wait_for(
+        lambda: (
+            central.query("SELECT status_state FROM node_state WHERE node = ?", A) == [("offline",)]
+        ),
+        "A's offline status at central",
+    )
     before = central.fingerprint(A)
     assert central.through(A, epoch) == 5
     now = int(time.time())
@@ -265,13 +286,14 @@ def test_central_and_the_acl_drop_what_a_node_may_not_send(system: System) -> No
     )
     from_b = sign(encode(Events(epoch, (plain_event(6),)), A, now), s.b.kid, key_b)
 
-    # The ACL: node B, with its own certificate, on A's topics.
+    # The ACL: node B, with its own certificate, on A's topics. (The broker
+    # names the connection after the certificate, whatever client id it sent.)
     b = s.peer("b-rogue", B)
     log_before = s.tls.broker.log_text()
     for topic in (f"{up_a}/evt", f"hallvakt/v1/{A}/status", f"hallvakt/v1/{A}/dn/cmd"):
         assert b.publish(topic, from_b) == NOT_AUTHORIZED, topic
         wait_for(
-            lambda t=topic: denied(s, log_before, "b-rogue", t),
+            lambda t=topic: denied(s, log_before, B, t),
             f"the broker's log of the denied PUBLISH on {topic}",
         )
 
