@@ -30,6 +30,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from firmware_config.schema import ConfigError
 from firmware_config.secrets import SecretError, encode_node_key, load_node_key, write_secret
 from sync.protocol import Cmd
@@ -81,11 +84,39 @@ def settings(cfg: CentralConfig) -> Settings:
     )
 
 
+def certificate_cn(path: Path) -> str | None:
+    """The CN of the first certificate in the PEM file ``path`` (None if it has
+    none); raises ``Failed`` if the file holds no readable certificate."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise Failed(f"{path}: not a readable PEM certificate ({exc})") from None
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        return None
+    cn = names[0].value
+    return cn.decode("utf-8", "replace") if isinstance(cn, bytes) else cn
+
+
 def broker_settings(cfg: CentralConfig) -> BrokerSettings:
+    """The link's settings from the config's ``[broker]``. Raises ``Failed`` if
+    a TLS file is missing, or if the certificate's CN is not ``client_id``: the
+    production broker names the session after the CN
+    (``use_username_as_clientid``, deploy/mosquitto/README.md), so a gateway
+    whose CN differs from its config would not be the gateway its config,
+    logs and ACL entry say it is (and two gateways sharing a certificate would
+    knock each other off the broker)."""
     b = cfg.broker
     for what, path in (("ca", b.ca), ("cert", b.cert), ("key", b.key)):
         if path is not None and not path.is_file():
             raise Failed(f"broker.{what}: {path} does not exist")
+    if b.cert is not None:
+        cn = certificate_cn(b.cert)
+        if cn != b.client_id:
+            raise Failed(
+                f"broker.cert: {b.cert} has CN {cn!r}, but broker.client_id is {b.client_id!r}:"
+                " each gateway's certificate CN is its client id (deploy/mosquitto/README.md)"
+            )
     return BrokerSettings(
         b.url.scheme,
         b.url.host,

@@ -12,6 +12,9 @@ Rules this module guarantees:
   disconnect, and with it the queued messages of a restart).
 - ``broker.client_id`` is a gateway identity, ``central-<name>``
   (firmware_config.values ``GATEWAY_ID_PATTERN``): the names no node may have.
+  With ``mqtts://`` it must be the CN of ``broker.cert`` too, since the
+  production broker names every session after the certificate
+  (``use_username_as_clientid``); ``admin.broker_settings`` checks that.
 - Reading the config touches no secret: the signing key is read by the
   commands that need it (``admin.load_signer``).
 """

@@ -23,6 +23,7 @@ from firmware_config.cli import main
 from firmware_config.schema import ConfigError
 from firmware_config.values import parse_central_key
 from sync.central import changelog as cl
+from sync.central.admin import Failed, broker_settings
 from sync.central.config import (
     REFERENCE_BEGIN,
     REFERENCE_END,
@@ -32,9 +33,11 @@ from sync.central.config import (
 )
 from sync.central.db import Store
 from sync.central.importer import ImportFailed, parse_csv, parse_json, parse_time
+from sync.central.link import BrokerSettings
 from sync.central.nodes import b64url
 from sync.protocol.testing import private_key
 from sync.replica import Booking, Lease
+from sync.testca import TestCA
 
 FAC = "fac1"
 Run = Callable[..., tuple[int, str, str]]
@@ -175,6 +178,36 @@ def test_client_id_is_a_gateway_identity(client_id: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match=r"broker\.client_id: .* is not a gateway identity"):
             parse_central_config(doc)
+
+
+def test_the_gateways_certificate_cn_must_be_its_client_id(tmp_path: Path) -> None:
+    """The production broker names the session after the certificate's CN
+    (use_username_as_clientid): a gateway whose CN is not its client_id is
+    refused before it connects."""
+    ca = TestCA(tmp_path / "pki")
+    issued = {cn: ca.client(cn) for cn in ("central-1", "central")}
+
+    def settings(cert: Path, client_id: str) -> BrokerSettings:
+        doc = {
+            "store": "s",
+            "signing": {"key": "k", "kid": "c"},
+            "broker": {
+                "url": "mqtts://broker.example",
+                "ca": str(ca.cert_path),
+                "cert": str(cert),
+                "key": str(issued["central-1"].key),
+                "client_id": client_id,
+            },
+        }
+        return broker_settings(parse_central_config(doc))
+
+    assert settings(issued["central-1"].cert, "central-1").client_id == "central-1"
+    with pytest.raises(Failed, match=r"has CN 'central-1', but broker\.client_id is 'central-2'"):
+        settings(issued["central-1"].cert, "central-2")
+    with pytest.raises(Failed, match=r"has CN 'central', but broker\.client_id is 'central-1'"):
+        settings(issued["central"].cert, "central-1")  # the one identity of old: no more
+    with pytest.raises(Failed, match="not a readable PEM certificate"):
+        settings(issued["central-1"].key, "central-1")
 
 
 def test_a_bad_config_exits_78_and_no_action_needs_config(run: Run, tmp_path: Path) -> None:
