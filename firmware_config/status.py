@@ -30,6 +30,9 @@ from .runtime import kernel_clock_synced
 
 PROCESSES = ("door", "sync", "kiosk")
 ALARMS = frozenset({"forced", "held_open"})
+# A publish the broker refused this recently is a problem now (an ACL or a
+# certificate to mend); an older one is history, shown in --json only.
+REFUSAL_RECENT = timedelta(minutes=15)
 
 
 @dataclass(slots=True)
@@ -44,6 +47,16 @@ class Report:
     def bad(self, text: str) -> None:
         self.problems += 1
         self.lines.append(f"! {text}")
+
+
+def _recent_refusal(detail: dict[str, Any], now: datetime) -> datetime | None:
+    """When the link's last refused publish was, if within ``REFUSAL_RECENT``."""
+    text = detail.get("last_refusal_at")
+    try:
+        at = datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return at if at is not None and now - at < REFUSAL_RECENT else None
 
 
 def age(delta: timedelta) -> str:
@@ -82,6 +95,13 @@ def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -
             r.ok("link: connected to the broker")
         else:
             r.bad("link: NOT connected to the broker (events wait in the outbox)")
+        refused = _recent_refusal(link.detail, now)
+        if refused is not None:
+            r.bad(
+                f"link: the broker refused {link.detail.get('refused_publishes')} publishes,"
+                f" the last {age(now - refused)} ago ({link.detail.get('last_refusal')});"
+                " its ACL must let this node's certificate write its topics"
+            )
     readers = {s.reader: s for s in reader_states(rep)}
     for rd in cfg.readers:
         s = readers.get(rd.id)

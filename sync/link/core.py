@@ -47,6 +47,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -110,6 +111,7 @@ from .events import (
     OutboxGrew,
     Output,
     Publish,
+    PublishRefused,
     Subscribe,
     Tick,
     Wakeup,
@@ -172,6 +174,8 @@ class LinkCore:
         self.rejected: collections.Counter[str] = collections.Counter()
         self.quarantined = 0
         self.connects = 0
+        self.refused_publishes = 0
+        self.last_refusal: tuple[str, datetime] | None = None
         self._heard = False  # a verified message from central since the last connect
         self._hello_at: float | None = None
         self._hello_wait = HELLO_REPEAT_S
@@ -189,6 +193,9 @@ class LinkCore:
                 self._on_disconnected(event)
             case MessageIn():
                 self._inbound.append(event)
+            case PublishRefused():
+                self.refused_publishes += 1
+                self.last_refusal = (f"{event.topic}: {event.reason}", at.wall)
             case Tick() | OutboxGrew():
                 pass
         self._drain_inbound(at, out)
@@ -250,6 +257,9 @@ class LinkCore:
             quarantined=self.quarantined,
             resent_batches=self.sender.resent_batches,
             connects=self.connects,
+            refused_publishes=self.refused_publishes,
+            last_refusal=None if self.last_refusal is None else self.last_refusal[0],
+            last_refusal_at=None if self.last_refusal is None else self.last_refusal[1],
         )
 
     # --- connection ---------------------------------------------------------------------

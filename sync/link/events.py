@@ -1,7 +1,7 @@
 """What goes into the link's core and what comes out of it (house style 3: frozen dataclasses).
 
 Inputs (``LinkCore.handle``): ``Connected``, ``Disconnected``, ``MessageIn``,
-``Tick``, ``OutboxGrew``. Every input comes with a ``Moment``: the wall time,
+``PublishRefused``, ``Tick``, ``OutboxGrew``. Every input comes with a ``Moment``: the wall time,
 the monotonic time and the clock's trust, read by the I/O shell, never by the
 core.
 
@@ -68,6 +68,18 @@ class MessageIn:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishRefused:
+    """The broker answered one of our PUBLISHes with a failure reason code
+    (PUBACK 0x87 "Not authorized": the broker ACL does not let this node's
+    certificate write ``topic``; 0x97 quota exceeded, ...). The message is
+    gone: events in it go again on their resend timeout, and keep failing
+    until the broker's configuration is mended."""
+
+    topic: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed: a ``Wakeup`` is due, or the shell's periodic poll."""
 
@@ -77,7 +89,7 @@ class OutboxGrew:
     """Another process committed to the database (events may be waiting)."""
 
 
-Input = Connected | Disconnected | MessageIn | Tick | OutboxGrew
+Input = Connected | Disconnected | MessageIn | PublishRefused | Tick | OutboxGrew
 
 
 # --- outputs ------------------------------------------------------------------------
@@ -137,6 +149,9 @@ class LinkStats:
     quarantined: int = 0
     resent_batches: int = 0
     connects: int = 0
+    refused_publishes: int = 0  # PUBACKs with a failure reason since the link started
+    last_refusal: str | None = None  # "<topic>: <reason>"
+    last_refusal_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,4 +172,9 @@ class LinkStats:
             "quarantined": self.quarantined,
             "resent_batches": self.resent_batches,
             "connects": self.connects,
+            "refused_publishes": self.refused_publishes,
+            "last_refusal": self.last_refusal,
+            "last_refusal_at": None
+            if self.last_refusal_at is None
+            else self.last_refusal_at.isoformat().replace("+00:00", "Z"),
         }

@@ -58,6 +58,7 @@ from .events import (
     Moment,
     OutboxGrew,
     Publish,
+    PublishRefused,
     Subscribe,
     Tick,
     Wakeup,
@@ -244,6 +245,14 @@ class LinkRunner:
                     self._next_attempt = at.mono + delay
                     if not self.stop.is_set():
                         log.info("connection ended (%s); next try in %.1f s", ev.reason, delay)
+                    self._feed(ev, at)
+                case PublishRefused():
+                    log.warning(
+                        "the broker refused our publish on %s: %s (the broker's ACL must let"
+                        " this node's certificate, CN = node id, write it)",
+                        ev.topic,
+                        ev.reason,
+                    )
                     self._feed(ev, at)
                 case MessageIn():
                     self._feed(ev, at)

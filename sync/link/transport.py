@@ -45,7 +45,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from firmware_config.model import Broker
 from firmware_config.secrets import load_password
 
-from .events import Connected, Disconnected, MessageIn, Publish
+from .events import Connected, Disconnected, MessageIn, Publish, PublishRefused
 from .paho_client import SafeClient as _Client
 
 log = logging.getLogger("hallvakt.sync.mqtt")
@@ -67,7 +67,7 @@ class Refused:
     reason: str
 
 
-TransportEvent = Connected | Disconnected | MessageIn | Refused
+TransportEvent = Connected | Disconnected | MessageIn | PublishRefused | Refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +146,7 @@ class MqttTransport:
         self._generation = 0
         self._next_ref = 0
         self._refs: dict[int, tuple[int, int, int]] = {}  # ref -> (generation, mid, qos)
+        self._sent: dict[int, str] = {}  # mid -> topic of our PUBLISHes awaiting PUBACK
         self._ended = False  # the current connection's Disconnected was reported
 
     @property
@@ -216,7 +217,13 @@ class MqttTransport:
                 self._refs[ref] = (generation, m.mid, m.qos)
             put(MessageIn(m.topic, bytes(m.payload), ref, bool(m.dup)))
 
+        def on_publish(c: Any, u: Any, mid: int, rc: ReasonCode, p: Any) -> None:
+            topic = self._sent.pop(mid, None)
+            if current() and rc.is_failure:
+                put(PublishRefused(topic or f"(message {mid})", str(rc)))
+
         c.on_connect = _guard(on_connect)
+        c.on_publish = _guard(on_publish)
         c.on_disconnect = _guard(on_disconnect)
         c.on_message = _guard(on_message)
         return c
@@ -235,7 +242,9 @@ class MqttTransport:
         if self._client is None:
             return
         info = self._client.publish(p.topic, p.payload, qos=1, retain=p.retain)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
+        if info.rc == paho.MQTT_ERR_SUCCESS:
+            self._sent[info.mid] = p.topic
+        else:
             log.debug("publish on %s: paho says %s", p.topic, paho.error_string(info.rc))
 
     def subscribe(self, topics: tuple[str, ...]) -> None:
@@ -272,6 +281,7 @@ class MqttTransport:
     def _forget(self) -> None:
         client, self._client = self._client, None
         self._refs.clear()
+        self._sent.clear()
         if client is not None:
             if not self._ended:
                 self._ended = True

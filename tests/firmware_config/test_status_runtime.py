@@ -31,6 +31,20 @@ def test_status_reports_healthy_and_problems(tmp_path: Path) -> None:
     beat(rep, "sync", NOW - timedelta(hours=1), NOW - timedelta(seconds=5), {"connected": False})
     offline = collect(cfg, rep, NOW, clock_trusted=True)
     assert "! link: NOT connected to the broker (events wait in the outbox)" in offline.lines
+
+    def refused(minutes_ago: int) -> list[str]:
+        at = (NOW - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
+        detail = {"connected": True, "refused_publishes": 3, "last_refusal_at": at}
+        detail["last_refusal"] = "hallvakt/v1/n1/up/evt: Not authorized"
+        beat(rep, "sync", NOW - timedelta(hours=1), NOW - timedelta(seconds=5), detail)
+        return collect(cfg, rep, NOW, clock_trusted=True).lines
+
+    assert (
+        "! link: the broker refused 3 publishes, the last 2 min ago"
+        " (hallvakt/v1/n1/up/evt: Not authorized);"
+        " its ACL must let this node's certificate write its topics"
+    ) in refused(2)
+    assert not any("refused" in line for line in refused(16))  # history, not a problem now
     beat(rep, "sync", NOW - timedelta(hours=1), NOW - timedelta(minutes=5), {})
     set_door_state(rep, "d-any", "forced", NOW - timedelta(seconds=40))
     append_event(rep, "door.forced", {"door": "d-any"}, NOW - timedelta(hours=2))

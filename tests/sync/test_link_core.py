@@ -27,6 +27,7 @@ from sync.link import (
     OutboxGrew,
     Output,
     Publish,
+    PublishRefused,
     Subscribe,
     Wakeup,
 )
@@ -652,6 +653,22 @@ def test_stats(node: Harness) -> None:
     assert (s.connected, s.in_flight_batches, s.in_flight_events, s.backlog) == (True, 1, 3, 3)
     assert (s.head_rev, s.last_head_age_s, s.applied_rev) == (4, 30.0, 0)
     assert s.to_json()["outbox"] == {"acked_through": 0, "last_seq": 3, "backlog": 3}
+
+
+def test_refused_publishes_are_counted_in_the_stats(node: Harness) -> None:
+    node.connect()
+    assert node.core.stats(node.clock.now()).to_json()["refused_publishes"] == 0
+    for topic in (f"hallvakt/v1/{NODE}/up/hello", f"hallvakt/v1/{NODE}/up/evt"):
+        node.clock.advance(1)
+        out = node.feed(PublishRefused(topic, "Not authorized"))
+        assert not [o for o in out if isinstance(o, Publish)]  # nothing sent again for it
+    s = node.core.stats(node.clock.now())
+    assert (s.refused_publishes, s.last_refusal) == (
+        2,
+        f"hallvakt/v1/{NODE}/up/evt: Not authorized",
+    )
+    assert s.last_refusal_at == node.clock.now().wall
+    assert s.to_json()["last_refusal_at"] == node.clock.now().wall.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_messages_before_connect_are_still_handled(node: Harness) -> None:

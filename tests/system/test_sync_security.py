@@ -30,6 +30,9 @@ Each message is dropped, changes nothing, and is recorded:
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,7 +59,7 @@ from sync.protocol import (
     sign,
 )
 from sync.protocol.testing import private_key
-from sync.replica import backlog, pending_commands
+from sync.replica import backlog, heartbeats, pending_commands
 from sync.testca import TestCA
 from sync.testing_e2e import (
     BROKER_LOG_TYPES,
@@ -68,6 +71,7 @@ from sync.testing_e2e import (
     Peer,
     append_events,
     demo_system,
+    hallvakt_argv,
     wait_for,
 )
 
@@ -346,3 +350,51 @@ def denied(s: System, before: str, client_id: str, topic: str) -> bool:
         f"Denied PUBLISH from {client_id} (" in line and f"'{topic}'" in line
         for line in s.tls.broker.log_text()[len(before) :].splitlines()
     )
+
+
+def test_a_node_says_when_the_broker_refuses_its_publishes(system: System, tmp_path: Path) -> None:
+    """An operator's edit of the broker ACL lost the node patterns (reloaded
+    with SIGHUP, as ``systemctl reload mosquitto`` does). The broker then
+    refuses every publish of node A on its own topics (PUBACK 0x87) and logs
+    it only at debug level. A's link says why in its log and its heartbeat,
+    and ``hallvakt status`` shows it as a problem."""
+    acl = tmp_path / "hallvakt-and-wiretaps.acl"  # the system fixture's ACL file
+    text = acl.read_text(encoding="utf-8")
+    kept = [ln for ln in text.splitlines() if not ln.startswith("pattern write")]
+    assert len(kept) < len(text.splitlines())
+    acl.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    broker = system.tls.broker
+    offset = len(broker.log_text())
+    assert broker.pid is not None
+    os.kill(broker.pid, signal.SIGHUP)
+    wait_for(lambda: "Reloading config" in broker.log_text()[offset:], "the broker's reload")
+    start(system)  # central only
+    system.a.link.start()
+    hello = f"hallvakt/v1/{A}/up/hello"
+    refusal = f"{hello}: Not authorized"
+    wait_for(
+        lambda: f"the broker refused our publish on {refusal}" in system.a.link.log_text(),
+        "the refusal in A's log",
+        alive=[system.a.link],
+    )
+    with system.a.replica() as rep:
+
+        def refused_in_beat() -> bool:
+            beats = heartbeats(rep)
+            return bool(beats) and beats[0].detail.get("refused_publishes", 0) >= 1
+
+        wait_for(refused_in_beat, "the refusal in A's heartbeat", alive=[system.a.link])
+        (beat,) = heartbeats(rep)
+        last = beat.detail["last_refusal"]  # hello, then cursors: all refused
+        assert last.startswith(f"hallvakt/v1/{A}/up/") and last.endswith(": Not authorized")
+        assert rep.state().applied_rev == 0  # central never heard A's hello
+    status = subprocess.run(
+        [*hallvakt_argv(), "status", "--config", str(system.a.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 1
+    assert "link: the broker refused" in status.stdout
+    assert f"(hallvakt/v1/{A}/up/" in status.stdout and ": Not authorized);" in status.stdout
+    assert denied(system, "", A, hello)  # what the broker itself says (debug level)
