@@ -92,13 +92,19 @@ def check_files(cfg: NodeConfig, file: str, now: datetime | None = None) -> list
     return problems
 
 
+def certificate_cn(cert: x509.Certificate) -> str | None:
+    """The certificate's (first) CN, the broker identity it carries; None if it
+    has none."""
+    names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    cn = names[0] if names else None
+    return cn.decode("utf-8", "replace") if isinstance(cn, bytes) else cn
+
+
 def _client_cert_problems(
     cert: x509.Certificate, node_id: str, key: Any, now: datetime
 ) -> list[str]:
     out: list[str] = []
-    names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    cn = names[0] if names else None
-    cn_text = cn.decode("utf-8", "replace") if isinstance(cn, bytes) else cn
+    cn_text = certificate_cn(cert)
     if cn_text != node_id:
         out.append(f"has CN {cn_text!r}, not the node id {node_id!r} (PROTOCOL.md §2)")
     if key is not None and _spki(cert.public_key()) != _spki(key.public_key()):

@@ -31,8 +31,8 @@ from pathlib import Path
 from types import FrameType
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 
+from firmware_config.filecheck import certificate_cn as cert_cn
 from firmware_config.schema import ConfigError
 from firmware_config.secrets import SecretError, encode_node_key, load_node_key, write_secret
 from sync.protocol import Cmd
@@ -91,11 +91,7 @@ def certificate_cn(path: Path) -> str | None:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise Failed(f"{path}: not a readable PEM certificate ({exc})") from None
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if not names:
-        return None
-    cn = names[0].value
-    return cn.decode("utf-8", "replace") if isinstance(cn, bytes) else cn
+    return cert_cn(cert)
 
 
 def broker_settings(cfg: CentralConfig) -> BrokerSettings:
