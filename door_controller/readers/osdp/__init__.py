@@ -44,7 +44,7 @@ from typing import Any
 import osdp
 import serial
 
-from .events import (
+from ..events import (
     BuzzerSignal,
     CardPresented,
     Feedback,
