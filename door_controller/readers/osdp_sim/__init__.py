@@ -37,8 +37,8 @@ from typing import Any
 
 import osdp
 
-from .events import Feedback, LedSignal
-from .osdp import SCBK_BYTES, feedback_from_command, keypad_bytes
+from ..events import Feedback, LedSignal
+from ..osdp import SCBK_BYTES, feedback_from_command, keypad_bytes
 
 _INBOX_MAX = 64 * 1024
 _KEYS_PER_EVENT = 64  # OSDP_EVENT_KEYPRESS_MAX_DATALEN: the binding does not check it
@@ -561,7 +561,3 @@ class SimProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,8 @@
+"""``python -m door_controller.readers.osdp_sim``: simulated readers as a process of their
+own, as ``SimProcess`` and ``hallvakt door --simulate`` start them (see ``main``)."""
+
+import sys
+
+from door_controller.readers.osdp_sim import main
+
+sys.exit(main())
