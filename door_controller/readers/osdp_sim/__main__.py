@@ -1,8 +1,8 @@
 """``python -m door_controller.readers.osdp_sim``: simulated readers as a process of their
-own, as ``SimProcess`` and ``hallvakt door --simulate`` start them (see ``main``)."""
+own, as ``SimProcess`` and ``hallvakt door --simulate`` start them (``process.main``)."""
 
 import sys
 
-from door_controller.readers.osdp_sim import main
+from door_controller.readers.osdp_sim.process import main
 
 sys.exit(main())
