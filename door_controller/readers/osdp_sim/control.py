@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Feedback, LedSignal
-from .device import SimulatedBus, SimulatorError
+from .device import SimulatedBus, SimulatorError, check_card
 
 
 def parse_card(text: str) -> tuple[bytes, int]:
@@ -35,8 +35,10 @@ def parse_card(text: str) -> tuple[bytes, int]:
     hexpart, _, bits = text.partition("/")
     data = bytes.fromhex(hexpart)
     count = int(bits) if bits else 8 * len(data)
-    if not data or (count + 7) // 8 != len(data) or len(data) > 64:
-        raise ValueError(f"{text!r}: {count} bits do not fit {len(data)} bytes")
+    try:
+        check_card(data, count)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
     return data, count
 
 

@@ -29,6 +29,13 @@ from ..osdp.codec import SCBK_BYTES, feedback_from_command, keypad_bytes
 from .line import LineChannel, SharedLine
 
 _KEYS_PER_EVENT = 64  # OSDP_EVENT_KEYPRESS_MAX_DATALEN: the binding does not check it
+_CARD_MAX_BYTES = 64  # OSDP_EVENT_CARDREAD_MAX_DATALEN
+
+
+def check_card(data: bytes, bits: int) -> None:
+    """Raise ``ValueError`` unless ``bits`` bits fill ``data`` (1 to 64 bytes, the last in part)."""
+    if not data or (bits + 7) // 8 != len(data) or len(data) > _CARD_MAX_BYTES:
+        raise ValueError(f"{bits} bits do not fit {len(data)} bytes")
 
 
 class SimulatorError(Exception):
@@ -114,8 +121,7 @@ class SimReader:
 
     def tap_card(self, data: bytes, bits: int) -> None:
         """Report a raw (Wiegand) card read of ``bits`` bits, left-aligned in ``data``."""
-        if not data or (bits + 7) // 8 != len(data) or len(data) > 64:
-            raise ValueError(f"{bits} bits do not fit {len(data)} bytes")
+        check_card(data, bits)
         self._submit(
             {
                 "event": osdp.Event.CardRead,
