@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 
 import serial
 
 from ..serialport import close_quietly
+from .eventqueue import drain
 from .events import CardPresented, Feedback, ReaderError, ReaderEvent, ReaderOffline, ReaderOnline
 from .serial_line import CardFrame, Framing, SerialLineParser
 
@@ -87,18 +87,7 @@ class SerialLineBus:
         self._close_link()
 
     def poll(self, timeout: float) -> list[ReaderEvent]:
-        out: list[ReaderEvent] = []
-        deadline = time.monotonic() + timeout
-        try:
-            out.append(self._events.get(timeout=max(0.0, timeout)))
-        except queue.Empty:
-            return out
-        while time.monotonic() <= deadline or not self._events.empty():
-            try:
-                out.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        return out
+        return drain(self._events, timeout)
 
     def signal(self, reader: str, feedback: Feedback) -> bool:
         return False

@@ -36,6 +36,7 @@ from typing import Any
 import osdp
 import serial
 
+from ..eventqueue import drain
 from ..events import Feedback, ReaderError, ReaderEvent, ReaderOffline
 from .channel import SerialChannel
 from .codec import MAX_ADDRESS, SCBK_BYTES, command_for
@@ -161,15 +162,7 @@ class OsdpBus:
 
     def poll(self, timeout: float) -> list[ReaderEvent]:
         """Events in arrival order; waits up to ``timeout`` s for the first."""
-        out: list[ReaderEvent] = []
-        try:
-            out.append(
-                self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
-            )
-            while True:
-                out.append(self._events.get_nowait())
-        except queue.Empty:
-            return out
+        return drain(self._events, timeout)
 
     def signal(self, reader: str, feedback: Feedback) -> bool:
         """Queue ``feedback`` on ``reader`` (``KeyError`` if unknown); False if not queued."""
