@@ -1,20 +1,30 @@
-"""The Kivy application: one root that redraws the model's current screen.
+"""The Kivy application: one root that shows the model's current screen,
+keeping its widgets and updating them in place.
 
 Rules this module guarantees:
 - The app is built with a ``KioskModel`` (its services inside); no state is
   read through ``App.get_running_app()``.
 - Everything runs on Kivy's main thread: ``Clock.schedule_interval`` calls
-  ``model.tick`` (a few indexed reads) and the root redraws only when the tick
+  ``model.tick`` (a few indexed reads) and the root renders only when the tick
   says something changed, or after a touch. No thread touches a widget; the
   only other process work, speech, is a child process that is never waited on.
 - Any touch restarts the idle limit before the touched widget acts.
 - Around every screen: the header (place, date, time, language, text size,
   contrast, read aloud), the offline/stale banner, and the time-limit warning
-  with its "more time" button.
+  with its "more time" button (``frame.Frame``).
+- What is kept: the frame, the scroll view and Today's cards
+  (``today.TodayPane``) are built once and updated in place; the other
+  screens, visited for a minute at a time, are built again on each render.
+  After every render each themed widget has the current text size and
+  contrast (``widgets.restyle``).
+- The scroll goes back to the top when the screen or the step of its flow
+  changes, and on Today once the kiosk has been left alone for its idle
+  limit; otherwise a refresh keeps the visitor's place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kivy.app import App
@@ -23,15 +33,15 @@ from kivy.core.window import Window
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.scrollview import ScrollView
 
-from .. import texts
-from ..model import TEXT_SCALES, KioskModel, Screen
+from ..model import KioskModel, Screen
 from . import screens
+from .frame import Frame
 from .theme import THEMES
-from .widgets import Style, box, button, grid, later, paint, text
+from .today import TodayPane
+from .widgets import Style, box, paint, restyle, show
 
 POLL_S = 0.25
-SCREENS = {
-    Screen.TODAY: screens.today,
+SCREENS: dict[Screen, Callable[[KioskModel, Style, float], list[Any]]] = {
     Screen.WALKIN: screens.walkin,
     Screen.LEADER: screens.leader,
     Screen.CARETAKER: screens.caretaker,
@@ -40,13 +50,19 @@ SCREENS = {
 
 
 class KioskRoot(BoxLayout):  # type: ignore[misc]
-    """The window's content; ``render`` rebuilds it from the model."""
+    """The window's content; ``render`` brings it in line with the model."""
 
     def __init__(self, model: KioskModel, **kw: Any) -> None:
         super().__init__(orientation="vertical", **kw)
         self.model = model
         self.renders = 0
-        self.scroll = ScrollView(do_scroll_x=False)
+        st = self.style()
+        self.fill = paint(self, st.bg("screen"))
+        self.frame = Frame(model, st)
+        self.today = TodayPane(st)
+        self.content = box(st, "screen", gap=3)
+        self.scroll = self._scroll_view()
+        self.place: tuple[object, ...] = ()
         self.bind(size=lambda *_: self.render())
 
     def on_touch_down(self, touch: Any) -> bool:
@@ -59,81 +75,38 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
         p = self.model.prefs
         return Style(THEMES["high" if p.high_contrast else "normal"], p.scale)
 
-    def _header(self, st: Style) -> Any:
-        m, tr = self.model, self.model.tr
-        _ = tr._
-        head = box(st, "header")
-        when = f"{texts.date_text(tr, m.today.day)}  {texts.hhmm(m.today.now)}"
-        head.add_widget(text(st, m.today.facility, "header", factor=1.3, bold=True))
-        head.add_widget(text(st, when, "header"))
-        tools = grid(st, self.width, cell_mm=30)
-        for lang in m.languages:
-            chosen = lang == m.prefs.lang
-            name = ("✓ " if chosen else "") + texts_native(lang)
-            tools.add_widget(
-                button(
-                    st,
-                    name,
-                    later(m.set_language, lang),
-                    "selected" if chosen else "button_quiet",
-                    name=f"lang:{lang}",
-                )
-            )
-        size = _("Text size {n} of {total}").format(n=m.prefs.text_size + 1, total=len(TEXT_SCALES))
-        tools.add_widget(button(st, size, m.cycle_text_size, "button_quiet", name="textsize"))
-        contrast = _("High contrast: on") if m.prefs.high_contrast else _("High contrast: off")
-        tools.add_widget(button(st, contrast, m.toggle_contrast, "button_quiet", name="contrast"))
-        tools.add_widget(
-            button(
-                st, _("Read aloud"), lambda: m.announce(forced=True), "button_quiet", name="read"
-            )
-        )
-        head.add_widget(tools)
-        return head
+    def _scroll_view(self) -> ScrollView:
+        """A scroll view at the top holding the content, its bar always drawn
+        as when scrolled (as it looked when every render built a new one)."""
+        scroll = ScrollView(do_scroll_x=False)
+        scroll.bar_inactive_color = scroll.bar_color
+        scroll.add_widget(self.content)
+        return scroll
+
+    def _place(self) -> tuple[object, ...]:
+        """Which screen and which step of its flow: a change scrolls to the top."""
+        m = self.model
+        flow = {Screen.WALKIN: m.walkin, Screen.LEADER: m.leader}.get(m.screen)
+        return (m.screen, flow.state if flow is not None else None)
 
     def render(self) -> None:
-        m = self.model
-        st = self.style()
-        self.clear_widgets()
-        self.canvas.before.clear()
-        paint(self, st.bg("screen"))
-        self.add_widget(self._header(st))
-        banner = texts.banner_text(m.tr, m.today.health)
-        if banner:
-            role = "banner_bad" if m.today.health.level == "stale" else "banner_warn"
-            strip = box(st, role)
-            strip.add_widget(text(st, banner, role, bold=True))
-            self.add_widget(strip)
-        if m.warning:
-            warn = box(st, "banner_warn")
-            left = int(m.remaining())
-            warn.add_widget(
-                text(
-                    st,
-                    texts.WARN
-                    + " "
-                    + m.tr._(
-                        "Do you need more time? The kiosk returns to the start in {n} seconds."
-                    ).format(n=left),
-                    "banner_warn",
-                    bold=True,
-                )
-            )
-            warn.add_widget(button(st, m.tr._("More time"), m.extend, name="more-time"))
-            self.add_widget(warn)
-        content = box(st, "screen", gap=3)
-        for w in SCREENS[m.screen](m, st, self.width):
-            content.add_widget(w)
-        self.scroll = ScrollView(do_scroll_x=False)
-        self.scroll.add_widget(content)
-        self.add_widget(self.scroll)
+        m, st = self.model, self.style()
+        if m.screen is Screen.TODAY:
+            show(self.content, self.today.update(m, st, self.width))
+        else:
+            show(self.content, SCREENS[m.screen](m, st, self.width))
+        place = self._place()
+        idle = m.screen is Screen.TODAY and m.remaining() <= 0 and self.scroll.scroll_y < 1
+        if place != self.place or idle:
+            # Back to the top, with no kinetic scroll of the last screen left.
+            self.place = place
+            self.scroll.remove_widget(self.content)
+            self.scroll = self._scroll_view()
+        show(self, [*self.frame.update(st, self.width), self.scroll])
+        if tuple(self.fill.rgba) != st.bg("screen"):  # an unchanged screen draws no frame
+            self.fill.rgba = st.bg("screen")
+        restyle(self, st)
         self.renders += 1
-
-
-def texts_native(lang: str) -> str:
-    from ..i18n import NATIVE_NAMES
-
-    return NATIVE_NAMES.get(lang, lang)
 
 
 class KioskApp(App):  # type: ignore[misc]
@@ -159,6 +132,7 @@ class KioskApp(App):  # type: ignore[misc]
             self.view.render()
 
     def _tick(self, _dt: float) -> None:
-        # Redraw only on a change: a full redraw builds every widget again.
+        # Render only on a change (Today's texts are set in place, but each
+        # label set to new words draws its texture again).
         if self.model.tick() and self.view is not None:
             self.view.render()

@@ -1,4 +1,5 @@
-"""The kiosk's screens: each a function from the model's state to widgets.
+"""The kiosk's screens but Today (``today.TodayPane``, kept and updated in
+place): each a function from the model's state to new widgets.
 
 Layout and bindings only (ARCHITECTURE.md point 9): every word comes from
 ``kiosk.texts`` or a ``tr._`` call, every decision from the view-models, and
@@ -18,35 +19,6 @@ from ..model import KioskModel
 from ..qr import encode
 from ..walkin import W
 from .widgets import QrCode, Style, box, button, grid, later, text
-
-
-def today(model: KioskModel, st: Style, width: float) -> list[Any]:
-    tr, view = model.tr, model.today
-    _ = tr._
-    out: list[Any] = [text(st, _("Today's bookings"), factor=1.5, bold=True)]
-    for row in view.rows:
-        card = box(st, "card")
-        card.add_widget(text(st, texts.row_title(tr, row), "card", factor=1.25, bold=True))
-        card.add_widget(text(st, texts.now_next_text(tr, row), "card"))
-        lines = [texts.entry_text(tr, e) for e in row.entries] or [_("No bookings")]
-        card.add_widget(text(st, "\n".join(lines), "card", factor=0.9))
-        if row.walkins:
-            card.add_widget(text(st, texts.free_text(tr, row), "card", bold=True))
-            slots = grid(st, width)
-            for slot in row.free:
-                at = slot.start.astimezone(view.now.tzinfo)
-                slots.add_widget(
-                    button(
-                        st,
-                        _("Book {time}").format(time=texts.hhmm(at)),
-                        later(model.start_walkin, row.resource, slot.start),
-                        "button_free",
-                        name=f"slot:{row.resource}:{texts.hhmm(at)}",
-                    )
-                )
-            card.add_widget(slots)
-        out.append(card)
-    return out
 
 
 def _choose(model: KioskModel, st: Style, width: float) -> list[Any]:
