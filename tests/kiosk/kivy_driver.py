@@ -12,7 +12,12 @@ has ticked and redrawn:
   by a second connection as the door controller would;
 - ``["shot", NAME]``: screenshots in Swedish and English, normal and high
   contrast (``NAME-sv-normal.png`` ...), then the preferences as they were;
-- ``["check"]``: record the screen and any button under 9 mm.
+- ``["check"]``: record the screen and any button under 9 mm;
+- ``["probe", NAME]``: record every label and button on the screen, top
+  down: its identity, words, font size, colours, size and button name (the
+  widgets are kept alive, so an identity is never reused);
+- ``["advance", SECONDS]``: move the fake clock (the kiosk's next ticks see
+  the minute turn and refresh).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from kivy.core.window import Window  # noqa: E402
 from kivy.metrics import mm  # noqa: E402
 from kivy.tests.common import UnitTestTouch  # noqa: E402
 from kivy.uix.button import Button  # noqa: E402
+from kivy.uix.label import Label  # noqa: E402
 
 from door_controller.testing import FakeClock  # noqa: E402
 from kiosk.model import KioskModel  # noqa: E402
@@ -59,7 +65,8 @@ svc = Services(
 )  # fmt: skip
 model = KioskModel(svc)
 app = KioskApp(model, poll_s=0.05)
-out: dict[str, Any] = {"shots": [], "small": [], "screens": [], "errors": []}
+out: dict[str, Any] = {"shots": [], "small": [], "screens": [], "errors": [], "probes": {}}
+kept: list[Any] = []  # probed widgets stay alive: no identity is reused
 artifacts = Path(SPEC.get("artifacts", "."))
 steps: list[list[Any]] = list(SPEC["steps"])
 
@@ -91,13 +98,33 @@ def check() -> None:
     out["screens"].append(model.screen.value)
 
 
+def probe(name: str) -> None:
+    assert app.view is not None
+    found = []
+    for w in app.view.walk():
+        if isinstance(w, Label):
+            kept.append(w)
+            fill = getattr(w, "background_color", None)
+            found.append({
+                "id": id(w), "text": w.text, "font": w.font_size, "fg": list(w.color),
+                "bg": list(fill) if isinstance(w, Button) else None,
+                "fill": list(w.fill.rgba) if hasattr(w, "fill") else None,
+                "size": list(w.size), "text_size": list(w.text_size),
+                "texture": list(w.texture_size), "name": getattr(w, "hallvakt_name", None),
+            })  # fmt: skip
+    out["probes"][name] = {"screen": model.screen.value, "widgets": found}
+
+
 def shot(name: str) -> None:
     keep = model.prefs
     for lang in ("sv", "en"):
         for contrast in (False, True):
             model.prefs = type(keep)(lang, keep.text_size, contrast)
             app.view.render()
-            EventLoop.idle()  # draw a frame with the new widgets
+            # Draw a frame even when the render changed nothing (kept widgets
+            # already drawn): otherwise the back buffer read holds an old frame.
+            Window.canvas.ask_update()
+            EventLoop.idle()
             path = Window.screenshot(name=str(artifacts / "shot.png"))
             final = artifacts / f"{name}-{lang}-{'high' if contrast else 'normal'}.png"
             os.replace(path, final)
@@ -125,6 +152,10 @@ def run_step(_dt: float) -> None:
             shot(step[1])
         elif step[0] == "check":
             check()
+        elif step[0] == "probe":
+            probe(step[1])
+        elif step[0] == "advance":
+            clock.advance(step[1])
     except Exception as exc:  # reported to the test, which fails with it
         out["errors"].append(f"{step}: {type(exc).__name__}: {exc}")
     Clock.schedule_once(run_step, 0.15)  # a few polls and redraws between steps
