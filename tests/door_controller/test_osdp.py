@@ -500,6 +500,26 @@ def test_a_replugged_line_is_reopened(tmp_path: Path) -> None:
             assert bus.stats().channel_errors > 0
 
 
+def test_stop_never_raises_when_the_line_fails_to_close(
+    pair: PtyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A USB adapter pulled out can make closing its tty fail: stopping the bus
+    (a daemon shutting down, or a bus being restarted) must still finish."""
+    bus = OsdpBus(pair.controller_path, [OsdpReader("a", 1, KEY)])
+    bus.start()
+    port = bus._port
+    assert port is not None
+
+    def unplugged() -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(port, "close", unplugged)
+    bus.stop()  # does not raise
+    assert bus._supervisor is None and bus._cp is None
+    monkeypatch.undo()
+    port.close()
+
+
 def test_the_callback_never_raises(door: tuple[SimulatedBus, OsdpBus]) -> None:
     _, bus = door
     assert bus._on_event(0, {"no": "event"}) == 0

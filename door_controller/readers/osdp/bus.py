@@ -36,6 +36,7 @@ from typing import Any
 import osdp
 import serial
 
+from ...serialport import close_quietly
 from ..eventqueue import drain
 from ..events import Feedback, ReaderError, ReaderEvent, ReaderOffline
 from .channel import SerialChannel
@@ -141,7 +142,7 @@ class OsdpBus:
             self._cp.start()
         except Exception as exc:
             self._cp = None
-            self._port.close()
+            close_quietly(self._port, self.url)  # the setup's error is what matters
             raise ReaderError(f"cannot set up libosdp on {self.url}: {exc}") from exc
         self._supervisor = threading.Thread(
             target=self._supervise, name=f"osdp-supervisor {self.url}", daemon=True
@@ -158,7 +159,7 @@ class OsdpBus:
             self._cp.teardown()  # joins libosdp's refresh thread, frees its context
             self._cp = None
         if self._port is not None:
-            self._port.close()
+            close_quietly(self._port, self.url)  # an adapter pulled out must not stop a stop
 
     def poll(self, timeout: float) -> list[ReaderEvent]:
         """Events in arrival order; waits up to ``timeout`` s for the first."""
