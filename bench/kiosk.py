@@ -8,11 +8,20 @@ in the same run, and the ratio is what to read:
 1. first frame: from the child's first line (before Kivy is imported) to the
    first ``Window.on_flip``; the kiosk opens the node database and builds
    Today first.
-2. refresh Today for 300 bookings: ``model.refresh_today()`` (the replica
-   read and view-model) plus the full redraw of the screen, then one frame;
-   the baseline sets its label to the same 300 lines of text and draws a
-   frame. Median of ``--rounds``.
-3. peak memory: the child's peak RSS (``ru_maxrss``) at the end.
+2. refresh Today for 300 bookings, same data: ``model.refresh_today()``
+   (the replica read and view-model) plus ``render()`` of the screen, then
+   one frame; the baseline sets its label to the same 300 lines of text
+   (rotated by one line every other round, so it draws them again) and draws
+   a frame. Median of ``--rounds``.
+3. refresh Today, changing: the same, but the fake clock moves 15 minutes
+   each round (11:00 to 15:45, then again), so now/next, the free slots and
+   their number change, as they do during a day.
+4. memory: the child's peak RSS (``ru_maxrss``) and its RSS at the end
+   (``/proc/self/statm`` after ``gc.collect()``). With ``--spaced N`` the
+   child first runs N more changing refreshes 0.1 s apart (untimed), as a
+   screen that redraws now and then does: back-to-back frames make threaded
+   llvmpipe hold memory that frames a moment apart do not (a bench
+   artifact, docs/benchmarks.md), so read RSS from a ``--spaced`` run.
 
 The database: the demo facility (sync.demodata, seed 7) with today's
 bookings replaced by 300: 75 quarter-hour bookings on each of the three
@@ -22,6 +31,7 @@ sections and the gym, 04:00-22:45, with association titles.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -74,7 +84,13 @@ def make_db(path: Path) -> int:
     return len(bookings)
 
 
-def child(kind: str, db: str, rounds: int) -> None:
+def rss_mib() -> float:
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def child(kind: str, db: str, rounds: int, spaced: int) -> None:
     os.environ.update(KIVY_NO_ARGS="1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from kivy.config import Config
@@ -130,33 +146,48 @@ def child(kind: str, db: str, rounds: int) -> None:
 
     Window.bind(on_flip=first_flip)
 
-    def measure(_dt: float) -> None:
-        times = []
-        for i in range(rounds):
-            t = time.perf_counter()
-            if kind == "kiosk":
-                app.model.refresh_today()
-                app.view.render()
-            else:
-                app.label.text = "\n".join(lines[i % 2 :] + lines[: i % 2])
-                app.label.texture_update()
-            EventLoop.idle()  # one frame with the new content
-            times.append(time.perf_counter() - t)
-        out["refresh_s"] = statistics.median(times)
+    def refresh(i: int, changing: bool) -> float:
+        t = time.perf_counter()
+        if kind == "kiosk":
+            if changing:
+                app.model.svc.clock.wall = NOW + timedelta(minutes=15 * (i % 20))
+            app.model.refresh_today()
+            app.view.render()
+        else:
+            app.label.text = "\n".join(lines[i % 2 :] + lines[: i % 2])
+            app.label.texture_update()
+        EventLoop.idle()  # one frame with the new content
+        return time.perf_counter() - t
+
+    def finish() -> None:
+        out["end_rss_mib"] = rss_mib()
         out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(out), flush=True)
         app.stop()
+
+    def apart(i: int) -> None:
+        if i >= spaced:
+            finish()
+            return
+        refresh(i, True)
+        Clock.schedule_once(lambda _dt: apart(i + 1), 0.1)
+
+    def measure(_dt: float) -> None:
+        for key, changing in (("refresh_s", False), ("changing_s", True)):
+            out[key] = statistics.median(refresh(i, changing) for i in range(rounds))
+        apart(0)
 
     Clock.schedule_once(measure, 0.5)
     app.run()
 
 
-def run(kind: str, db: Path, rounds: int, home: str) -> dict[str, Any]:
+def run(kind: str, db: Path, rounds: int, spaced: int, home: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     env.update(KIVY_HOME=home, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--db", str(db), "--rounds", str(rounds)],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
+        [sys.executable, __file__, "--child", kind, "--db", str(db), "--rounds", str(rounds),
+         "--spaced", str(spaced)],
+        env=env, capture_output=True, text=True, timeout=1200, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
@@ -167,27 +198,32 @@ def run(kind: str, db: Path, rounds: int, home: str) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--spaced", type=int, default=0, help="refreshes 0.1 s apart before RSS")
     ap.add_argument("--child", choices=("kiosk", "bare"))
     ap.add_argument("--db")
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.db, args.rounds)
+        child(args.child, args.db, args.rounds, args.spaced)
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "node.db"
         n = make_db(db)
-        bare = run("bare", db, args.rounds, str(Path(tmp) / "kivy"))
-        kiosk = run("kiosk", db, args.rounds, str(Path(tmp) / "kivy"))
+        bare = run("bare", db, args.rounds, args.spaced, str(Path(tmp) / "kivy"))
+        kiosk = run("kiosk", db, args.rounds, args.spaced, str(Path(tmp) / "kivy"))
     print(f"bookings today: {n} (kiosk shows {kiosk['bookings_today']}), {SIZE[0]}x{SIZE[1]}")
     print(f"{'':28} {'kiosk':>10} {'bare Kivy':>10} {'ratio':>7}")
     for key, label, unit in (
         ("first_frame_s", "first frame", 1000),
         ("refresh_s", "refresh Today (median)", 1000),
+        ("changing_s", "… data changing (median)", 1000),
         ("peak_rss_mib", "peak RSS", 1),
+        ("end_rss_mib", "RSS at the end", 1),
     ):
         k, b = kiosk[key] * unit, bare[key] * unit
         suffix = "ms" if unit == 1000 else "MiB"
         print(f"{label:28} {k:8.1f}{suffix:>2} {b:8.1f}{suffix:>2} {k / b:6.2f}x")
+    apart = f", then {args.spaced} changing 0.1 s apart" if args.spaced else ""
+    print(f"(RSS at the end: after {2 * args.rounds} refreshes back to back{apart})")
 
 
 if __name__ == "__main__":
