@@ -41,6 +41,11 @@ def run_kiosk(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EX_CONFIG
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    # Software GL (Mesa llvmpipe) with rasterizer threads keeps memory for the
+    # label textures the kiosk replaces (1 GiB after 1,500 refreshes); with one
+    # thread RSS stays flat and a refresh is about as fast (docs/benchmarks.md,
+    # the kiosk). Hardware GL drivers ignore it.
+    os.environ.setdefault("LP_NUM_THREADS", "0")
     from kivy.config import Config
 
     Config.set("graphics", "width", str(kiosk.screen.width))
