@@ -2,7 +2,7 @@
 
 ``hallvakt demo [--dir .demo] [--headless] [--seconds N] [--offline]`` runs, each
 as a child process with its log in ``DIR/logs/``: a private Mosquitto on
-loopback (sync/broker.py), the reference central gateway with the demo facility
+loopback (sync/broker/), the reference central gateway with the demo facility
 seeded for today, and one facility node ``demo.node.n1``: its sync link, its
 door controller with libosdp's simulated readers on a pty, and its kiosk (in a
 window when there is a display, else offscreen with a screenshot every few

@@ -1,4 +1,4 @@
-"""System-test fixtures: a real Mosquitto per test (sync/broker.py) and paho clients.
+"""System-test fixtures: a real Mosquitto per test (sync/broker/) and paho clients.
 
 - ``make_broker(**changes)``: a started ``PrivateBroker`` whose ``BrokerConfig``
   has ``changes`` applied (e.g. ``autosave_interval=1``); stopped at teardown.

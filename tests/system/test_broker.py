@@ -1,4 +1,4 @@
-"""A real Mosquitto: the private broker of sync/broker.py, and the production
+"""A real Mosquitto: the private broker of sync/broker/, and the production
 setup of deploy/mosquitto/ (TLS with client certificates, CN = user name, the
 ACL of PROTOCOL.md §3). What the broker keeps across a restart and a crash,
 and what a node can and cannot do. Each "nothing else arrived" is shown with a
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-import sync.broker
+import sync.broker.process
 from firmware_config.values import GATEWAY_ID_PATTERN, NODE_ID_PATTERN, is_reserved_node_id
 from sync.broker import (
     AUTOSAVE_INTERVAL,
@@ -111,9 +111,11 @@ def test_a_port_taken_before_the_broker_binds_it_is_picked_again(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))  # bound, not listening: the probe gets no answer
         busy = taken.getsockname()[1]
-        real = sync.broker.free_port
+        real = sync.broker.process.free_port
         picks = iter([busy])
-        monkeypatch.setattr(sync.broker, "free_port", lambda host: next(picks, None) or real(host))
+        monkeypatch.setattr(
+            sync.broker.process, "free_port", lambda host: next(picks, None) or real(host)
+        )
         b = make_broker(unix_socket=None)
         assert b.tcp_address is not None and b.tcp_address[1] != busy
         assert probe(b.tcp_address) == SUCCESS

@@ -1,4 +1,4 @@
-"""The central gateway against a real Mosquitto (sync/central/link.py over sync/broker.py).
+"""The central gateway against a real Mosquitto (sync/central/link.py over sync/broker/).
 
 A fake node written here speaks the contract with ``sync.protocol`` (``pack``
 to sign, ``check`` to gate, via sync/central/testing.py's ``FakeNode``) over a

@@ -1,6 +1,6 @@
 """Forged, replayed, rolled-back and misaddressed messages on the production TLS listener.
 
-The broker is production's (sync/broker.py ``TlsListener``, client certificates
+The broker is production's (sync/broker/ ``TlsListener``, client certificates
 required, CN = MQTT user = client id, deploy/mosquitto/hallvakt.acl); central's
 gateway (``central-1``) and the nodes' links (``hallvakt sync``) run as child
 processes over ``mqtts://`` with certificates from a test CA. A second
