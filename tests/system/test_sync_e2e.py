@@ -1,7 +1,7 @@
 """A node and the central gateway, end to end, as separate processes on a real Mosquitto.
 
 ``hallvakt sync --config node.toml`` and ``hallvakt central --config central.toml``
-run as child processes (sync/testing_e2e.py), set up the way an installer and
+run as child processes (sync/testing_e2e/), set up the way an installer and
 central's operator do it: ``hallvakt central init``, ``hallvakt provision``,
 ``hallvakt central register-node``, ``hallvakt central demo-seed``. A wiretap
 client subscribed to ``hallvakt/v1/#`` records what crosses the broker. Shown:

@@ -1,7 +1,7 @@
 """Faults in the running system: processes killed, the broker lost, a log pruned.
 
 The node's link (``hallvakt sync``) and central's gateway (``hallvakt central``)
-run as child processes on a private Mosquitto (sync/testing_e2e.py). The
+run as child processes on a private Mosquitto (sync/testing_e2e/). The
 node's events come from the test through ``sync.replica.append_event`` (an
 ``EventWriter`` thread stands in for the door controller), and every committed
 ``(seq, id)`` is recorded before an ack can delete it. Each test ends with
