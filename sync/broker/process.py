@@ -12,7 +12,8 @@ runs ``mosquitto -c FILE``. Guarantees:
   sleeps. A broker that exits instead raises ``BrokerError`` with the tail of
   its log.
 - The broker's log (its stderr, plus one line per start from this module) is
-  the file ``log_path``; the process is always reaped, and a directory this
+  the file ``log_path``; the process is always reaped (``signal_and_reap``,
+  which the end-to-end harness's ``Daemon`` shares), and a directory this
   module created is removed by ``stop``.
 
 Mosquitto 2.0.11 facts this relies on (shared FIELD-NOTES.md): ``listener 0
@@ -43,6 +44,20 @@ _PROBE_INTERVAL = 0.02
 
 class BrokerError(RuntimeError):
     """The broker could not be started, or did not become ready in time."""
+
+
+def signal_and_reap(proc: subprocess.Popen[bytes], sig: signal.Signals, timeout: float) -> int:
+    """Send ``sig`` to ``proc`` unless it has exited, and reap it; return its exit
+    status. A process still running after ``timeout`` seconds is killed and
+    reaped, then ``subprocess.TimeoutExpired`` raised for the caller to name."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def mosquitto_executable() -> str | None:
@@ -293,13 +308,9 @@ class PrivateBroker:
         if proc is None:
             raise BrokerError("the broker is not running")
         self._proc = None
-        if proc.poll() is None:
-            proc.send_signal(sig)
         try:
-            return proc.wait(timeout)
+            return signal_and_reap(proc, sig, timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             raise BrokerError(
                 f"mosquitto (pid {proc.pid}) ignored {sig.name} for {timeout} s; killed"
             ) from None

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from sync.broker.process import signal_and_reap
+
 WAIT_S = 60.0  # generous: a loaded 2-core machine; every wait returns as soon as it can
 
 
@@ -96,13 +98,9 @@ class Daemon:
         proc, self.proc = self.proc, None
         if proc is None:
             raise RuntimeError(f"{self.name} was not started")
-        if proc.poll() is None:
-            proc.send_signal(sig)
         try:
-            return proc.wait(timeout)
+            return signal_and_reap(proc, sig, timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             raise AssertionError(f"{self.name} ignored {sig.name} for {timeout} s") from None
 
     def stop(self) -> None:
