@@ -15,7 +15,16 @@ from .apply import (
     stage_snapshot,
     staged_snapshot,
 )
-from .attendance import AccessRecord, checked_in, leaders_in, record_access, sweep_no_shows
+from .attendance import (
+    AccessRecord,
+    StartReport,
+    checked_in,
+    leaders_in,
+    record_access,
+    report_attendance,
+    start_report,
+    sweep_no_shows,
+)
 from .commands import (
     DOOR_COMMANDS,
     CommandRefused,
@@ -84,7 +93,14 @@ from .records import (
     parse_record,
 )
 from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
-from .walkins import WalkinRefused, cancel_walkin, create_walkin, walkin_states
+from .walkins import (
+    RejectedWalkin,
+    WalkinRefused,
+    cancel_walkin,
+    create_walkin,
+    rejected_walkins,
+    walkin_states,
+)
 
 __all__ = [
     "DOOR_COMMANDS",
@@ -114,6 +130,7 @@ __all__ = [
     "ReaderStatus",
     "Record",
     "RecordError",
+    "RejectedWalkin",
     "Replica",
     "ReplicaCorrupt",
     "ReplicaError",
@@ -123,6 +140,7 @@ __all__ = [
     "Slot",
     "SnapshotPart",
     "StagedSnapshot",
+    "StartReport",
     "SyncState",
     "Verdict",
     "WalkinRefused",
@@ -167,13 +185,16 @@ __all__ = [
     "reader_states",
     "record_access",
     "record_kiosk_tap",
+    "rejected_walkins",
     "related_resources",
     "replace_all",
+    "report_attendance",
     "resource_tree",
     "set_door_state",
     "set_reader_state",
     "stage_snapshot",
     "staged_snapshot",
+    "start_report",
     "sweep_no_shows",
     "uuid7",
     "walkin_states",

@@ -10,6 +10,11 @@ Rules this module guarantees:
 - ``sweep_no_shows`` records ``booking.no_show`` once for each active central
   booking that ended more than ``policy.no_show_grace_minutes`` ago with nobody
   entered, and never for a booking already checked in or already reported.
+  A leader's start headcount alone does not count as an entry.
+- ``report_attendance`` records one ``attendance.reported`` event; a ``start``
+  report also stores its counts on the booking's ``attendance`` row in the same
+  transaction, so ``start_report`` still has them after a kiosk restart.
+  Counts only: no personal data.
 """
 
 from __future__ import annotations
@@ -121,21 +126,89 @@ def sweep_no_shows(rep: Replica, now: datetime) -> list[OutboxEvent]:
         since = row[0] if row[0] is not None else until - 7 * 86400
         if until <= since:
             return []
+        # No row, or a row with only a start headcount: nobody entered.
         candidates = rep.decode_rows(
             Booking,
             rep.conn.execute(
                 "SELECT b.data FROM bookings b LEFT JOIN attendance a ON a.booking_id = b.id"
                 " WHERE b.end_ts > ? AND b.end_ts <= ? AND b.status IN ('confirmed', 'tentative')"
-                " AND b.origin = 'central' AND a.booking_id IS NULL ORDER BY b.end_ts, b.id",
+                " AND b.origin = 'central'"
+                " AND coalesce(a.checked_in_ts, a.leader_in_ts, a.no_show_ts) IS NULL"
+                " ORDER BY b.end_ts, b.id",
                 [since, until],
             ),
         )
         for b in candidates:
             rep.conn.execute(
-                "INSERT INTO attendance (booking_id, no_show_ts, end_ts) VALUES (?, ?, ?)",
+                "INSERT INTO attendance (booking_id, no_show_ts, end_ts) VALUES (?, ?, ?)"
+                " ON CONFLICT (booking_id) DO UPDATE SET no_show_ts = excluded.no_show_ts",
                 [b.id, to_ts(now), to_ts(b.end)],
             )
             body = {"booking": b.id, "start": format_instant(b.start), "end": format_instant(b.end)}
             events.append(append_event(rep, "booking.no_show", body, now))
         rep.conn.execute("UPDATE sync_state SET no_show_swept_ts = ? WHERE id = 1", [until])
     return events
+
+
+ATTENDANCE_STAGES = ("start", "end")
+
+
+@dataclass(frozen=True, slots=True)
+class StartReport:
+    """A leader's headcount at the start of a booking, as last reported."""
+
+    participants: int
+    leaders: int
+    at: datetime
+
+
+def report_attendance(
+    rep: Replica,
+    booking: Booking,
+    stage: str,
+    participants: int,
+    leaders: int,
+    reported_by: str | None,
+    at: datetime,
+) -> OutboxEvent:
+    """Record ``attendance.reported`` (PROTOCOL.md §5); return the event.
+
+    A ``start`` report also stores its counts for ``start_report``, in the same
+    transaction (a later start report replaces them). Raises ``ValueError`` for
+    a stage other than ``start``/``end`` or a negative count, writing nothing.
+    """
+    if stage not in ATTENDANCE_STAGES:
+        raise ValueError(f"attendance stage must be start or end, not {stage!r}")
+    if participants < 0 or leaders < 0:
+        raise ValueError("attendance counts cannot be negative")
+    body = {
+        "booking": booking.id,
+        "stage": stage,
+        "participants": participants,
+        "leaders": leaders,
+        "reported_by": reported_by,
+        "at": format_instant(at),
+    }
+    with rep.write():
+        event = append_event(rep, "attendance.reported", body, at)
+        if stage == "start":
+            rep.conn.execute(
+                "INSERT INTO attendance (booking_id, end_ts, start_participants, start_leaders,"
+                " start_reported_ts) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (booking_id) DO UPDATE"
+                " SET start_participants = excluded.start_participants,"
+                " start_leaders = excluded.start_leaders,"
+                " start_reported_ts = excluded.start_reported_ts",
+                [booking.id, to_ts(booking.end), participants, leaders, to_ts(at)],
+            )
+    return event
+
+
+def start_report(rep: Replica, booking_id: str) -> StartReport | None:
+    """The start headcount reported for ``booking_id``, or None if none was."""
+    row = rep.conn.execute(
+        "SELECT start_participants, start_leaders, start_reported_ts FROM attendance"
+        " WHERE booking_id = ? AND start_reported_ts IS NOT NULL",
+        [booking_id],
+    ).fetchone()
+    return None if row is None else StartReport(row[0], row[1], from_ts(row[2]))

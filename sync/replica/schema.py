@@ -179,3 +179,20 @@ def _heartbeats(db: Database) -> None:
         "CREATE TABLE heartbeats (process TEXT PRIMARY KEY, pid INTEGER NOT NULL,"
         " started_ts INTEGER NOT NULL, beat_ts INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '')"
     )
+
+
+@MIGRATIONS(name="0007_kiosk_memory")
+def _kiosk_memory(db: Database) -> None:
+    # What the kiosk kept in memory only, so that it survives a kiosk restart.
+    # A leader's start headcount, written with its `attendance.reported` event
+    # (attendance.report_attendance); a row holding only these says nothing
+    # about entry or no-show.
+    db.execute("ALTER TABLE attendance ADD COLUMN start_participants INTEGER")
+    db.execute("ALTER TABLE attendance ADD COLUMN start_leaders INTEGER")
+    db.execute("ALTER TABLE attendance ADD COLUMN start_reported_ts INTEGER")
+    # A phone booker's keyed digest (never the number), written with the walk-in
+    # (walkins.create_walkin), so a rejection finds them at their next visit.
+    db.execute("ALTER TABLE walkins ADD COLUMN phone_digest TEXT")
+    db.execute(
+        "CREATE INDEX walkins_phone_digest ON walkins(phone_digest) WHERE phone_digest IS NOT NULL"
+    )

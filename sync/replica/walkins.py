@@ -6,11 +6,15 @@ Rules this module guarantees:
   it is whole slots long, within the resource's slot limit.
 - The booking, its pending verdict and the ``walkin.created`` event commit in
   one transaction; a refused walk-in writes nothing and raises ``WalkinRefused``.
+- A phone booker's keyed digest (never the number) is stored with the walk-in
+  in that transaction and is the one the event carries, so
+  ``rejected_walkins`` finds the booker again after a kiosk restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,11 +38,15 @@ def create_walkin(
     booking: Booking,
     now: datetime,
     extra: Mapping[str, Any] | None = None,
+    *,
+    phone_digest: str | None = None,
 ) -> OutboxEvent:
     """Store ``booking`` (origin ``walkin``) and record ``walkin.created``.
 
     ``extra`` adds fields to the event body (the kiosk's ``code_digest``);
-    ``booking`` is always the booking itself.
+    ``booking`` is always the booking itself. ``phone_digest`` (a private
+    person identified by phone, as a keyed digest) is stored with the walk-in
+    and added to the body as ``phone_digest``.
 
     Raises ``WalkinRefused`` with reason ``not_walkin``, ``no_lease``,
     ``outside_lease``, ``not_slots``, ``too_long``, ``in_past`` or ``conflict``.
@@ -72,10 +80,13 @@ def create_walkin(
             raise WalkinRefused("conflict", "the time is no longer free")
         rep.put(booking)
         body = {**(extra or {}), "booking": booking.to_wire()}
+        if phone_digest is not None:
+            body["phone_digest"] = phone_digest
         event = append_event(rep, "walkin.created", body, now)
         rep.conn.execute(
-            "INSERT INTO walkins (booking_id, event_id, state, data) VALUES (?, ?, 'pending', ?)",
-            [booking.id, event.id, "{}"],
+            "INSERT INTO walkins (booking_id, event_id, state, data, phone_digest)"
+            " VALUES (?, ?, 'pending', ?, ?)",
+            [booking.id, event.id, "{}", phone_digest],
         )
     return event
 
@@ -106,3 +117,28 @@ def walkin_states(rep: Replica) -> dict[str, tuple[str, str]]:
     """Every walk-in of this node: booking id -> (state, reason)."""
     rows = rep.conn.execute("SELECT booking_id, state, reason FROM walkins")
     return {b: (s, r) for b, s, r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedWalkin:
+    """A walk-in of this node that central rejected, and central's reason."""
+
+    booking: Booking
+    reason: str
+
+
+def rejected_walkins(
+    rep: Replica, holders: Collection[str] = (), phone_digest: str | None = None
+) -> list[RejectedWalkin]:
+    """Rejected walk-ins booked by one of ``holders`` or with ``phone_digest``,
+    by start; a walk-in whose booking is gone is left out."""
+    if not holders and phone_digest is None:
+        return []
+    marks = ",".join("?" * len(holders)) or "NULL"
+    rows = rep.conn.execute(
+        "SELECT b.data, w.reason FROM walkins w JOIN bookings b ON b.id = w.booking_id"
+        f" WHERE w.state = 'rejected' AND (b.holder IN ({marks}) OR w.phone_digest = ?)"
+        " ORDER BY b.start_ts, b.id",
+        [*holders, phone_digest],
+    ).fetchall()
+    return [RejectedWalkin(rep.decode(Booking, data), reason) for data, reason in rows]
