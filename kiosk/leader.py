@@ -10,8 +10,9 @@ Rules this module guarantees:
   ``LATE`` after it. Each submission is one ``attendance.reported`` event
   (PROTOCOL.md §5) with ``stage`` ``start`` or ``end``: counts only, no
   children's personal data ever reaches the node.
-- The start count is kept in ``drafts`` (owned by the kiosk model) so that the
-  end confirmation shows it; it is lost on a restart (the leader types again).
+- The start count is stored in the node database with its event
+  (``report_attendance``) and read back by ``start_report``: the end
+  confirmation shows it and starts from it, also after a kiosk restart.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from enum import Enum
 from sync.replica import (
     Booking,
     Resource,
-    append_event,
+    StartReport,
     bookings_overlapping,
     checked_in,
     leaders_in,
+    report_attendance,
     resource_tree,
+    start_report,
 )
 from sync.replica.queries import public_label
-from sync.replica.timeutil import day_bounds, format_instant, local_day
+from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services
@@ -81,12 +84,6 @@ def lstep(state: L, event: LE) -> L:
 
 
 @dataclass(frozen=True, slots=True)
-class Draft:
-    participants: int
-    leaders: int
-
-
-@dataclass(frozen=True, slots=True)
 class LeaderView:
     state: L
     team: str  # the association's public name
@@ -98,7 +95,7 @@ class LeaderView:
     stage: str  # none, early, start, end, over
     checked_in: datetime | None  # first entry at a door (facility-local)
     leader_in: bool
-    draft: Draft | None
+    start_report: StartReport | None  # the headcount reported at the start
     participants: int
     leaders: int
     error: str | None
@@ -120,12 +117,12 @@ def stage_at(booking: Booking | None, now: datetime) -> str:
 class LeaderFlow:
     """One leader at the kiosk."""
 
-    def __init__(self, svc: Services, who: Identity, drafts: dict[str, Draft]) -> None:
-        self.svc, self.who, self.drafts = svc, who, drafts
+    def __init__(self, svc: Services, who: Identity) -> None:
+        self.svc, self.who = svc, who
         self.state = L.SHOW
         self.error: str | None = None
         self.booking = self._find()
-        draft = drafts.get(self.booking.id) if self.booking else None
+        draft = start_report(svc.rep, self.booking.id) if self.booking else None
         self.participants = draft.participants if draft else 0
         self.leaders = draft.leaders if draft else 1
 
@@ -169,7 +166,7 @@ class LeaderFlow:
             stage_at(b, now),
             seen.astimezone(tz) if seen else None,
             b.id in leaders_in(rep, [b.id]),
-            self.drafts.get(b.id),
+            start_report(rep, b.id),
             self.participants,
             self.leaders,
             self.error,
@@ -193,16 +190,9 @@ class LeaderFlow:
         stage = stage_at(b, now)
         if b is None or self.state is not L.COUNT or stage not in ("start", "end"):
             raise LeaderTransition("nothing to report")
-        body = {
-            "booking": b.id,
-            "stage": stage,
-            "participants": self.participants,
-            "leaders": self.leaders,
-            "reported_by": self.who.credential,
-            "at": format_instant(now),
-        }
-        append_event(self.svc.rep, "attendance.reported", body, now)
-        self.drafts[b.id] = Draft(self.participants, self.leaders)
+        report_attendance(
+            self.svc.rep, b, stage, self.participants, self.leaders, self.who.credential, now
+        )
         self._go(LE.SUBMIT)
 
     def back(self) -> None:

@@ -14,7 +14,10 @@ Rules this module guarantees:
   kiosk returns to Today in the default language with default preferences.
 - A tap on Today identifies: a caretaker opens the caretaker view, anyone
   else the leader view. A walk-in of theirs central rejected is shown first,
-  once per kiosk run (and in the caretaker view until it is over).
+  once per kiosk run (and in the caretaker view until it is over); so is one
+  booked with the phone number a visitor types for a new walk-in. Who booked
+  (holder or phone digest) comes from the node database (``rejected_walkins``),
+  so a restart loses nothing; only "already shown in this run" is in memory.
 - Speech: the current screen is spoken on every change when the kiosk's
   ``speech`` setting is on (and on request by the "read aloud" button), and so
   is every confirmation and error; a door code only by ``speak_code``.
@@ -30,19 +33,18 @@ from enum import Enum
 
 from firmware_config.runtime import Notifier
 from sync.replica import (
-    Booking,
     Resource,
     beat,
     kiosk_taps_after,
     last_kiosk_tap_id,
-    walkin_states,
+    rejected_walkins,
 )
 
 from . import texts
 from .caretaker import CaretakerModel, Notice, RejectedLine
 from .i18n import Translator, available, translator
 from .identity import IdentifyFailed, Identity, identify
-from .leader import Draft, LeaderFlow
+from .leader import LeaderFlow
 from .services import Services
 from .timing import Phase, TimeLimit
 from .today import TodayView, build_today
@@ -90,9 +92,7 @@ class KioskModel:
         self._then: Screen = Screen.TODAY
         self.limit = TimeLimit(float(s.idle_timeout_s), svc.clock.monotonic())
         self.warning = False
-        self.drafts: dict[str, Draft] = {}
-        self.shown_rejections: set[str] = set()
-        self.phone_bookings: dict[str, str] = {}  # booking id -> phone digest
+        self.shown_rejections: set[str] = set()  # booking ids, this kiosk run
         self.last_tap = last_kiosk_tap_id(svc.rep)
         self._mark = self._data_mark()
         self.today: TodayView = build_today(svc.rep, svc.node_id, svc.clock.now())
@@ -260,20 +260,19 @@ class KioskModel:
     # --- taps and identification ------------------------------------------------------
 
     def _rejections(self, who: Identity | None, phone: str | None) -> tuple[RejectedLine, ...]:
+        """Walk-ins central rejected that ``who`` (or whoever booked with the
+        phone digest ``phone``) has not been shown in this kiosk run."""
         holders = set() if who is None else {who.holder.id, *(g.id for g in who.groups)}
         rep, tz = self.svc.rep, self.svc.rep.tz
         out = []
-        for bid, (state, reason) in walkin_states(rep).items():
-            if state != "rejected" or bid in self.shown_rejections:
+        for rej in rejected_walkins(rep, holders, phone):
+            b = rej.booking
+            if b.id in self.shown_rejections:
                 continue
-            b = rep.get(Booking, bid)
-            if b is None:
-                continue
-            if b.holder in holders or (phone is not None and self.phone_bookings.get(bid) == phone):
-                res = rep.get(Resource, b.resources[0])
-                name = res.name if res else b.resources[0]
-                out.append(RejectedLine(bid, name, b.start.astimezone(tz), reason))
-                self.shown_rejections.add(bid)
+            res = rep.get(Resource, b.resources[0])
+            name = res.name if res else b.resources[0]
+            out.append(RejectedLine(b.id, name, b.start.astimezone(tz), rej.reason))
+            self.shown_rejections.add(b.id)
         return tuple(out)
 
     def on_tap(self, digest: str) -> None:
@@ -299,7 +298,7 @@ class KioskModel:
             self.caretaker = CaretakerModel(self.svc, who)
             target = Screen.CARETAKER
         else:
-            self.leader = LeaderFlow(self.svc, who, self.drafts)
+            self.leader = LeaderFlow(self.svc, who)
             target = Screen.LEADER
         rejected = self._rejections(who, None)
         if rejected:
@@ -319,10 +318,24 @@ class KioskModel:
         self.touch()
 
     def submit_phone(self) -> None:
-        """Hand the typed number to the walk-in; the kiosk forgets the digits."""
+        """Hand the typed number to the walk-in; the kiosk forgets the digits.
+
+        Walk-ins booked earlier with the same number that central rejected are
+        shown first (as for a card tapped in the walk-in).
+        """
         typed, self.keypad = self.keypad, ""
-        if self.walkin is not None:
-            self.act(lambda: self.walkin.enter_phone(typed) if self.walkin else None)
+        flow = self.walkin
+        if flow is None:
+            return
+        self.touch()
+        flow.enter_phone(typed)
+        rejected: tuple[RejectedLine, ...] = ()
+        if flow.state is W.CONFIRM and flow.phone is not None:
+            rejected = self._rejections(None, flow.phone)
+        if rejected:
+            self._notify(Notice(None, rejected), Screen.WALKIN)
+        else:
+            self.announce()
 
     # --- actions from the screens ---------------------------------------------------
 
@@ -339,8 +352,6 @@ class KioskModel:
                 self.home()
                 return
             if self.walkin.state is W.DONE and self.walkin.done is not None:
-                if self.walkin.phone is not None:
-                    self.phone_bookings[self.walkin.done.booking] = self.walkin.phone
                 self.refresh_today()
         if self.leader is not None and self.leader.state.value == "closed":
             self.home()

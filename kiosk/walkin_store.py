@@ -8,19 +8,18 @@ Rules this module guarantees:
   (``code_digest``), in a local ``code`` credential bound to the booking, so
   the door controller honours it at once, offline too.
 - ``create_walkin`` (sync.replica) and the credential commit in one
-  transaction: a refused walk-in leaves neither behind.
+  transaction: a refused walk-in leaves neither behind. A phone booker's
+  digest is stored with the walk-in in that transaction (it finds their
+  rejected walk-ins after a kiosk restart).
 - The ``walkin.created`` body carries ``code_digest`` (and ``phone_digest``
-  for a phone-identified person) when the replica's ``create_walkin`` accepts
-  ``extra`` body fields; see docs/kiosk.md.
+  for a phone-identified person); see docs/kiosk.md.
 """
 
 from __future__ import annotations
 
-import inspect
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sync.replica import (
     Booking,
@@ -34,7 +33,6 @@ from sync.replica import (
 
 CODE_DIGITS = 6
 CODE_VALID_AFTER = timedelta(minutes=240)  # the longest `after_minutes` a door may have
-EXTRA_BODY = "extra" in inspect.signature(create_walkin).parameters
 
 
 class NoFreeCode(Exception):
@@ -74,15 +72,10 @@ def store_walkin(
 
     Raises ``WalkinRefused`` (from ``create_walkin``) with nothing written.
     """
-    extra: dict[str, str] = {"code_digest": digest}
-    if phone_digest is not None:
-        extra["phone_digest"] = phone_digest
     with rep.write():
-        if EXTRA_BODY:
-            make: Any = create_walkin
-            event: OutboxEvent = make(rep, node, booking, now, extra=extra)
-        else:
-            event = create_walkin(rep, node, booking, now)
+        event = create_walkin(
+            rep, node, booking, now, {"code_digest": digest}, phone_digest=phone_digest
+        )
         rep.put(
             Credential(
                 credential_id(booking.id),

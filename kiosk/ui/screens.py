@@ -206,8 +206,9 @@ def leader(model: KioskModel, st: Style, width: float) -> list[Any]:
         )
     elif v.stage in ("start", "end"):
         words = _("Enter headcount") if v.stage == "start" else _("Confirm headcount at the end")
-        if v.draft is not None:
-            out.append(text(st, _("Headcount at the start: {n}").format(n=v.draft.participants)))
+        if v.start_report is not None:
+            n = v.start_report.participants
+            out.append(text(st, _("Headcount at the start: {n}").format(n=n)))
         out.append(button(st, words, lambda: model.act(flow.start_count), name="count"))
     else:
         out.append(text(st, _("The headcount can be entered from 15 minutes before the start.")))

@@ -50,8 +50,7 @@ def test_leader_headcount_at_start_and_end(
 ) -> None:
     team_booking(svc, site, T0 + H)
     who = identify(svc.rep, card("anna"), kclock.now())
-    drafts: dict[str, Any] = {}
-    flow = LeaderFlow(svc, who, drafts)
+    flow = LeaderFlow(svc, who)
     v = flow.view()
     assert (v.team, v.title, v.resource_name, v.stage) == (
         "IK Fram",
@@ -67,9 +66,10 @@ def test_leader_headcount_at_start_and_end(
     flow.submit()
     assert flow.state is L.DONE
     kclock.advance(2 * 3600)  # at the end, a new tap
-    again = LeaderFlow(svc, who, drafts)
+    again = LeaderFlow(svc, who)
     v = again.view()
     assert v.stage == "end" and (v.participants, v.leaders) == (14, 2)
+    assert v.start_report is not None and v.start_report.participants == 14
     again.start_count()
     again.set_counts(13, 2)  # one went home early
     again.submit()
@@ -92,7 +92,7 @@ def test_leader_sees_the_door_check_in_and_bad_counts(
         AccessRecord("main", "r1", card("anna"), True, "booking", "anna-card", "train"),
         T0 - H / 2,
     )
-    flow = LeaderFlow(svc, identify(svc.rep, card("anna"), T0), {})
+    flow = LeaderFlow(svc, identify(svc.rep, card("anna"), T0))
     v = flow.view()
     assert v.stage == "start" and v.leader_in and v.checked_in is not None
     assert v.checked_in.strftime("%H:%M") == "11:30"
@@ -102,7 +102,7 @@ def test_leader_sees_the_door_check_in_and_bad_counts(
 
 
 def test_leader_without_booking(svc: Services, card: Callable[[str], str]) -> None:
-    flow = LeaderFlow(svc, identify(svc.rep, card("anna"), T0), {})
+    flow = LeaderFlow(svc, identify(svc.rep, card("anna"), T0))
     assert flow.view().stage == "none"
     with pytest.raises(LeaderTransition):
         flow.start_count()

@@ -19,7 +19,7 @@ from door_controller.testing import FakeClock
 from kiosk.identity import normalise_phone, phone_digest
 from kiosk.services import Services
 from kiosk.walkin import TABLE, E, InvalidTransition, W, WalkinFlow, step
-from kiosk.walkin_store import EXTRA_BODY, credential_id, new_code
+from kiosk.walkin_store import credential_id, new_code
 from sync.replica import (
     Credential,
     Verdict,
@@ -81,9 +81,6 @@ def test_walkin_inside_a_lease(svc: Services, card: Callable[[str], str], site: 
     assert T0 + H not in [s.start for s in WalkinFlow(svc, "A").view().slots]
 
 
-@pytest.mark.xfail(
-    not EXTRA_BODY, strict=True, reason="needs sync.replica.create_walkin(..., extra=)"
-)
 def test_walkin_event_carries_the_code_digest(
     svc: Services, card: Callable[[str], str], site: Any
 ) -> None:
