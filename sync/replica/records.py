@@ -146,6 +146,18 @@ class _Reader:
 R = TypeVar("R", bound="Record")
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A record class's field names in order (``dataclasses.fields`` is slow
+    to call for every record written)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """Base of every entity: an id, a wire name, a codec."""
@@ -161,13 +173,13 @@ class Record:
     def to_wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict (instants as RFC 3339 ``Z`` strings)."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            v = getattr(self, name)
             if isinstance(v, datetime):
                 v = format_instant(v)
             elif isinstance(v, tuple):
                 v = [x.to_wire() if isinstance(x, WeeklyWindow) else x for x in v]
-            out[f.name] = v
+            out[name] = v
         return out
 
 

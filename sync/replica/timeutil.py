@@ -70,8 +70,11 @@ def parse_instant(text: str) -> datetime:
 
 
 def format_instant(at: datetime) -> str:
-    """Format an aware instant as RFC 3339 UTC with ``Z``, whole seconds."""
-    return require_aware(at).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Format an aware instant as RFC 3339 UTC with ``Z``, whole seconds
+    (truncated), the year in four digits."""
+    # isoformat, not strftime: three times faster (every stored record passes
+    # here), and it pads the year where glibc's %Y does not.
+    return require_aware(at).astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
 
 
 def require_aware(at: datetime) -> datetime:

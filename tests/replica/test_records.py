@@ -33,7 +33,7 @@ from sync.replica import (
     WeeklyWindow,
     parse_record,
 )
-from sync.replica.timeutil import parse_instant
+from sync.replica.timeutil import format_instant, parse_instant
 
 D = "A" * 43  # a well-formed digest
 
@@ -620,3 +620,15 @@ def test_parse_instant_fast_path_agrees_with_the_pattern(
     assert got == expected
     if got is not None:
         assert got.tzinfo is UTC
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+    )
+)
+def test_format_instant_round_trips_to_the_second(at: datetime) -> None:
+    utc = at.astimezone(UTC)  # (an imaginary local time, in a DST gap, maps as Python maps it)
+    text = format_instant(at)
+    assert text == utc.strftime("%Y-%m-%dT%H:%M:%SZ")  # the spelling it always had
+    assert parse_instant(text) == utc.replace(microsecond=0)
