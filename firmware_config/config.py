@@ -120,16 +120,18 @@ def _default_language(
         )
 
 
+# The broker's `url` key, the same in node.toml and central.toml.
+BROKER_URL = {
+    Required("url", "where the broker is", "mqtts://mqtt.bokning.malmo.example:8883"): Text().then(
+        parse_broker_url,
+        "`mqtts://host[:port]` (8883), `mqtt://host[:port]` (1883, loopback only), `unix:///path`",
+    ),
+}
+
 BROKER = Table(
     Broker,
     {
-        Required(
-            "url", "where the broker is", "mqtts://mqtt.bokning.malmo.example:8883"
-        ): Text().then(
-            parse_broker_url,
-            "`mqtts://host[:port]` (8883), `mqtt://host[:port]` (1883, loopback only), "
-            "`unix:///path`",
-        ),
+        **BROKER_URL,
         Optional(
             "ca", None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"
         ): FilePath(),

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_config.config import BROKER_TLS_RULES
+from firmware_config.config import BROKER_TLS_RULES, BROKER_URL
 from firmware_config.model import BrokerURL
 from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table
 from firmware_config.schema import Optional as Opt
 from firmware_config.validators import FilePath, Int, Text
-from firmware_config.values import GATEWAY_ID_PATTERN, parse_broker_url
+from firmware_config.values import GATEWAY_ID_PATTERN
 
 KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
 GATEWAY_ID = Text(
@@ -96,12 +96,7 @@ SIGNING = Table(
 BROKER = Table(
     Broker,
     {
-        Required(
-            "url", "where the broker is", "mqtts://mqtt.bokning.malmo.example:8883"
-        ): Text().then(
-            parse_broker_url,
-            "`mqtts://host[:port]` (8883), `mqtt://host[:port]` (1883, loopback only), `unix:///path`",
-        ),
+        **BROKER_URL,
         Opt("ca", None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"): FilePath(),
         Opt(
             "cert",
