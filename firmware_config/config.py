@@ -362,13 +362,30 @@ def parse_config(
 def loads_config(text: str, *, file: str = "node.toml", base_dir: Path = Path(".")) -> NodeConfig:
     """Parse TOML text, then ``parse_config``. A syntax error is a ``ConfigError``
     whose key path is ``line L, column C``."""
+    return parse_config(parse_toml(text, file), file=file, base_dir=base_dir)
+
+
+def read_config_text(path: str | Path) -> str:
+    """The UTF-8 text of a config file (a BOM from Notepad is fine); raises
+    ``ConfigError`` naming the file as ``path`` was given."""
+    file = str(path)
     try:
-        data = tomllib.loads(text)
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(file, "", f"cannot be read: {exc.strerror or exc}")]) from None
+
+
+def parse_toml(text: str, file: str) -> dict[str, Any]:
+    """The TOML document ``text`` as a dict; a syntax error is a ``ConfigError``
+    whose key path is ``line L, column C``."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(file, str(exc))]) from None
     except RecursionError:
         raise ConfigError([Problem(file, "", "invalid TOML: nested too deeply")]) from None
-    return parse_config(data, file=file, base_dir=base_dir)
 
 
 def _syntax_problem(file: str, message: str) -> Problem:
@@ -383,13 +400,7 @@ def load_config(path: str | Path, *, files: bool = True) -> NodeConfig:
     is false). Problems name the file as ``path`` was given. Raises
     ``ConfigError``."""
     file = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")  # a BOM from Notepad is fine
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
-    except OSError as exc:
-        raise ConfigError([Problem(file, "", f"cannot be read: {exc.strerror or exc}")]) from None
-    cfg = loads_config(text, file=file, base_dir=Path(path).parent.absolute())
+    cfg = loads_config(read_config_text(path), file=file, base_dir=Path(path).parent.absolute())
     if files:
         problems = check_files(cfg, file)
         if problems:

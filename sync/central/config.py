@@ -22,14 +22,13 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_config.config import BROKER_TLS_RULES, BROKER_URL
+from firmware_config.config import BROKER_TLS_RULES, BROKER_URL, parse_toml, read_config_text
 from firmware_config.model import BrokerURL
-from firmware_config.schema import ConfigError, Context, Invalid, Problem, Required, Table
+from firmware_config.schema import ConfigError, Context, Invalid, Required, Table
 from firmware_config.schema import Optional as Opt
 from firmware_config.validators import FilePath, Int, Text
 from firmware_config.values import GATEWAY_ID_PATTERN
@@ -183,16 +182,7 @@ def parse_central_config(
 def load_central_config(path: str | Path) -> CentralConfig:
     """Read and check central.toml at ``path``; raises ``ConfigError``."""
     file = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(file, "", f"is not UTF-8 text (byte {exc.start})")]) from None
-    except OSError as exc:
-        raise ConfigError([Problem(file, "", f"cannot be read: {exc.strerror or exc}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(file, "", f"invalid TOML: {exc}")]) from None
+    data = parse_toml(read_config_text(path), file)
     return parse_central_config(data, file=file, base_dir=Path(path).parent.absolute())
 
 

@@ -464,6 +464,28 @@ def test_status_shows_nodes_lag_and_rejections(ready: Path, run: Run) -> None:
     assert "security rejections: 1 (1 in the last 24 h)" in out and "bad_signature" in out
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"store = \n", "central.toml: line 1, column 9: invalid TOML: Invalid value"),
+        (
+            b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n",
+            "central.toml: invalid TOML: nested too deeply",
+        ),
+        (b"store = '\xe5'\n", "central.toml: is not UTF-8 text (byte 9)"),
+    ],
+    ids=["syntax", "nested", "latin1"],
+)
+def test_an_unreadable_central_toml_is_a_config_error(
+    tmp_path: Path, text: bytes, message: str
+) -> None:
+    path = tmp_path / "central.toml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError) as info:
+        load_central_config(path)
+    assert str(info.value) == message.replace("central.toml", str(path))
+
+
 @pytest.mark.parametrize("name", ["central.toml", "local.toml"])
 def test_the_deploy_examples_are_valid(name: str) -> None:
     path = Path(__file__).resolve().parents[2] / "deploy" / "central" / name
