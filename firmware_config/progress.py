@@ -40,6 +40,7 @@ from typing import Any, TextIO
 from sync.replica import Replica, StagedSnapshot, staged_snapshot
 
 from .config import load_or_exit
+from .status import age_s
 
 POLL_S = 0.5
 RATE_WINDOW_S = 20.0  # rates are averaged over this much recent history
@@ -305,12 +306,7 @@ class Tracker:
 
 
 def _age_s(seconds: float) -> str:
-    s = int(max(0.0, seconds))
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    return f"{s // 3600} h" if s < 172_800 else f"{s // 86_400} days"
+    return age_s(max(0.0, seconds))  # a clock step back shows as 0 s, not a negative age
 
 
 def _age(delta: Any) -> str:

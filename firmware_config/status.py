@@ -59,8 +59,10 @@ def _recent_refusal(detail: dict[str, Any], now: datetime) -> datetime | None:
     return at if at is not None and now - at < REFUSAL_RECENT else None
 
 
-def age(delta: timedelta) -> str:
-    s = int(delta.total_seconds())
+def age_s(seconds: float) -> str:
+    """A duration for an operator to read: "95 s", "12 min", "5 h", "3 days"
+    (whole units, truncated). Used by status, progress and central's admin."""
+    s = int(seconds)
     if s < 120:
         return f"{s} s"
     if s < 7200:
@@ -68,6 +70,10 @@ def age(delta: timedelta) -> str:
     if s < 172800:
         return f"{s // 3600} h"
     return f"{s // 86400} days"
+
+
+def age(delta: timedelta) -> str:
+    return age_s(delta.total_seconds())
 
 
 def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -> Report:

@@ -35,6 +35,7 @@ from cryptography import x509
 from firmware_config.filecheck import certificate_cn as cert_cn
 from firmware_config.schema import ConfigError
 from firmware_config.secrets import SecretError, encode_node_key, load_node_key, write_secret
+from firmware_config.status import age_s
 from sync.protocol import Cmd
 from sync.replica.records import Booking, RecordError
 from sync.replica.timeutil import format_instant, to_ts, zone
@@ -301,7 +302,7 @@ def run_status(cfg: CentralConfig, args: argparse.Namespace) -> int:
         )
         for node, fac, applied, hello, state, epoch in rows:
             lag = facs[fac].rev - applied if fac in facs else 0
-            seen = "never" if hello is None else _age(now - hello)
+            seen = "never" if hello is None else age_s(now - hello)
             thr = ev.through(store, node, int(epoch)) if epoch is not None else 0
             print(
                 f"{node:<30} {fac:<20} {applied:>7} {lag:>4}  {seen:<9} {state or '-':<8}"
@@ -318,16 +319,8 @@ def run_status(cfg: CentralConfig, args: argparse.Namespace) -> int:
         for at, topic, reason, detail in store.conn.execute(
             "SELECT at_ts, topic, reason, detail FROM security_log ORDER BY id DESC LIMIT 5"
         ):
-            print(f"  {_age(now - at)} ago  {reason:<14} {topic}  {detail[:80]}")
+            print(f"  {age_s(now - at)} ago  {reason:<14} {topic}  {detail[:80]}")
     return 0
-
-
-def _age(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h" if seconds < 172_800 else f"{seconds // 86_400} d"
 
 
 # --- parsing ----------------------------------------------------------------------
