@@ -32,6 +32,7 @@ from .secrets import (
     load_password,
     load_reader_key,
     load_tls_key,
+    unreadable,
 )
 
 PROVISION_HINT = " (hallvakt provision creates it)"
@@ -40,10 +41,8 @@ PROVISION_HINT = " (hallvakt provision creates it)"
 def _certificates(path: Path) -> list[x509.Certificate]:
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise SecretError(path, "does not exist") from None
     except OSError as exc:
-        raise SecretError(path, f"cannot be read: {exc.strerror or exc}") from None
+        raise unreadable(path, exc) from None
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError:

@@ -52,15 +52,20 @@ class SecretError(ValueError):
         super().__init__(f"{path} {problem}")
 
 
+def unreadable(path: Path, exc: OSError) -> SecretError:
+    """The ``SecretError`` for a file that could not be read: missing, or why not."""
+    if isinstance(exc, FileNotFoundError):
+        return SecretError(path, "does not exist")
+    return SecretError(path, f"cannot be read: {exc.strerror or exc}")
+
+
 def check_private(path: Path) -> None:
     """Raise ``SecretError`` unless ``path`` is a regular file with no group or
     other permission bits."""
     try:
         st = path.stat()
-    except FileNotFoundError:
-        raise SecretError(path, "does not exist") from None
     except OSError as exc:
-        raise SecretError(path, f"cannot be read: {exc.strerror or exc}") from None
+        raise unreadable(path, exc) from None
     if not stat.S_ISREG(st.st_mode):
         raise SecretError(path, "is not a regular file")
     mode = stat.S_IMODE(st.st_mode)
@@ -78,7 +83,7 @@ def read_private(path: Path) -> bytes:
         with path.open("rb") as f:
             data = f.read(_MAX_SECRET + 1)
     except OSError as exc:
-        raise SecretError(path, f"cannot be read: {exc.strerror or exc}") from None
+        raise unreadable(path, exc) from None
     if len(data) > _MAX_SECRET:
         raise SecretError(path, "is too large for a key file")
     return data
