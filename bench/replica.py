@@ -134,23 +134,22 @@ def interleaved(
     rng = random.Random(SEED)
     ours_first = [rng.random() < 0.5 for _ in samples]
     clock = time.perf_counter_ns
+
+    def one_then_other(first: Callable[[S], Any], second: Callable[[S], Any], s: S) -> Any:
+        t0 = clock()
+        r1 = first(s)
+        t1 = clock()
+        r2 = second(s)
+        t2 = clock()
+        return r1, t1 - t0, r2, t2 - t1
+
     for i, s in enumerate(samples):
         if ours_first[i]:
-            t0 = clock()
-            a = mine(s)
-            t1 = clock()
-            b = bare(s)
-            t2 = clock()
-            t_mine.append(t1 - t0)
-            t_bare.append(t2 - t1)
+            a, dt_mine, b, dt_bare = one_then_other(mine, bare, s)
         else:
-            t0 = clock()
-            b = bare(s)
-            t1 = clock()
-            a = mine(s)
-            t2 = clock()
-            t_bare.append(t1 - t0)
-            t_mine.append(t2 - t1)
+            b, dt_bare, a, dt_mine = one_then_other(bare, mine, s)
+        t_mine.append(dt_mine)
+        t_bare.append(dt_bare)
         out.append((a, b))
     return t_mine, t_bare, out, ours_first
 
