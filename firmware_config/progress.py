@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sync.replica import Replica, StagedSnapshot, staged_snapshot
+from sync.replica.timeutil import parse_instant
 
 from .config import load_or_exit
 from .status import age_s
@@ -66,7 +67,7 @@ class LinkStatus:
         """Raises ``ValueError`` for a document that is not the link's status."""
         try:
             at = doc.get("at")
-            when = None if at is None else datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+            when = None if at is None else parse_instant(str(at))
             return cls(
                 bool(doc["connected"]),
                 when,

@@ -23,6 +23,7 @@ from sync.replica import (
     reader_states,
 )
 from sync.replica.queries import outbox_age
+from sync.replica.timeutil import parse_instant
 
 from .config import load_or_exit
 from .model import NodeConfig
@@ -53,7 +54,7 @@ def _recent_refusal(detail: dict[str, Any], now: datetime) -> datetime | None:
     """When the link's last refused publish was, if within ``REFUSAL_RECENT``."""
     text = detail.get("last_refusal_at")
     try:
-        at = datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+        at = parse_instant(str(text)) if text else None
     except ValueError:
         return None
     return at if at is not None and now - at < REFUSAL_RECENT else None

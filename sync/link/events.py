@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sync.protocol import ClockSource
+from sync.replica.timeutil import format_instant
 
 # --- time ---------------------------------------------------------------------------
 
@@ -176,5 +177,5 @@ class LinkStats:
             "last_refusal": self.last_refusal,
             "last_refusal_at": None
             if self.last_refusal_at is None
-            else self.last_refusal_at.isoformat().replace("+00:00", "Z"),
+            else format_instant(self.last_refusal_at),
         }

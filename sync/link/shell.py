@@ -44,6 +44,7 @@ from firmware_config.model import NodeConfig, fingerprint
 from firmware_config.runtime import Notifier
 from firmware_config.secrets import load_node_key
 from sync.replica import Replica, beat
+from sync.replica.timeutil import format_instant
 
 from .backoff import Backoff
 from .clock import SystemClock
@@ -121,7 +122,7 @@ class StatusFile:
         key = {k: v for k, v in doc.items() if k != "last_head_age_s"}
         if key == self._last and at.mono - self._written < STATUS_EVERY_S:
             return
-        doc["at"] = at.wall.isoformat().replace("+00:00", "Z")
+        doc["at"] = format_instant(at.wall)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = self.path.with_name(f".{self.path.name}.tmp")
