@@ -236,33 +236,14 @@ def test_init_writes_a_private_key_and_prints_what_nodes_pin(cfg: Path, run: Run
 
 def test_register_node_checks_ids_and_keys(ready: Path, run: Run) -> None:
     key2 = b64url(private_key("n2").public_key().public_bytes_raw())
-    code, out, _ = run(
-        "register-node",
-        "--config",
-        str(ready),
-        "--node",
-        "n2",
-        "--facility",
-        FAC,
-        "--public-key",
-        key2,
-        "--kid",
-        "n2/1",
-    )
+
+    def register(node: str, key: str, *more: str, facility: str = FAC) -> tuple[int, str, str]:
+        args = ("--node", node, "--facility", facility, "--public-key", key, *more)
+        return run("register-node", "--config", str(ready), *args)
+
+    code, out, _ = register("n2", key2, "--kid", "n2/1")
     assert code == 1
-    code, out, _ = run(
-        "register-node",
-        "--config",
-        str(ready),
-        "--node",
-        "n2",
-        "--facility",
-        FAC,
-        "--public-key",
-        key2,
-        "--kid",
-        "n2-1",
-    )
+    code, out, _ = register("n2", key2, "--kid", "n2-1")
     assert (code, out.strip()) == (0, "node n2 registered for facility fac1, key n2-1")
     for node, key, match in [
         ("central", key2, "not 'central'"),
@@ -272,29 +253,9 @@ def test_register_node_checks_ids_and_keys(ready: Path, run: Run) -> None:
         ("n2", key2 + "A", "43 characters"),
         ("n2", key2, ""),  # the same again is fine
     ]:
-        code, _, err = run(
-            "register-node",
-            "--config",
-            str(ready),
-            "--node",
-            node,
-            "--facility",
-            FAC,
-            "--public-key",
-            key,
-        )
+        code, _, err = register(node, key)
         assert (code == 0) == (match == "") and match in err
-    code, _, err = run(
-        "register-node",
-        "--config",
-        str(ready),
-        "--node",
-        "n2",
-        "--facility",
-        "fac9",
-        "--public-key",
-        key2,
-    )
+    code, _, err = register("n2", key2, facility="fac9")
     assert code == 1 and "registered to facility 'fac1'" in err
 
 
