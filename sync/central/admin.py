@@ -246,7 +246,9 @@ def run_book(cfg: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def run_command(cfg: CentralConfig, args: argparse.Namespace) -> int:
-    cmd_args = {"door": args.door, "seconds": args.seconds, "text": args.text}
+    cmd_args = {
+        "door": args.door, "seconds": args.seconds, "text": args.text, "audience": args.audience,
+    }  # fmt: skip
     with open_store(cfg) as store:
         q = nodes.queue_command(store, args.node, Cmd(args.cmd), cmd_args, _now())
     print(
@@ -369,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--door", default=None, help="unlock: door id")
     s.add_argument("--seconds", type=int, default=5, help="unlock: seconds (default 5)")
     s.add_argument("--text", default="", help="message: text for the kiosk")
+    s.add_argument(
+        "--audience", choices=("public", "caretaker"), default="public",
+        help="message: shown to the public or in the caretaker view (default public)",
+    )  # fmt: skip
     s = sub("demo-seed", "load the demo facility for today, with walk-in windows for a node")
     s.add_argument("--node", required=True, help="the node that sells walk-ins")
     s.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")

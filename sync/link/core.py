@@ -30,7 +30,8 @@
 - ``command`` (§6) passes ``CommandGuard`` and is queued in the database
   (``queue_command`` persists its seq first: at most once). ``resync`` is
   carried out here; door commands by the door controller; ``message`` by the
-  kiosk. An ``unlock`` received while the clock is untrusted ends at once as
+  kiosk, and a ``message`` no kiosk took by its ``exp`` is ended ``expired``
+  here (with a trusted clock). An ``unlock`` received while the clock is untrusted ends at once as
   ``failed`` (docs/protocol.md: its ``exp`` cannot be judged).
 - ``AckInbound`` for a received message comes after the commit of its effect,
   or after the decision to drop it. A message whose handling raises is kept
@@ -90,8 +91,10 @@ from sync.replica import (
     append_event,
     apply_changes,
     backlog,
+    expire_messages,
     finish_command,
     last_command_seq,
+    next_message_exp,
     pending_commands,
     quarantine,
     queue_command,
@@ -148,6 +151,9 @@ class LinkSettings:
     cursor_retry_max: float = 300.0
 
 
+NEVER = float("inf")  # no pending message: nothing to expire until one arrives
+
+
 class LinkCore:
     """The node's sync link without I/O (module rules). One per process."""
 
@@ -179,6 +185,7 @@ class LinkCore:
         self._heard = False  # a verified message from central since the last connect
         self._hello_at: float | None = None
         self._hello_wait = HELLO_REPEAT_S
+        self._message_due: float | None = None  # monotonic: a pending message's exp
 
     # --- the one entry point ----------------------------------------------------------
 
@@ -199,6 +206,7 @@ class LinkCore:
             case Tick() | OutboxGrew():
                 pass
         self._drain_inbound(at, out)
+        self._expire_messages(at)
         if self.connected:
             self._repeat_hello(at, out)
             self._cursor_timer(at, out)
@@ -211,6 +219,8 @@ class LinkCore:
     def next_wakeup(self) -> float | None:
         """The earliest monotonic time a ``Tick`` has something to do."""
         times = [self._inbound_retry_at] if self._inbound else []
+        if self._message_due is not None and self._message_due != NEVER:
+            times.append(self._message_due)
         if self.connected:
             times += [self.window.next_deadline(), self.cursors.retry_at]
             if not self._heard:
@@ -443,7 +453,7 @@ class LinkCore:
         if isinstance(cmd.args, Unlock):
             args = {"door": cmd.args.door, "seconds": cmd.args.seconds}
         elif isinstance(cmd.args, KioskText):
-            args = {"text": cmd.args.text}
+            args = {"text": cmd.args.text, "audience": str(cmd.args.audience)}
         try:
             with self.rep.write():
                 queue_command(self.rep, cmd.seq, cmd.cmd.value, args, from_ts(cmd.exp), at.wall)
@@ -455,7 +465,25 @@ class LinkCore:
             self._drop(msg, Rejected(RejectReason.REPLAYED, str(exc)), at)
             return
         log.info("command %d %s taken", cmd.seq, cmd.cmd)
+        if cmd.cmd is Cmd.MESSAGE:
+            self._message_due = None  # look at its exp at the end of this input
         self._finish_resync(cmd, at, out)
+
+    def _expire_messages(self, at: Moment) -> None:
+        """End ``message`` commands no kiosk took before their ``exp`` (docs/kiosk.md
+        "Messages from central": the link, which sends ``command.done``, notices;
+        a kiosk that is down cannot). Only with a trusted clock."""
+        if not at.trusted:
+            self._message_due = None
+            return
+        if self._message_due is not None and at.mono < self._message_due:
+            return
+        if expire_messages(self.rep, at.wall):
+            log.info("message commands expired before a kiosk showed them")
+        due = next_message_exp(self.rep)
+        self._message_due = (
+            NEVER if due is None else at.mono + max(0.0, (due - at.wall).total_seconds())
+        )
 
     def _finish_resync(self, cmd: Command, at: Moment, out: list[Output]) -> None:
         if cmd.cmd is not Cmd.RESYNC:

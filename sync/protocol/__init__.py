@@ -13,6 +13,7 @@ Nothing here reads a clock, a socket or a database; time is passed in.
 
 from .codes import (
     PROTOCOL_VERSION,
+    Audience,
     ClockSource,
     Cmd,
     Direction,
@@ -80,6 +81,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Accepted",
     "Ack",
+    "Audience",
     "BadSignature",
     "Changes",
     "Clock",

@@ -29,6 +29,7 @@ from sync.replica.outbox import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
 
 from .codes import (
     PROTOCOL_VERSION,
+    Audience,
     ClockSource,
     Cmd,
     Kind,
@@ -160,6 +161,7 @@ class Unlock:
 @dataclass(frozen=True, slots=True)
 class KioskText:
     text: str
+    audience: Audience = Audience.PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,8 @@ def _body(msg: Message) -> dict[str, Any]:
                 args = {"door": msg.args.door, "seconds": msg.args.seconds}
             elif isinstance(msg.args, KioskText):
                 args = {"text": msg.args.text}
+                if msg.args.audience is not Audience.PUBLIC:  # absent = public
+                    args["audience"] = str(msg.args.audience)
             return {"seq": msg.seq, "cmd": msg.cmd.value, "args": args}
     raise TypeError(f"not a message: {msg!r}")  # pragma: no cover - the union is closed
 
@@ -383,7 +387,8 @@ def _command(f: Fields, c: Common) -> Command:
     if cmd is Cmd.UNLOCK:
         args = Unlock(a.ident("door"), a.integer("seconds", 1, UNLOCK_MAX_SECONDS))
     elif cmd is Cmd.MESSAGE:
-        args = KioskText(a.text("text", hi=MESSAGE_MAX_CHARS))
+        audience = a.choice("audience", Audience) if a.has("audience") else Audience.PUBLIC
+        args = KioskText(a.text("text", hi=MESSAGE_MAX_CHARS), audience)
     return Command(seq, cmd, c.exp, args)
 
 
