@@ -107,7 +107,8 @@ def test_every_screen_rendered_in_both_languages_and_themes(tmp_path: Path) -> N
     cards = demo_db(db)
     result = drive(tmp_path, db, [
         ["shot", "today"],
-        ["touch", "slot:hall.b:13:00"],
+        ["touch", "window:hall.b:11:00"],
+        ["touch", "start:13:00"],
         ["shot", "walkin-choose"],
         ["touch", "next"],
         ["shot", "walkin-identify"],
@@ -143,7 +144,8 @@ def test_walkin_by_touch_lands_in_the_outbox(tmp_path: Path) -> None:
     db = tmp_path / "node.db"
     cards = demo_db(db)
     result = drive(tmp_path, db, [
-        ["touch", "slot:hall.a:14:00"],
+        ["touch", "window:hall.a:11:00"],
+        ["touch", "start:14:00"],
         ["touch", "length:2"],
         ["touch", "next"],
         ["tap", cards["leader"]],
