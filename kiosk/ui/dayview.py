@@ -25,7 +25,7 @@ from kivy.uix.widget import Widget
 from .. import texts
 from ..model import KioskModel
 from ..today import Row
-from .theme import MIN_TARGET_MM, OUTLINE_MM
+from .theme import MIN_TARGET_MM
 from .widgets import FONT, Style, button, later
 
 
@@ -155,7 +155,7 @@ class DayView(Widget):  # type: ignore[misc]
             return body_top - int(round(frac * body_h))
 
         least = st.px(MIN_TARGET_MM)
-        gap = st.px(OUTLINE_MM) + 1
+        gap = st.px(1.5)  # card ground between a block and the column lines
         for widget, (kind, c0, c1, t0, t1) in self.items:
             left = x0 + axis + c0 * col_w
             width = (c1 - c0) * col_w

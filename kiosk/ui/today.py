@@ -108,11 +108,17 @@ class TodayPane:
             cards.add_widget(text(st, model.tr._("No rooms to show yet."), "card"))
         day = DayView(model, st)
         if st.d.landscape:
-            root = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=st.px(2))
+            gap = st.px(2)
+            root = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=gap)
             root.height = int(height)
-            cards.size_hint_x = 0.5
-            day.size_hint_x = 0.5
+            left_w = int(width * 0.6)  # whole pixels: the statuses need the room
+            cards.size_hint_x = None
+            cards.width = left_w
+            day.size_hint_x = None
+            day.width = int(width) - left_w - gap
             left = box(st, "screen", gap=0, grow=False)
+            left.size_hint_x = None
+            left.width = left_w
             left.add_widget(cards)
             left.add_widget(BoxLayout())  # what is left below the cards
             root.add_widget(left)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kivy.graphics import Color, Line, Rectangle
+from kivy.graphics import Color, Rectangle
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
@@ -97,20 +97,31 @@ def paint(widget: Widget, colour: tuple[float, float, float, float]) -> Color:
     return fill
 
 
-def outline(widget: Widget, colour: tuple[float, float, float, float], width: float) -> None:
-    """A rectangle ``width`` pixels wide drawn inside ``widget``'s edge."""
+def frame_rects(widget: Widget, colour: tuple[float, float, float, float], width: int,
+                outside: int = 0) -> Color:  # fmt: skip
+    """A frame ``width`` whole pixels wide along ``widget``'s edge (inside it,
+    or ``outside`` pixels beyond it), as four filled rectangles; returns its colour."""
     with widget.canvas.after:
-        Color(*colour)
-        line = Line(rectangle=(0, 0, 1, 1), width=width / 2)
+        colour_ = Color(*colour)
+        sides = [Rectangle() for _ in range(4)]
 
     def follow(*_: Any) -> None:
-        half = width / 2
-        line.rectangle = (
-            widget.x + half, widget.y + half, widget.width - width, widget.height - width,
-        )  # fmt: skip
+        x, y = int(widget.x) - outside, int(widget.y) - outside
+        w, h = int(widget.width) + 2 * outside, int(widget.height) + 2 * outside
+        for r, (pos, size) in zip(sides, (
+            ((x, y), (w, width)), ((x, y + h - width), (w, width)),
+            ((x, y), (width, h)), ((x + w - width, y), (width, h)),
+        ), strict=True):  # fmt: skip
+            r.pos, r.size = pos, size
 
     widget.bind(pos=follow, size=follow)
     follow()
+    return colour_
+
+
+def outline(widget: Widget, colour: tuple[float, float, float, float], width: int) -> None:
+    """An outline ``width`` whole pixels wide inside ``widget``'s edge."""
+    frame_rects(widget, colour, width)
 
 
 class Box(BoxLayout):  # type: ignore[misc]
@@ -233,12 +244,8 @@ class Press(Button):  # type: ignore[misc]
         self.bind(on_release=lambda *_: self.press())
         outline(self, style.outline(surface), style.px(OUTLINE_MM))
         ring = style.px(FOCUS_MM)
-        with self.canvas.after:
-            self._focus_colour = Color(*style.focus(surface))
-            self._focus_colour.a = 0
-            self._ring = Line(rectangle=(0, 0, 1, 1), width=ring / 2)
-        self._ring_px = ring
-        self.bind(pos=self._place_ring, size=self._place_ring)
+        self._focus_colour = frame_rects(self, style.focus(surface), ring, outside=ring)
+        self._focus_colour.a = 0
 
     def _wrap(self, *_: Any) -> None:
         self.text_size = (max(1, int(self.width) - 2 * self.pad), None)
@@ -247,12 +254,6 @@ class Press(Button):  # type: ignore[misc]
         self.height = max(self.least, int(self.font_size * 2), int(self.texture_size[1]) + self.pad)
         if self.fit:
             self.width = max(self.least, int(self.texture_size[0]) + 2 * self.pad)
-
-    def _place_ring(self, *_: Any) -> None:
-        r = self._ring_px
-        self._ring.rectangle = (
-            self.x - r / 2, self.y - r / 2, self.width + r, self.height + r,
-        )  # fmt: skip
 
     def set_focus(self, on: bool) -> None:
         self.focused = on
@@ -288,8 +289,14 @@ class Grid(GridLayout):  # type: ignore[misc]
 
     def __init__(self, style: Style, cols: int) -> None:
         gap = style.px(2)
-        super().__init__(cols=cols, spacing=gap, size_hint_y=None)
+        super().__init__(cols=cols, spacing=gap, size_hint_y=None, col_force_default=True)
         self.bind(minimum_height=self.setter("height"))
+        self.bind(width=self._cells)
+
+    def _cells(self, *_: Any) -> None:
+        """Whole-pixel columns: the slack (under ``cols`` pixels) stays at the right."""
+        gap = int(self.spacing[0])
+        self.col_default_width = max(1, (int(self.width) - gap * (self.cols - 1)) // self.cols)
 
 
 def grid(style: Style, cols: int) -> Any:

@@ -22,9 +22,11 @@ has ticked and redrawn:
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ from kivy.config import Config
 from kiosk.display import Display
 
 SPEC = json.loads(Path(sys.argv[1]).read_text())
+faulthandler.dump_traceback_later(
+    110, exit=True, file=sys.__stderr__
+)  # a hang shows where, not a bare timeout
 DISPLAY = Display.of(
     tuple(SPEC.get("resolution", (1080, 1920))), SPEC.get("orientation", "portrait"),
     diagonal_in=SPEC.get("diagonal", 21.5),
@@ -78,7 +83,7 @@ model = KioskModel(svc)
 app = KioskApp(model, DISPLAY, poll_s=0.05)
 out: dict[str, Any] = {
     "shots": [], "small": [], "screens": [], "errors": [], "probes": {}, "scrolled": [],
-    "keys": [],
+    "keys": [], "measures": {},
 }  # fmt: skip
 kept: list[Any] = []  # probed widgets stay alive: no identity is reused
 artifacts = Path(SPEC.get("artifacts", "."))
@@ -101,9 +106,9 @@ def visible(w: Any) -> bool:
         return False
     sv = app.view.scroll
     parent = w.parent
-    while parent is not None and parent is not sv:
+    while parent is not None and parent is not sv and parent.parent is not parent:
         parent = parent.parent
-    if parent is None:
+    if parent is not sv:
         return True  # in the frame, not in the scroll view
     sx0, sy0 = sv.to_window(sv.x, sv.y)
     sx1, sy1 = sv.to_window(sv.right, sv.top)
@@ -148,11 +153,39 @@ def probe(name: str) -> None:
     out["probes"][name] = {"screen": model.screen.value, "widgets": found}
 
 
+def measure(name: str) -> None:
+    """Every label and button on screen: geometry in window pixels, font size,
+    colours, whether its words wrapped; and a screenshot to measure contrast in."""
+    assert app.view is not None
+    Window.canvas.ask_update()
+    EventLoop.idle()
+    path = Window.screenshot(name=str(artifacts / "measure.png"))
+    final = artifacts / f"measure-{name}.png"
+    os.replace(path, final)
+    found = []
+    for w in app.view.walk():
+        if not isinstance(w, Label) or not w.text or w.width <= 1:
+            continue
+        x0, y0 = w.to_window(w.x, w.y)
+        found.append({
+            "text": w.text, "font": w.font_size, "button": isinstance(w, Button),
+            "name": getattr(w, "hallvakt_name", None), "fit": getattr(w, "fit", False),
+            "least": getattr(w, "least", None), "window": [x0, y0, w.width, w.height],
+            "local": [w.x, w.y, w.width, w.height], "texture": list(w.texture_size),
+            "fg": list(w.color), "role": getattr(w, "role", None),
+        })  # fmt: skip
+    out["measures"][name] = {
+        "png": str(final), "widgets": found, "px_per_mm": DISPLAY.px_per_mm,
+        "size": [Window.width, Window.height], "high": model.prefs.high_contrast,
+    }  # fmt: skip
+
+
 def shot(name: str) -> None:
     keep = model.prefs
-    for lang in ("sv", "en"):
-        for contrast in (False, True):
-            model.prefs = type(keep)(lang, keep.text_size, contrast)
+    combos = SPEC.get("combos") or [("sv", False), ("sv", True), ("en", False), ("en", True)]
+    for lang, contrast in combos:
+        if True:
+            model.prefs = replace(keep, lang=lang, high_contrast=contrast)
             app.view.render()
             # Draw a frame even when the render changed nothing (kept widgets
             # already drawn): otherwise the back buffer read holds an old frame.
@@ -171,6 +204,7 @@ def run_step(_dt: float) -> None:
     if not steps:
         out["said"] = svc.speaker.texts()  # type: ignore[attr-defined]
         out["final"] = model.screen.value
+        out["renders"] = app.view.renders
         Path(SPEC["result"]).write_text(json.dumps(out, indent=1))
         app.stop()
         return
@@ -189,6 +223,23 @@ def run_step(_dt: float) -> None:
             probe(step[1])
         elif step[0] == "advance":
             clock.advance(step[1])
+        elif step[0] == "code":  # what the visitor reads off the screen
+            assert model.walkin is not None and model.walkin.done is not None
+            out["code"] = model.walkin.done.code
+        elif step[0] == "tab_to":  # Tab until the focus is on NAME, each move recorded
+            for _ in range(60):
+                before = len(speaker.said)
+                Window.dispatch("on_key_down", 9, 0, None, [])
+                out["keys"].append({
+                    "key": 9, "screen": model.screen.value, "focus": app.view.focus_name,
+                    "said": speaker.texts()[before:], "private": [],
+                })  # fmt: skip
+                if app.view.focus_name == step[1]:
+                    break
+            else:
+                raise LookupError(f"Tab never reached {step[1]!r}")
+        elif step[0] == "measure":
+            measure(step[1])
         elif step[0] == "key":
             before = len(speaker.said)
             Window.dispatch("on_key_down", step[1], 0, None, step[2] if len(step) > 2 else [])
