@@ -179,7 +179,10 @@ class CaretakerModel:
             )
             today = self._today(now, policy.no_show_grace_minutes)
             rejected = self._rejected()
-        alarm_lines = (*(d for d in doors if d.alarm), *(r for r in readers if not r.online))
+        alarm_lines: tuple[DoorLine | ReaderLine, ...] = (
+            *(d for d in doors if d.alarm),
+            *(r for r in readers if not r.online),
+        )
         return CaretakerView(
             tuple(doors),
             readers,

@@ -129,7 +129,7 @@ class KioskModel:
         self._next_beat = 0.0
         self.notifier = Notifier()
         self.messages: dict[str, KioskMessage] = {}
-        self._message_day = None
+        self._message_day: datetime | None = None
         self.load_messages()
         self.svc.speaker.set_volume(VOLUMES[self.prefs.volume])
 
@@ -243,8 +243,8 @@ class KioskModel:
 
     def load_messages(self) -> None:
         """Today's messages already taken (by this kiosk before a restart, or another)."""
-        self._message_day = self._day_start()
-        self.messages = shown_messages(self.svc.rep, self._message_day)
+        day = self._message_day = self._day_start()
+        self.messages = shown_messages(self.svc.rep, day)
 
     def take_messages(self) -> bool:
         """Take central's pending messages (answers ``command.done``); True if any."""

@@ -152,7 +152,7 @@ class DayView(Widget):  # type: ignore[misc]
 
         def y_of(t: datetime) -> int:
             frac = min(1.0, max(0.0, (t - start).total_seconds() / span_s))
-            return body_top - int(round(frac * body_h))
+            return body_top - round(frac * body_h)
 
         least = st.px(MIN_TARGET_MM)
         gap = st.px(1.5)  # card ground between a block and the column lines

@@ -45,7 +45,9 @@ def _choose(model: KioskModel, st: Style, width: float) -> list[Any]:
                 st, ("✓ " if chosen else "") + words,
                 later(model.act, later(flow.pick, slot.start)),
                 "selected" if chosen else "button_quiet", name=f"start:{label}",
-                spoken=(_("Chosen: {time}") if chosen else _("Start {time}")).format(time=spoken_at),
+                spoken=(_("Chosen: {time}") if chosen else _("Start {time}")).format(
+                    time=spoken_at
+                ),
                 primary=True,
             )
         )  # fmt: skip
@@ -84,7 +86,9 @@ def _choose(model: KioskModel, st: Style, width: float) -> list[Any]:
         out.append(
             button(
                 st, _("Next"), lambda: model.act(flow.next), name="next", primary=True,
-                spoken=_("Next: book {when}").format(when=texts.span_text(tr, v.start, v.end, True)),
+                spoken=_("Next: book {when}").format(
+                    when=texts.span_text(tr, v.start, v.end, True)
+                ),
             )
         )  # fmt: skip
     return out
@@ -154,7 +158,7 @@ def _done(model: KioskModel, st: Style, width: float) -> list[Any]:
             ),
             "card",
             factor=1.2,
-        ),  # fmt: skip
+        ),
         text(st, _("Door code:"), "card"),
         text(st, texts.code_text(d.code), "code", factor=2.6, bold=True),
         text(
@@ -389,9 +393,13 @@ def caretaker(model: KioskModel, st: Style, width: float) -> list[Any]:
             _("Bookings last updated at {time}").format(time=texts.hhmm(sync.last_contact))
         )
     if sync.backlog:
+        waiting = tr.n_(
+            "{n} record not yet sent to the booking system",
+            "{n} records not yet sent to the booking system",
+            sync.backlog,
+        ).format(n=sync.backlog)
         lines.append(
-            tr.n_("{n} record not yet sent to the booking system",
-                  "{n} records not yet sent to the booking system", sync.backlog).format(n=sync.backlog)
+            waiting
             + (_(" (the oldest from {age} ago)").format(age=texts.age_text(tr, sync.oldest))
                if sync.oldest else "")
         )  # fmt: skip

@@ -110,8 +110,8 @@ def visible(w: Any) -> bool:
         parent = parent.parent
     if parent is not sv:
         return True  # in the frame, not in the scroll view
-    sx0, sy0 = sv.to_window(sv.x, sv.y)
-    sx1, sy1 = sv.to_window(sv.right, sv.top)
+    _, sy0 = sv.to_window(sv.x, sv.y)
+    _, sy1 = sv.to_window(sv.right, sv.top)
     return sy0 <= y0 and y1 <= sy1
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from door_controller.testing import FakeClock
+from kiosk import spoken
 from kiosk.caretaker import CaretakerModel
 from kiosk.identity import identify
 from kiosk.leader import L, LeaderFlow, LeaderTransition
-from kiosk import spoken
 from kiosk.model import KioskModel, Screen
 from kiosk.services import Services
 from kiosk.testing import RecordingSpeaker

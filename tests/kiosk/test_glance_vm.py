@@ -39,7 +39,6 @@ from sync.replica import (
     queue_command,
     shown_messages,
 )
-
 from sync.replica.timeutil import to_ts
 
 from .conftest import T0
