@@ -66,5 +66,9 @@ test: deps-debian $(STAMP) catalogs lint typecheck pytest
 bench: $(STAMP) catalogs
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# The kiosk's screens in docs/kiosk.md, rendered from the real widgets offscreen.
+kiosk-screens: $(STAMP) catalogs deps-debian
+	$(PY) tests/kiosk/docshots.py
+
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -18,6 +18,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from functools import lru_cache
+
+from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
 from kivy.graphics import Color, Line, Rectangle
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
@@ -43,13 +47,38 @@ def columns(rows: tuple[Row, ...]) -> list[tuple[Row | None, list[Row]]]:
 _HOUR = timedelta(hours=1)
 
 
+class Drawn:
+    """Words drawn straight on the canvas (a booking block, an hour mark): a
+    texture, no widget. Hundreds of bookings cost no widget each."""
+
+    def __init__(self, words: str, role: str, *, bold: bool = False, halign: str = "left",
+                 lines: int = 3) -> None:  # fmt: skip
+        self.words, self.role, self.bold, self.halign, self.lines = words, role, bold, halign, lines
+        self.pos: tuple[int, int] = (0, 0)
+        self.size: tuple[int, int] = (1, 1)
+
+
+@lru_cache(maxsize=4096)
+def texture(words: str, font: int, colour: tuple[float, ...], bold: bool, width: int,
+            height: int, halign: str, lines: int) -> Any:  # fmt: skip
+    """The words rendered once for a size (kept: a refresh redraws the same words)."""
+    core = CoreLabel(
+        text=words, font_size=font, font_name=FONT, bold=bold, color=colour,
+        text_size=(width, height), halign=halign, valign="top", shorten=True,
+        shorten_from="right", max_lines=lines,
+    )  # fmt: skip
+    core.refresh()
+    return core.texture
+
+
 class DayView(Widget):  # type: ignore[misc]
     def __init__(self, model: KioskModel, st: Style, **kw: Any) -> None:
         super().__init__(**kw)
         self.model, self.st = model, st
         self.items: list[tuple[Any, tuple[str, int, int, datetime, datetime]]] = []
         self._build()
-        self.bind(pos=self._layout, size=self._layout)
+        self._relayout = Clock.create_trigger(self._layout, -1)  # once per frame, not per event
+        self.bind(pos=self._relayout, size=self._relayout)
 
     def _label(self, words: str, role: str, *, bold: bool = False, halign: str = "left") -> Any:
         st = self.st
@@ -105,16 +134,16 @@ class DayView(Widget):  # type: ignore[misc]
                         b.size_hint = (None, None)
                         self._add(b, "window", c, c + 1, w.start, w.end)
                     else:
-                        lab = self._label(_("Drop-in paused"), "closed_block")
+                        lab = Drawn(_("Drop-in paused"), "closed_block")
                         self._add(lab, "block", c, c + 1, w.start, w.end)
         start, end = view.span
         hour = start
         while hour <= end:
             self._add(
-                self._label(texts.hhmm(hour), "screen", halign="right"), "hour", 0, 0, hour, hour
+                Drawn(texts.hhmm(hour), "screen", halign="right", lines=1), "hour", 0, 0, hour, hour
             )
             hour += _HOUR
-        now_label = self._label(texts.hhmm(view.now), "now", bold=True, halign="right")
+        now_label = Drawn(texts.hhmm(view.now), "now", bold=True, halign="right", lines=1)
         self._add(now_label, "now", 0, 0, view.now, view.now)
 
     def _indexed(self) -> list[tuple[int, tuple[Row | None, list[Row]]]]:
@@ -124,11 +153,8 @@ class DayView(Widget):  # type: ignore[misc]
             i += len(group[1])
         return out
 
-    def _block(self, tr: Any, e: Any) -> Any:
-        role = "busy_block"
-        lab = self._label(texts.block_label(tr, e), role)
-        lab.max_lines = 3
-        return lab
+    def _block(self, tr: Any, e: Any) -> Drawn:
+        return Drawn(texts.block_label(tr, e), "busy_block")
 
     def _add(
         self, w: Any, kind: str, c0: int, c1: int,
@@ -136,7 +162,8 @@ class DayView(Widget):  # type: ignore[misc]
     ) -> None:  # fmt: skip
         start = t0 or self.model.today.span[0]
         self.items.append((w, (kind, c0, c1, start, t1 or start)))
-        self.add_widget(w)
+        if not isinstance(w, Drawn):
+            self.add_widget(w)
 
     def _layout(self, *_: Any) -> None:
         st, view = self.st, self.model.today
@@ -191,6 +218,24 @@ class DayView(Widget):  # type: ignore[misc]
                 yy = y_of(hour)
                 Line(points=[x0 + axis, yy, x0 + axis + self.ncols * col_w, yy], width=1)
                 hour = hour + _HOUR
+        pad = st.px(1)
+        font = st.font(1.0)
+        with self.canvas.before:
+            for item, _where in self.items:
+                if not isinstance(item, Drawn):
+                    continue
+                (x, y), (w_, h_) = item.pos, item.size
+                if item.role != "screen":
+                    Color(*st.bg(item.role))
+                    Rectangle(pos=(x, y), size=(w_, h_))
+                tex = texture(
+                    item.words, font, st.fg(item.role), item.bold, max(1, w_ - 2 * pad),
+                    max(1, h_ - pad), item.halign, item.lines,
+                )  # fmt: skip
+                if tex is not None:
+                    tw, th = tex.size
+                    Color(1, 1, 1, 1)
+                    Rectangle(texture=tex, pos=(x + pad, y + h_ - th - pad // 2), size=(tw, th))
         self.canvas.after.clear()
         with self.canvas.after:
             # The past is dimmed; the now-line runs across every column.
