@@ -16,9 +16,8 @@ Rules this module guarantees:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 from kivy.clock import Clock
 from kivy.core.text import Label as CoreLabel

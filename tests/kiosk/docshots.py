@@ -67,7 +67,7 @@ def portrait(cards: dict[str, str]) -> list[list[object]]:
         ["shot", "notice-unknown-card"],
         ["touch", "ok"],
         ["message", 1, {"text": "Hallen stänger 20:00 i kväll", "audience": "public"}],
-        ["message", 2, {"text": "Vattenläcka i förrådet, ring fastighetsjouren", "audience": "caretaker"}],
+        ["message", 2, {"text": "Vattenläcka i förrådet", "audience": "caretaker"}],
         ["advance", 1],
         ["shot", "today-message"],
         ["tap", cards["caretaker"]],
@@ -101,7 +101,8 @@ def main() -> None:
         shots += run(tmp, "landscape", lambda c: [  # type: ignore[arg-type]
             ["shot", "landscape-today"], ["touch", "window:hall.b:11:00"],
             ["touch", "start:13:00"], ["touch", "next"], ["tap", c["leader"]],
-            ["touch", "confirm"], ["shot", "landscape-walkin-done"], ["touch", "done"], ["tap", c["caretaker"]],
+            ["touch", "confirm"], ["shot", "landscape-walkin-done"], ["touch", "done"],
+            ["tap", c["caretaker"]],
             ["shot", "landscape-caretaker"],
         ], orientation="landscape", combos=[["sv", False], ["en", True]])  # fmt: skip
         if OUT.exists():
