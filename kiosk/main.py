@@ -28,10 +28,9 @@ def settings_of(kiosk: Kiosk, readers: tuple[Reader, ...] = ()) -> KioskSettings
     screen = kiosk.screen
     display = Display.of(
         (screen.width, screen.height),
-        getattr(kiosk, "orientation", None)
-        or ("landscape" if screen.width > screen.height else "portrait"),
-        diagonal_in=getattr(kiosk, "screen_diagonal_in", None) or DEFAULT_DIAGONAL_IN,
-        dpi=getattr(kiosk, "screen_dpi", None),
+        kiosk.orientation,
+        diagonal_in=kiosk.screen_diagonal_in or DEFAULT_DIAGONAL_IN,
+        dpi=kiosk.screen_dpi,
     )
     return KioskSettings(
         kiosk.id,
@@ -39,11 +38,12 @@ def settings_of(kiosk: Kiosk, readers: tuple[Reader, ...] = ()) -> KioskSettings
         kiosk.default_language,
         kiosk.idle_timeout_s,
         kiosk.speech,
+        kiosk.phone_walkins,
         display=display,
-        speaker_device=getattr(kiosk, "speaker_device", None),
-        headset_device=getattr(kiosk, "headset_device", None),
-        volume=getattr(kiosk, "volume", 70),
-        qr_url_template=getattr(kiosk, "qr_url_template", None),
+        speaker_device=kiosk.speaker_device,
+        headset_device=kiosk.headset_device,
+        volume=kiosk.volume,
+        qr_url_template=kiosk.qr_url_template,
         readers={r.id: ReaderPlace(r.door, r.direction, r.kiosk) for r in readers},
     )
 
