@@ -37,7 +37,7 @@ from ..walkin import W
 from . import screens
 from .frame import Frame
 from .today import TodayPane
-from .widgets import Press, Style, box, paint, show
+from .widgets import Press, Style, box, show
 
 POLL_S = 0.25
 SCREENS: dict[Screen, Callable[[KioskModel, Style, float], list[Any]]] = {
@@ -56,8 +56,6 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
         super().__init__(orientation="vertical", **kw)
         self.model, self.display = model, display
         self.renders = 0
-        st = self.style()
-        self.fill = paint(self, st.bg("screen"))
         self.frame = Frame(model)
         self.today = TodayPane()
         self.scroll = ScrollView(do_scroll_x=False)
@@ -109,8 +107,10 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
             self.scroll.add_widget(content)
         if self.focus_name is None:
             self.scroll.scroll_y = 1  # a new screen or step starts at the top
-        if tuple(self.fill.rgba) != st.bg("screen"):
-            self.fill.rgba = st.bg("screen")
+        if tuple(Window.clearcolor) != st.bg("screen"):
+            # The screen's ground is the window's clear colour: software GL fills
+            # each pixel once less than a painted ground would cost.
+            Window.clearcolor = st.bg("screen")
         show(self, [*strips, self.scroll])
         self._refocus()
         self.renders += 1
@@ -238,7 +238,6 @@ class KioskApp(App):  # type: ignore[misc]
         return self.view.on_key(key, "shift" in (mods or []))
 
     def on_start(self) -> None:
-        Window.clearcolor = (0, 0, 0, 1)
         Clock.schedule_interval(self._tick, self.poll_s)
         self.model.announce()
         if self.view is not None:

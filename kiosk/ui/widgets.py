@@ -146,7 +146,8 @@ class Box(BoxLayout):  # type: ignore[misc]
             self.bind(minimum_height=self.setter("height"))
         self.role = role
         self.surface = "header" if role == "header" else "card" if role == "card" else "screen"
-        paint(self, style.bg(role))
+        if role != "screen":  # the screen's ground is the window's clear colour
+            paint(self, style.bg(role))
         if framed:
             outline(self, style.outline("screen"), style.px(OUTLINE_MM))
 

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sync.demodata import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
@@ -421,6 +423,11 @@ def test_untrusted_clock_offers_nothing_and_says_why(tmp_path: Path) -> None:
     assert any("klocka" in w["text"] for w in widgets)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the door controller asks walkin_access (sync.replica.walkin_rule) in the door "
+    "team's branch (issue 11), not yet on main; strict: this passes once it lands",
+)
 def test_stale_walkin_sold_by_the_kiosk_opens_the_real_door(tmp_path: Path) -> None:
     """PROTOCOL.md §7 across processes: the kiosk (its own process, offscreen)
     sells a walk-in while the data is stale and the clock trusted, inside the
