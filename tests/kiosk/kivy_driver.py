@@ -116,9 +116,6 @@ def visible(w: Any) -> bool:
 
 
 def touch(name: str) -> None:
-    # The render the last touch scheduled has run by now on an idle machine; on a
-    # loaded one it may still be queued behind a slow frame: bring it about first.
-    app.view.render()
     w = find(name)
     if not visible(w):  # scroll only when the button is not on screen already
         app.view.scroll.scroll_to(w, padding=10, animate=False)
