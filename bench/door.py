@@ -3,7 +3,7 @@ access decision alone, each against a bare baseline measured in the same run.
 
 Run ``.venv/bin/python bench/door.py`` (``--quick`` for a small smoke run).
 
-1. load: ``sync.demodata.generate(seed=7, today=2026-10-20, credentials=100_000,
+1. load: ``hallvakt.demo.data.generate(seed=7, today=2026-10-20, credentials=100_000,
    bookings=500_000)`` (the data of ``bench/replica.py``) into a temp-file
    database with ``load_into``; a local policy overlay turns ``pin_required``
    off, so one tap is one decision; a verified head is recorded at the end of
@@ -79,7 +79,7 @@ from door_controller.readers.osdp_sim import (
     pty_pair,
 )
 from door_controller.testing import FakeClock
-from sync.demodata import DEMO_CREDENTIAL_KEY, FACILITY_ID, _recover, generate, load_into
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, FACILITY_ID, _recover, generate, load_into
 from sync.replica import (
     AccessRecord,
     Door,

@@ -18,9 +18,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from firmware_config.commands import run_config, run_provision
 from firmware_config.config import DEFAULT_CONFIG
-from firmware_config.demo import run_demo
+from hallvakt.commands import run_config, run_provision
+from hallvakt.demo import run_demo
 
 CENTRAL_ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
 
@@ -242,13 +242,13 @@ def _kiosk_main() -> Any:
 
 
 def _status() -> Any:
-    from firmware_config import status
+    from hallvakt import status
 
     return status
 
 
 def _progress() -> Any:
-    from firmware_config import progress
+    from hallvakt import progress
 
     return progress
 

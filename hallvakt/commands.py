@@ -18,11 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-from .config import load_config
-from .filecheck import check_files
-from .provision import ProvisionError, provision, render_files, render_registration
-from .schema import ConfigError
-from .show import effective
+from firmware_config.config import load_config
+from firmware_config.filecheck import check_files
+from firmware_config.provision import ProvisionError, provision, render_files, render_registration
+from firmware_config.schema import ConfigError
+from firmware_config.show import effective
 
 
 def run_config(args: argparse.Namespace) -> int:

@@ -37,10 +37,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from firmware_config.config import load_or_exit
 from sync.replica import Replica, StagedSnapshot, staged_snapshot
 from sync.replica.timeutil import parse_instant
 
-from .config import load_or_exit
 from .status import age_s
 
 POLL_S = 0.5

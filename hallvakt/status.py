@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from firmware_config.config import load_or_exit
+from firmware_config.model import NodeConfig
+from firmware_config.runtime import kernel_clock_synced
 from sync.replica import (
     Replica,
     backlog,
@@ -24,10 +27,6 @@ from sync.replica import (
 )
 from sync.replica.queries import outbox_age
 from sync.replica.timeutil import parse_instant
-
-from .config import load_or_exit
-from .model import NodeConfig
-from .runtime import kernel_clock_synced
 
 PROCESSES = ("door", "sync", "kiosk")
 ALARMS = frozenset({"forced", "held_open"})

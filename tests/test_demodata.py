@@ -1,4 +1,4 @@
-"""The demo data generator (sync/demodata.py), ``hallvakt demo`` and the bench smoke run."""
+"""The demo data generator (hallvakt/demo/data.py), ``hallvakt demo`` and the bench smoke run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sync.demodata import (
+from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
     as_records,
@@ -83,7 +83,7 @@ def test_same_seed_same_data_other_seed_other_data(demo: Entities) -> None:
 def test_same_seed_same_data_in_another_process(demo: Entities) -> None:
     """No dependence on hash randomisation or anything else per process."""
     code = (
-        "import json, sys; from datetime import date; from sync.demodata import generate;"
+        "import json, sys; from datetime import date; from hallvakt.demo.data import generate;"
         " json.dump(generate(seed=3, today=date(2026, 10, 20)), sys.stdout)"
     )
     outs = [

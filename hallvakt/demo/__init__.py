@@ -2,7 +2,7 @@
 
 ``hallvakt demo [--dir .demo] [--headless] [--seconds N] [--offline]`` runs, each
 as a child process with its log in ``DIR/logs/``: a private Mosquitto on
-loopback (sync/broker/), the reference central gateway with the demo facility
+loopback (hallvakt/demo/broker/), the reference central gateway with the demo facility
 seeded for today, and one facility node ``demo.node.n1``: its sync link, its
 door controller with libosdp's simulated readers on a pty, and its kiosk (in a
 window when there is a display, else offscreen with a screenshot every few
@@ -22,7 +22,7 @@ Each module opens with the rules it guarantees:
 - ``processes``: children in sessions of their own, stopped group by group;
 - ``offline``: the demo without mosquitto (or with ``--offline``);
 - ``panel``: what the demo prints once it runs;
-- ``kiosk_child``: the kiosk process (``python -m firmware_config.demo kiosk``);
+- ``kiosk_child``: the kiosk process (``python -m hallvakt.demo kiosk``);
 - ``schedule``: ``hallvakt demo --db FILE``, a database and the day's schedule.
 """
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sync.demodata import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
 from sync.replica import Replica
 
 from .processes import STOP_TIMEOUT_S, clear_group, cmdline, pid_alive
@@ -154,12 +154,11 @@ screen = "540x960"
 
 def setup(layout: Layout, port: int, seed: int, now: datetime, log: TextIO) -> Plan:
     """Central's store, the node's config and secrets, registration (module rules)."""
+    from firmware_config.config import load_config
+    from firmware_config.model import b64url
+    from firmware_config.provision import provision
+    from firmware_config.secrets import encode_hex_key, load_node_key, write_secret
     from sync.central import admin
-
-    from ..config import load_config
-    from ..model import b64url
-    from ..provision import provision
-    from ..secrets import encode_hex_key, load_node_key, write_secret
 
     def central(action: str, *rest: str) -> None:
         print(f"$ hallvakt central {action} {shlex.join(rest)}", file=log, flush=True)

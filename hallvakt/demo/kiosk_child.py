@@ -1,4 +1,4 @@
-"""The demo's kiosk process: ``python -m firmware_config.demo kiosk``.
+"""The demo's kiosk process: ``python -m hallvakt.demo kiosk``.
 
 Rules this module guarantees:
 - It runs ``hallvakt kiosk`` (``kiosk.main.run_kiosk``) and stops it cleanly
@@ -50,10 +50,10 @@ class Shooter:
 
 
 def kiosk_child(argv: Sequence[str]) -> int:
-    """``python -m firmware_config.demo kiosk --config FILE [--screens DIR]``:
+    """``python -m hallvakt.demo kiosk --config FILE [--screens DIR]``:
     ``hallvakt kiosk`` that stops cleanly on SIGTERM and, with ``--screens``,
     saves screenshots."""
-    p = argparse.ArgumentParser(prog="firmware_config.demo kiosk")
+    p = argparse.ArgumentParser(prog="hallvakt.demo kiosk")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--screens", type=Path, default=None)
     args = p.parse_args(argv)
@@ -88,7 +88,5 @@ def kiosk_child(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["kiosk"]:
         return kiosk_child(argv[1:])
-    print(
-        "usage: python -m firmware_config.demo kiosk --config FILE [--screens DIR]", file=sys.stderr
-    )
+    print("usage: python -m hallvakt.demo kiosk --config FILE [--screens DIR]", file=sys.stderr)
     return 2

@@ -87,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> int:
         seconds=seconds,
         seed=args.seed,
     )
-    from sync.broker import BrokerError
+    from hallvakt.demo.broker import BrokerError
 
     try:
         return demo.run()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sync.demodata import FACILITY_ID
+from hallvakt.demo.data import FACILITY_ID
 from sync.replica import Replica
 
 from .files import Layout
@@ -26,7 +26,7 @@ from .world import DEMO_TZ
 def offline_reason(asked: bool) -> str:
     """Why the demo runs offline, or "" when it runs online: ``asked`` (``--offline``),
     or mosquitto is not installed."""
-    from sync.broker import mosquitto_available
+    from hallvakt.demo.broker import mosquitto_available
 
     if asked:
         return "--offline: no broker, no central gateway, no sync"

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from sync.demodata import DEMO_NODE, FACILITY_ID
+from hallvakt.demo.data import DEMO_NODE, FACILITY_ID
 from sync.replica import Replica, reader_states
 
 from ..progress import Screen, Tracker, read_sample, render, status_file
@@ -61,7 +61,7 @@ class Demo:
         self.seed = seed
         self.stop = threading.Event()
         self.children: list[Child] = []
-        self.broker: Any = None  # sync.broker.PrivateBroker when online
+        self.broker: Any = None  # hallvakt.demo.broker.PrivateBroker when online
         self.broker_up = False
         self.plan: Plan | None = None
         self.state: dict[str, Any] = {
@@ -144,7 +144,7 @@ class Demo:
         now = datetime.now(UTC)
         port = 1883
         if self.online:
-            from sync.broker import BrokerConfig, PrivateBroker
+            from hallvakt.demo.broker import BrokerConfig, PrivateBroker
 
             self.broker = PrivateBroker(
                 BrokerConfig(unix_socket=None, tcp_port=0),
@@ -173,7 +173,7 @@ class Demo:
             rev = copy_central_into_node(lay, now)
             self.say(f"offline: central's demo data (rev {rev}) copied into {shown(lay.database)}")
         self._spawn("door", [*hv, "door", "--simulate", "--trust-clock", "--config", cfg])
-        kiosk = [sys.executable, "-m", "firmware_config.demo", "kiosk", "--config", cfg]
+        kiosk = [sys.executable, "-m", "hallvakt.demo", "kiosk", "--config", cfg]
         env: dict[str, str | None] = {"KIVY_HOME": str(lay.root / "kivy"), "KIVY_NO_ARGS": "1"}
         if self.headless:  # SDL's offscreen driver, Mesa EGL, even where a display exists
             kiosk += ["--screens", str(lay.screens)]
@@ -316,7 +316,7 @@ class Demo:
             if c.name != "kiosk" and status not in (0, None, -signal.SIGTERM):
                 code = 1
         if self.broker is not None:
-            from sync.broker import BrokerError
+            from hallvakt.demo.broker import BrokerError
 
             try:
                 self.broker.stop()

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sync.demodata import FACILITY_ID
+from hallvakt.demo.data import FACILITY_ID
 
 from .files import Layout
 from .world import DOOR, READER, Plan
@@ -37,7 +37,7 @@ def typed_hallvakt() -> str:
     exe = Path(sys.argv[0])
     if exe.name == "hallvakt" and exe.exists():
         return "hallvakt" if shutil.which("hallvakt") == str(exe) else shown(exe)
-    return f"{shlex.quote(sys.executable)} -m firmware_config.cli"
+    return f"{shlex.quote(sys.executable)} -m hallvakt.cli"
 
 
 def book_args(layout: Layout, p: Plan) -> list[str]:

@@ -144,7 +144,7 @@ def broker_in_own_session(folder: Path) -> str | None:
     does not fork here: the wrapper is no group leader, so the pid stays the
     broker's), so that Ctrl-C reaches only the demo, which stops the broker last.
     None (plain mosquitto) when ``setsid`` or mosquitto is missing."""
-    from sync.broker import mosquitto_executable
+    from hallvakt.demo.broker import mosquitto_executable
 
     setsid, mosquitto = shutil.which("setsid"), mosquitto_executable()
     if setsid is None or mosquitto is None:
@@ -158,4 +158,4 @@ def broker_in_own_session(folder: Path) -> str | None:
 
 def hallvakt_argv() -> list[str]:
     """How the children run ``hallvakt`` (whatever started this process)."""
-    return [sys.executable, "-m", "firmware_config.cli"]
+    return [sys.executable, "-m", "hallvakt.cli"]

@@ -3,7 +3,7 @@ the day's schedule printed as the kiosk's Today screen lists it.
 
 Rules this module guarantees:
 - Only ``FILE`` (and its ``-wal`` and ``-shm``) is written, made again from
-  ``sync.demodata`` for the day; nothing is started.
+  ``hallvakt.demo.data`` for the day; nothing is started.
 - The schedule is in Swedish, in facility time: each resource's bookings, the
   whole hall's shown on its sections, preliminary ones marked, and the free
   walk-in slots this demo node may sell.
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sync.demodata import DEMO_NODE, demo_credentials, generate, load_into
+from hallvakt.demo.data import DEMO_NODE, demo_credentials, generate, load_into
 from sync.replica import (
     Replica,
     Resource,

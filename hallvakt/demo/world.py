@@ -8,7 +8,7 @@ Rules this module guarantees:
   booked now for the first demo leader's association ("Demosalen", four hours
   from the start of this hour) and a drop-in room with walk-in windows round the
   clock, both behind the main entrance, the door the node controls.
-- Every demo credential of ``sync.demodata`` becomes a ``Person`` the panel
+- Every demo credential of ``hallvakt.demo.data`` becomes a ``Person`` the panel
   offers: card, PIN, and what the door will do (a leader whose team is booked
   now, a leader whose booking is later, staff with their weekly hours).
 - ``DemoError`` is the one error the demo reports instead of starting; its
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sync.demodata import (
+from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
     Entities,
@@ -121,7 +121,7 @@ def plan(seed: int, now: datetime) -> Plan:
             }
         ],
     }
-    # Gymmet is free from 22:00 every day (sync/demodata.py: its zones end by then).
+    # Gymmet is free from 22:00 every day (hallvakt/demo/data.py: its zones end by then).
     book_start = local_to_instant(local.date(), time(22, 0), tz).astimezone(tz)
     return Plan(tuple(people), extras, end, book_start, book_start + timedelta(hours=1))
 

@@ -12,7 +12,7 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
   ~96 KiB of ops, in one transaction), deletes and walk-in windows.
 - ``book --facility F --resource R --start T --end T --title T [--holder H]``.
 - ``command --node ID --cmd unlock|lockdown|release|resync|message ...``.
-- ``demo-seed --node ID``: the demo facility of sync.demodata for today, with
+- ``demo-seed --node ID``: the demo facility of hallvakt.demo.data for today, with
   walk-in windows for that node, and leases for them.
 - ``status``: facilities, nodes and their lag, events, dropped messages.
 """
@@ -35,7 +35,7 @@ from cryptography import x509
 from firmware_config.filecheck import certificate_cn as cert_cn
 from firmware_config.schema import ConfigError
 from firmware_config.secrets import SecretError, encode_node_key, load_node_key, write_secret
-from firmware_config.status import age_s
+from hallvakt.status import age_s
 from sync.protocol import Cmd
 from sync.replica.records import Booking, RecordError
 from sync.replica.timeutil import format_instant, to_ts, zone
@@ -255,7 +255,7 @@ def run_command(cfg: CentralConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-# Walk-in windows of the demo: the main hall's "lease" zones (sync/demodata.py).
+# Walk-in windows of the demo: the main hall's "lease" zones (hallvakt/demo/data.py).
 DEMO_WINDOWS = (
     leases.Window((1, 2, 3, 4, 5), 9 * 60, 16 * 60),
     leases.Window((6, 7), 13 * 60, 17 * 60),
@@ -264,7 +264,7 @@ DEMO_SECTIONS = ("hall.a", "hall.b", "hall.c")
 
 
 def run_demo_seed(cfg: CentralConfig, args: argparse.Namespace) -> int:
-    from sync.demodata import FACILITY_ID, generate
+    from hallvakt.demo.data import FACILITY_ID, generate
 
     now = _now()
     tz = "Europe/Stockholm"

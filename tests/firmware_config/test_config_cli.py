@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.config import load_config
-from firmware_config.testing import EXAMPLES, KEY1
+from hallvakt.cli import main
+from tests.support.config import EXAMPLES, KEY1
 
 EXAMPLE_NAMES = ("small-hall", "arena")
 

@@ -24,7 +24,6 @@ from firmware_config.schema import (
     Table,
     format_path,
 )
-from firmware_config.testing import BASE, patch
 from firmware_config.validators import Int, Text
 from firmware_config.values import (
     parse_broker_url,
@@ -34,6 +33,7 @@ from firmware_config.values import (
     parse_screen,
 )
 from sync.replica.records import Policy, RecordError
+from tests.support.config import BASE, patch
 
 
 def test_key_paths_read_like_toml() -> None:

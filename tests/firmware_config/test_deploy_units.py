@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_config.cli import COMMANDS
+from hallvakt.cli import COMMANDS
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from .config import load_config
+from firmware_config.config import load_config
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "firmware_config" / "examples"
 KEY1 = "IvH3EwtEwwIQfjNq_iATnrxqD919du29yrKZPqw9kcg"
 KEY2 = "ROhpW4VwhgBEbZChUR7vxdiVHuM--vHCGXGGcxg981c"
 DELETE = object()

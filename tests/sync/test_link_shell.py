@@ -16,7 +16,6 @@ from firmware_config.config import parse_config
 from firmware_config.model import Broker, BrokerURL
 from firmware_config.provision import provision
 from firmware_config.secrets import load_node_key, write_secret
-from firmware_config.testing import BASE, patch
 from sync.link import Backoff
 from sync.link.clock import SystemClock
 from sync.link.events import Moment, Publish
@@ -26,6 +25,7 @@ from sync.link.testing import Harness
 from sync.link.transport import Endpoint, MqttTransport, TransportError, endpoint_for
 from sync.protocol import ClockSource, Want
 from sync.replica import Replica
+from tests.support.config import BASE, patch
 
 # --- backoff (PROTOCOL.md §2: 1 s up to 5 min, full jitter) --------------------------------
 

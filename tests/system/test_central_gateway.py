@@ -1,4 +1,4 @@
-"""The central gateway against a real Mosquitto (sync/central/link.py over sync/broker/).
+"""The central gateway against a real Mosquitto (sync/central/link.py over hallvakt/demo/broker/).
 
 A fake node written here speaks the contract with ``sync.protocol`` (``pack``
 to sign, ``check`` to gate, via sync/central/testing.py's ``FakeNode``) over a
@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.values import parse_central_key
-from sync.broker import PrivateBroker
+from hallvakt.cli import main
+from hallvakt.demo.broker import PrivateBroker
 from sync.central import changelog as cl
 from sync.central import nodes
 from sync.central.admin import run_gateway

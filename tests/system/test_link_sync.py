@@ -36,7 +36,7 @@ from firmware_config.config import load_config
 from firmware_config.model import b64url
 from firmware_config.provision import provision
 from firmware_config.secrets import load_node_key
-from sync.broker import PrivateBroker
+from hallvakt.demo.broker import PrivateBroker
 from sync.protocol import (
     Accepted,
     Ack,
@@ -70,7 +70,7 @@ NODE = "test.hall.n1"
 CENTRAL_KID = "central-test"
 WAIT = 20.0
 REPO = Path(__file__).resolve().parents[2]
-HALLVAKT = (sys.executable, "-m", "firmware_config.cli")
+HALLVAKT = (sys.executable, "-m", "hallvakt.cli")
 
 
 def wait_for(cond: Callable[[], bool], what: str, timeout: float = WAIT) -> None:

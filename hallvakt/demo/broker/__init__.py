@@ -1,10 +1,10 @@
 """A private Mosquitto broker for tests, the demo and benchmarks.
 
-- ``sync.broker.config``: ``BrokerConfig``, ``TlsListener`` and ``render``,
+- ``hallvakt.demo.broker.config``: ``BrokerConfig``, ``TlsListener`` and ``render``,
   the mosquitto.conf text (where it listens, production's limits).
-- ``sync.broker.process``: ``PrivateBroker``, the mosquitto child process
+- ``hallvakt.demo.broker.process``: ``PrivateBroker``, the mosquitto child process
   (free ports, readiness, log, reaping), and finding the binary.
-- ``sync.broker.probe``: the readiness probe, one MQTT 5 CONNECT and CONNACK
+- ``hallvakt.demo.broker.probe``: the readiness probe, one MQTT 5 CONNECT and CONNACK
   in raw bytes.
 
 Each module states what it guarantees. Import from here: the names below are

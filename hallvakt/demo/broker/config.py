@@ -116,7 +116,7 @@ def render(cfg: BrokerConfig) -> str:
     if cfg.unix_socket is None and cfg.tcp_port is None and cfg.tls is None:
         raise ValueError("a broker needs at least one listener")
     g = [
-        "# Rendered by sync/broker/config.py for a private broker (tests, demo, benches).",
+        "# Rendered by hallvakt/demo/broker/config.py for a private broker (tests, demo, benches).",
         "# 'user root' keeps a broker started as root able to write its persistence",
         "# directory; it has no effect when mosquitto is not started as root.",
         "user root",

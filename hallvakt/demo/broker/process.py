@@ -8,7 +8,7 @@ runs ``mosquitto -c FILE``. Guarantees:
   race; ``restart`` keeps the ports, the socket path and the persistence.
 - ``start`` returns only when the broker answers an MQTT 5 CONNECT with a
   CONNACK (any reason code) on its unix socket or TCP port: a raw-socket probe
-  (``sync.broker.probe``) repeated every 20 ms, no paho threads, no fixed
+  (``hallvakt.demo.broker.probe``) repeated every 20 ms, no paho threads, no fixed
   sleeps. A broker that exits instead raises ``BrokerError`` with the tail of
   its log.
 - The broker's log (its stderr, plus one line per start from this module) is
@@ -292,7 +292,7 @@ class PrivateBroker:
         self._starts += 1
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()
-            header = f"--- sync/broker: start {self._starts}: {self._exe} -c {self.config_path}"
+            header = f"--- broker: start {self._starts}: {self._exe} -c {self.config_path}"
             log.write(header.encode() + b"\n")
             log.flush()
             self._proc = subprocess.Popen(

@@ -2,7 +2,7 @@
 
 Used by tests/system/test_sync_*.py and bench/sync_link.py (test modules cannot
 import each other under ``--import-mode=importlib``, so the shared parts live
-here, in the package, as the house style keeps fakes next to the code).
+here, in tests/support/, outside the shipped packages).
 
 - ``processes``: ``Daemon`` (a child process and its log), ``run_cli``,
   ``wait_for`` (every wait: a condition polled every 20 ms with a deadline).

@@ -21,18 +21,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from sync.broker.process import signal_and_reap
+from hallvakt.demo.broker.process import signal_and_reap
 
 WAIT_S = 60.0  # generous: a loaded 2-core machine; every wait returns as soon as it can
 
 
 def hallvakt_argv() -> tuple[str, ...]:
     """The ``hallvakt`` console script of this interpreter's environment (the
-    venv's ``.venv/bin/hallvakt``), else ``python -m firmware_config.cli``."""
+    venv's ``.venv/bin/hallvakt``), else ``python -m hallvakt.cli``."""
     script = Path(sys.executable).with_name("hallvakt")
     if script.is_file() and os.access(script, os.X_OK):
         return (str(script),)
-    return (sys.executable, "-m", "firmware_config.cli")
+    return (sys.executable, "-m", "hallvakt.cli")
 
 
 def wait_for(
@@ -70,7 +70,7 @@ class Daemon:
         self.stop()
         self.starts += 1
         with open(self.log, "ab") as out:
-            out.write(f"--- testing_e2e: start {self.starts}: {' '.join(self.argv)}\n".encode())
+            out.write(f"--- e2e: start {self.starts}: {' '.join(self.argv)}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(
                 self.argv,

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync.broker import PrivateBroker
+from hallvakt.demo.broker import PrivateBroker
+from hallvakt.demo.data import FACILITY_ID
 from sync.central.testing import replica_records
-from sync.demodata import FACILITY_ID
 from sync.replica import (
     Replica,
     last_command_seq,
