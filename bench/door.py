@@ -80,6 +80,7 @@ from door_controller.readers.osdp_sim import (
 )
 from door_controller.testing import FakeClock
 from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, FACILITY_ID, _recover, generate, load_into
+from sync.protocol.timeutil import local_to_instant, parse_instant, to_ts, zone
 from sync.replica import (
     AccessRecord,
     Door,
@@ -89,7 +90,6 @@ from sync.replica import (
     leaders_in,
     record_access,
 )
-from sync.replica.timeutil import local_to_instant, parse_instant, to_ts, zone
 
 _spec = importlib.util.spec_from_file_location(
     "bench_replica", Path(__file__).with_name("replica.py")

@@ -59,8 +59,8 @@ SIZE = (1080, 1920)
 
 def make_db(path: Path) -> int:
     from hallvakt.demo.data import generate, load_into
+    from sync.protocol.timeutil import local_to_instant, zone
     from sync.replica import Replica
-    from sync.replica.timeutil import local_to_instant, zone
 
     ents = generate(seed=7, today=DAY, days_before=0, days_after=0)
     tz = zone("Europe/Stockholm")

@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from hallvakt.demo.data import generate, parsed
+from sync.protocol.timeutil import parse_instant, to_ts
 from sync.replica import (
     ChangeBatch,
     Replica,
@@ -47,7 +48,6 @@ from sync.replica import (
     replace_all,
     stage_snapshot,
 )
-from sync.replica.timeutil import parse_instant, to_ts
 
 SEED = 7
 TODAY = date(2026, 10, 20)  # fixed, so every run measures the same data

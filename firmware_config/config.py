@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from door_controller.readers.serial_line import Framing
-from sync.replica.timeutil import DEFAULT_TZ
+from sync.protocol.timeutil import DEFAULT_TZ
 
 from .checks import Parts, cross_check
 from .filecheck import check_files
@@ -169,7 +169,7 @@ POLICY = Table(
         ): (Int(0, 240)),
     },
     doc="Local overrides of central's `policy` record (the fields and ranges of "
-    "sync/replica/records.py `Policy`). An absent key keeps central's value.",
+    "sync/protocol/records.py `Policy`). An absent key keeps central's value.",
 )
 
 OUTPUT = Table(

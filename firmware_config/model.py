@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync.replica.records import Policy
+from sync.protocol.records import Policy
 
 
 def b64url(data: bytes) -> str:

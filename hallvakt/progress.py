@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from firmware_config.config import load_or_exit
+from sync.protocol.timeutil import parse_instant
 from sync.replica import Replica, StagedSnapshot, staged_snapshot
-from sync.replica.timeutil import parse_instant
 
 from .status import age_s
 

@@ -17,6 +17,7 @@ from typing import Any
 from firmware_config.config import load_or_exit
 from firmware_config.model import NodeConfig
 from firmware_config.runtime import kernel_clock_synced
+from sync.protocol.timeutil import parse_instant
 from sync.replica import (
     Replica,
     backlog,
@@ -26,7 +27,6 @@ from sync.replica import (
     reader_states,
 )
 from sync.replica.queries import outbox_age
-from sync.replica.timeutil import parse_instant
 
 PROCESSES = ("door", "sync", "kiosk")
 ALARMS = frozenset({"forced", "held_open"})

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sync.protocol.timeutil import day_bounds, local_day
 from sync.replica import (
     DOOR_COMMANDS,
     Booking,
@@ -36,7 +37,6 @@ from sync.replica import (
     walkin_states,
 )
 from sync.replica.queries import outbox_age
-from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services

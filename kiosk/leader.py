@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from sync.protocol.timeutil import day_bounds, local_day
 from sync.replica import (
     Booking,
     Resource,
@@ -33,7 +34,6 @@ from sync.replica import (
     start_report,
 )
 from sync.replica.queries import public_label
-from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sync.protocol.timeutil import day_bounds, local_day
 from sync.replica import (
     Replica,
     Resource,
@@ -31,7 +32,6 @@ from sync.replica import (
     resource_tree,
     walkin_states,
 )
-from sync.replica.timeutil import day_bounds, local_day
 
 OFFLINE_AFTER = timedelta(minutes=75)  # central re-signs its head at least hourly (§6)
 

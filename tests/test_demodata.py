@@ -22,6 +22,7 @@ from hallvakt.demo.data import (
     generate,
     load_into,
 )
+from sync.protocol.timeutil import day_bounds, zone
 from sync.replica import (
     Booking,
     Lease,
@@ -34,7 +35,6 @@ from sync.replica import (
     pin_digest,
     related_resources,
 )
-from sync.replica.timeutil import day_bounds, zone
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -35,11 +35,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sync.protocol.records import ENTITIES, Record, parse_record
+from sync.protocol.timeutil import format_instant, local_to_instant, parse_instant, zone
 from sync.replica.apply import replace_all
 from sync.replica.digests import card_digest, card_id, pin_digest
-from sync.replica.records import ENTITIES, Record, parse_record
 from sync.replica.store import Replica
-from sync.replica.timeutil import format_instant, local_to_instant, parse_instant, zone
 
 Wire = dict[str, Any]
 Entities = dict[str, list[Wire]]

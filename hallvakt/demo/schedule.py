@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hallvakt.demo.data import DEMO_NODE, demo_credentials, generate, load_into
+from sync.protocol.timeutil import day_bounds, zone
 from sync.replica import (
     Replica,
     Resource,
@@ -24,7 +25,6 @@ from sync.replica import (
     free_slots,
     resource_tree,
 )
-from sync.replica.timeutil import day_bounds, zone
 
 from .world import DEMO_TZ
 

@@ -29,8 +29,8 @@ from hallvakt.demo.data import (
     demo_credentials,
     generate,
 )
+from sync.protocol.timeutil import local_to_instant, zone
 from sync.replica import Booking, Door, Resource, card_digest
-from sync.replica.timeutil import local_to_instant, zone
 
 DEMO_TZ = "Europe/Stockholm"
 CENTRAL_KID = "central-demo"

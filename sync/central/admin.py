@@ -37,8 +37,8 @@ from firmware_config.schema import ConfigError
 from firmware_config.secrets import SecretError, encode_node_key, load_node_key, write_secret
 from hallvakt.status import age_s
 from sync.protocol import Cmd
-from sync.replica.records import Booking, RecordError
-from sync.replica.timeutil import format_instant, to_ts, zone
+from sync.protocol.records import Booking, RecordError
+from sync.protocol.timeutil import format_instant, to_ts, zone
 
 from . import changelog as cl
 from . import events as ev

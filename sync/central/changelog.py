@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sync.replica.apply import Op
-from sync.replica.records import (
+from sync.protocol.records import (
     ENTITIES,
     Booking,
     Lease,
@@ -37,7 +36,8 @@ from sync.replica.records import (
     RecordError,
     parse_record,
 )
-from sync.replica.timeutil import to_ts
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import Op
 
 from .db import TABLES, Store, StoreError
 

@@ -43,9 +43,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from sync.link.paho_client import SafeClient as _Client
+from sync.mqtt import SafeClient as _Client
 from sync.protocol import Outgoing, central_subscriptions
-from sync.replica.timeutil import from_ts
+from sync.protocol.timeutil import from_ts
 
 from . import nodes
 from .gateway import Central

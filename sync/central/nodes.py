@@ -37,7 +37,7 @@ from firmware_config.values import is_reserved_node_id
 from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
 from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
-from sync.replica.timeutil import from_ts, to_ts
+from sync.protocol.timeutil import from_ts, to_ts
 
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError

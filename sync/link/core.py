@@ -78,6 +78,8 @@ from sync.protocol import (
     node_subscriptions,
     pack,
 )
+from sync.protocol.timeutil import from_ts
+from sync.protocol.wire import MAX_BATCH
 from sync.replica import (
     ENTITIES,
     AckError,
@@ -97,8 +99,6 @@ from sync.replica import (
     queue_command,
     stage_snapshot,
 )
-from sync.replica.outbox import MAX_BATCH
-from sync.replica.timeutil import from_ts
 
 from .events import (
     AckInbound,

@@ -44,9 +44,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_config.model import Broker
 from firmware_config.secrets import load_password
+from sync.mqtt import SafeClient as _Client
 
 from .events import Connected, Disconnected, MessageIn, Publish, PublishRefused
-from .paho_client import SafeClient as _Client
 
 log = logging.getLogger("hallvakt.sync.mqtt")
 

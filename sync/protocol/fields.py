@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sync.replica.timeutil import parse_instant
+from sync.protocol.timeutil import parse_instant
 
 from .errors import MessageError
 

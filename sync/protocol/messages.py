@@ -7,8 +7,9 @@ Rules this module guarantees:
   node id (§2), ``iat`` integer Unix seconds, ``exp`` optional integer Unix
   seconds after ``iat``. ``head`` and ``command`` require ``exp``; a command's
   ``exp`` is at most 300 s after its ``iat`` (§6).
-- ``changes`` and ``snapshot`` bodies are validated by the replica's own
-  ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire``: one rule set.
+- ``changes`` and ``snapshot`` bodies are validated by
+  ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire`` (``sync.protocol.wire``),
+  the types the node database applies: one rule set.
 - ``events``: 1-256 events with contiguous ``seq`` from 1 up, distinct
   lowercase UUIDv7 ids, types in ``EVENT_TYPES``, ``at`` RFC 3339 ``Z``,
   object bodies.
@@ -24,9 +25,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sync.replica.apply import BatchError, ChangeBatch, SnapshotPart
-from sync.replica.outbox import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
-
 from .codes import (
     PROTOCOL_VERSION,
     ClockSource,
@@ -39,6 +37,15 @@ from .codes import (
 )
 from .errors import MessageError, UnknownKind
 from .fields import INT63, UINT64, Fields, is_uuid7
+from .wire import (
+    EVENT_TYPES,
+    MAX_BATCH,
+    BatchError,
+    ChangeBatch,
+    OutboxEvent,
+    SnapshotPart,
+    Verdict,
+)
 
 COMMAND_MAX_LIFETIME = 300  # PROTOCOL.md §6: exp at most 5 minutes after iat
 UNLOCK_MAX_SECONDS = 3600

@@ -1,14 +1,39 @@
 """The node database: central's data replicated for one facility, and the outbox.
 
-Import the typed API from here; door_controller and kiosk never write SQL.
+Import the typed API from here; door_controller and kiosk never write SQL. The
+records of central's entities and the wire batches are the protocol's
+(``sync.protocol.records``, ``sync.protocol.wire``), offered here too.
 """
+
+from sync.protocol.records import (
+    ENTITIES,
+    Booking,
+    Credential,
+    Door,
+    Facility,
+    Grant,
+    Holder,
+    Lease,
+    Policy,
+    Record,
+    RecordError,
+    Resource,
+    Revocation,
+    WeeklyWindow,
+    parse_record,
+)
+from sync.protocol.wire import (
+    EVENT_TYPES,
+    BatchError,
+    ChangeBatch,
+    OutboxEvent,
+    SnapshotPart,
+    Verdict,
+)
 
 from .access import AccessContext, Candidate, access_context
 from .apply import (
     ApplyOutcome,
-    BatchError,
-    ChangeBatch,
-    SnapshotPart,
     StagedSnapshot,
     apply_changes,
     replace_all,
@@ -50,10 +75,7 @@ from .digests import card_digest, card_id, code_digest, pin_digest
 from .heartbeat import Heartbeat, beat, heartbeats
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
-    EVENT_TYPES,
     AckError,
-    OutboxEvent,
-    Verdict,
     acknowledge,
     append_event,
     backlog,
@@ -74,23 +96,6 @@ from .queries import (
     pin_matches,
     related_resources,
     resource_tree,
-)
-from .records import (
-    ENTITIES,
-    Booking,
-    Credential,
-    Door,
-    Facility,
-    Grant,
-    Holder,
-    Lease,
-    Policy,
-    Record,
-    RecordError,
-    Resource,
-    Revocation,
-    WeeklyWindow,
-    parse_record,
 )
 from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
 from .walkins import (

@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .records import Booking, Credential, Door, Grant, Holder, Lease, Resource
+from sync.protocol.records import Booking, Credential, Door, Grant, Holder, Lease, Resource
+from sync.protocol.timeutil import day_bounds, from_ts, to_ts
+
 from .store import Replica
-from .timeutil import day_bounds, from_ts, to_ts
 
 
 def resource_tree(rep: Replica) -> dict[str, Resource]:

@@ -32,7 +32,7 @@ from firmware_config.values import (
     parse_port,
     parse_screen,
 )
-from sync.replica.records import Policy, RecordError
+from sync.protocol.records import Policy, RecordError
 from tests.support.config import BASE, patch
 
 
@@ -183,7 +183,7 @@ def test_sources_and_screens() -> None:
 
 
 def test_policy_overrides_are_policy_fields_with_policy_ranges() -> None:
-    """The [policy] table stays in step with sync/replica/records.py Policy."""
+    """The [policy] table stays in step with sync/protocol/records.py Policy."""
     fields = {f.name for f in dataclasses.fields(Policy)} - {"id"}
     assert {k.name for k in POLICY.keys} == fields
     for key, validator in POLICY.keys.items():

@@ -21,7 +21,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync.link.paho_client import SafeClient as _Client
+from sync.mqtt import SafeClient as _Client
 
 from .processes import WAIT_S
 
