@@ -28,9 +28,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from door_controller.readers.serial_line import Framing
-from sync.protocol.timeutil import DEFAULT_TZ
-
 from .checks import Parts, cross_check
 from .filecheck import check_files
 from .model import (
@@ -71,6 +68,7 @@ from .values import (
     parse_screen,
     parse_timezone,
 )
+from .vocabulary import DEFAULT_TZ, Framing
 
 DEFAULT_CONFIG = Path("/etc/hallvakt/node.toml")
 EX_CONFIG = 78  # sysexits.h: systemd units use RestartPreventExitStatus=78

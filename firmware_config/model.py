@@ -17,11 +17,15 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync.protocol.records import Policy
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    P = TypeVar("P", bound=DataclassInstance)
 
 
 def b64url(data: bytes) -> str:
@@ -125,7 +129,7 @@ class Reader:
     kind: str  # "osdp" or "serial-line"
     port: str
     baud: int
-    framing: str | None  # serial-line only: door_controller.readers.serial_line.Framing
+    framing: str | None  # serial-line only: a firmware_config.vocabulary.Framing
     address: int | None
     key: Path | None
     door: str | None
@@ -172,8 +176,9 @@ class PolicyOverrides:
     codes_after_leader: bool | None
     no_show_grace_minutes: int | None
 
-    def apply(self, policy: Policy) -> Policy:
-        """``policy`` with every overridden field replaced."""
+    def apply(self, policy: P) -> P:
+        """``policy`` (central's ``sync.protocol.records.Policy``, whose fields
+        these are) with every overridden field replaced."""
         changes = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)

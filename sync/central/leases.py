@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from firmware_config.vocabulary import DEFAULT_TZ
 from sync.protocol.records import Booking, Facility, Lease, Resource
 from sync.protocol.timeutil import (
-    DEFAULT_TZ,
     format_hhmm,
     from_ts,
     local_day,

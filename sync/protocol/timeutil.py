@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = UTC
-DEFAULT_TZ = "Europe/Stockholm"
 
 # fullmatch and ASCII digits only: one instant has one spelling (no "\n", no
 # other scripts' digits).

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from firmware_config.vocabulary import DEFAULT_TZ
 from sync.protocol.records import (
     ENTITIES,
     Booking,
@@ -38,7 +39,7 @@ from sync.protocol.records import (
     Resource,
     Revocation,
 )
-from sync.protocol.timeutil import DEFAULT_TZ, from_ts, to_ts, zone
+from sync.protocol.timeutil import from_ts, to_ts, zone
 
 from .schema import connect
 from .sqlite import BUSY_TIMEOUT_S, Transactional
