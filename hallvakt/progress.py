@@ -38,10 +38,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from firmware_config.config import load_or_exit
-from sync.protocol.timeutil import parse_instant
+from sync.protocol.timeutil import age_s, parse_instant
 from sync.replica import Replica, StagedSnapshot, staged_snapshot
-
-from .status import age_s
 
 POLL_S = 0.5
 RATE_WINDOW_S = 20.0  # rates are averaged over this much recent history
