@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -30,7 +29,7 @@ from typing import Any
 from hallvakt.demo.data import DEMO_NODE, FACILITY_ID
 from sync.replica import Replica, reader_states
 
-from ..progress import Screen, Tracker, read_sample, render, status_file
+from ..progress import Screen, Tracker, read_sample, status_file
 from .files import Layout, setup, write_json
 from .offline import copy_central_into_node
 from .panel import book_args, panel, shown, typed_hallvakt
@@ -202,13 +201,15 @@ class Demo:
         """Until the snapshot is applied and the reader online (module rules)."""
         lay = self.layout
         tracker = Tracker()
-        tty = sys.stdout.isatty()
-        screen = Screen(sys.stdout, tty=True)  # drawn in place, on a terminal only
+        draw = sys.stdout.isatty() and self.online  # in place (rich's Live), on a terminal only
         deadline = clock.monotonic() + READY_TIMEOUT_S
         kiosk_since = clock.monotonic()
         waiting: list[str] = []
         self.say("starting: " + ", ".join(f"{c.name} (pid {c.pid})" for c in self.children))
-        with Replica.open(lay.database, default_tz=DEMO_TZ) as rep:
+        with (
+            Replica.open(lay.database, default_tz=DEMO_TZ) as rep,
+            Screen(sys.stdout, tty=draw) as screen,
+        ):
             while not self.stop.wait(0.2):
                 sample = read_sample(
                     rep, status_file(lay.database), clock.monotonic(), datetime.now(UTC)
@@ -226,11 +227,9 @@ class Demo:
                 ):
                     waiting.append("the kiosk's first frame")
                 self.watch_children()
-                if tty and self.online:
-                    progress = tracker.update(sample)
-                    lines = ["waiting for: " + ", ".join(waiting) if waiting else "ready"]
-                    lines += render(progress, shutil.get_terminal_size().columns)
-                    screen.draw(progress, lines, sample.mono)
+                if draw:
+                    head = "waiting for: " + ", ".join(waiting) if waiting else "ready"
+                    screen.draw(tracker.update(sample), sample.mono, head=[head])
                 if not waiting or clock.monotonic() > deadline:
                     break
         if waiting and not self.stop.is_set():
