@@ -54,8 +54,8 @@ sys.path.insert(0, str(_HERE.parent))
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from hallvakt.demo.broker import BrokerConfig, PrivateBroker  # noqa: E402
 from sync.replica import Replica, append_event, backlog  # noqa: E402
+from tests.support.broker import BrokerConfig, PrivateBroker  # noqa: E402
 from tests.support.e2e import (  # noqa: E402
     BROKER_LOG_TYPES,
     BrokerAccess,
