@@ -103,10 +103,6 @@ class TodayView:
                 return r
         raise KeyError(resource)
 
-    @property
-    def free_count(self) -> int:
-        return sum(len(r.free) for r in self.rows)
-
 
 def _depth(resources: dict[str, Resource], rid: str) -> int:
     depth, cur = 0, resources.get(rid)

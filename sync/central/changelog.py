@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -353,8 +353,3 @@ def prune_lease_versions(store: Store, now: datetime, keep_days: int) -> int:
             "DELETE FROM lease_versions WHERE removed_rev IS NOT NULL AND end_ts < ?", [cutoff]
         )
     return int(cur.rowcount)
-
-
-def ops_size(ops: Iterable[Op]) -> int:
-    """Bytes of the ops' JSON, as the change log counts them."""
-    return sum(len(canonical(op_wire(op)).encode()) for op in ops)

@@ -130,11 +130,6 @@ def node_facility(store: Store, node: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def nodes_of(store: Store, facility: str) -> list[str]:
-    rows = store.conn.execute("SELECT node FROM nodes WHERE facility = ? ORDER BY node", [facility])
-    return [n for (n,) in rows]
-
-
 def applied_rev(store: Store, node: str) -> int:
     row = store.conn.execute("SELECT applied_rev FROM node_state WHERE node = ?", [node]).fetchone()
     return 0 if row is None else int(row[0])
