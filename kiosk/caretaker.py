@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sync.protocol.timeutil import day_bounds, local_day
 from sync.replica import (
     DOOR_COMMANDS,
     Booking,
@@ -29,7 +28,9 @@ from sync.replica import (
     backlog,
     bookings_overlapping,
     checked_in,
+    day_bounds,
     door_states,
+    local_day,
     pending_commands,
     queue_local_command,
     reader_states,

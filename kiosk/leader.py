@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sync.protocol.timeutil import day_bounds, local_day
 from sync.replica import (
     Booking,
     Resource,
     StartReport,
     bookings_overlapping,
     checked_in,
+    day_bounds,
     leaders_in,
+    local_day,
     report_attendance,
     resource_tree,
     start_report,

@@ -20,15 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sync.protocol.timeutil import day_bounds, local_day
 from sync.replica import (
     Replica,
     Resource,
     ScheduleEntry,
     Slot,
     SyncState,
+    day_bounds,
     day_schedule,
     free_slots,
+    local_day,
     resource_tree,
     walkin_states,
 )

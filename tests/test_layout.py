@@ -3,14 +3,16 @@
 - The import check (``lint-imports``, the contracts in pyproject.toml, run by
   ``make lint``) passes on the tree as it is, names every package of the
   project in its layers, and fails, naming the import, when a copy of the tree
-  gets an import that points up, sideways within a layer, or from
-  firmware_config to any other package of the project.
+  gets an import that points up, sideways within a layer, from
+  firmware_config to any other package of the project, or from the kiosk or
+  the door controller straight to the wire protocol.
 - The wheel holds the five packages and their data, and nothing from tests/,
   bench/ or docs/, no harness and no test CA.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -50,7 +52,7 @@ def contracts() -> list[dict[str, object]]:
 def test_the_tree_keeps_the_arrows() -> None:
     done = lint_imports(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 2 kept, 0 broken." in done.stdout
+    assert "Contracts: 3 kept, 0 broken." in done.stdout
 
 
 def test_every_package_has_its_place_in_the_layers() -> None:
@@ -89,6 +91,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ("firmware_config/vocabulary.py", "import sync.protocol.timeutil", "firmware_config"),
         # nothing imports the command
         ("door_controller/decision.py", "from hallvakt import cli", "door_controller is not"),
+        # the kiosk and the door use the node database's API, not the wire protocol
+        ("kiosk/today.py", "import sync.protocol.timeutil", "kiosk is not allowed"),
     ],
 )
 def test_the_check_fails_on_an_arrow_that_points_the_wrong_way(
@@ -111,6 +115,49 @@ def test_the_copy_passes_again_once_mended(tree: Path) -> None:
     """The failures above are the wrong imports, not the copy."""
     done = lint_imports(tree)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def group(module: str) -> str:
+    """The package of the layers a module belongs to (sync's sub-packages apart)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "sync" else parts[0]
+
+
+def imports_by_package() -> dict[str, set[str]]:
+    """Package -> the project's packages its modules import (from their ``import`` lines)."""
+    out: dict[str, set[str]] = {}
+    for top in PACKAGES:
+        for path in (ROOT / top).rglob("*.py"):
+            rel = path.relative_to(ROOT).with_suffix("")
+            module = ".".join(rel.parts).removesuffix(".__init__")
+            package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    if node.level:
+                        targets = [".".join([*base, *([node.module] if node.module else [])])]
+                    else:
+                        targets = [node.module or ""]
+                else:
+                    continue
+                for target in targets:
+                    if target.split(".")[0] in PACKAGES and group(target) != group(module):
+                        out.setdefault(group(module), set()).add(group(target))
+    return out
+
+
+def test_the_readme_draws_the_imports_as_they_are() -> None:
+    """README.md "Layout" lists each package's imports; they are the code's, no more."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("hallvakt        →") :].split("```")[0]
+    drawn = {}
+    for line in block.strip().splitlines():
+        name, _, targets = line.partition("→")
+        drawn[name.strip()] = {t.strip() for t in targets.split(",") if "(" not in t}
+    actual = imports_by_package()
+    assert {k: v for k, v in drawn.items() if v} == actual
 
 
 # --- the wheel -----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The node database: central's data replicated for one facility, and the outbox.
 
 Import the typed API from here; door_controller and kiosk never write SQL. The
-records of central's entities and the wire batches are the protocol's
-(``sync.protocol.records``, ``sync.protocol.wire``), offered here too.
+records of central's entities, the wire batches and the facility-time helpers
+the kiosk and the door use are the protocol's (``sync.protocol.records``,
+``sync.protocol.wire``, ``sync.protocol.timeutil``), offered here too.
 """
 
 from sync.protocol.records import (
@@ -22,6 +23,7 @@ from sync.protocol.records import (
     WeeklyWindow,
     parse_record,
 )
+from sync.protocol.timeutil import day_bounds, format_instant, local_day
 from sync.protocol.wire import (
     EVENT_TYPES,
     BatchError,
@@ -165,10 +167,12 @@ __all__ = [
     "code_digest",
     "create_walkin",
     "credentials_by_digest",
+    "day_bounds",
     "day_schedule",
     "door_states",
     "finish",
     "finish_command",
+    "format_instant",
     "free_slots",
     "grants_for",
     "heartbeats",
@@ -178,6 +182,7 @@ __all__ = [
     "last_command_seq",
     "last_kiosk_tap_id",
     "leaders_in",
+    "local_day",
     "parse_record",
     "pending_commands",
     "pending_events",
