@@ -26,6 +26,7 @@ COMPATIBLE = {
     "BSD-3-Clause",
     "Apache-2.0",
     "MPL-2.0",
+    "PSF-2.0",
     "LicenseRef-Public-Domain",
 }
 FAMILIES = {
@@ -35,6 +36,7 @@ FAMILIES = {
     "MPL": r"\bMPL\b|Mozilla Public",
     "EPL": r"\bEPL\b|Eclipse Public",
     "PD": r"Public[- ]Domain",
+    "PSF": r"\bPSF\b|Python Software Foundation",
     "GPL": r"\bGPL\b|General Public",
 }
 
