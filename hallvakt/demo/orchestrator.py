@@ -5,7 +5,8 @@ Rules this module guarantees:
   ready and what is wrong; it is rewritten atomically on every change.
 - Ready means: central's snapshot applied (online), the main entrance's reader
   online, and the kiosk's first frame; the panel is printed then, or after
-  ``READY_TIMEOUT_S`` with what it still waits for among its problems.
+  ``READY_TIMEOUT_S`` with what it still waits for among its problems. The
+  state file says ``running`` only once the panel is printed.
 - SIGINT and SIGTERM, or the end of ``seconds``, end the demo; the children
   stop in reverse order of start (each as processes.py says), the broker last.
 - ``hallvakt demo broker stop|start`` (main.py) asks through
@@ -125,6 +126,7 @@ class Demo:
                 self.wait_ready()
             if not self.stop.is_set():
                 self.say(panel(self.state, typed_hallvakt(), self.seconds))
+                self.save()  # "running" only now: whoever reads demo.json finds the panel out
                 self.serve()
         finally:
             code = self.shutdown()
@@ -236,9 +238,8 @@ class Demo:
             self.problem(
                 f"not ready after {READY_TIMEOUT_S:.0f} s: waiting for {', '.join(waiting)}"
             )
-        self.state["state"] = "running"
+        self.state["state"] = "running"  # saved once the panel is out (run)
         self.state["ready"] = not waiting and not self.state["problems"]
-        self.save()
 
     def watch_children(self) -> None:
         for c in self.children:
