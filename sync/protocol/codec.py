@@ -34,7 +34,8 @@ from pydantic import GetCoreSchemaHandler, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError, core_schema
 
 from firmware_config.ids import DIGEST, ENTITY_ID, ENTITY_ID_RULE, NODE_ID
-from sync.protocol.timeutil import format_instant, parse_instant
+
+from .timeutil import format_instant, parse_instant
 
 R = TypeVar("R", bound="Record")
 T = TypeVar("T")

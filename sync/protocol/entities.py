@@ -1,7 +1,7 @@
 """Central's entities (PROTOCOL.md §6), each a frozen dataclass with its wire rules.
 
 Rules this module guarantees:
-- A field's annotation is its wire rule (sync.replica.codec): type, range,
+- A field's annotation is its wire rule (sync.protocol.codec): type, range,
   enum, format. ``check`` holds the rules across fields, run after every
   field validated.
 - Defaults are the protocol's: an absent (or null) optional field takes them.
@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from pydantic_core import core_schema
 
 from firmware_config.vocabulary import DEFAULT_TZ
-from sync.protocol.timeutil import format_hhmm, parse_hhmm, zone
 
 from .codec import (
     Bad,
@@ -39,6 +38,7 @@ from .codec import (
     _Schema,
     bad,
 )
+from .timeutil import format_hhmm, parse_hhmm, zone
 
 
 def _known_zone(name: str) -> str:

@@ -29,8 +29,7 @@ from typing import Annotated, Any, ClassVar
 from annotated_types import Len
 from pydantic_core import core_schema
 
-from sync.replica.codec import Checked, Choice, Flag, Integer, Says, _Schema
-
+from .codec import Checked, Choice, Flag, Integer, Says, _Schema
 from .codes import (
     PROTOCOL_VERSION,
     ClockSource,

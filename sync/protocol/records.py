@@ -1,9 +1,9 @@
 """Typed records of central's entities (PROTOCOL.md §6) and their wire form.
 
 The entity registry and the one import place for records; the pieces are:
-- sync.replica.codec: the field types, ``Record`` (``from_wire``, ``to_wire``)
+- sync.protocol.codec: the field types, ``Record`` (``from_wire``, ``to_wire``)
   and ``RecordError``, on pydantic v2;
-- sync.replica.entities: the entities and their rules.
+- sync.protocol.entities: the entities and their rules.
 
 Rules this module guarantees:
 - Every entity is a frozen dataclass; a record exists only if it validated.
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sync.replica.codec import Record, RecordError
-from sync.replica.entities import (
+from .codec import Record, RecordError
+from .entities import (
     BOOKING_ORIGINS,
     BOOKING_STATUSES,
     CREDENTIAL_KINDS,
