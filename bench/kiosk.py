@@ -14,7 +14,7 @@ starts one child process per app (one Kivy window each, offscreen through
 Mesa EGL); the figures are medians over the runs of each run's median (and
 p99 over all samples), and every goal prints ``ok`` or ``MISSED``.
 
-The database: the demo facility (sync.demodata, seed 7) with today's
+The database: the demo facility (hallvakt.demo.data, seed 7) with today's
 bookings replaced by 300: 75 quarter-hour bookings on each of the three
 sections and the gym, 04:00-22:45, with association titles.
 """
@@ -48,9 +48,9 @@ PRODUCTION_ENV = {"LP_NUM_THREADS": "0"}  # what `hallvakt kiosk` sets (kiosk/ma
 
 
 def make_db(path: Path) -> int:
-    from sync.demodata import generate, load_into
+    from hallvakt.demo.data import generate, load_into
+    from sync.protocol.timeutil import local_to_instant, zone
     from sync.replica import Replica
-    from sync.replica.timeutil import local_to_instant, zone
 
     ents = generate(seed=7, today=DAY, days_before=0, days_after=0)
     tz = zone("Europe/Stockholm")
@@ -109,11 +109,11 @@ def child(kind: str, db: str, rounds: int) -> None:
     app: Any
     if kind == "kiosk":
         from door_controller.testing import FakeClock
+        from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID, demo_credentials
         from kiosk.model import KioskModel
         from kiosk.services import KioskSettings, Services
         from kiosk.testing import RecordingSpeaker
         from kiosk.ui.app import KioskApp
-        from sync.demodata import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID, demo_credentials
         from sync.replica import Replica, card_digest
 
         rep = Replica.open(db)
@@ -220,7 +220,7 @@ def child(kind: str, db: str, rounds: int) -> None:
 
 
 def _demo() -> Any:
-    from sync.demodata import generate
+    from hallvakt.demo.data import generate
 
     return generate(seed=7, today=DAY, days_before=0, days_after=0)
 

@@ -49,14 +49,15 @@ from sync.replica import (
     KioskMessage,
     Resource,
     beat,
+    day_bounds,
     kiosk_taps_after,
     last_kiosk_tap_id,
+    local_day,
     pending_messages,
     rejected_walkins,
     shown_messages,
     take_message,
 )
-from sync.replica.timeutil import day_bounds, local_day
 
 from . import texts
 from .caretaker import CaretakerModel, Notice, RejectedLine

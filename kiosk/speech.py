@@ -112,16 +112,3 @@ class EspeakSpeaker:
         """Wait until the current utterance has played (tests and the bench)."""
         for child in self._children:
             child.wait(timeout=timeout)
-
-
-class SilentSpeaker:
-    """No speech (no espeak-ng)."""
-
-    available = False
-    has_headset = False
-
-    def say(self, text: str, lang: str, *, private: bool = False) -> None:
-        return None
-
-    def set_volume(self, percent: int) -> None:
-        return None

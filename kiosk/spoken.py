@@ -5,8 +5,11 @@ Rules this module guarantees:
   "sjutton och trettio" for 17:30; English "five p.m." and "five thirty
   p.m." (and "noon", "midnight"). A span is "sjutton till arton" /
   "five p.m. until six p.m.": never "sjutton noll noll".
-- Numbers are spelled by ``num2words`` in the language asked; a language it
-  does not know speaks English words.
+- Numbers 0..59 (hours, minutes, digits) are spelled here, in Swedish and
+  English (other languages get digits, which their espeak-ng voice reads).
+  A library (num2words) was not taken: it is LGPL, outside the permissive
+  and MPL licences the project takes (docs/operations.md "Licence"), for 60
+  words.
 - A door code is read digit by digit ("ett, två, tre").
 Pure: no I/O.
 """
@@ -15,13 +18,67 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from num2words import num2words
-
-LANGS = {"sv": "sv", "en": "en", "fi": "fi", "uk": "uk", "fa": "fa", "ar": "ar"}
+_SV = [
+    "noll",
+    "ett",
+    "två",
+    "tre",
+    "fyra",
+    "fem",
+    "sex",
+    "sju",
+    "åtta",
+    "nio",
+    "tio",
+    "elva",
+    "tolv",
+    "tretton",
+    "fjorton",
+    "femton",
+    "sexton",
+    "sjutton",
+    "arton",
+    "nitton",
+]
+_SV_TENS = {20: "tjugo", 30: "trettio", 40: "fyrtio", 50: "femtio"}
+_EN = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_EN_TENS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty"}
 
 
 def number(n: int, lang: str) -> str:
-    return str(num2words(n, lang=LANGS.get(lang, "en")))
+    """``n`` (0..59) in words: "tjugoett", "twenty-one"; other languages: digits."""
+    if not 0 <= n <= 59:
+        raise ValueError(f"{n} is not 0..59")
+    if lang not in ("sv", "en"):
+        return str(n)
+    ones, tens = (_SV, _SV_TENS) if lang == "sv" else (_EN, _EN_TENS)
+    if n < 20:
+        return ones[n]
+    ten, one = n - n % 10, n % 10
+    if not one:
+        return tens[ten]
+    return tens[ten] + ones[one] if lang == "sv" else f"{tens[ten]}-{ones[one]}"
 
 
 def time_words(at: datetime, lang: str) -> str:

@@ -27,8 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sync.replica import Booking, Holder, Slot, WalkinRefused, uuid7, walkin_states
-from sync.replica.timeutil import day_bounds, local_day
+from sync.replica import (
+    Booking,
+    Holder,
+    Slot,
+    WalkinRefused,
+    day_bounds,
+    local_day,
+    uuid7,
+    walkin_states,
+)
 from sync.replica.walkin_rule import WalkinAccess
 
 from .identity import (

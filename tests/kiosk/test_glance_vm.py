@@ -31,6 +31,7 @@ from kiosk.services import Services
 from kiosk.testing import RecordingSpeaker
 from kiosk.today import build_today, round_down
 from kiosk.walkin import W, WalkinFlow
+from sync.protocol.timeutil import to_ts
 from sync.replica import (
     EXPIRED_UNSHOWN,
     Replica,
@@ -39,7 +40,6 @@ from sync.replica import (
     queue_command,
     shown_messages,
 )
-from sync.replica.timeutil import to_ts
 
 from .conftest import T0
 

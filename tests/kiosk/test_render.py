@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sync.demodata import (
+from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
     FACILITY_ID,
@@ -436,7 +436,7 @@ def test_stale_walkin_sold_by_the_kiosk_opens_the_real_door(tmp_path: Path) -> N
     from door_controller.engine import DoorEngine, LockCommand, ReaderSite
     from door_controller.readers.events import KeyPressed
     from door_controller.testing import FakeClock
-    from sync.replica.timeutil import to_ts
+    from sync.protocol.timeutil import to_ts
 
     db = tmp_path / "node.db"
     demo_db(db)
