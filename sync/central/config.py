@@ -28,16 +28,77 @@ from typing import Any
 
 from firmware_config.config import BROKER_TLS_RULES, BROKER_URL, parse_toml, read_config_text
 from firmware_config.model import BrokerURL
-from firmware_config.schema import ConfigError, Context, Invalid, Required, Table
+from firmware_config.schema import (
+    ConfigError,
+    Context,
+    Invalid,
+    KeyPath,
+    Required,
+    Table,
+    Validator,
+)
 from firmware_config.schema import Optional as Opt
 from firmware_config.validators import FilePath, Int, Text
 from firmware_config.values import GATEWAY_ID_PATTERN
+
+from .store import engine_of
 
 KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
 GATEWAY_ID = Text(
     GATEWAY_ID_PATTERN,
     "a gateway identity (`central-`, then 1-56 of a-z 0-9 - . starting with a letter or digit)",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where central's store is: ``url`` is what ``sync.central.store.open_store``
+    takes; ``path`` the SQLite file (None on PostgreSQL)."""
+
+    url: str
+    path: Path | None
+
+    @property
+    def engine(self) -> str:
+        return engine_of(self.url)
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else self.url
+
+
+class StoreURL(Validator[StoreLocation]):
+    """A SQLite path (relative: from the config's directory) or ``sqlite:///path``,
+    or a PostgreSQL URL ``postgresql://[user@][host][:port]/dbname[?host=/socket/dir]``
+    without a password (libpq reads it from ``PGPASSFILE`` or ``~/.pgpass``)."""
+
+    def __call__(self, value: object, ctx: Context, path: KeyPath) -> StoreLocation:
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            try:
+                info = psycopg.conninfo.conninfo_to_dict(value)
+            except psycopg.ProgrammingError as exc:
+                raise Invalid(f"not a PostgreSQL URL: {exc}") from None
+            if "password" in info:
+                raise Invalid(
+                    "a password does not belong in central.toml: put it in the gateway's"
+                    " ~/.pgpass or PGPASSFILE (0600), or use the unix socket's peer"
+                    " authentication (docs/central.md)"
+                )
+            if not info.get("dbname"):
+                raise Invalid("the PostgreSQL URL names no database (postgresql://host/dbname)")
+            return StoreLocation(value, None)
+        if isinstance(value, str) and value.startswith("sqlite://"):
+            if not value.startswith("sqlite:///"):
+                raise Invalid("a SQLite URL is sqlite:///absolute/path")
+            value = value[len("sqlite://") :]
+        elif isinstance(value, str) and "://" in value:
+            raise Invalid(f"{value.split('://')[0]}:// is not a store: postgresql:// or a path")
+        file = FilePath()(value, ctx, path)
+        return StoreLocation(f"sqlite:///{file}", file)
+
+    def describe(self) -> str:
+        return "a SQLite path, or `postgresql://[user@]host[:port]/dbname` (no password)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +133,7 @@ class LeaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class CentralConfig:
-    store: Path
+    store: StoreLocation
     signing: Signing
     broker: Broker
     retention: Retention
@@ -152,8 +213,11 @@ CENTRAL = Table(
     CentralConfig,
     {
         Required(
-            "store", "central's database (SQLite, WAL)", "/var/lib/hallvakt-central/central.db"
-        ): FilePath(),
+            "store",
+            "central's store: a SQLite file (WAL; the default for one site) or PostgreSQL"
+            " (production: docs/central.md)",
+            "/var/lib/hallvakt-central/central.db",
+        ): StoreURL(),
         Required("signing", "central's signing key"): SIGNING,
         Required("broker", "the MQTT broker"): BROKER,
         Opt("retention", {}, "log retention"): RETENTION,

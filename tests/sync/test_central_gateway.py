@@ -50,8 +50,8 @@ FAC, N1 = "fac1", "n1.hall"
 
 
 @pytest.fixture
-def store(tmp_path: Path, site: Any) -> Iterator[Store]:
-    s = Store.open(tmp_path / "central.db")
+def store(store_url: str, site: Any) -> Iterator[Store]:
+    s = Store.open(store_url)
     cl.mutate(s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW)
     nodes.register_node(s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", NOW)
     try:
@@ -98,7 +98,7 @@ def in_sync(node: FakeNode, store: Store) -> bool:
 
 def state(store: Store) -> dict[str, Any]:
     tables = ("node_state", "events", "event_streams", "changelog", "commands", "node_marks")
-    return {t: store.conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+    return {t: store.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
 
 
 def test_hello_gets_head_and_snapshot_then_changes_after_a_mutation(
@@ -132,10 +132,10 @@ def test_hello_gets_head_and_snapshot_then_changes_after_a_mutation(
     outs = central.handle(c.topic, c.payload, T + 3)
     assert kinds(outs, node) == [Kind.CHANGES]
     assert node.applied_rev == 2 and in_sync(node, store)
-    assert store.conn.execute("SELECT applied_rev FROM node_state").fetchone() == (1,)
+    assert store.execute("SELECT applied_rev FROM node_state").fetchone() == (1,)
     c = node.cursor(T + 4)
     assert central.handle(c.topic, c.payload, T + 4) == []
-    assert store.conn.execute("SELECT applied_rev FROM node_state").fetchone() == (2,)
+    assert store.execute("SELECT applied_rev FROM node_state").fetchone() == (2,)
 
 
 def test_a_node_far_behind_gets_bounded_batches_and_catches_up_by_cursor(
@@ -196,7 +196,7 @@ def test_events_are_acked_after_storing_and_duplicates_get_the_same_ack(
     assert [a.through for a in acks(gate(node, central.handle(gap.topic, gap.payload, T)))] == [3]
     fill = node.events(T, e[3:4])
     assert [a.through for a in acks(gate(node, central.handle(fill.topic, fill.payload, T)))] == [5]
-    assert store.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    assert store.execute("SELECT count(*) FROM events").fetchone()[0] == 5
 
 
 def test_a_walkin_made_on_the_node_is_accepted_and_comes_back_as_centrals(
@@ -261,7 +261,7 @@ def test_dropped_messages_change_nothing_and_are_logged(
     assert central.handle(f"hallvakt/v1/{N1}/dn/head", h.payload, T) == []
     assert central.handle(f"hallvakt/v1/{N1}/up/evt", b"not a token", T) == []
     assert state(store) == before
-    log = store.conn.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
+    log = store.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
     assert log == [
         (N1, "bad_signature"),
         (N1, "unknown_key"),
@@ -269,7 +269,7 @@ def test_dropped_messages_change_nothing_and_are_logged(
         (N1, "wrong_node"),
         (N1, "wrong_topic"),
     ]
-    q = store.conn.execute("SELECT reason, payload FROM quarantine").fetchall()
+    q = store.execute("SELECT reason, payload FROM quarantine").fetchall()
     assert q == [("malformed", b"not a token")]
 
 
@@ -278,7 +278,7 @@ def test_status_keeps_the_newest_by_iat(central: Central, store: Store, node: Fa
         out = node.status(iat, st)
         assert out.retain
         central.handle(out.topic, out.payload, T + 20)
-    row = store.conn.execute("SELECT status_state, status_iat FROM node_state").fetchone()
+    row = store.execute("SELECT status_state, status_iat FROM node_state").fetchone()
     assert row == ("offline", T + 10)  # the tie went to the later one; the older was ignored
 
 
@@ -306,7 +306,7 @@ def test_commands_are_sent_once_with_rising_seq_and_a_short_life(
     assert central.tick(T + 61) == []
     nodes.queue_command(store, N1, Cmd.RESYNC, {}, NOW)
     assert central.tick(T + 300) == []  # too old to send: expired
-    assert store.conn.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
+    assert store.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
         (1, "sent"),
         (2, "sent"),
         (3, "expired"),
@@ -349,9 +349,9 @@ def test_tick_renews_leases_and_prunes_at_their_intervals(store: Store, node: Fa
     assert cl.revs(store, FAC) == cl.Revs(3, 2) and cl.records(store, FAC, "lease") == []
     # a removed version is forgotten once it ended longer ago than the log is kept:
     # Monday's already; next Monday's (still held until the node applies rev 3) later
-    assert store.conn.execute("SELECT count(*) FROM lease_versions").fetchone() == (1,)
+    assert store.execute("SELECT count(*) FROM lease_versions").fetchone() == (1,)
     c.tick(T + 20 * day)
-    assert store.conn.execute("SELECT count(*) FROM lease_versions").fetchone() == (0,)
+    assert store.execute("SELECT count(*) FROM lease_versions").fetchone() == (0,)
 
 
 def test_a_new_epoch_forgets_the_old_databases_marks(store: Store) -> None:
@@ -361,11 +361,11 @@ def test_a_new_epoch_forgets_the_old_databases_marks(store: Store) -> None:
 
     hello(1, 10)
     hello(1, 11)
-    assert store.conn.execute("SELECT count(*) FROM node_marks").fetchone() == (2,)
+    assert store.execute("SELECT count(*) FROM node_marks").fetchone() == (2,)
     hello(2, 12)
-    assert store.conn.execute("SELECT epoch FROM node_marks").fetchall() == [("2",)]
+    assert store.execute("SELECT epoch FROM node_marks").fetchall() == [("2",)]
     hello(1, 9)  # a late old hello: marks kept, state not moved back
-    assert store.conn.execute("SELECT epoch FROM node_state").fetchone() == ("2",)
+    assert store.execute("SELECT epoch FROM node_state").fetchone() == ("2",)
 
 
 def test_batches_in_flight_are_not_sent_again_on_each_cursor(
