@@ -39,6 +39,7 @@ from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
 from sync.replica.timeutil import from_ts, to_ts
 
+from . import delivery
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError
 
@@ -182,6 +183,7 @@ def record_hello(store: Store, node: str, hello: Hello, iat: int, now: datetime)
                 "INSERT INTO node_marks VALUES (?, ?, ?, ?)",
                 [node, epoch, hello.outbox.last, hello.applied_rev],
             )
+        delivery.forget_batches(store, node)  # a new connection: what was in flight is lost
         if row[2] is not None and iat < row[2]:
             return  # an older hello arriving late (or replayed) describes the past
         rev = hello.applied_rev

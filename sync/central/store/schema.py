@@ -177,7 +177,19 @@ INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (INITIAL,)
+# What each node was sent (sync/central/delivery.py): in the store, so that
+# several gateways share it (docs/central.md "Several gateways").
+DELIVERY = Migration(
+    "0002_delivery",
+    (
+        # "base;rev@sent_ts,rev@sent_ts,..." (delivery.py), '' when nothing is in flight
+        "ALTER TABLE node_state ADD COLUMN sent_batches TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE node_state ADD COLUMN sent_snapshot_rev INTEGER",
+        "ALTER TABLE node_state ADD COLUMN sent_snapshot_ts INTEGER",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (INITIAL, DELIVERY)
 
 
 def _exists(store: Store, table: str) -> bool:
