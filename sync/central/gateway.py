@@ -114,10 +114,11 @@ class Central:
             return []
         match msg:
             case Hello():
-                nodes.record_hello(self.store, node, msg, res.iat, at)
-                head = nodes.take_head(self.store, node, now)
-                out = [self._head(node, head, now)]
-                return out + self._catch_up(node, facility, msg.applied_rev, Want.CHANGES, now)
+                with self.store.write():  # one commit: the hello, its head, what it gets next
+                    nodes.record_hello(self.store, node, msg, res.iat, at)
+                    head = nodes.take_head(self.store, node, now)
+                    step = self._decide(node, facility, msg.applied_rev, Want.CHANGES, now)
+                return [self._head(node, head, now), *self._answer(node, facility, step, now)]
             case Events():
                 stored = ev.store_events(self.store, node, facility, msg.epoch, msg.events, at)
                 self.stats["events_new"] += stored.new
@@ -126,8 +127,10 @@ class Central:
                     out += self.heads(now)
                 return out
             case Cursor():
-                nodes.record_cursor(self.store, node, msg.applied_rev, at)
-                return self._catch_up(node, facility, msg.applied_rev, msg.want, now)
+                with self.store.write():
+                    nodes.record_cursor(self.store, node, msg.applied_rev, at)
+                    step = self._decide(node, facility, msg.applied_rev, msg.want, now)
+                return self._answer(node, facility, step, now)
             case Status():
                 nodes.record_status(self.store, node, msg, res.iat, at)
                 return []
@@ -152,46 +155,54 @@ class Central:
             Head(r.rev, r.oldest_rev, now + self.settings.head_lifetime_s), node, now
         )
 
-    def _catch_up(
+    def _decide(
         self, node: str, facility: str, applied: int, want: Want, now: int
-    ) -> list[Outgoing]:
-        """What brings ``node`` from ``applied`` up to date: decided and recorded
-        under the node's lock (delivery.py), so that of several gateways only
-        one sends each batch or snapshot; a snapshot is then read in one
-        consistent read transaction."""
+    ) -> list[Outgoing] | None:
+        """What brings ``node`` from ``applied`` up to date, decided and recorded
+        under the node's lock in the caller's write transaction (delivery.py),
+        so that of several gateways only one sends each batch or snapshot: the
+        messages to send, or None for a snapshot (read by ``_answer`` after the
+        commit, in one consistent read)."""
         s = self.settings
-        with self.store.write():
-            self.store.lock("node", node)
-            r = cl.revs(self.store, facility)
-            step = feed.plan(applied, want, r)
-            if step is feed.Plan.AHEAD:
-                log.warning(
-                    "node %s reports applied_rev %d above %s's rev %d (central restored?)",
-                    node,
-                    applied,
-                    facility,
-                    r.rev,
-                )
-                return []
-            if step is feed.Plan.UP_TO_DATE:
-                return []
-            if step is feed.Plan.CHANGES:
-                out = self._changes(node, facility, applied, now)
-                if out is not None:
-                    return out
-            last = delivery.sent(self.store, node)
-            if (
-                want is Want.CHANGES
-                and last.snapshot_rev == r.rev
-                and last.snapshot_at is not None
-                and now - last.snapshot_at < s.snapshot_resend_s
-            ):
-                return []
-            delivery.record_snapshot(self.store, node, r.rev, now)
+        self.store.lock("node", node)
+        r = cl.revs(self.store, facility)
+        step = feed.plan(applied, want, r)
+        if step is feed.Plan.AHEAD:
+            log.warning(
+                "node %s reports applied_rev %d above %s's rev %d (central restored?)",
+                node,
+                applied,
+                facility,
+                r.rev,
+            )
+            return []
+        if step is feed.Plan.UP_TO_DATE:
+            return []
+        if step is feed.Plan.CHANGES:
+            out = self._changes(node, facility, applied, now)
+            if out is not None:
+                return out
+        last = delivery.sent(self.store, node)
+        if (
+            want is Want.CHANGES
+            and last.snapshot_rev == r.rev
+            and last.snapshot_at is not None
+            and now - last.snapshot_at < s.snapshot_resend_s
+        ):
+            return []
+        delivery.record_snapshot(self.store, node, r.rev, now)
+        return None
+
+    def _answer(
+        self, node: str, facility: str, step: list[Outgoing] | None, now: int
+    ) -> list[Outgoing]:
+        """``step`` of ``_decide``; a snapshot is read now, in one read transaction."""
+        if step is not None:
+            return step
         with self.store.read():
             r = cl.revs(self.store, facility)
             records = cl.all_records(self.store, facility)
-        parts = feed.pack_snapshot(self.signer, node, now, r.rev, records, s.budget)
+        parts = feed.pack_snapshot(self.signer, node, now, r.rev, records, self.settings.budget)
         self.stats["snapshots"] += 1
         log.info(
             "snapshot rev %d for %s: %d records in %d parts", r.rev, node, len(records), len(parts)
@@ -234,13 +245,20 @@ class Central:
         out = []
         for node, r in nodes.claim_heads(self.store, now, self.settings.head_resign_s):
             out.append(self._head(node, r, now))
+            known = nodes.known_state(self.store, node)  # a first look, without the lock
+            if known is None or not known.online or known.facility is None:
+                continue
+            if feed.plan(known.applied_rev, Want.CHANGES, r) is not feed.Plan.CHANGES:
+                continue
             with self.store.write():
                 self.store.lock("node", node)
-                known = nodes.known_state(self.store, node)
-                if known is None or not known.online or known.facility is None:
-                    continue
-                if feed.plan(known.applied_rev, Want.CHANGES, r) is feed.Plan.CHANGES:
-                    out += self._changes(node, known.facility, known.applied_rev, now) or []
+                again = nodes.known_state(self.store, node)  # again, under it
+                if (
+                    again is not None
+                    and again.facility is not None
+                    and feed.plan(again.applied_rev, Want.CHANGES, r) is feed.Plan.CHANGES
+                ):
+                    out += self._changes(node, again.facility, again.applied_rev, now) or []
         return out
 
     def commands(self, now: int) -> list[Outgoing]:

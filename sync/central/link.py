@@ -142,6 +142,7 @@ class Link:
         self.connected = threading.Event()  # set while a CONNACK 0 stands
         self.subscribed = threading.Event()  # and once its SUBACK came (tests wait for it)
         self.connects = 0  # CONNACKs that accepted the connection
+        self._left = threading.Event()  # the UNSUBACK of a clean stop came
         self._items: queue.Queue[_Item] = queue.Queue()
 
     # --- paho callbacks: queue and return ------------------------------------------
@@ -220,12 +221,30 @@ class Link:
                     next_tick = time.monotonic() + self.tick_every_s
                     self._publish(client, self._guarded(self.central.tick))
         finally:
+            was_connected = self.connected.is_set()
             self.connected.clear()
             self.subscribed.clear()
             if client.socket() is not None:
+                if was_connected:  # leave the shared group first (docs/central.md)
+                    self._leave(client)
                 client.disconnect()
                 client.loop(timeout=0.05)
             client._reset_sockets()  # paho closes its socket pair only in __del__
+
+    def _leave(self, client: paho.Client, wait_s: float = 2.0) -> None:
+        """Unsubscribe from the shared ``up/`` subscription before a clean stop: a
+        broker keeps handing a share of ``up/`` to a member's session while it
+        is offline (Mosquitto does), so a stopped gateway would hold back that
+        share until it comes back. What is already queued for it stays in its
+        session for its next start."""
+        shared = [t for t in central_subscriptions() if t.startswith("$share/")]
+        client.unsubscribe(shared)
+        self._left.clear()
+        client.on_unsubscribe = lambda *a: self._left.set()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and not self._left.is_set():  # until the UNSUBACK
+            if client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
 
     def _connect(self, client: paho.Client) -> bool:
         """Open the connection and send CONNECT (paho's ``reconnect`` closes any

@@ -69,6 +69,7 @@ class Fleet:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _kick: dict[str, asyncio.Event] = field(default_factory=dict)
+    _clients: dict[str, aiomqtt.Client] = field(default_factory=dict)
 
     # --- running ----------------------------------------------------------------------
 
@@ -93,6 +94,10 @@ class Fleet:
         if pending:
             names = sorted(t.get_name() for t in pending)[:5]
             raise TimeoutError(f"{len(pending)} node clients did not stop: {names}")
+
+    async def send(self, sim: SimNode, out: Outgoing) -> None:
+        """Publish ``out`` on ``sim``'s connection (raises ``KeyError`` when it has none)."""
+        await self._publish(self._clients[sim.node], out)
 
     def kick(self, node: str) -> None:
         """Pump ``node``'s events now rather than at the next ``pump_s``."""
@@ -150,6 +155,7 @@ class Fleet:
                     attempt = 0
                     await client.subscribe(node_subscriptions(sim.node)[0], qos=1)
                     self.connected.add(sim.node)
+                    self._clients[sim.node] = client
                     self.hellos[sim.node] += 1
                     await self._publish(client, sim.hello(self.clock()))
                     await self._publish(client, sim.status(self.clock()))
@@ -167,6 +173,7 @@ class Fleet:
                 return
             finally:
                 self.connected.discard(sim.node)
+                self._clients.pop(sim.node, None)
             if self._stop.is_set():
                 return
             cap = min(self.reconnect_max_s, self.reconnect_min_s * 2**attempt)
