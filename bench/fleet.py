@@ -190,7 +190,7 @@ async def cold_start(fleet: Fleet, sims: list[SimNode], args: argparse.Namespace
     await fleet.start(ramp_s=args.ramp)
     await fleet.wait_until(lambda: len(fleet.connected) == len(sims), 120, "every node connected")
     connected = time.monotonic() - t0
-    await fleet.wait_until(lambda: fleet.at_rev(1) == len(sims), 300, "every first snapshot")
+    await fleet.wait_until(lambda: fleet.at_rev(1) == len(sims), 1200, "every first snapshot")
     print(
         f"all connected after {connected:.1f} s, all at rev 1 after {time.monotonic() - t0:.1f} s"
     )
@@ -225,7 +225,7 @@ async def events_phase(
             for sim in sims:
                 sim.add_events(args.events, time.time())
                 fleet.kick(sim.node)
-            await fleet.wait_until(lambda: fleet.backlog() == 0, 600, "every event acknowledged")
+            await fleet.wait_until(lambda: fleet.backlog() == 0, 1200, "every event acknowledged")
             wall = time.monotonic() - t0
             stored = store.execute("SELECT count(*) FROM events").scalar() - before
             assert stored == n, (stored, n)

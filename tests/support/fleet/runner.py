@@ -171,6 +171,9 @@ class Fleet:
             except AssertionError as exc:
                 self.errors.append(str(exc))
                 return
+            except Exception as exc:  # a node that dies says why (never silently)
+                self.errors.append(f"{sim.node}: {exc!r}")
+                return
             finally:
                 self.connected.discard(sim.node)
                 self._clients.pop(sim.node, None)
