@@ -173,7 +173,10 @@ async def run(args: argparse.Namespace) -> None:
             sizes(sims, gateways, store, args)
     finally:
         if fleet is not None:
-            await fleet.stop()
+            try:
+                await fleet.stop()
+            except TimeoutError as exc:
+                print(f"(at the end: {exc})")
         for g in gateways:
             g.stop()
         broker.stop()

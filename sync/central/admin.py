@@ -124,6 +124,7 @@ def broker_settings(cfg: CentralConfig) -> BrokerSettings:
         b.client_id,
         b.keepalive_s,
         b.session_expiry_s,
+        leave_shared_on_stop=b.leave_shared_on_stop,
     )
 
 

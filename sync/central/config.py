@@ -42,7 +42,7 @@ from firmware_config.schema import (
     table_info,
 )
 from firmware_config.schema import validate as validate_table
-from firmware_config.validators import FilePath, Int, Spec, Text
+from firmware_config.validators import Bool, FilePath, Int, Spec, Text
 from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
 
 from .store import engine_of
@@ -161,6 +161,16 @@ class Broker:
         int,
         Int(86_400, 14 * 86_400),
         Opt(7 * 86_400, "MQTT session expiry in seconds (at least a day)"),
+    ]
+    leave_shared_on_stop: Annotated[
+        bool,
+        Bool(),
+        Opt(
+            False,
+            "on a clean stop, leave the shared subscription first, so that the broker hands"
+            " nodes' messages to the other gateways rather than to this one's session"
+            " (set it with several gateways; with one, the session keeps them for its restart)",
+        ),
     ]
 
 

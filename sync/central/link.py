@@ -71,6 +71,7 @@ class BrokerSettings:
     client_id: str = "central-1"
     keepalive_s: int = 60
     session_expiry_s: int = 7 * 86_400
+    leave_shared_on_stop: bool = False  # central.toml broker.leave_shared_on_stop
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
 
@@ -179,6 +180,10 @@ class Link:
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
         c.max_queued_messages_set(QUEUED_MESSAGES)  # FIELD-NOTES: before connect()
+        # No window of 20 QoS 1 publishes in flight: PUBACKs are read only between
+        # handled messages, so a window would hold a fan-out to a trickle
+        # (docs/benchmarks.md, "Central at fleet scale").
+        c.max_inflight_messages_set(0)
         if b.scheme == "mqtts":
             c.tls_set(
                 ca_certs=None if b.ca is None else str(b.ca),
@@ -225,18 +230,18 @@ class Link:
             self.connected.clear()
             self.subscribed.clear()
             if client.socket() is not None:
-                if was_connected:  # leave the shared group first (docs/central.md)
+                if was_connected and self.broker.leave_shared_on_stop:  # docs/central.md
                     self._leave(client)
                 client.disconnect()
                 client.loop(timeout=0.05)
             client._reset_sockets()  # paho closes its socket pair only in __del__
 
     def _leave(self, client: paho.Client, wait_s: float = 2.0) -> None:
-        """Unsubscribe from the shared ``up/`` subscription before a clean stop: a
-        broker keeps handing a share of ``up/`` to a member's session while it
-        is offline (Mosquitto does), so a stopped gateway would hold back that
-        share until it comes back. What is already queued for it stays in its
-        session for its next start."""
+        """Unsubscribe from the shared ``up/`` subscription before a clean stop
+        (``leave_shared_on_stop``, for several gateways): a broker keeps handing
+        a share of ``up/`` to a member's session while it is offline (Mosquitto
+        does), so a stopped gateway would hold back that share until it comes
+        back. What is already queued for it stays in its session."""
         shared = [t for t in central_subscriptions() if t.startswith("$share/")]
         client.unsubscribe(shared)
         self._left.clear()

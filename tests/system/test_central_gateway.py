@@ -16,7 +16,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -384,3 +384,20 @@ def test_the_gateway_reconnects_after_the_broker_restarts(
         peer.send(peer.fake.hello(now()))
         peer.receive(Kind.SNAPSHOT)
         assert peer.fake.applied_rev == 1
+
+
+def test_a_gateway_stopped_with_leave_shared_on_stop_hands_all_up_traffic_to_the_other(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], mqtt: Mqtt, db: str
+) -> None:
+    """Mosquitto hands a share of a shared subscription to an offline member's
+    session; a gateway that leaves the group on a clean stop is not such a member."""
+    ready(start_gateway(unix(broker, "central-1")))
+    second = ready(start_gateway(replace(unix(broker, "central-2"), leave_shared_on_stop=True)))
+    second.close()  # SIGTERM's path: unsubscribe, then disconnect (its session stays)
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    node = NodePeer(mqtt(N1, broker.unix_socket), fake)
+    events = [plain_event(s) for s in range(1, 21)]
+    for i in range(0, 20, 2):  # ten batches, each answered at once by central-1
+        node.send(fake.events(now(), events[i : i + 2]))
+        (ack,) = acks([node.receive(Kind.ACK, fake)])
+        assert ack.through == i + 2

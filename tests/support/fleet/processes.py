@@ -36,6 +36,7 @@ def write_config(
     client_id: str,
     key: Ed25519PrivateKey,
     kid: str = "central-1",
+    leave_shared_on_stop: bool = True,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     key_path = directory / "central.key"
@@ -44,7 +45,8 @@ def write_config(
     cfg = directory / f"{client_id}.toml"
     cfg.write_text(
         f'store = "{store}"\n[signing]\nkey = "central.key"\nkid = "{kid}"\n'
-        f'[broker]\nurl = "{broker_url}"\nclient_id = "{client_id}"\n',
+        f'[broker]\nurl = "{broker_url}"\nclient_id = "{client_id}"\n'
+        f"leave_shared_on_stop = {'true' if leave_shared_on_stop else 'false'}\n",
         encoding="utf-8",
     )
     return cfg
