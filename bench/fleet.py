@@ -347,7 +347,10 @@ async def snapshots(
     cpu: Cpu,
 ) -> None:
     k = min(200, len(sims))
-    print(f"\n== 5. {k} nodes needing a snapshot at once (want=snapshot), baseline one node")
+    print(
+        f"\n== 5. {k} nodes needing a snapshot at once (a new database: hello, empty replica),"
+        " baseline one node"
+    )
     rss0 = {g.pid: rss_kib(g.pid) for g in gateways if g.proc and g.proc.poll() is None}
     results = {}
     for label, group in (("one node", sims[:1]), (f"{k} nodes", sims[1 : k + 1])):
