@@ -1,7 +1,8 @@
 """Central at fleet scale: 2,000 simulated nodes, loopback Mosquitto, PostgreSQL, 1 and 2 gateways.
 
-Run ``.venv/bin/python bench/fleet.py`` (about 5 minutes; ``--nodes 200`` for
-a smoke run). Everything is real and private to the run: a PostgreSQL server
+Run ``.venv/bin/python bench/fleet.py`` (about 20 minutes on this machine;
+``--nodes 300 --ramp 3 --rounds 1`` for a smoke run). Results and "where it
+breaks": docs/benchmarks.md, "Central at fleet scale". Everything is real and private to the run: a PostgreSQL server
 (Debian's, initdb into a temp dir, fsync on as in production), a Mosquitto on
 a loopback port (persistence on, production limits), ``hallvakt central``
 gateway processes, and ``--nodes`` simulated nodes (tests/support/fleet) in
