@@ -212,7 +212,7 @@ DOOR_INPUT = Table(
         Required("source", "where it is wired", "reader:main-in:0"): SOURCE,
         Required("normally", "the contact's state at rest", "closed"): OneOf("open", "closed"),
     },
-    doc="A door input: door contact, request-to-exit, or fire release, wired to an "
+    doc="A door input: door contact, request-to-exit, fire release or tamper, wired to an "
     "input of an OSDP reader (counted from 0; serial-line readers have none). Doors may "
     "share a fire release; any other input feeds one door input.",
 )
@@ -225,6 +225,7 @@ DOOR = Table(
         Optional("contact", None, "door position contact"): DOOR_INPUT,
         Optional("request_to_exit", None, "exit button or motion sensor"): DOOR_INPUT,
         Optional("fire_release", None, "fire alarm release"): DOOR_INPUT,
+        Optional("tamper", None, "tamper switch or tamper loop"): DOOR_INPUT,
     },
     doc="Doors this node controls.",
 )

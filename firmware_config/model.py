@@ -117,6 +117,7 @@ class Door:
     contact: DoorInput | None
     request_to_exit: DoorInput | None
     fire_release: DoorInput | None
+    tamper: DoorInput | None = None
 
 
 @dataclass(frozen=True, slots=True)

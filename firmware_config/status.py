@@ -22,12 +22,12 @@ from sync.replica import (
     quarantine_count,
     reader_states,
 )
+from sync.replica.clock import kernel_clock_synced
 from sync.replica.queries import outbox_age
 from sync.replica.timeutil import parse_instant
 
 from .config import load_or_exit
 from .model import NodeConfig
-from .runtime import kernel_clock_synced
 
 PROCESSES = ("door", "sync", "kiosk")
 ALARMS = frozenset({"forced", "held_open"})

@@ -12,9 +12,8 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sync.replica import Replica
@@ -35,17 +34,6 @@ class Speaker(Protocol):
 
     @property
     def available(self) -> bool: ...
-
-
-@dataclass(slots=True)
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ EVENT_TYPES = frozenset(
         "door.held_open",
         "door.forced",
         "door.tamper",
+        "door.fire_release",  # docs/protocol.md: additions to PROTOCOL.md §5's list
+        "door.exit_request",
         "reader.online",
         "reader.offline",
         "walkin.created",
