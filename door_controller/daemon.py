@@ -181,6 +181,7 @@ def open_storage(
     *,
     default_tz: str = "Europe/Stockholm",
     overlay: Callable[[Policy], Policy] | None = None,
+    write_wait_s: float = WRITE_WAIT_S,
 ) -> Storage:
     """The door's read and write connections, journal, staff file and health
     file for ``database``. Never raises for a database that cannot be opened:
@@ -210,7 +211,7 @@ def open_storage(
     staff = str(staff_path(database))
     facts = ReplicaFacts(opener(READ_WAIT_S), faults, staff_file=staff)
     recorder = Recorder(
-        opener(WRITE_WAIT_S),
+        opener(write_wait_s),
         faults,
         journal=journal,
         health=health,
@@ -263,7 +264,13 @@ class DoorDaemon:
                 )
             elif isinstance(rec, LockdownRecorded):
                 self.facts.note_lockdown(Lockdown(rec.active, rec.by, rec.at))
+                self._save_staff()  # a restart on an unreadable database still holds it
         return step
+
+    def _save_staff(self) -> None:
+        mem = self.facts.take_unsaved()
+        if mem is not None:
+            self.recorder.save_staff(mem)
 
     def apply(self, effects: Sequence[Effect]) -> None:
         for eff in effects:
@@ -296,6 +303,7 @@ class DoorDaemon:
             elif isinstance(rec, LockdownRecorded):
                 lockdown = Lockdown(rec.active, rec.by, rec.at)
         self.facts.refresh(self.clock.now())
+        self._save_staff()
         self.feed(Started(doors, lockdown))
 
     def run(self) -> None:
@@ -346,9 +354,7 @@ class DoorDaemon:
         if "refresh" in due:
             self._next["refresh"] = mono + REFRESH_EVERY_S
             self.facts.refresh(self.clock.now())
-            if self.facts.unsaved is not None:
-                self.recorder.save_staff(self.facts.unsaved)
-                self.facts.unsaved = None
+            self._save_staff()
         if "sweep" in due:
             # the first sweep may read days of bookings: not before the doors
             # have been answering for a while

@@ -175,12 +175,22 @@ class ReplicaFacts:
             return
         if moved or self._failed_on == "":
             self._ok(self._failed_on or "")
+        mine = self.staff.lockdown if self.staff is not None else None
+        if mine is not None and (staff.lockdown is None or staff.lockdown.since < mine.since):
+            staff = replace(staff, lockdown=mine)  # newer than the database (journalled)
         if staff != self.staff:
             self.staff = self.unsaved = staff
 
+    def take_unsaved(self) -> StaffMemory | None:
+        """A staff memory newer than the file, once (for the recorder to save)."""
+        mem, self.unsaved = self.unsaved, None
+        return mem
+
     def note_lockdown(self, lockdown: Lockdown) -> None:
         """Keep the lockdown in the staff memory (and so in its file)."""
-        if self.staff is not None and self.staff.lockdown != lockdown:
+        if self.staff is None:  # nothing read yet: keep the lockdown alone
+            self.staff = self.unsaved = replace(NO_STAFF, lockdown=lockdown)
+        elif self.staff.lockdown != lockdown:
             self.staff = self.unsaved = replace(self.staff, lockdown=lockdown)
 
     def restored(self) -> tuple[dict[str, str], Lockdown | None]:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sync.replica import card_digest, code_digest, pin_digest
 from sync.replica.access import AccessContext, Candidate
 from sync.replica.door_fallback import StaffMemory, fallback_context
+from sync.replica.door_health import FaultKind
 from sync.replica.queries import related_resources
 from sync.replica.records import (
     Booking,
@@ -264,11 +265,12 @@ class DoorNode:
         clock: FakeClock,
         *,
         overlay: Callable[[Policy], Policy] | None = None,
+        write_wait_s: float = 0.5,
     ) -> None:
         self.clock, self.core = clock, core
         self.board = FakeRelayBoard(channels=8)
         locks = {door: ("relays", i + 1, "secure") for i, door in enumerate(core.doors)}
-        self.storage = open_storage(database, clock, overlay=overlay)
+        self.storage = open_storage(database, clock, overlay=overlay, write_wait_s=write_wait_s)
         self.daemon = RecordingDaemon(
             core, self.storage, Hardware([], {}, {"relays": self.board}, locks), clock
         )
@@ -297,6 +299,9 @@ class DoorNode:
         self.daemon.run_commands()
         self.recorder.drain()
         return self.daemon.applied[before:]
+
+    def faults_active(self, kind: FaultKind) -> bool:
+        return self.facts.faults.active(kind)
 
     def locked(self, door: str) -> bool | None:
         """Whether the relay holds ``door`` locked (fail-secure: energised = released)."""
