@@ -120,11 +120,12 @@ class DoorSite:
         levels: tuple[bool, ...] | None = None,
         extra_ops: list[dict[str, Any]] | None = None,
         head_age: timedelta = timedelta(minutes=1),
+        database: Path | None = None,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root, self.now, self.normally = root, now, normally
         self.config = root / "node.toml"
-        self.database = root / "node.db"
+        self.database = database or root / "node.db"
         self.log = root / "door.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._start_stamp = 0
@@ -188,7 +189,7 @@ direction = "{"in" if r == "r1" else "out"}"
         )
         return f"""node_id = "{NODE_ID}"
 facility_id = "f1"
-database = "node.db"
+database = "{self.database}"
 timezone = "Europe/Stockholm"
 
 [broker]

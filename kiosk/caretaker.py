@@ -5,7 +5,9 @@ Rules this module guarantees:
   last wrote (``door_states``), alarms (forced, held open, fire release,
   power lost, readers offline), readers, sync health (last contact, applied
   rev, outbox backlog and the age of its oldest event), today's check-ins and
-  no-shows, and walk-ins central rejected.
+  no-shows, walk-ins central rejected, and the door controller's database
+  faults (``sync.replica.door_health``: disk full, write lock held, a corrupt
+  row, an unreadable file), each an alarm.
 - Commands (unlock a door for N seconds, lockdown, release) are never carried
   out here: they are queued with ``queue_local_command`` for the door
   controller, which writes ``command.done`` (an outbox event) when it has.
@@ -35,6 +37,7 @@ from sync.replica import (
     resource_tree,
     walkin_states,
 )
+from sync.replica.door_health import DoorFault, door_faults
 from sync.replica.queries import outbox_age
 from sync.replica.timeutil import day_bounds, local_day
 
@@ -112,6 +115,7 @@ class CaretakerView:
     alarms: int
     confirming: str | None  # "lockdown" while waiting for the second tap
     last: str | None  # the last command queued (cmd name), for the screen to confirm
+    door_faults: tuple[DoorFault, ...] = ()  # the door controller's database faults
 
 
 class CaretakerModel:
@@ -162,7 +166,8 @@ class CaretakerModel:
             )
             today = self._today(now, policy.no_show_grace_minutes)
             rejected = self._rejected()
-        alarms = sum(d.alarm for d in doors) + sum(not r.online for r in readers)
+        faults = door_faults(rep.path, now)
+        alarms = sum(d.alarm for d in doors) + sum(not r.online for r in readers) + len(faults)
         return CaretakerView(
             tuple(doors),
             readers,
@@ -173,6 +178,7 @@ class CaretakerModel:
             alarms,
             self.confirming,
             self.last,
+            faults,
         )
 
     def _today(self, now: datetime, grace_minutes: int) -> tuple[BookingLine, ...]:

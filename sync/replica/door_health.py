@@ -139,10 +139,16 @@ def read_door_health(database: str | Path) -> DoorHealth | None:
     return None
 
 
+def fresh_door_health(database: str | Path, now: datetime) -> DoorHealth | None:
+    """What the door controller wrote within ``FRESH_S`` of ``now``, else None."""
+    health = read_door_health(database)
+    if health is None or abs((now - health.at).total_seconds()) > FRESH_S:
+        return None
+    return health
+
+
 def door_faults(database: str | Path, now: datetime) -> tuple[DoorFault, ...]:
     """The door controller's current database faults (none when it wrote no
     health within ``FRESH_S``)."""
-    health = read_door_health(database)
-    if health is None or abs((now - health.at).total_seconds()) > FRESH_S:
-        return ()
-    return health.faults
+    health = fresh_door_health(database, now)
+    return () if health is None else health.faults
