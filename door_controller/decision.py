@@ -118,17 +118,33 @@ def is_stale(ctx: AccessContext) -> bool:
 def booking_opens(door: Door, served: frozenset[str], booking: Booking, at: datetime) -> bool:
     """Whether ``booking`` opens ``door`` at ``at`` (rule 4): active, on a served
     resource, and ``at`` in [start - before_minutes, end + after_minutes)."""
-    return (
-        booking.active
-        and not served.isdisjoint(booking.resources)
-        and booking.start - timedelta(minutes=door.before_minutes)
-        <= at
-        < booking.end + timedelta(minutes=door.after_minutes)
-    )
+    return _Window(door, served, at).opens(booking)
+
+
+class _Window:
+    """Rule 4 for one door and instant: start - before <= at < end + after is
+    start <= at + before and end > at - after, computed once per decision."""
+
+    __slots__ = ("hi", "lo", "served")
+
+    def __init__(self, door: Door, served: frozenset[str], at: datetime) -> None:
+        self.served = served
+        self.hi = at + timedelta(minutes=door.before_minutes)
+        self.lo = at - timedelta(minutes=door.after_minutes)
+
+    def opens(self, b: Booking) -> bool:
+        return (
+            b.start <= self.hi
+            and b.end > self.lo
+            and b.active
+            and not self.served.isdisjoint(b.resources)
+        )
 
 
 def grant_open(cand: Candidate, at: datetime, tz: ZoneInfo) -> str | None:
     """The id of a standing grant of ``cand`` open at ``at`` (facility time), if any."""
+    if not cand.grants:
+        return None
     local = at.astimezone(tz)
     weekday, minute = local.isoweekday(), local.hour * 60 + local.minute
     for g in cand.grants:
@@ -191,16 +207,37 @@ def decide(
     return result(False, reason, cand)
 
 
-@dataclass(frozen=True, slots=True)
 class _Rule:
-    ctx: AccessContext
-    door: Door
-    tz: ZoneInfo
-    clock_trusted: bool
-    stale: bool
-    node: str
-    pin: PinCheck
-    leaders_in: Collection[str]
+    """The rules for one presentation's candidates (a plain class: it is made
+    on every decision)."""
+
+    __slots__ = (
+        "clock_trusted",
+        "ctx",
+        "door",
+        "leaders_in",
+        "node",
+        "pin",
+        "stale",
+        "tz",
+        "window",
+    )
+
+    def __init__(
+        self,
+        ctx: AccessContext,
+        door: Door,
+        tz: ZoneInfo,
+        clock_trusted: bool,
+        stale: bool,
+        node: str,
+        pin: PinCheck,
+        leaders_in: Collection[str],
+    ) -> None:
+        self.ctx, self.door, self.tz = ctx, door, tz
+        self.clock_trusted, self.stale, self.node = clock_trusted, stale, node
+        self.pin, self.leaders_in = pin, leaders_in
+        self.window = _Window(door, ctx.served, ctx.at)
 
     def grant(
         self,
@@ -241,7 +278,7 @@ class _Rule:
             return self.code(cand)
         if self.stale:
             return Reason.STALE_REPLICA
-        opening = [b for b in cand.bookings if booking_opens(self.door, self.ctx.served, b, at)]
+        opening = [b for b in cand.bookings if self.window.opens(b)]
         if not opening:
             return Reason.NO_BOOKING
         if self.ctx.policy.pin_required:  # rule 4
@@ -269,7 +306,7 @@ class _Rule:
             )
             if rule is not WalkinAccess.OPENS:
                 return Reason.STALE_REPLICA
-        if not booking_opens(self.door, self.ctx.served, booking, at):
+        if not self.window.opens(booking):
             return Reason.OUTSIDE_WINDOW
         if not walkin and self.ctx.policy.codes_after_leader and booking.id not in self.leaders_in:
             return Reason.LEADER_NOT_IN

@@ -11,12 +11,12 @@ nothing itself.
 Rules this module guarantees:
 - Two statements inside one read transaction, so both see the same snapshot
   even when another process applies central's data in between.
-- SQL keeps only a coarse pre-filter: active bookings within
-  ``WINDOW_MAX_MINUTES`` (the longest ``before_minutes``/``after_minutes`` a
-  door may have) of the instant. Whether a booking opens *this* door *now*
-  (its window and the resources served) is decided by
-  ``door_controller.decision``; a visitor code's booking comes whatever its
-  time, so a code outside its window is told so.
+- SQL keeps only a pre-filter, a superset of what can open the door: the
+  holder's and its groups' active bookings whose span, widened by the door's
+  margins, contains the instant's whole second (on any resource). Whether a
+  booking opens *this* door *now* (its exact window and the resources served)
+  is decided by ``door_controller.decision``; a visitor code's booking comes
+  whatever its time, so a code outside its window is told so.
 - Columns are read by name (``sqlite3.Row``), never by position.
 
 It is the hot path of every card tap (docs/benchmarks.md): doors, resources
@@ -34,7 +34,6 @@ from .records import Booking, Credential, Door, Grant, Lease, Policy
 from .store import Replica, ReplicaCorrupt, SyncState
 from .timeutil import to_ts
 
-WINDOW_MAX_MINUTES = 240  # records.Door: before_minutes and after_minutes are 0..240
 _ACTIVE = "b.status IN ('confirmed', 'tentative')"
 
 
@@ -95,8 +94,8 @@ def _gather(rep: Replica, door_id: str, digest: str, at: datetime) -> AccessCont
     if door is None or rows[0]["credential"] is None:
         return AccessContext(door, at, (), policy, state)
     served = rep.memo(rev, f"served:{door_id}", lambda: door_resources(rep, door))
-    now = to_ts(at)
-    lo, hi = now - 60 * WINDOW_MAX_MINUTES, now + 60 * WINDOW_MAX_MINUTES
+    now = to_ts(at)  # whole seconds, rounded down: widen by one so that nothing is lost
+    lo, hi = now - 60 * door.after_minutes, now + 1 + 60 * door.before_minutes
     window = (lo, hi + state.max_booking_s, hi)
     candidates: list[Candidate] = []
     for row in rows:

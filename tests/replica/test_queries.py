@@ -402,11 +402,11 @@ def test_access_context_for_a_leader(evening: Replica, site: Any) -> None:
     assert cand.grants == ()
     assert ctx.state.applied_rev == 2 and ctx.policy.id == "default"
     assert {"hall", "A", "B", "C", "gym"} <= ctx.served  # the door's resources and sections
-    # a coarse pre-filter: bookings within 4 h either side (the longest door
-    # margins); whether one opens the door now is door_controller.decision's
-    later = access_context(evening, "main", cand.credential.digest, AT + 2 * H)
+    # a pre-filter by the door's margins (15 min after the end here); the
+    # exact rule is door_controller.decision's
+    later = access_context(evening, "main", cand.credential.digest, AT + 50 * M + 14 * M)
     assert [b.id for b in later.candidates[0].bookings] == ["fram"]
-    much_later = access_context(evening, "main", cand.credential.digest, AT + 6 * H)
+    much_later = access_context(evening, "main", cand.credential.digest, AT + 2 * H)
     assert much_later.candidates[0].bookings == ()
 
 
