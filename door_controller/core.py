@@ -12,6 +12,7 @@
 - ``effects``: lock commands and reader feedback, which the daemon drives
   first; ``records``: what it then persists (``sync.replica.door_records``),
   to the database or, when that fails, to its journal.
+These types are in ``core_io`` (and importable from here).
 
 Rules this module guarantees:
 - Nothing here reads a clock, a file or a device, or writes anything; the
@@ -44,11 +45,9 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NamedTuple, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sync.replica.access import AccessContext
 from sync.replica.attendance import AccessRecord
@@ -66,8 +65,19 @@ from sync.replica.door_records import (
     LockdownRecorded,
     ReaderStateRecorded,
 )
-from sync.replica.records import Door, Policy
 
+from .core_io import (
+    CommandDue,
+    CoreEvent,
+    Effect,
+    Facts,
+    LockCommand,
+    ReaderFeedback,
+    ReaderSite,
+    Started,
+    Step,
+    Tick,
+)
 from .decision import Decision, PinCheck, Reason, decide
 from .door_state import Action, DoorEvent, DoorState, restart_state, step
 from .inputs import InputChange, InputKind, InputLevels, InputWiring
@@ -86,7 +96,6 @@ from .readers.events import (
     PinAbandoned,
     PinEntry,
     PinSubmitted,
-    ReaderEvent,
     ReaderOffline,
     ReaderOnline,
     ReaderTamper,
@@ -101,91 +110,6 @@ LOCKDOWN = "lockdown"  # the deny reason of a granted decision at a door in lock
 # Deny reasons that count as a guess at a keypad (a real code used at the
 # wrong time, or refused for a stale replica, is no guess).
 _GUESSES = frozenset({Reason.UNKNOWN_CREDENTIAL, Reason.NOT_VALID, Reason.REVOKED})
-
-
-# --- what comes in ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """The controller (re)starts: each door's last recorded state, and the lockdown."""
-
-    doors: Mapping[str, str] = field(default_factory=dict)
-    lockdown: Lockdown | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """Time passed: run due timers (unlock, held open, PIN entry)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommandDue:
-    """A queued door command (``unlock``, ``lockdown``, ``release``) to carry out."""
-
-    command: QueuedCommand
-
-
-CoreEvent = ReaderEvent | Started | Tick | CommandDue
-
-
-class Facts(Protocol):
-    """What the core may know of the replica. Implementations never raise:
-    when the replica cannot be read they answer from the staff fallback."""
-
-    def access(self, door: str, digest: str, at: datetime) -> AccessContext:
-        """The facts of ``digest`` presented at ``door`` (``sync.replica.access``)."""
-        ...
-
-    def pin_matches(self, holder: str, digest: str, at: datetime) -> bool | None:
-        """Whether ``digest`` is a valid PIN of ``holder``; None when unknown (unreadable)."""
-        ...
-
-    def leaders_in(self, bookings: Collection[str]) -> frozenset[str]:
-        """Which of ``bookings`` a leader has entered (recorded ones)."""
-        ...
-
-    def door(self, door: str) -> Door | None:
-        """Central's record of ``door`` (unlock and held-open times)."""
-        ...
-
-    def policy(self) -> Policy: ...
-
-    def tz(self) -> ZoneInfo: ...
-
-
-# --- what goes out ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LockCommand:
-    door: str
-    locked: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReaderFeedback:
-    reader: str
-    feedback: Feedback
-
-
-Effect = LockCommand | ReaderFeedback
-
-
-class Step(NamedTuple):
-    effects: list[Effect]
-    records: list[DoorRecord]
-
-
-# --- configuration --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReaderSite:
-    """Where a reader stands: its door and side (``in``/``out``)."""
-
-    door: str
-    direction: str = "in"
 
 
 # --- state -----------------------------------------------------------------------------------
@@ -563,3 +487,18 @@ class DoorCore:
 
     def door_states(self) -> dict[str, str]:
         return {d: run.state.value for d, run in self.doors.items()}
+
+
+__all__ = [
+    "CommandDue",
+    "CoreEvent",
+    "DoorCore",
+    "Effect",
+    "Facts",
+    "LockCommand",
+    "ReaderFeedback",
+    "ReaderSite",
+    "Started",
+    "Step",
+    "Tick",
+]

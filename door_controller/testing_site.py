@@ -27,7 +27,6 @@ import re
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from firmware_config.secrets import encode_hex_key, encode_node_key, write_secret
 from sync.replica import ChangeBatch, Replica, apply_changes, pending_events
 from sync.replica.door_health import DoorFault, door_faults
+from sync.testing_e2e import hallvakt_argv
 
 from .outputs.relay import RelayFrameParser, RelaySet
 from .readers.osdp_sim import SimClient, SimProcess, SimReaderSpec, pty_pair
@@ -56,14 +56,6 @@ VISITOR_CODE = "246810"
 NODE_ID = "test.hall.n1"
 WAIT_S = 30.0
 INPUTS = ("contact", "request_to_exit", "fire_release", "tamper")
-
-
-def hallvakt_argv() -> list[str]:
-    """This interpreter's ``hallvakt`` (the venv's console script), else ``-m``."""
-    script = Path(sys.executable).with_name("hallvakt")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "firmware_config.cli"]
 
 
 @dataclass(frozen=True, slots=True)
