@@ -693,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             report_taps("tap to relay", s, "card read delivered", "tap-to-relay")
             # Another process holds the write lock (a big snapshot being applied).
-            holder = stack.enter_context(contextlib.closing(sqlite3.connect(path, timeout=0)))
+            holder = stack.enter_context(contextlib.closing(sqlite3.connect(path, timeout=30)))
             holder.isolation_level = None
             holder.execute("BEGIN IMMEDIATE")
             s = run_taps(
