@@ -42,8 +42,9 @@ fails on a missed goal:
 3. the engine alone: ``DoorCore.handle`` of other granted cards in a plain
    loop, without the OSDP threads: with ``ReplicaFacts`` (the read included),
    and on the same facts read beforehand (the engine's own share).
-4. decision: ``access_context`` + ``rep.tz`` + ``decide`` (what the engine runs
-   for a card once it has the digest) against the bare indexed query of
+4. decision: ``ReplicaFacts.access`` (``access_context`` and its fault
+   handling) + ``decide`` on the zone the facts keep (what the core runs for a
+   card once it has the digest) against the bare indexed query of
    ``bench/replica.py`` (``BARE_LOOKUP``), interleaved sample by sample, which
    runs first in a seeded random order (``bench_replica.interleaved``), over the same kind of
    presentations (leader cards at the door inside a booking window;
@@ -103,7 +104,6 @@ from sync.replica import (
     Replica,
     access_context,
     card_digest,
-    leaders_in,
     record_access,
 )
 from sync.replica.access import AccessContext
@@ -590,16 +590,19 @@ def bench_engine(rep: Replica, taps: list[Tap]) -> None:
 def bench_decisions(rep: Replica, taps: list[Tap]) -> None:
     conn = rep.conn
 
+    facts = ReplicaFacts(rep, FaultBoard())
+    facts.refresh(taps[0].at)  # the zone and policy, read once per applied_rev as the door does
+
     def mine(tap: Tap) -> Decision:
-        ctx = access_context(rep, DOOR, tap.digest, tap.at)
+        ctx = facts.access(DOOR, tap.digest, tap.at)
         codes = [b.id for c in ctx.candidates if c.credential.kind == "code" for b in c.bookings]
         return decide(
             ctx,
-            rep.tz,
+            facts.tz(),
             clock_trusted=True,
             node=NODE,
             pin=PinCheck.NONE,
-            leaders_in=leaders_in(rep, codes),
+            leaders_in=facts.leaders_in(codes),
         )
 
     def bare(tap: Tap) -> bool:
@@ -611,7 +614,7 @@ def bench_decisions(rep: Replica, taps: list[Tap]) -> None:
     opens = sum(d.granted for d, _ in pairs)
     decisions = [(tap, d) for tap, (d, _) in zip(taps, pairs, strict=True)]
     print(f"\n== decision: {len(taps)} presentations at {DOOR}, {opens} granted ==")
-    print(figures("access_context + rep.tz + decide", t_mine, us))
+    print(figures("ReplicaFacts.access + decide", t_mine, us))
     print(figures("bare indexed query (bench/replica.py)", t_bare, us))
     print(ratio_line("decision", t_mine, t_bare))
     goal("decision p99 < 1 ms", p99(t_mine) < 1e6)

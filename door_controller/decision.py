@@ -30,9 +30,10 @@ Nothing here reads a clock, a file or the network: time and facts come in.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sync.replica.access import AccessContext, Candidate
@@ -71,8 +72,9 @@ class PinCheck(enum.Enum):
     UNKNOWN = "unknown"  # the replica could not be read to check it
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One decision (immutable; a tuple, as it is made on every tap)."""
+
     granted: bool
     reason: Reason
     credential: str | None
@@ -106,13 +108,23 @@ _DENY_RANK = [
 ]
 
 
+@functools.cache
+def _hours(n: int) -> timedelta:
+    return timedelta(hours=n)
+
+
+@functools.cache
+def _minutes(n: int) -> timedelta:
+    return timedelta(minutes=n)
+
+
 def is_stale(ctx: AccessContext) -> bool:
     """Whether the replica is too old to trust (PROTOCOL.md §7): no verified head
     ever, or none within ``policy.max_offline_hours`` of the decision instant."""
     seen = ctx.state.head_seen_at
     if seen is None:
         return True
-    return ctx.at - seen > timedelta(hours=ctx.policy.max_offline_hours)
+    return ctx.at - seen > _hours(ctx.policy.max_offline_hours)
 
 
 def booking_opens(door: Door, served: frozenset[str], booking: Booking, at: datetime) -> bool:
@@ -129,8 +141,8 @@ class _Window:
 
     def __init__(self, door: Door, served: frozenset[str], at: datetime) -> None:
         self.served = served
-        self.hi = at + timedelta(minutes=door.before_minutes)
-        self.lo = at - timedelta(minutes=door.after_minutes)
+        self.hi = at + _minutes(door.before_minutes)
+        self.lo = at - _minutes(door.after_minutes)
 
     def opens(self, b: Booking) -> bool:
         return (
