@@ -242,7 +242,7 @@ class Recorder:
         try:
             sweep_no_shows(self._conn(), now)
         except DB_ERRORS as exc:  # the next sweep covers the same span
-            log.warning("no-show sweep not done: %s", exc)
+            self.faults.set(FaultKind.WRITE, f"cannot write the database: {exc}", self._now())
 
     def _staff(self, mem: StaffMemory) -> None:
         if self.staff_file is None:
