@@ -243,6 +243,9 @@ class Recorder:
             sweep_no_shows(self._conn(), now)
         except DB_ERRORS as exc:  # the next sweep covers the same span
             self.faults.set(FaultKind.WRITE, f"cannot write the database: {exc}", self._now())
+            return
+        if not self._backlog():
+            self.faults.clear(FaultKind.WRITE)
 
     def _staff(self, mem: StaffMemory) -> None:
         if self.staff_file is None:
