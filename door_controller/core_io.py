@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
+from sync.replica import Door, Policy
 from sync.replica.access import AccessContext
 from sync.replica.commands import QueuedCommand
 from sync.replica.door_records import DoorRecord, Lockdown
-from sync.replica.records import Door, Policy
 
 from .readers.events import Feedback, ReaderEvent
 

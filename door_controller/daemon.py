@@ -40,6 +40,7 @@ from typing import Protocol
 from firmware_config.model import DoorInput, NodeConfig
 from firmware_config.runtime import Notifier
 from firmware_config.secrets import load_credential_key, load_reader_key
+from sync.replica import Policy
 from sync.replica.clock import NodeClock, SystemClock
 from sync.replica.door_fallback import staff_path
 from sync.replica.door_health import HealthFile, health_path
@@ -50,7 +51,6 @@ from sync.replica.door_records import (
     Lockdown,
     LockdownRecorded,
 )
-from sync.replica.records import Policy
 from sync.replica.store import Replica
 
 from .core import (

@@ -36,8 +36,8 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from sync.replica import Booking, Door
 from sync.replica.access import AccessContext, Candidate
-from sync.replica.records import Booking, Door
 from sync.replica.walkin_rule import WalkinAccess, walkin_access
 
 

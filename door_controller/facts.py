@@ -33,6 +33,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from sync.replica import Door, Policy, zone
 from sync.replica.access import AccessContext, access_context
 from sync.replica.attendance import leaders_in
 from sync.replica.commands import DOOR_COMMANDS, QueuedCommand, pending_commands
@@ -41,9 +42,7 @@ from sync.replica.door_fallback import StaffMemory, fallback_context, load_staff
 from sync.replica.door_health import FaultKind
 from sync.replica.door_records import Lockdown, lockdown_state
 from sync.replica.queries import pin_matches
-from sync.replica.records import Door, Policy
 from sync.replica.store import Replica, ReplicaCorrupt, ReplicaError
-from sync.replica.timeutil import zone
 
 from .faults import FaultBoard
 

@@ -10,19 +10,12 @@ from here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.replica import card_digest, code_digest, pin_digest
-from sync.replica.access import AccessContext, Candidate
-from sync.replica.door_fallback import StaffMemory, fallback_context
-from sync.replica.door_health import FaultKind
-from sync.replica.queries import related_resources
-from sync.replica.records import (
+from sync.replica import (
     Booking,
     Credential,
     Door,
@@ -33,13 +26,18 @@ from sync.replica.records import (
     Record,
     Resource,
     Revocation,
+    card_digest,
+    code_digest,
+    format_instant,
+    pin_digest,
+    zone,
 )
+from sync.replica.access import AccessContext, Candidate
+from sync.replica.door_fallback import StaffMemory, fallback_context
+from sync.replica.queries import related_resources
 from sync.replica.store import SyncState
 from sync.replica.testing import FakeClock
-from sync.replica.timeutil import format_instant, zone
 
-from .core import CoreEvent, DoorCore, Effect, Step, Tick
-from .daemon import DoorDaemon, Hardware, open_storage
 from .outputs.relay import RelayFrameParser, RelaySet, command
 
 
@@ -240,77 +238,4 @@ class FakeFacts:
         return self._tz
 
 
-class RecordingDaemon(DoorDaemon):
-    """The daemon, keeping every effect it drove (``applied``), oldest first."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.applied: list[Effect] = []
-
-    def apply(self, effects: Sequence[Effect]) -> None:
-        self.applied.extend(effects)
-        super().apply(effects)
-
-
-class DoorNode:
-    """The door daemon without its reader buses, for tests: core, facts and
-    recorder on a real node database, fed one event at a time with the
-    recorder drained after each (its thread is not started), the locks on a
-    ``FakeRelayBoard`` (door i on channel i + 1, fail-secure)."""
-
-    def __init__(
-        self,
-        database: str | Path,
-        core: DoorCore,
-        clock: FakeClock,
-        *,
-        overlay: Callable[[Policy], Policy] | None = None,
-        write_wait_s: float = 0.5,
-    ) -> None:
-        self.clock, self.core = clock, core
-        self.board = FakeRelayBoard(channels=8)
-        locks = {door: ("relays", i + 1, "secure") for i, door in enumerate(core.doors)}
-        self.storage = open_storage(database, clock, overlay=overlay, write_wait_s=write_wait_s)
-        self.daemon = RecordingDaemon(
-            core, self.storage, Hardware([], {}, {"relays": self.board}, locks), clock
-        )
-        self.facts, self.recorder = self.storage.facts, self.storage.recorder
-
-    def start(self) -> None:
-        self.daemon.start()
-        self.recorder.drain()
-
-    def feed(self, event: CoreEvent) -> Step:
-        step = self.daemon.feed(event)
-        self.recorder.drain()
-        return step
-
-    def tick(self) -> Step:
-        """A turn of the loop without readers: timers, then what is due of
-        commands, refresh and sweep."""
-        step = self.daemon.feed(Tick())
-        self.daemon.periodic()
-        self.recorder.drain()
-        return step
-
-    def commands(self) -> list[Effect]:
-        """Carry out the queued door commands now; the effects they drove."""
-        before = len(self.daemon.applied)
-        self.daemon.run_commands()
-        self.recorder.drain()
-        return self.daemon.applied[before:]
-
-    def faults_active(self, kind: FaultKind) -> bool:
-        return self.facts.faults.active(kind)
-
-    def locked(self, door: str) -> bool | None:
-        """Whether the relay holds ``door`` locked (fail-secure: energised = released)."""
-        channel = self.daemon.hw.locks[door][1]
-        on = self.board.state.get(channel)
-        return None if on is None else not on
-
-    def close(self) -> None:
-        self.storage.close()
-
-
-__all__ = ["DoorNode", "FakeClock", "FakeFacts", "FakeRelayBoard", "RecordingDaemon", "site_ops"]
+__all__ = ["FakeClock", "FakeFacts", "FakeRelayBoard", "site_ops"]

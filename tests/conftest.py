@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from sync.protocol.timeutil import format_instant
 from sync.replica import ChangeBatch, Replica, apply_changes, card_digest, pin_digest
-from sync.replica.timeutil import format_instant
 
 settings.register_profile("hallvakt", max_examples=60, deadline=None)
 settings.register_profile("thorough", max_examples=1_000, deadline=None)

@@ -22,8 +22,9 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from sync.replica.sqlite import BUSY_TIMEOUT_S, Transactional, open_database
+
 from ..replica.store import TABLES as REPLICA_TABLES
-from ..sqlite import BUSY_TIMEOUT_S, Transactional, open_database
 
 MIGRATIONS = Migrations("hallvakt.central")
 

@@ -29,10 +29,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from sync.protocol.records import Booking, Credential, Door, Grant, Lease, Policy
+from sync.protocol.timeutil import to_ts
+
 from .queries import door_resources
-from .records import Booking, Credential, Door, Grant, Lease, Policy
 from .store import Replica, ReplicaCorrupt, SyncState
-from .timeutil import to_ts
 
 _ACTIVE = "b.status IN ('confirmed', 'tentative')"
 

@@ -29,9 +29,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sync.protocol.records import Credential, Door, Grant, Policy
+
 from .access import AccessContext, Candidate
 from .door_records import Lockdown, lockdown_state
-from .records import Credential, Door, Grant, Policy
 from .store import Replica, SyncState
 
 

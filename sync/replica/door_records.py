@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sync.protocol.timeutil import from_ts, to_ts
+
 from .attendance import AccessRecord, record_access
 from .commands import finish
 from .device_status import set_door_state, set_reader_state
 from .kiosk_taps import record_kiosk_tap
 from .outbox import append_event
 from .store import Replica
-from .timeutil import from_ts, to_ts
 
 
 @dataclass(frozen=True, slots=True)

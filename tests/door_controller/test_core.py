@@ -34,6 +34,15 @@ from door_controller.readers.events import (
     ReaderOnline,
 )
 from door_controller.testing import FakeClock, FakeFacts, site_ops
+from sync.protocol.records import (
+    Booking,
+    Credential,
+    Grant,
+    Lease,
+    Record,
+    Revocation,
+    parse_record,
+)
 from sync.replica.commands import QueuedCommand
 from sync.replica.digests import code_digest
 from sync.replica.door_fallback import StaffMemory
@@ -47,7 +56,6 @@ from sync.replica.door_records import (
     Lockdown,
     LockdownRecorded,
 )
-from sync.replica.records import Booking, Credential, Grant, Lease, Record, Revocation, parse_record
 
 KEY = bytes(range(32))
 NODE = "test.hall.n1"

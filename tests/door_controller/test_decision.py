@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from door_controller.decision import Decision, PinCheck, Reason, decide
-from sync.replica.access import AccessContext, Candidate
-from sync.replica.records import (
+from sync.protocol.records import (
     Booking,
     Credential,
     Door,
@@ -22,6 +21,7 @@ from sync.replica.records import (
     Policy,
     WeeklyWindow,
 )
+from sync.replica.access import AccessContext, Candidate
 from sync.replica.store import SyncState
 
 TZ = ZoneInfo("Europe/Stockholm")

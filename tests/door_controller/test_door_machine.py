@@ -39,10 +39,11 @@ from door_controller.readers.events import (
     ReaderOffline,
     ReaderOnline,
 )
-from door_controller.testing import DoorNode, FakeClock, site_ops
+from door_controller.testing import FakeClock, site_ops
 from sync.replica import ChangeBatch, Replica, apply_changes, pending_events
 from sync.replica.commands import QueuedCommand
 from sync.replica.door_records import AccessRecorded
+from tests.support.door_node import DoorNode
 
 KEY = bytes(range(32))
 T0 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # Friday 18:00 in Stockholm

@@ -21,11 +21,12 @@ from door_controller.core import DoorCore, LockCommand, ReaderSite
 from door_controller.facts import ReplicaFacts
 from door_controller.faults import FaultBoard
 from door_controller.readers.events import CardPresented, KeyPressed
-from door_controller.testing import DoorNode, FakeClock, site_ops
+from door_controller.testing import FakeClock, site_ops
 from sync.replica import ChangeBatch, Replica, apply_changes, pending_events
 from sync.replica.door_fallback import load_staff, staff_path
 from sync.replica.door_health import FaultKind, door_faults
 from sync.replica.door_journal import journal_path
+from tests.support.door_node import DoorNode
 
 KEY = bytes(range(32))
 CARD = (bytes.fromhex("0ABCDE40"), 26)

@@ -23,7 +23,7 @@ from door_controller.readers.events import (
     ReaderOffline,
     ReaderOnline,
 )
-from door_controller.testing import DoorNode, FakeClock, site_ops
+from door_controller.testing import FakeClock, site_ops
 from sync.replica import (
     ChangeBatch,
     Replica,
@@ -38,6 +38,7 @@ from sync.replica import (
     reader_states,
 )
 from sync.replica.door_records import Lockdown, lockdown_state
+from tests.support.door_node import DoorNode
 
 KEY = bytes(range(32))
 CARD = (bytes.fromhex("0ABCDE40"), 26)

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sync.testing_e2e import hallvakt_argv
 
-from door_controller.testing_site import LEADER_CARD, STAFF_CARD, STRANGER_CARD, DoorSite
 from sync.replica import Replica, pending_events
 from sync.replica.door_health import FaultKind
-from sync.testing_e2e import hallvakt_argv
+from tests.support.door_site import LEADER_CARD, STAFF_CARD, STRANGER_CARD, DoorSite
 
 HOLD_S = 30.0
 TAPS = 100

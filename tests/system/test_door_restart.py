@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from door_controller.testing_site import STAFF_CARD, DoorSite
 from sync.replica import Replica, queue_local_command
 from sync.replica.door_records import lockdown_state
+from tests.support.door_site import STAFF_CARD, DoorSite
 
 SHORT_HELD_OPEN = [
     {

@@ -17,11 +17,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from door_controller.testing_site import KEY, LEADER_CARD, NODE_ID, STAFF_CARD, DoorSite
 from kiosk.walkin_store import store_walkin
+from sync.protocol.timeutil import format_instant
 from sync.replica import Booking, Lease, Replica, code_digest
-from sync.replica.timeutil import format_instant
 from sync.replica.walkin_rule import WalkinAccess, walkin_access
+from tests.support.door_site import KEY, LEADER_CARD, NODE_ID, STAFF_CARD, DoorSite
 
 WALKIN_CODE = "135791"
 
