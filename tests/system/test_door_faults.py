@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sync.testing_e2e import hallvakt_argv
 
 from sync.replica import Replica, pending_events
 from sync.replica.door_health import FaultKind
 from tests.support.door_site import LEADER_CARD, STAFF_CARD, STRANGER_CARD, DoorSite
+from tests.support.e2e import hallvakt_argv
 
 HOLD_S = 30.0
 TAPS = 100
