@@ -35,7 +35,18 @@ from sync.central.gateway import Central, Settings
 from sync.central.link import BrokerSettings, Link
 from sync.central.nodes import b64url
 from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
-from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
+from sync.protocol import (
+    Accepted,
+    Ack,
+    Cmd,
+    Command,
+    Head,
+    Kind,
+    Outgoing,
+    Want,
+    node_subscriptions,
+    sign,
+)
 from sync.protocol.testing import private_key
 from sync.replica import Replica
 from tests.support.broker import PrivateBroker
@@ -51,11 +62,23 @@ class Crash(BaseException):
     """A gateway that dies in the middle of handling a message (not an Exception)."""
 
 
-class CrashingCentral(Central):
-    def handle(self, topic: str, payload: bytes, now: int) -> list[Outgoing]:
-        if topic.endswith("/up/evt"):
+class DiesAfterTakingCommands(Central):
+    """Dies right after taking the queued commands, before publishing them."""
+
+    def commands(self, now: int) -> list[Outgoing]:
+        if super().commands(now):
             raise Crash
-        return super().handle(topic, payload, now)
+        return []
+
+
+class CrashingCentral(Central):
+    """Dies after storing an ``events`` message, inside the batch's transaction."""
+
+    def _apply(self, item: Any, now: int) -> Any:
+        done = super()._apply(item, now)
+        if item.topic.endswith("/up/evt"):
+            raise Crash
+        return done
 
 
 @dataclass
@@ -88,10 +111,14 @@ def db(store_url: str, site: Any) -> str:
 def start_gateway(db: str) -> Iterator[Callable[..., Gateway]]:
     made: list[Gateway] = []
 
-    def start(broker: BrokerSettings, cls: type[Central] = Central) -> Gateway:
+    def start(
+        broker: BrokerSettings, cls: type[Central] = Central, settings: Settings | None = None
+    ) -> Gateway:
         store = Store.open(db)
         central = cls(
-            store, Signer("central-1", private_key("central")), Settings(renew_every_s=10**9)
+            store,
+            Signer("central-1", private_key("central")),
+            settings or Settings(renew_every_s=10**9),
         )
         link = Link(central, broker, tick_every_s=0.1)
         stop = threading.Event()
@@ -264,6 +291,56 @@ def test_a_message_whose_handling_died_is_delivered_again_to_the_next_gateway(
     assert isinstance(got, Ack) and got.through == 2
     with Store.open(db) as s:
         assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_a_backlog_is_stored_many_messages_per_transaction_and_each_acknowledged(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    ready(start_gateway(unix(broker))).close()  # a session with the subscriptions, then gone
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    for s in range(1, 201, 5):  # 40 messages wait in its session
+        node.send(fake.events(now(), [plain_event(q) for q in range(s, s + 5)]))
+    gw = ready(start_gateway(unix(broker)))
+    throughs = [a.through for a in acks([node.receive(Kind.ACK, fake) for _ in range(40)])]
+    assert throughs == list(range(5, 201, 5))  # in order, each answered after its commit
+    stats = gw.link.central.stats
+    assert stats["batched"] == 40 and stats["batches"] < 40 and stats["batch_max"] > 1
+    gw.close()
+    with Store.open(db) as s:
+        assert s.execute("SELECT count(*), count(DISTINCT seq) FROM events").fetchone() == (
+            200,
+            200,
+        )
+    # every message was acknowledged to the broker: a new session start gets nothing again
+    again = ready(start_gateway(unix(broker)))
+    node.send(node.fake.cursor(now(), want=Want.SNAPSHOT))  # the marker: answered last
+    node.receive(Kind.SNAPSHOT)
+    assert again.link.central.stats["events"] == 0
+
+
+def test_a_command_taken_by_a_gateway_that_died_reaches_the_node_through_the_next(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    with Store.open(db) as s:
+        nodes.queue_command(s, N1, Cmd.UNLOCK, {"door": "main", "seconds": 5}, datetime.now(UTC))
+    first = start_gateway(unix(broker), DiesAfterTakingCommands)
+    first.thread.join(WAIT)  # it took the command and died before publishing it
+    assert not first.thread.is_alive()
+    first.close()
+    with Store.open(db) as s:
+        assert s.execute("SELECT seq, state FROM commands").fetchall() == [(1, "sending")]
+    fast = Settings(renew_every_s=10**9, command_resend_s=1)
+    ready(start_gateway(unix(broker, "central-2"), settings=fast))
+    got = node.receive(Kind.COMMAND, wait=WAIT + 2)
+    assert isinstance(got.message, Command) and (got.message.seq, got.message.cmd) == (
+        1,
+        Cmd.UNLOCK,
+    )
+    deadline = time.monotonic() + WAIT  # sent once the broker acknowledged it
+    with Store.open(db) as s:
+        while s.execute("SELECT state FROM commands").scalar() != "sent":
+            assert time.monotonic() < deadline, "the command was never marked sent"
+            time.sleep(0.02)
 
 
 def test_messages_sent_while_the_gateway_is_down_wait_in_its_session(

@@ -1,0 +1,126 @@
+"""Group commit on the real process: a gateway killed while its batch waits stores nothing.
+
+Real parts: a private Mosquitto, central's store on PostgreSQL (the engine
+where a batch can wait for another writer's advisory lock while holding its
+own), a ``hallvakt central`` process and a paho peer speaking for four nodes.
+The test holds one node's lock, so the gateway's batch (four nodes' events,
+received together) is open and waiting; then the gateway is killed with
+SIGKILL. Nothing of the batch may be in the store, and nothing was
+acknowledged: restarted, the gateway gets every message again from its
+session, stores each once and acknowledges each (sync/central/gateway.py,
+link.py: nothing is answered or acknowledged before the commit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sync.central import changelog as cl
+from sync.central import nodes
+from sync.central.store import Store
+from sync.central.testing import FakeNode, acks, plain_event
+from sync.protocol import Outgoing
+from sync.protocol.testing import private_key
+from tests.support.broker import PrivateBroker
+from tests.support.fleet.processes import Gateway, write_config
+
+FAC = "fac1"
+NODES = ("b0.hall", "b1.hall", "b2.hall", "b3.hall")
+LATE = "b9.hall"  # a node whose message keeps the gateway waiting first
+CENTRAL = {"central-1": private_key("central").public_key()}
+WAIT = 10.0
+
+
+def waiting(store: Store, event: str) -> bool:
+    """A server process waits for a lock: ``advisory`` or ``transactionid`` (a row)."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = ?"
+    return int(store.execute(sql, [event]).scalar()) > 0
+
+
+def until(condition: Callable[[], bool], gw: Gateway) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, gw.log()[-2000:]
+        time.sleep(0.01)
+
+
+def test_a_gateway_killed_while_its_batch_waits_stored_nothing_and_gets_it_all_again(
+    broker: PrivateBroker, mqtt: Callable[..., Any], pg_url: str, site: Any, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    with Store.open(pg_url) as s:
+        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        cl.mutate(s, FAC, ops, now)
+        for n in (*NODES, LATE):
+            nodes.register_node(
+                s, n, FAC, private_key(n).public_key().public_bytes_raw(), "k1", now
+            )
+    assert broker.unix_socket is not None
+    cfg = write_config(
+        tmp_path / "gw",
+        store=pg_url,
+        broker_url=f"unix://{broker.unix_socket}",
+        client_id="central-1",
+        key=private_key("central"),
+        leave_shared_on_stop=False,
+    )
+    peer = mqtt("peer", broker.unix_socket)
+    assert peer.subscribe("hallvakt/v1/+/dn/ack") == [1]
+    fakes = {n: FakeNode(n, private_key(n), "k1", CENTRAL) for n in (*NODES, LATE)}
+
+    def ack_throughs(want: tuple[str, ...]) -> dict[str, int]:
+        """The next ack of each node of ``want`` (acks of other nodes are skipped)."""
+        got: dict[str, int] = {}
+        while set(got) != set(want):
+            m = peer.expect_message(WAIT)
+            node = m.topic.split("/")[2]
+            out = Outgoing(m.topic, m.payload, m.retain)
+            (a,) = acks(fakes[node].take([out], int(time.time())))
+            if node in want:
+                got[node] = a.through
+        return got
+
+    gw = Gateway(cfg, tmp_path / "central-1.log").start()
+    gw.wait_connected()
+    marker = fakes[LATE].events(int(time.time()), [plain_event(1)])
+    deadline = time.monotonic() + WAIT
+    while True:  # until answered (its subscription may come a moment after CONNACK)
+        peer.publish(marker.topic, marker.payload)
+        with contextlib.suppress(AssertionError):
+            peer.expect_message(0.5)
+            break
+        assert time.monotonic() < deadline, gw.log()[-2000:]
+    epoch = str(fakes["b2.hall"].epoch)
+    with Store.open(pg_url) as holder, Store.open(pg_url) as rows, Store.open(pg_url) as watch:
+        with rows.write():
+            # b2's stream row, not committed: b2's message will wait for it
+            rows.execute("INSERT INTO event_streams VALUES (?, ?, 0)", ["b2.hall", epoch])
+            with holder.write():
+                holder.lock("node", LATE)  # the gateway's next batch waits at its first lock
+                late = fakes[LATE].events(int(time.time()), [plain_event(2)])
+                peer.publish(late.topic, late.payload)
+                until(lambda: waiting(watch, "advisory"), gw)
+                for n in NODES:  # these reach the gateway's socket while it waits
+                    o = fakes[n].events(int(time.time()), [plain_event(q) for q in range(1, 5)])
+                    peer.publish(o.topic, o.payload)
+                time.sleep(1.0)  # the broker forwards them (no observable sign of it)
+            # LATE's batch commits; the four come in one batch, which stores b0's
+            # and b1's events, then waits for b2's row
+            until(lambda: waiting(watch, "transactionid"), gw)
+            gw.kill()
+            got = watch.execute("SELECT node, count(*) FROM events GROUP BY node").fetchall()
+            assert sorted(got) == [(LATE, 2)]  # nothing of the batch that was open
+        gw = Gateway(cfg, tmp_path / "central-1.log").start()  # Restart=always
+    try:
+        assert ack_throughs(NODES) == dict.fromkeys(NODES, 4)
+        with Store.open(pg_url) as s:
+            rows = s.execute("SELECT node, count(*), count(DISTINCT id) FROM events GROUP BY node")
+            assert sorted(rows) == [*((n, 4, 4) for n in NODES), (LATE, 2, 2)]
+    finally:
+        gw.stop()
+    assert "Traceback" not in gw.log()
