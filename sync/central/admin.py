@@ -81,6 +81,7 @@ def settings(cfg: CentralConfig) -> Settings:
         dropped_keep_days=cfg.retention.dropped_days,
         horizon_days=cfg.leases.horizon_days,
         renew_every_s=cfg.leases.renew_every_s,
+        evidence=cfg.evidence_settings,
     )
 
 

@@ -40,6 +40,7 @@ from sync.replica.records import (
 from sync.replica.timeutil import to_ts
 
 from .db import TABLES, Store, StoreError
+from .evidence.ledger import booking_changed
 
 R = TypeVar("R", bound=Record)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
@@ -274,9 +275,14 @@ def _apply(store: Store, facility: str, op: Op, rev: int) -> bool:
                 "INSERT INTO booking_resources VALUES (?, ?, ?, ?, ?)",
                 [(facility, b.id, r, to_ts(b.start), to_ts(b.end)) for r in b.resources],
             )
+        booking_changed(store, facility, op.id, _booking_of(op))
     elif op.entity == "lease":
         _lease_version(store, facility, op, rev)
     return True
+
+
+def _booking_of(op: Op) -> Booking | None:
+    return op.record if isinstance(op.record, Booking) else None
 
 
 def _put_indexed(store: Store, facility: str, rec: Record, text: str) -> None:

@@ -22,6 +22,7 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ from firmware_config.schema import Optional as Opt
 from firmware_config.validators import FilePath, Int, Text
 from firmware_config.values import GATEWAY_ID_PATTERN
 
+from .evidence.settings import (
+    EVIDENCE,
+    MUNICIPALITIES,
+    Evidence,
+    EvidenceDefaults,
+    Municipality,
+    check_unique_names,
+)
 from .store import engine_of
 
 KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
@@ -138,6 +147,13 @@ class CentralConfig:
     broker: Broker
     retention: Retention
     leases: LeaseSettings
+    evidence: EvidenceDefaults
+    municipalities: Mapping[str, Municipality]
+
+    @property
+    def evidence_settings(self) -> Evidence:
+        """``[evidence]`` and ``[municipalities]``, as reports and retention use them."""
+        return Evidence(self.evidence, self.municipalities)
 
 
 SIGNING = Table(
@@ -209,6 +225,15 @@ LEASES = Table(
     doc="Walk-in leases renewed from the walk-in windows.",
 )
 
+
+def _unique(m: Mapping[str, Municipality]) -> Mapping[str, Municipality]:
+    try:
+        check_unique_names(m)
+    except Invalid as exc:
+        raise ValueError(exc.message) from None
+    return m
+
+
 CENTRAL = Table(
     CentralConfig,
     {
@@ -222,6 +247,10 @@ CENTRAL = Table(
         Required("broker", "the MQTT broker"): BROKER,
         Opt("retention", {}, "log retention"): RETENTION,
         Opt("leases", {}, "walk-in leases"): LEASES,
+        Opt("evidence", {}, "evidence, reports and the activity-grant rule"): EVIDENCE,
+        Opt(
+            "municipalities", {}, "municipalities with their own grant rule or retention"
+        ): MUNICIPALITIES.then(_unique, "table of key = [municipality table](#municipalitieskey)"),
     },
     doc="The top level of central.toml.",
 )
@@ -279,7 +308,7 @@ def reference() -> str:
             elif key.default is None or isinstance(v, Table):
                 default = "not set" if key.default is None else ""
             else:
-                default = f"`{json.dumps(key.default)}`"
+                default = f"`{json.dumps(key.default, ensure_ascii=False)}`"
             lines.append(f"| `{key.name}` | {kind} | {default} | {key.doc} |")
         if table.rules:
             lines += ["", "Rules: " + "; ".join(r.describe() for r in table.rules) + "."]

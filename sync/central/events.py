@@ -40,6 +40,7 @@ from sync.replica.timeutil import to_ts
 
 from . import changelog as cl
 from .db import Store
+from .evidence import ledger as evidence
 from .leases import bookings_overlapping, tree
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -120,6 +121,7 @@ def store_events(
             )
             if facility is not None:
                 revisions = _take_effect(store, node, facility, ep, before, upto, now)
+                evidence.interpret(store, node, facility, ep, before, upto)
             c.execute(
                 "DELETE FROM node_marks WHERE node = ? AND epoch = ? AND last_seq <= ?",
                 [node, ep, upto],
