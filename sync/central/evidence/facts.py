@@ -89,8 +89,16 @@ def fact_of(type_: str, ts: int, body: object, event_id: str = "", node: str = "
     participants, leaders = _count(body.get("participants")), _count(body.get("leaders"))
     if stage not in ("start", "end") or participants is None or leaders is None:
         return None
-    return Fact(booking, "report", ts, event_id, node, stage=str(stage),
-                participants=participants, leaders=leaders)  # fmt: skip
+    return Fact(
+        booking,
+        "report",
+        ts,
+        event_id,
+        node,
+        stage=str(stage),
+        participants=participants,
+        leaders=leaders,
+    )
 
 
 @dataclass(frozen=True, slots=True)
