@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,14 +24,15 @@ from sync.central import nodes
 from sync.central.evidence import ledger
 from sync.central.evidence.rules import GrantRule
 from sync.central.evidence.settings import Evidence, EvidenceDefaults, Municipality
-from sync.central.reports import Query, build
+from sync.central.reports import Query, build, read_claims
 from sync.central.reports.attendance import AttendanceReport
+from sync.central.reports.claims import ClaimsReport
 from sync.central.reports.noshows import NoShowReport
 from sync.central.reports.usage import UsageReport
 from sync.central.store import Store
 from sync.protocol.testing import private_key
 from tests.support.central_stores import TEMPLATE
-from tests.support.season import LOCAL_RULE, Season, generate
+from tests.support.season import LOCAL_RULE, TZ, Season, generate
 
 LOAD_AT = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH = 7
@@ -186,3 +187,66 @@ def test_incremental_interpretation_equals_a_rebuild(loaded: Store) -> None:
     ledger.rebuild(loaded)
     after = loaded.execute(f"SELECT facility, booking_id, {cols} FROM evidence ORDER BY 1, 2")
     assert before.rows == after.rows and len(before.rows) > 1000
+
+
+def claims_file(s: Season, holder: str) -> tuple[bytes, dict[int, tuple[str, int | None]]]:
+    """A claims CSV of ``holder`` as a membership system exports it (Swedish headers,
+    ``;``, Windows-1252), and the verdict (and backing line) each line must get."""
+    rng = random.Random(5)
+    lines = ["Datum;Starttid;Sluttid;Plats;Antal deltagare;Ledare;Aktivitet"]
+    want: dict[int, tuple[str, int | None]] = {}
+    fac_name = {fid: e["facility"][0]["name"] for fid, e in s.entities.items()}
+    res_name = {"hall.a": "Sektion A", "hall.b": "Sektion B", "room0": "Rum 1"}
+    taken: list[tuple[int, str]] = []
+    now_ts = int(s.now.timestamp())
+    for p in sorted(s.planted.values(), key=lambda p: (p.start, p.id)):
+        if p.holder != holder or len(p.resources) != 1 or p.end > now_ts:
+            continue
+        if p.outcome in ("cancelled", "used_then_cancelled"):
+            continue
+        local = datetime.fromtimestamp(p.start, TZ)
+        end = datetime.fromtimestamp(p.end, TZ)
+        shift = rng.choice((0, 5, 10, -10))  # inside the 15-minute tolerance
+        start = local + timedelta(minutes=shift)
+        place = f"{fac_name[p.facility]} {res_name[p.resources[0]]}"
+        heads = (p.participants or 10) + rng.choice((0, 0, 4))
+        lines.append(f"{start:%Y-%m-%d};{start:%H:%M};{end:%H:%M};{place};{heads};1;Träning")
+        line = len(lines)
+        used = p.first_entry is not None
+        verdict = (
+            "evidence"
+            if used
+            else "no_show"
+            if p.outcome in ("no_show", "released")
+            else ("no_entry")
+        )
+        want[line] = (verdict, None)
+        taken.append((line, lines[-1]))
+    first_line, first_text = taken[0]
+    lines.append(first_text)  # the same session claimed twice
+    want[len(lines)] = ("duplicate", first_line)
+    lines.append(f"{s.start:%Y-%m-%d};06:00;07:00;{fac_name['fac00']} Sektion A;12;1;Morgon")
+    want[len(lines)] = ("no_booking", None)
+    lines.append(f"{s.start:%Y-%m-%d};18:00;19:00;Okänd plats;12;1;Träning")
+    want[len(lines)] = ("unknown_place", None)
+    lines.append("2025-01-10;18:00;19:00;Hallen 00;12;1;Träning")
+    want[len(lines)] = ("outside_period", None)
+    return ("\r\n".join(lines) + "\r\n").encode("cp1252"), want
+
+
+def test_claims_check_finds_each_claims_evidence(loaded: Store, season: Season) -> None:
+    holder = "fac00.assoc1"
+    raw, want = claims_file(season, holder)
+    claims = read_claims(raw, "claims.csv")
+    report = build(loaded, "claims", query(season), SETTINGS, holder=holder, claims=claims)
+    assert isinstance(report, ClaimsReport)
+    got = {c.claim.line: (c.verdict, c.backs) for c in report.checked}
+    assert got == want
+    kinds = {v for v, _ in want.values()}
+    assert {"evidence", "no_show", "duplicate", "no_booking", "unknown_place"} <= kinds
+    noted = [c for c in report.checked if c.verdict == "evidence" and c.notes]
+    assert noted and all(n.kind in ("more_claimed", "late") for c in noted for n in c.notes)
+    by_name = build(
+        loaded, "claims", query(season), SETTINGS, holder="IK FAC00 lag 1", claims=claims
+    )
+    assert isinstance(by_name, ClaimsReport) and by_name.checked == report.checked

@@ -106,5 +106,5 @@ def bars(
     return _png(fig)
 
 
-def _short(text: str, n: int = 38) -> str:
+def _short(text: str, n: int = 48) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"

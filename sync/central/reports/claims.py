@@ -60,12 +60,27 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """A remark on a matched claim: ``more_claimed`` (claimed, reported) or
+    ``late`` (minutes after the claimed start)."""
+
+    kind: str
+    a: int
+    b: int = 0
+
+    def text(self) -> str:
+        if self.kind == "more_claimed":
+            return f"claims {self.a} participants; the leader reported {self.b} at the start"
+        return f"first entry {self.a} min after the claimed start"
+
+
+@dataclass(frozen=True, slots=True)
 class Checked:
     claim: Claim
     place: Place | None
     row: Row | None
     verdict: str
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
     backs: int | None = None  # for a duplicate: the line whose claim took the booking
 
 
@@ -188,15 +203,11 @@ def claims_check(
 
 
 def _verdict(c: Claim, place: Place, row: Row, cs: int, tol_s: int) -> Checked:
-    notes: list[str] = []
+    notes: list[Note] = []
     if row.participants is not None and c.participants > row.participants:
-        notes.append(
-            f"claims {c.participants} participants; the leader reported {row.participants}"
-            " at the start"
-        )
+        notes.append(Note("more_claimed", c.participants, row.participants))
     if row.first_entry_ts is not None and row.first_entry_ts > cs + tol_s:
-        late = (row.first_entry_ts - cs) // 60
-        notes.append(f"first entry {late} min after the claimed start")
+        notes.append(Note("late", (row.first_entry_ts - cs) // 60))
     if row.used:
         verdict = "evidence"
     elif row.released_ts is not None or row.no_show_ts is not None:

@@ -44,6 +44,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.doctemplate import BaseDocTemplate
 
+from ..evidence.rules import GrantRule
 from . import charts
 from .attendance import AttendanceReport
 from .claims import ClaimsReport
@@ -91,9 +92,10 @@ def _styles() -> dict[str, ParagraphStyle]:
 class _Doc:
     """A document being built: styles, language, flowables."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, landscape: bool = False) -> None:
         _fonts()
         self.lang = lang
+        self.pagesize = (A4[1], A4[0]) if landscape else A4
         self.s = _styles()
         self.story: list[Flowable] = []
 
@@ -155,7 +157,7 @@ class _Doc:
         buf = io.BytesIO()
         doc = SimpleDocTemplate(
             buf,
-            pagesize=A4,
+            pagesize=self.pagesize,
             leftMargin=15 * mm,
             rightMargin=15 * mm,
             topMargin=14 * mm,
@@ -174,7 +176,7 @@ class _Doc:
             canvas.setFont(FONT, 8)
             canvas.setFillColor(INK)
             canvas.drawString(15 * mm, 9 * mm, title)
-            canvas.drawRightString(A4[0] - 15 * mm, 9 * mm, f"{page} {d.page}")
+            canvas.drawRightString(self.pagesize[0] - 15 * mm, 9 * mm, f"{page} {d.page}")
             canvas.restoreState()
 
         if not self.story:
@@ -251,23 +253,21 @@ def _usage(doc: _Doc, r: UsageReport) -> None:
             doc.table([w("facilities"), *header[1:]], rows, widths, range(1, 8), bold_last=True)
         )
         doc.story.append(PageBreak())
-    for i, u in enumerate(r.facilities):
-        if i:
-            doc.story.append(PageBreak())
-        _usage_facility(doc, u, header, widths)
+    for u in r.facilities:
+        doc.story.append(KeepTogether(_usage_facility(doc, u, header, widths)))
 
 
-def _usage_facility(doc: _Doc, u: FacilityUsage, header: list[str], widths: Sequence[int]) -> None:
+def _usage_facility(
+    doc: _Doc, u: FacilityUsage, header: list[str], widths: Sequence[int]
+) -> list[Flowable]:
+    """One facility's table and heatmap, to keep on one page."""
     w = doc.w
-    doc.p(u.facility.name, "h2")
     rows = [
         _minutes_row(u.facility.resource_name(rid), m)
         for rid, m in u.resources.items()
         if m.booked or m.walkin
     ]
     rows.append(_minutes_row(w("total"), u.total))
-    doc.story.append(doc.table(header, rows, widths, range(1, 8), bold_last=True))
-    doc.story.append(Spacer(1, 3 * mm))
     png = charts.heatmap(
         u.heat_booked,
         u.heat_used,
@@ -276,7 +276,13 @@ def _usage_facility(doc: _Doc, u: FacilityUsage, header: list[str], widths: Sequ
         w("heat_booked"),
         w("heat_share"),
     )
-    doc.story.append(KeepTogether([doc.image(png)]))
+    return [
+        Paragraph(escape(u.facility.name), doc.s["h2"]),
+        doc.table(header, rows, widths, range(1, 8), bold_last=True),
+        Spacer(1, 3 * mm),
+        doc.image(png),
+        Spacer(1, 6 * mm),
+    ]
 
 
 # --- no-shows --------------------------------------------------------------------
@@ -443,7 +449,7 @@ def _claims(doc: _Doc, r: ClaimsReport) -> None:
         w("claims_bars"),
         w("count"),
     )
-    doc.story.append(doc.image(png, WIDTH * 0.9))
+    doc.story.append(doc.image(png))
     rows = []
     for c in r.checked:
         cl = c.claim
@@ -462,7 +468,7 @@ def _claims(doc: _Doc, r: ClaimsReport) -> None:
         verdict = w(f"v.{c.verdict}")
         if c.backs is not None:
             verdict += f" ({w('line').lower()} {c.backs})"
-        notes = "; ".join(c.notes)
+        notes = "; ".join(w(f"n.{n.kind}", a=n.a, b=n.b) for n in c.notes)
         rows.append(
             [
                 cl.line,
@@ -492,15 +498,30 @@ def _claims(doc: _Doc, r: ClaimsReport) -> None:
                 w("notes"),
             ],
             rows,
-            (9, 17, 18, 24, 13, 25, 10, 14, 25, 25),
+            (10, 20, 22, 40, 18, 38, 12, 18, 45, 44),
             (0, 4, 7),
         )
     )
 
 
+def _rule(doc: _Doc, rule: GrantRule) -> str:
+    w = doc.w
+    parts = [w("r.min", n=rule.min_minutes)]
+    key = "r.heads_incl" if rule.participants_include_leaders else "r.heads_besides"
+    parts.append(w(key, n=rule.min_participants))
+    if rule.max_per_leader:
+        parts.append(w("r.per_leader", n=rule.max_per_leader))
+    if rule.max_participants:
+        parts.append(w("r.max", n=rule.max_participants))
+    if rule.leader_required:
+        parts.append(w("r.leader"))
+    parts.append(w("r.ages", a=rule.min_age, b=rule.max_age))
+    return f"{rule.name}: " + ", ".join(parts)
+
+
 def render(report: Any, lang: str = "sv") -> bytes:
     """The PDF of ``report`` (any of the four report types) in ``lang``."""
-    doc = _Doc(lang)
+    doc = _Doc(lang, landscape=isinstance(report, ClaimsReport))
     q: Query = report.query
     if isinstance(report, UsageReport):
         kind, names, extra = "usage", [u.facility.name for u in report.facilities], []
@@ -512,7 +533,7 @@ def render(report: Any, lang: str = "sv") -> bytes:
     elif isinstance(report, AttendanceReport):
         kind = "attendance"
         names = sorted({a.facility.name for a in report.sessions})
-        extra = [f"{doc.w('rule')}: {rule.describe()}" for rule in report.rules]
+        extra = [f"{doc.w('rule')}: {_rule(doc, rule)}" for rule in report.rules]
     elif isinstance(report, ClaimsReport):
         kind = "claims"
         names = sorted({c.place.facility.name for c in report.checked if c.place})

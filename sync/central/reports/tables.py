@@ -222,7 +222,7 @@ def claims_table(r: ClaimsReport) -> tuple[Columns, Rows]:
                 "" if row is None or row.participants is None else row.participants,
                 c.verdict,
                 "" if c.backs is None else c.backs,
-                "; ".join(c.notes),
+                "; ".join(n.text() for n in c.notes),
             ]
         )
     return cols, rows

@@ -128,6 +128,27 @@ _WORDS: dict[str, tuple[str, str]] = {
     "v.outside_period": ("ej kontrollerad: utanför perioden", "not checked: outside the period"),
     "claims_bars": ("Redovisade aktiviteter efter underlag", "Claimed sessions by evidence"),
     "page": ("Sida", "Page"),
+    "n.more_claimed": (
+        "redovisar {a} deltagare; ledaren rapporterade {b} vid start",
+        "claims {a} participants; the leader reported {b} at the start",
+    ),
+    "n.late": (
+        "första inpassering {a} min efter redovisad start",
+        "first entry {a} min after the claimed start",
+    ),
+    "r.min": ("minst {n} min", "at least {n} min"),
+    "r.heads_besides": (
+        "minst {n} deltagare utöver ledaren",
+        "at least {n} participants besides the leader",
+    ),
+    "r.heads_incl": (
+        "minst {n} deltagare inklusive ledaren",
+        "at least {n} participants including the leader",
+    ),
+    "r.per_leader": ("högst {n} räknas per ledare", "counted up to {n} per leader"),
+    "r.max": ("högst {n} räknas", "at most {n} counted"),
+    "r.leader": ("ledare närvarande", "a leader present"),
+    "r.ages": ("ålder {a}–{b} (bedöms inte)", "ages {a}-{b} (not judged)"),
     "none": ("Inget att visa för perioden.", "Nothing to show for the period."),
 }
 
