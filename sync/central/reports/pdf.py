@@ -81,10 +81,24 @@ def _styles() -> dict[str, ParagraphStyle]:
             "h1", parent=base, fontName=BOLD, fontSize=16, leading=20, spaceAfter=4
         ),
         "h2": ParagraphStyle(
-            "h2", parent=base, fontName=BOLD, fontSize=12, leading=15, spaceBefore=8, spaceAfter=4
+            "h2",
+            parent=base,
+            fontName=BOLD,
+            fontSize=12,
+            leading=15,
+            spaceBefore=8,
+            spaceAfter=4,
+            keepWithNext=1,
         ),
         "h3": ParagraphStyle(
-            "h3", parent=base, fontName=BOLD, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2
+            "h3",
+            parent=base,
+            fontName=BOLD,
+            fontSize=10,
+            leading=13,
+            spaceBefore=6,
+            spaceAfter=2,
+            keepWithNext=1,
         ),
     }
 
