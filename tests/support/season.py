@@ -141,6 +141,7 @@ def generate(
     *,
     seed: int,
     facilities: int = 3,
+    first: int = 0,
     days: int = 42,
     rooms: int = 1,
     start: date = date(2026, 2, 2),
@@ -161,7 +162,7 @@ def generate(
     nodes: dict[str, str] = {}
     events: dict[str, list[OutboxEvent]] = {}
     planted: dict[str, Planted] = {}
-    for fi in range(facilities):
+    for fi in range(first, first + facilities):
         fid = f"fac{fi:02d}"
         node = f"node.{fid}"
         nodes[node] = fid
@@ -454,10 +455,13 @@ def _walkins(
 
 
 def _spread(grid: dict[tuple[int, int], int], s: int, e: int) -> None:
-    """Minutes of [s, e) by local (weekday, hour), minute by minute (slow, plain)."""
-    for ts in range(s, e, 60):
-        at = datetime.fromtimestamp(ts, TZ)
-        grid[at.weekday(), at.hour] += 1
+    """Minutes of [s, e) by local (weekday, hour), from the planted local day and
+    minutes (bookings here never cross midnight nor a DST change)."""
+    at = datetime.fromtimestamp(s, TZ)
+    lo = at.hour * 60 + at.minute
+    hi = lo + (e - s) // 60
+    for h in range(lo // 60, (hi + 59) // 60):
+        grid[at.weekday(), h] += min(hi, (h + 1) * 60) - max(lo, h * 60)
 
 
 def _truth(t: Truth, planted: list[Planted], rule: dict[str, int], now_ts: int) -> None:
