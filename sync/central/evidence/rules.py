@@ -25,6 +25,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Annotated
+
+from firmware_config.schema import Optional as Opt
+from firmware_config.schema import table
+from firmware_config.validators import Array, Bool, Int, Text
 
 PERIOD_TEXT = re.compile(r"(\d{2})-(\d{2})\.\.(\d{2})-(\d{2})")
 NATIONAL_NAME = "LOK-stöd, RF:s regler från 2023-07-01"
@@ -48,21 +53,59 @@ REASON_TEXT = {
 NOT_JUDGED = "ages, membership and one session per participant a day are not judged"
 
 
+def _periods(value: tuple[str, ...]) -> tuple[str, ...]:
+    check_periods(value)  # its ValueError is the config's problem, in its words
+    return value
+
+
+@table(
+    "An activity-grant rule. Absent keys take the national LOK-stöd rule in force since"
+    " 1 July 2023 (docs/reports.md, with sources)."
+)
 @dataclass(frozen=True, slots=True)
 class GrantRule:
-    """One municipality's activity-grant rule (module rules); 0 means no cap."""
+    """One municipality's activity-grant rule (module rules); 0 means no cap.
+    Also the ``[evidence.grant]`` table of central.toml."""
 
-    name: str = NATIONAL_NAME
-    min_minutes: int = 45
-    min_participants: int = 3
-    participants_include_leaders: bool = False
-    max_participants: int = 0
-    max_per_leader: int = 20
-    leader_required: bool = True
-    min_age: int = 7
-    max_age: int = 25
-    one_session_per_day: bool = True
-    periods: tuple[str, ...] = NATIONAL_PERIODS
+    name: Annotated[
+        str, Text(max_len=120), Opt(NATIONAL_NAME, "the rule's name, printed on reports")
+    ] = NATIONAL_NAME
+    min_minutes: Annotated[
+        int, Int(1, 600), Opt(45, "an activity lasts at least this many minutes")
+    ] = 45
+    min_participants: Annotated[int, Int(0, 1000), Opt(3, "at least this many participants")] = 3
+    participants_include_leaders: Annotated[
+        bool,
+        Bool(),
+        Opt(
+            False, "true: the minimum counts the leaders too (a local rule: 5 including the leader)"
+        ),
+    ] = False
+    max_participants: Annotated[
+        int, Int(0, 10_000), Opt(0, "count at most this many participants (0: no cap)")
+    ] = 0
+    max_per_leader: Annotated[
+        int, Int(0, 1000), Opt(20, "count at most this many per leader (0: no cap)")
+    ] = 20
+    leader_required: Annotated[bool, Bool(), Opt(True, "a leader must be present")] = True
+    min_age: Annotated[
+        int, Int(0, 120), Opt(7, "participants' lowest age (stated; not judged)")
+    ] = 7
+    max_age: Annotated[
+        int, Int(0, 120), Opt(25, "participants' highest age (stated; not judged)")
+    ] = 25
+    one_session_per_day: Annotated[
+        bool,
+        Bool(),
+        Opt(True, "a participant counts once a day (stated; heads are not persons: not judged)"),
+    ] = True
+    periods: Annotated[
+        tuple[str, ...],
+        Array(Text(r"\d{2}-\d{2}\.\.\d{2}-\d{2}", "MM-DD..MM-DD"), min_len=1).then(
+            _periods, "array of `MM-DD..MM-DD` covering the year"
+        ),
+        Opt(list(NATIONAL_PERIODS), "reporting periods, `MM-DD..MM-DD`, covering the year"),
+    ] = NATIONAL_PERIODS
 
     def describe(self) -> str:
         """The rule in one line, for a report's header."""

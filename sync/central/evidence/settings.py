@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Annotated
 
-from firmware_config.schema import Invalid, ListOf, MapOf, Required, Table
 from firmware_config.schema import Optional as Opt
-from firmware_config.validators import Bool, Int, Text
+from firmware_config.schema import Required, table
+from firmware_config.validators import Int, MapOf, Text
 
-from .rules import NATIONAL_NAME, NATIONAL_PERIODS, GrantRule, check_periods
+from .rules import GrantRule
 
 PLACE_TARGET = Text(
     r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._:@-]{0,127})?",
@@ -33,109 +34,60 @@ PLACE_TARGET = Text(
 )
 
 
-def _periods(value: tuple[str, ...]) -> tuple[str, ...]:
-    check_periods(value)  # raises ValueError -> Invalid with its words
-    return value
-
-
-GRANT = Table(
-    GrantRule,
-    {
-        Opt("name", NATIONAL_NAME, "the rule's name, printed on reports"): Text(max_len=120),
-        Opt("min_minutes", 45, "an activity lasts at least this many minutes"): Int(1, 600),
-        Opt("min_participants", 3, "at least this many participants"): Int(0, 1000),
-        Opt(
-            "participants_include_leaders",
-            False,
-            "true: the minimum counts the leaders too (a local rule like 5 including the leader)",
-        ): Bool(),
-        Opt("max_participants", 0, "count at most this many participants (0: no cap)"): Int(
-            0, 10_000
-        ),
-        Opt("max_per_leader", 20, "count at most this many per leader (0: no cap)"): Int(0, 1000),
-        Opt("leader_required", True, "a leader must be present"): Bool(),
-        Opt("min_age", 7, "participants' lowest age (stated; not judged)"): Int(0, 120),
-        Opt("max_age", 25, "participants' highest age (stated; not judged)"): Int(0, 120),
-        Opt(
-            "one_session_per_day",
-            True,
-            "a participant counts once a day (stated; heads are not persons: not judged)",
-        ): Bool(),
-        Opt(
-            "periods",
-            list(NATIONAL_PERIODS),
-            "reporting periods, `MM-DD..MM-DD`, covering the year",
-        ): ListOf(Text(r"\d{2}-\d{2}\.\.\d{2}-\d{2}", "MM-DD..MM-DD"), min_len=1).then(
-            _periods, "array of `MM-DD..MM-DD` covering the year"
-        ),
-    },
-    doc="An activity-grant rule. Absent keys take the national LOK-stöd rule in force since"
-    " 1 July 2023 (docs/reports.md, with sources).",
+@table(
+    "What central makes of the nodes' events: grant rule, retention, strikes and the"
+    " claims check (docs/reports.md)."
 )
-
-
 @dataclass(frozen=True, slots=True)
 class EvidenceDefaults:
-    grant: GrantRule = field(default_factory=GrantRule)
-    keep_years: int = 4
-    strike_threshold: int = 3
-    claim_tolerance_minutes: int = 15
-    places: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True, slots=True)
-class Municipality:
-    name: str
-    grant: GrantRule | None = None
-    keep_years: int | None = None
-    strike_threshold: int | None = None
-
-
-EVIDENCE = Table(
-    EvidenceDefaults,
-    {
-        Opt("grant", {}, "the activity-grant rule"): GRANT,
+    grant: Annotated[GrantRule, Opt({}, "the activity-grant rule")] = field(
+        default_factory=GrantRule
+    )
+    keep_years: Annotated[
+        int,
+        Int(1, 30),
         Opt(
-            "keep_years",
             4,
             "keep a session's evidence through the end of the year it took place plus this"
             " many years (docs/privacy.md)",
-        ): Int(1, 30),
+        ),
+    ] = 4
+    strike_threshold: Annotated[
+        int,
+        Int(1, 100),
+        Opt(3, "no-shows in one reporting period that flag an association on the no-shows report"),
+    ] = 3
+    claim_tolerance_minutes: Annotated[
+        int,
+        Int(0, 180),
+        Opt(15, "a claimed session matches a booking it lies inside, widened by this at both ends"),
+    ] = 15
+    places: Annotated[
+        Mapping[str, str],
+        MapOf(Text(max_len=200), PLACE_TARGET),
         Opt(
-            "strike_threshold",
-            3,
-            "no-shows in one reporting period that flag an association on the no-shows report",
-        ): Int(1, 100),
-        Opt(
-            "claim_tolerance_minutes",
-            15,
-            "a claimed session matches a booking it lies inside, widened by this at both ends",
-        ): Int(0, 180),
-        Opt(
-            "places",
             {},
             "place names in claims files -> facility id or facility/resource"
             " (names of facilities and resources match without this)",
-        ): MapOf(Text(max_len=200), PLACE_TARGET),
-    },
-    doc="What central makes of the nodes' events: grant rule, retention, strikes and the"
-    " claims check (docs/reports.md).",
-)
+        ),
+    ] = field(default_factory=lambda: MappingProxyType({}))
 
-MUNICIPALITY = Table(
-    Municipality,
-    {
-        Required(
-            "name", "the municipality as facility records name it (facility.municipality)", "Malmö"
-        ): Text(r".{1,200}", "a name"),
-        Opt("grant", None, "this municipality's own grant rule"): GRANT,
-        Opt("keep_years", None, "this municipality's retention (else [evidence])"): Int(1, 30),
-        Opt("strike_threshold", None, "this municipality's strike threshold"): Int(1, 100),
-    },
-    doc="One municipality's own settings; a facility belongs to the municipality its record names.",
-)
 
-MUNICIPALITIES = MapOf(Text(r"[a-z0-9][a-z0-9_-]{0,63}", "a key (a-z 0-9 _ -)"), MUNICIPALITY)
+@table("One municipality's own settings; a facility belongs to the municipality its record names.")
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    name: Annotated[
+        str,
+        Text(r".{1,200}", "a name"),
+        Required("the municipality as facility records name it (facility.municipality)", "Malmö"),
+    ]
+    grant: Annotated[GrantRule | None, Opt(None, "this municipality's own grant rule")] = None
+    keep_years: Annotated[
+        int | None, Int(1, 30), Opt(None, "this municipality's retention (else [evidence])")
+    ] = None
+    strike_threshold: Annotated[
+        int | None, Int(1, 100), Opt(None, "this municipality's strike threshold")
+    ] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +119,3 @@ class Evidence:
             d.claim_tolerance_minutes,
             d.places,
         )
-
-
-def check_unique_names(municipalities: Mapping[str, Municipality]) -> None:
-    """Raise ``Invalid`` when two municipality tables name the same municipality."""
-    seen: dict[str, str] = {}
-    for key, m in municipalities.items():
-        if m.name in seen:
-            raise Invalid(f"{seen[m.name]!r} and {key!r} both name {m.name!r}")
-        seen[m.name] = key
