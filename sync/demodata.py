@@ -163,12 +163,12 @@ def _layout(extra: int) -> tuple[list[_Space], list[Wire], list[Wire]]:
     doors: list[Wire] = []
     for sort, sp in enumerate(spaces):
         kind = "hall" if sp.sections else "room"
-        resources.append(_rec("resource", sp.id, sp.name, kind, None, None, 2, sort * 10))
+        resources.append(_rec("resource", sp.id, sp.name, kind, None, None, 2, sort * 10, None))
         for i, sec in enumerate(sp.sections):
             name = f"Sektion {'ABC'[i]}" if sp is main else f"{sp.name} sektion {'ABC'[i]}"
             walkin = 60 if sp is main else None
             resources.append(
-                _rec("resource", sec, name, "section", sp.id, walkin, 2, sort * 10 + i + 1)
+                _rec("resource", sec, name, "section", sp.id, walkin, 2, sort * 10 + i + 1, None)
             )
         if sp is main:  # the main entrance is an escape route: fail-safe
             doors.append(_rec("door", "door.main", "Huvudentrén", [sp.id], 30, 15, 5, 30, "safe"))

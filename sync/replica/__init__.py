@@ -92,6 +92,7 @@ from .records import (
     WeeklyWindow,
     parse_record,
 )
+from .release import release_due, sweep_releases
 from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
 from .walkins import (
     RejectedWalkin,
@@ -187,6 +188,7 @@ __all__ = [
     "record_kiosk_tap",
     "rejected_walkins",
     "related_resources",
+    "release_due",
     "replace_all",
     "report_attendance",
     "resource_tree",
@@ -196,6 +198,7 @@ __all__ = [
     "staged_snapshot",
     "start_report",
     "sweep_no_shows",
+    "sweep_releases",
     "uuid7",
     "walkin_states",
 ]

@@ -41,6 +41,7 @@ EVENT_TYPES = frozenset(
         "walkin.cancelled",
         "booking.checked_in",
         "booking.no_show",
+        "booking.released",
         "attendance.reported",
         "command.done",
         "security.rejected",

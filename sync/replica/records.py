@@ -218,6 +218,7 @@ class Resource(Record):
     walkin_slot_minutes: int | None = None  # None: no walk-ins on this resource
     walkin_max_slots: int = 2
     sort: int = 0
+    release_after_minutes: int | None = None  # None: no no-show release (docs/reports.md)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Resource:
@@ -233,6 +234,7 @@ class Resource(Record):
             r.opt_integer("walkin_slot_minutes", 15, 240),
             r.integer("walkin_max_slots", 2, 1, 16),
             r.integer("sort", 0, -10_000, 10_000),
+            r.opt_integer("release_after_minutes", 5, 240),
         )
 
 

@@ -24,8 +24,8 @@ from sync.central.evidence.rules import GrantRule, Session, check_periods, judge
 from sync.central.evidence.settings import Evidence, EvidenceDefaults, Municipality
 from sync.central.store import Store
 from sync.protocol.testing import private_key
-from sync.replica import OutboxEvent
-from sync.replica.timeutil import from_ts
+from sync.replica import Booking, Lease, OutboxEvent, Resource
+from sync.replica.timeutil import from_ts, to_ts
 
 NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 FAC, NODE = "fac1", "n1.hall"
@@ -429,3 +429,64 @@ def test_evidence_config_errors_name_the_key(extra: str, problem: str) -> None:
     with pytest.raises(ConfigError) as exc:
         config(extra)
     assert problem in str(exc.value)
+
+
+# --- no-show release: central's side -------------------------------------------------
+
+
+def releasing(store: Store, minutes: int | None = 15, slot: int | None = 30) -> None:
+    res = cl.get(store, FAC, Resource, "A")
+    assert res is not None
+    changed = Resource(
+        res.id, res.name, res.kind, res.parent, slot, res.walkin_max_slots, res.sort, minutes
+    )
+    cl.mutate(store, FAC, [cl.upsert(changed)], NOW)
+    cl.mutate(store, FAC, [cl.upsert_wire("booking", booking("b1", minutes=120))], NOW)
+
+
+def released(at: int) -> tuple[str, int, dict[str, Any]]:
+    return "booking.released", at, {"booking": "b1"}
+
+
+def test_a_release_cancels_the_booking_and_leases_the_rest_of_the_slot(store: Store) -> None:
+    releasing(store)
+    rev = cl.revs(store, FAC).rev
+    send(store, [released(T0 + 17 * 60)])
+    b = cl.get(store, FAC, Booking, "b1")
+    lease = cl.get(store, FAC, Lease, "rl:b1")
+    assert b is not None and b.status == "cancelled"
+    assert lease is not None and (lease.node, lease.resource) == (NODE, "A")
+    assert (to_ts(lease.start), to_ts(lease.end)) == (T0 + 30 * 60, T0 + 120 * 60)  # slot-aligned
+    assert cl.revs(store, FAC).rev == rev + 1  # one revision
+    r = row(store, "b1")
+    assert (r["status"], r["released_ts"], r["released_node"]) == ("cancelled", T0 + 1020, NODE)
+
+
+@pytest.mark.parametrize(
+    ("setup_minutes", "slot", "events", "cancelled", "leased"),
+    [
+        (None, 30, [released(T0 + 1800)], False, False),  # the resource does not release
+        (15, 30, [released(T0 + 600)], False, False),  # too early by central's rule
+        (15, 30, [released(T0 + 8000)], False, False),  # after the end
+        (15, 30, [grant("b1", T0 + 60), released(T0 + 1800)], False, False),  # entered
+        (15, None, [released(T0 + 1800)], True, False),  # no walk-ins there: no lease
+        (15, 30, [released(T0 + 105 * 60)], True, False),  # less than a slot left
+    ],
+)
+def test_a_release_central_does_not_agree_with_changes_no_booking(
+    store: Store,
+    setup_minutes: int | None,
+    slot: int | None,
+    events: list[Any],
+    cancelled: bool,
+    leased: bool,
+) -> None:
+    releasing(store, setup_minutes, slot)
+    if events[0][0] == "access.granted":
+        send(store, events[:1])
+        events = events[1:]
+    send(store, events)
+    b = cl.get(store, FAC, Booking, "b1")
+    assert b is not None and (b.status == "cancelled") is cancelled
+    assert (cl.get(store, FAC, Lease, "rl:b1") is not None) is leased
+    assert row(store, "b1")["released_ts"] == events[-1][1]  # the node's word is kept anyway
