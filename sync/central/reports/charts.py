@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 BLUE, ORANGE, GREY, GREEN = "#0072B2", "#E69F00", "#999999", "#009E73"
-DPI = 200
+DPI = 150
 
 
 def _png(fig: Figure) -> bytes:
@@ -39,7 +39,8 @@ def heatmap(
     share_label: str,
 ) -> bytes:
     """Two panels over weekday x hour: booked hours, and the share of them used."""
-    fig = Figure(figsize=(7.2, 2.6), layout="constrained")
+    fig = Figure(figsize=(7.2, 2.6))
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.12, top=0.82, wspace=0.25)
     hours = [h for h in range(24) if any(minutes[d][h] for d in range(7))] or list(range(7, 23))
     lo, hi = min(hours), max(hours) + 1
     booked = [[minutes[d][h] / 60 for h in range(lo, hi)] for d in range(7)]

@@ -120,17 +120,43 @@ class Row:
         return self.active or self.released_ts is not None
 
     def outcome(self, now_ts: int) -> str:
-        """``used``, ``released``, ``no_show``, ``not_entered`` (ended, no entry
-        and no word from a node), ``pending`` (not ended), or ``cancelled``."""
-        if self.used:
-            return "used"
-        if self.released_ts is not None:
-            return "released"
-        if not self.active:
-            return "cancelled"
-        if self.no_show_ts is not None:
-            return "no_show"
-        return "pending" if self.end_ts > now_ts else "not_entered"
+        """The session's outcome (``outcome``)."""
+        return outcome(
+            self.status, self.first_entry_ts, self.no_show_ts, self.released_ts, self.end_ts, now_ts
+        )
+
+
+def outcome(
+    status: str,
+    first_entry_ts: int | None,
+    no_show_ts: int | None,
+    released_ts: int | None,
+    end_ts: int,
+    now_ts: int,
+) -> str:
+    """``used``, ``released``, ``no_show``, ``not_entered`` (ended, no entry and
+    no word from a node), ``pending`` (not ended), or ``cancelled``."""
+    if first_entry_ts is not None:
+        return "used"
+    if released_ts is not None:
+        return "released"
+    if status not in ACTIVE:
+        return "cancelled"
+    if no_show_ts is not None:
+        return "no_show"
+    return "pending" if end_ts > now_ts else "not_entered"
+
+
+def outcome_sql(now_ts: int) -> str:
+    """``outcome`` as an SQL expression over the evidence table's columns (for
+    reports that group in the store; a test holds the two equal)."""
+    return (
+        "CASE WHEN first_entry_ts IS NOT NULL THEN 'used'"
+        " WHEN released_ts IS NOT NULL THEN 'released'"
+        " WHEN status NOT IN ('confirmed', 'tentative') THEN 'cancelled'"
+        " WHEN no_show_ts IS NOT NULL THEN 'no_show'"
+        f" WHEN end_ts > {int(now_ts)} THEN 'pending' ELSE 'not_entered' END"
+    )
 
 
 _COLUMNS = (

@@ -19,6 +19,8 @@ Rules this module guarantees (in minutes, exact; hours only when printed):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from ..store import Store
 from . import data
@@ -75,34 +77,103 @@ class UsageReport:
     facilities: list[FacilityUsage]
 
 
-def spread(f: Facility, start_ts: int, end_ts: int, grid: list[list[int]]) -> None:
-    """Add ``[start_ts, end_ts)`` to ``grid`` by facility-local weekday and hour."""
-    at = data.local(start_ts, f.tz)
+class LocalClock:
+    """Facility-local weekday and hour of Unix seconds, fast: the zone's UTC
+    offset is looked up once per UTC hour (time zones change offset on whole
+    UTC hours) and kept."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.offsets: dict[int, int] = {}
+
+    def local(self, ts: int) -> int:
+        """``ts`` as seconds since 1970-01-01T00:00 local wall-clock time."""
+        h = ts // 3600
+        off = self.offsets.get(h)
+        if off is None:
+            delta = datetime.fromtimestamp(h * 3600, UTC).astimezone(self.tz).utcoffset()
+            off = self.offsets[h] = int(delta.total_seconds()) if delta is not None else 0
+        return ts + off
+
+
+def cells(clock: LocalClock, start_ts: int, end_ts: int) -> list[tuple[int, int, int]]:
+    """``[start_ts, end_ts)`` as (local weekday, local hour, minutes) pieces."""
+    out: list[tuple[int, int, int]] = []
     ts = start_ts
     while ts < end_ts:
-        # to the next local hour boundary (whole-minute offsets: exact)
-        step = min(end_ts - ts, 3600 - at.minute * 60 - at.second)
-        grid[at.weekday()][at.hour] += step // 60
+        loc = clock.local(ts)
+        step = min(end_ts - ts, 3600 - loc % 3600)  # to the next local hour
+        # 1970-01-01 was a Thursday: weekday 3 when Monday is 0
+        out.append(((loc // 86_400 + 3) % 7, loc // 3600 % 24, step // 60))
         ts += step
-        at = data.local(ts, f.tz)
+    return out
+
+
+def spread(clock: LocalClock, start_ts: int, end_ts: int, grid: list[list[int]]) -> None:
+    """Add ``[start_ts, end_ts)`` to ``grid`` by facility-local weekday and hour."""
+    for d, h, m in cells(clock, start_ts, end_ts):
+        grid[d][h] += m
+
+
+_COL = {"used": 1, "pending": 4, "not_entered": 2, "no_show": 2, "released": 2}
+_KEY = (
+    "origin, CASE WHEN status IN ('confirmed', 'tentative') THEN 1 ELSE 0 END,"
+    " CASE WHEN released_ts IS NULL THEN 0 ELSE 1 END"
+)
+_USED = "CASE WHEN first_entry_ts IS NULL THEN 0 ELSE 1 END"
+_WHERE = "facility = ? AND known = 1 AND removed = 0 AND start_ts >= ? AND start_ts < ?"
+
+
+def _add(cells: list[int], kind: str, m: int) -> None:
+    cells[0] += m
+    cells[_COL[kind]] += m
+    if kind in ("no_show", "released"):
+        cells[3] += m
 
 
 def usage(store: Store, q: Query) -> UsageReport:
-    """The usage report for ``q`` (module rules)."""
+    """The usage report for ``q`` (module rules). The store groups the sessions
+    (a season of a large municipality is half a million): by resources and
+    outcome for the minutes, by start, end and outcome for the heatmap, which
+    is then spread here in facility time."""
     now_ts = int(q.now.timestamp())
+    kind_sql = data.outcome_sql(now_ts)
     out: list[FacilityUsage] = []
     for f in data.facilities(store, q.facilities):
-        u = FacilityUsage(f, resources={r: Minutes() for r in sorted(f.resources)})
-        for row in data.sessions(store, f, q.start, q.end):
-            u.total.add(row, now_ts)
-            for r in row.resources:
-                u.resources.setdefault(r, Minutes()).add(row, now_ts)
-            if row.origin == "walkin":
-                if row.active:
-                    spread(f, row.start_ts, row.end_ts, u.heat_walkin)
-            elif row.booked:
-                spread(f, row.start_ts, row.end_ts, u.heat_booked)
-                if row.used:
-                    spread(f, row.start_ts, row.end_ts, u.heat_used)
+        u = FacilityUsage(f)
+        clock = LocalClock(f.tz)
+        # booked, used, not_entered, no_show, pending, walkin
+        acc: dict[str, list[int]] = {r: [0] * 6 for r in sorted(f.resources)}
+        total = [0] * 6
+        span = [f.id, *f.bounds(q.start, q.end)]
+        for res, origin, active, released, kind, secs in store.execute(
+            f"SELECT resources, {_KEY}, {kind_sql}, sum(end_ts - start_ts) FROM evidence"
+            f" WHERE {_WHERE} GROUP BY resources, {_KEY}, {kind_sql}",
+            span,
+        ).rows:
+            m = int(secs) // 60
+            names = [acc.setdefault(r, [0] * 6) for r in str(res).split()]
+            if origin == "walkin":
+                for x in (total, *names) if active else ():
+                    x[5] += m
+            elif active or released:
+                for x in (total, *names):
+                    _add(x, str(kind), m)
+        for s, e, origin, active, released, used, n in store.execute(
+            f"SELECT start_ts, end_ts, {_KEY}, {_USED}, count(*) FROM evidence WHERE {_WHERE}"
+            f" GROUP BY start_ts, end_ts, {_KEY}, {_USED}",
+            span,
+        ).rows:
+            if origin == "walkin":
+                grids = [u.heat_walkin] if active else []
+            elif active or released:
+                grids = [u.heat_booked, u.heat_used] if used else [u.heat_booked]
+            else:
+                continue
+            for d, h, mm in cells(clock, int(s), int(e)):
+                for g in grids:
+                    g[d][h] += mm * int(n)
+        u.total = Minutes(*total)
+        u.resources = {r: Minutes(*v) for r, v in acc.items()}
         out.append(u)
     return UsageReport(q, out)
