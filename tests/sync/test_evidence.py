@@ -490,3 +490,37 @@ def test_a_release_central_does_not_agree_with_changes_no_booking(
     assert b is not None and (b.status == "cancelled") is cancelled
     assert (cl.get(store, FAC, Lease, "rl:b1") is not None) is leased
     assert row(store, "b1")["released_ts"] == events[-1][1]  # the node's word is kept anyway
+
+
+def test_the_outcome_rule_is_the_same_in_python_and_in_the_store(store: Store) -> None:
+    from sync.central.reports.data import outcome, outcome_sql
+
+    now = T0 + 3600
+    combos = [
+        (status, first, no_show, released, end)
+        for status in ("confirmed", "tentative", "cancelled", "rejected")
+        for first in (None, T0)
+        for no_show in (None, T0 + 10)
+        for released in (None, T0 + 20)
+        for end in (now - 1, now, now + 1)
+    ]
+    with store.write():
+        for i, (status, first, no_show, released, end) in enumerate(combos):
+            store.execute(
+                "INSERT INTO evidence (facility, booking_id, known, start_ts, end_ts, status,"
+                " first_entry_ts, no_show_ts, released_ts) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                [FAC, f"o{i:03d}", T0, end, status, first, no_show, released],
+            )
+    got = store.execute(
+        f"SELECT booking_id, {outcome_sql(now)} FROM evidence WHERE booking_id LIKE 'o%'"
+        " ORDER BY booking_id"
+    ).rows
+    assert [k for _, k in got] == [outcome(s, f, n, r, e, now) for s, f, n, r, e in combos]
+    assert {k for _, k in got} == {
+        "used",
+        "released",
+        "cancelled",
+        "no_show",
+        "pending",
+        "not_entered",
+    }
