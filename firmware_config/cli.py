@@ -22,7 +22,16 @@ from firmware_config.commands import run_config, run_provision
 from firmware_config.config import DEFAULT_CONFIG
 from firmware_config.demo import run_demo
 
-CENTRAL_ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
+CENTRAL_ACTIONS = (
+    "init",
+    "register-node",
+    "import",
+    "book",
+    "command",
+    "demo-seed",
+    "status",
+    "report",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,10 @@ from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .reports import command as report_command
 
 EX_CONFIG = 78
-ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
+ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status", "report")
 
 
 class Failed(Exception):
@@ -378,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
     s.add_argument("--date", type=_date, default=None, help="the demo's today, YYYY-MM-DD")
     sub("status", "nodes, their lag and last hello, events, dropped messages")
+    report_command.add_arguments(
+        sub("report", "usage, no-shows, attendance or claims check as CSV or PDF (docs/reports.md)")
+    )
     return p
 
 
@@ -389,6 +393,7 @@ RUN = {
     "command": run_command,
     "demo-seed": run_demo_seed,
     "status": run_status,
+    "report": report_command.run_report,
 }
 
 
@@ -436,7 +441,7 @@ def _run(work: Callable[[CentralConfig], int], config: Path) -> int:
         return EX_CONFIG
     try:
         return work(cfg)
-    except (Failed, StoreError, ImportFailed, OSError) as exc:
+    except (Failed, StoreError, ImportFailed, OSError) as exc:  # ReportError is a StoreError
         print(f"hallvakt central: {exc}", file=sys.stderr)
         return 1
 
