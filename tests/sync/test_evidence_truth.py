@@ -2,7 +2,8 @@
 equal what the generator planted, exactly (sync/central/evidence, sync/central/reports).
 
 The season (tests/support/season.py): 3 facilities in two municipalities (one
-with a local grant rule), 6 weeks, ~1,200 bookings with planted outcomes and
+with a local grant rule), 6 weeks across the spring DST change (facility time moves
+an hour against UTC), ~1,200 bookings with planted outcomes and
 ~5,000 node events. It is loaded as production loads it: bookings through
 ``mutate``, events through ``store_events`` in batches of at most 256, sent
 in a shuffled order with a third of them sent twice, then bookings moved and
@@ -14,7 +15,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -50,7 +51,9 @@ SETTINGS = Evidence(EvidenceDefaults(), {"rfors": Municipality("Robertsfors", gr
 
 @pytest.fixture(scope="module")
 def season() -> Season:
-    return generate(seed=20260202, facilities=3, days=42)
+    return generate(
+        seed=20260302, facilities=3, days=42, start=date(2026, 3, 2)
+    )  # across DST (29 March)
 
 
 def load(store: Store, s: Season, *, seed: int = 1) -> None:
