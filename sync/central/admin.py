@@ -49,6 +49,7 @@ from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .evidence import ledger
 from .reports import command as report_command
 
 EX_CONFIG = 78
@@ -160,7 +161,10 @@ def run_gateway(cfg: CentralConfig, stop: threading.Event | None = None) -> int:
 def run_init(cfg: CentralConfig, args: argparse.Namespace) -> int:
     if cfg.store.path is not None:
         cfg.store.path.parent.mkdir(parents=True, exist_ok=True)
-    Store.open(cfg.store.url).close()
+    with Store.open(cfg.store.url) as store:
+        made = ledger.catch_up(store)  # bookings stored before evidence existed
+    if made:
+        print(f"evidence  {made} bookings stored before evidence was kept", file=sys.stderr)
     path = cfg.signing.key
     if path.exists():
         key = load_signer(cfg).key

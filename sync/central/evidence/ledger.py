@@ -239,18 +239,20 @@ def _walkin_verdict(
 
 def catch_up(store: Store) -> int:
     """Rows for bookings that have none yet (a store from before the evidence);
-    returns how many were made. Idempotent."""
+    returns how many were made. Idempotent; after the first run it only reads
+    one flag (``mutate`` keeps every later booking's row)."""
+    if store.execute("SELECT value FROM evidence_state WHERE name = 'caught_up'").scalar():
+        return 0
     rows = store.execute(
         "SELECT b.facility, b.id, b.data FROM bookings b LEFT JOIN evidence e"
         " ON e.facility = b.facility AND e.booking_id = b.id"
         " WHERE e.booking_id IS NULL OR e.known = 0"
     ).fetchall()
-    if not rows:
-        return 0
     with store.write():
         for facility, ident, data in rows:
             store.lock("facility", facility)
             booking_changed(store, facility, ident, Booking.from_wire(json.loads(data)))
+        store.execute("UPDATE evidence_state SET value = 1 WHERE name = 'caught_up'")
     return len(rows)
 
 

@@ -202,6 +202,9 @@ EVIDENCE = Migration(
         ) WITHOUT ROWID""",
         "CREATE INDEX evidence_start ON evidence (start_ts)",
         "CREATE INDEX evidence_holder ON evidence (holder, start_ts)",
+        # bookings stored before this migration get their rows once (ledger.catch_up)
+        "CREATE TABLE evidence_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO evidence_state (name, value) VALUES ('caught_up', 0)",
     ),
 )
 
