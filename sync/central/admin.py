@@ -45,11 +45,11 @@ from . import events as ev
 from . import leases, nodes
 from .config import CentralConfig, load_central_config
 from .db import Store, StoreError
+from .evidence import ledger
 from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
-from .evidence import ledger
 from .reports import command as report_command
 
 EX_CONFIG = 78
