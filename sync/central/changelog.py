@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from firmware_config.ids import ENTITY_ID
 from sync.replica.apply import Op
 from sync.replica.records import (
     ENTITIES,
@@ -43,7 +44,7 @@ from .db import TABLES, Store, StoreError
 from .evidence.ledger import booking_changed
 
 R = TypeVar("R", bound=Record)
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+_ID = re.compile(ENTITY_ID)  # docs/protocol.md, one rule for all (firmware_config.ids)
 ENTITY_ORDER = tuple(ENTITIES)  # facility, resource, door, ... (snapshot order)
 _LOG_PAGE = 4096  # revisions read at most per log_after call (a budget never needs more)
 

@@ -37,7 +37,7 @@ from pydantic import ValidationInfo
 from pydantic_core import core_schema
 
 from firmware_config.config import parse_toml, read_config_text
-from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY
+from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY, KID
 from firmware_config.rules import Check
 from firmware_config.schema import Optional as Opt
 from firmware_config.schema import (
@@ -57,7 +57,6 @@ from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
 from .evidence.settings import Evidence, EvidenceDefaults, Municipality
 from .store import engine_of
 
-KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
 GATEWAY_ID = Text(
     GATEWAY_ID_PATTERN,
     "a gateway identity (`central-`, then 1-56 of a-z 0-9 - . starting with a letter or digit)",
