@@ -526,3 +526,39 @@ def test_the_outcome_rule_is_the_same_in_python_and_in_the_store(store: Store) -
         "pending",
         "not_entered",
     }
+
+
+def test_the_heatmap_over_both_daylight_saving_nights(store: Store) -> None:
+    """Local hours hold across the offset changes, for sessions that span one too."""
+    from sync.central.reports import Query, build
+    from sync.central.reports.usage import UsageReport
+
+    tz = ZoneInfo("Europe/Stockholm")
+    sessions = [  # (local start, minutes); the offset changes inside the first two
+        (datetime(2026, 3, 29, 1, 30, tzinfo=tz), 60),  # 01:30 CET -> 03:30 CEST
+        (datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=tz), 60),  # 02:30 CEST -> 02:30 CET
+        (datetime(2026, 3, 28, 18, 0, tzinfo=tz), 90),  # plain, the day before
+        (datetime(2026, 3, 30, 18, 0, tzinfo=tz), 90),  # plain, the day after
+    ]
+    with store.write():
+        for i, (at, minutes) in enumerate(sessions):
+            s = int(at.timestamp())
+            store.execute(
+                "INSERT INTO evidence (facility, booking_id, known, resources, start_ts, end_ts,"
+                " status, origin) VALUES (?, ?, 1, 'A', ?, ?, 'confirmed', 'central')",
+                [FAC, f"dst{i}", s, s + minutes * 60],
+            )
+    q = Query((FAC,), date(2026, 3, 1), date(2026, 10, 31), datetime(2027, 1, 1, tzinfo=UTC))
+    report = build(store, "usage", q, Evidence())
+    assert isinstance(report, UsageReport)
+    heat = report.facilities[0].heat_booked
+    got = {(d, h): v for d in range(7) for h in range(24) if (v := heat[d][h])}
+    assert got == {
+        (6, 1): 30,
+        (6, 3): 30,  # Sunday 29 March: 01:30-02:00, then 03:00-03:30
+        (6, 2): 30 + 30,  # Sunday 25 October: 02:30-03:00 CEST, then 02:00-02:30 CET
+        (5, 18): 60,
+        (5, 19): 30,  # Saturday 28 March
+        (0, 18): 60,
+        (0, 19): 30,  # Monday 30 March
+    }

@@ -57,6 +57,9 @@ class Minutes:
                 self.no_show += m
 
 
+Grid = list[list[int]]
+
+
 def _grid() -> list[list[int]]:
     return [[0] * 24 for _ in range(7)]
 
@@ -131,11 +134,49 @@ def _add(cells: list[int], kind: str, m: int) -> None:
         cells[3] += m
 
 
+def transitions(clock: LocalClock, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The zone's (from Unix second, UTC offset) pieces over ``[lo, hi)``, found
+    hour by hour: one piece, or a few around daylight-saving changes."""
+    out = [(lo, clock.local(lo) - lo)]
+    for h in range(lo // 3600 + 1, hi // 3600 + 1):
+        off = clock.local(h * 3600) - h * 3600
+        if off != out[-1][1]:
+            out.append((h * 3600, off))
+    return out
+
+
+def _local_sql(pieces: list[tuple[int, int]]) -> str:
+    """``start_ts`` in local seconds as SQL (integers only: both engines)."""
+    if len(pieces) == 1:
+        return f"(start_ts + {pieces[0][1]})"
+    cases = " ".join(
+        f"WHEN start_ts < {t} THEN {off}"
+        for (t, _), (_, off) in zip(pieces[1:], pieces, strict=False)
+    )
+    return f"(start_ts + CASE {cases} ELSE {pieces[-1][1]} END)"
+
+
+def _straddles(pieces: list[tuple[int, int]]) -> str:
+    """SQL: the session spans an offset change (spread exactly, one by one)."""
+    terms = [f"(start_ts < {t} AND end_ts > {t})" for t, _ in pieces[1:]]
+    return "(" + " OR ".join(terms) + ")" if terms else "(1 = 0)"
+
+
+def _grids(u: FacilityUsage, origin: str, active: int, released: int, used: int) -> list[Grid]:
+    if origin == "walkin":
+        return [u.heat_walkin] if active else []
+    if active or released:
+        return [u.heat_booked, u.heat_used] if used else [u.heat_booked]
+    return []
+
+
 def usage(store: Store, q: Query) -> UsageReport:
     """The usage report for ``q`` (module rules). The store groups the sessions
     (a season of a large municipality is half a million): by resources and
-    outcome for the minutes, by start, end and outcome for the heatmap, which
-    is then spread here in facility time."""
+    outcome for the minutes; for the heatmap by local hour of the week, second
+    within that hour, length and outcome (local time from the zone's offsets,
+    passed in as SQL), spread here hour by hour. A session across an offset
+    change is read and spread on its own."""
     now_ts = int(q.now.timestamp())
     kind_sql = data.outcome_sql(now_ts)
     out: list[FacilityUsage] = []
@@ -145,7 +186,8 @@ def usage(store: Store, q: Query) -> UsageReport:
         # booked, used, not_entered, no_show, pending, walkin
         acc: dict[str, list[int]] = {r: [0] * 6 for r in sorted(f.resources)}
         total = [0] * 6
-        span = [f.id, *f.bounds(q.start, q.end)]
+        lo, hi = f.bounds(q.start, q.end)
+        span = [f.id, lo, hi]
         for res, origin, active, released, kind, secs in store.execute(
             f"SELECT resources, {_KEY}, {kind_sql}, sum(end_ts - start_ts) FROM evidence"
             f" WHERE {_WHERE} GROUP BY resources, {_KEY}, {kind_sql}",
@@ -159,20 +201,29 @@ def usage(store: Store, q: Query) -> UsageReport:
             elif active or released:
                 for x in (total, *names):
                     _add(x, str(kind), m)
-        for s, e, origin, active, released, used, n in store.execute(
-            f"SELECT start_ts, end_ts, {_KEY}, {_USED}, count(*) FROM evidence WHERE {_WHERE}"
-            f" GROUP BY start_ts, end_ts, {_KEY}, {_USED}",
+        pieces = transitions(clock, lo, hi + 7 * 86_400)  # sessions may end after hi
+        local = _local_sql(pieces)
+        # hour of the week from Monday 00:00: 1970-01-01 was a Thursday (+72 h)
+        for week_hour, sec, length, origin, active, released, used, n in store.execute(
+            f"SELECT ({local} / 3600 + 72) % 168, {local} % 3600, end_ts - start_ts, {_KEY},"
+            f" {_USED}, count(*) FROM evidence WHERE {_WHERE} AND NOT {_straddles(pieces)}"
+            " GROUP BY 1, 2, 3, 4, 5, 6, 7",
             span,
         ).rows:
-            if origin == "walkin":
-                grids = [u.heat_walkin] if active else []
-            elif active or released:
-                grids = [u.heat_booked, u.heat_used] if used else [u.heat_booked]
-            else:
-                continue
-            for d, h, mm in cells(clock, int(s), int(e)):
+            grids = _grids(u, str(origin), active, released, used)
+            wh, at, left = int(week_hour), int(sec), int(length)
+            while left > 0 and grids:
+                step = min(left, 3600 - at)
                 for g in grids:
-                    g[d][h] += mm * int(n)
+                    g[wh // 24][wh % 24] += step // 60 * int(n)
+                wh, at, left = (wh + 1) % 168, 0, left - step
+        for s, e, origin, active, released, used in store.execute(
+            f"SELECT start_ts, end_ts, {_KEY}, {_USED} FROM evidence WHERE {_WHERE}"
+            f" AND {_straddles(pieces)}",
+            span,
+        ).rows:
+            for g in _grids(u, str(origin), active, released, used):
+                spread(clock, int(s), int(e), g)
         u.total = Minutes(*total)
         u.resources = {r: Minutes(*v) for r, v in acc.items()}
         out.append(u)
