@@ -170,13 +170,34 @@ def _grids(u: FacilityUsage, origin: str, active: int, released: int, used: int)
     return []
 
 
+def _count(
+    acc: dict[str, list[int]],
+    total: list[int],
+    res: str,
+    origin: str,
+    active: int,
+    released: int,
+    kind: str,
+    secs: int,
+) -> None:
+    """Add ``secs`` of sessions on ``res`` to the minutes (module rules)."""
+    names = [acc.setdefault(r, [0] * 6) for r in res.split()]
+    m = secs // 60
+    if origin == "walkin":
+        for x in (total, *names) if active else ():
+            x[5] += m
+    elif active or released:
+        for x in (total, *names):
+            _add(x, kind, m)
+
+
 def usage(store: Store, q: Query) -> UsageReport:
-    """The usage report for ``q`` (module rules). The store groups the sessions
-    (a season of a large municipality is half a million): by resources and
-    outcome for the minutes; for the heatmap by local hour of the week, second
-    within that hour, length and outcome (local time from the zone's offsets,
-    passed in as SQL), spread here hour by hour. A session across an offset
-    change is read and spread on its own."""
+    """The usage report for ``q`` (module rules). One scan of the store per
+    facility groups the sessions (a season of a large municipality is half a
+    million) by resources, outcome, local hour of the week, second within that
+    hour and length (local time from the zone's offsets, passed in as SQL);
+    the minutes and the heatmap are added up here from the groups. A session
+    across an offset change is read and spread on its own."""
     now_ts = int(q.now.timestamp())
     kind_sql = data.outcome_sql(now_ts)
     out: list[FacilityUsage] = []
@@ -188,40 +209,32 @@ def usage(store: Store, q: Query) -> UsageReport:
         total = [0] * 6
         lo, hi = f.bounds(q.start, q.end)
         span = [f.id, lo, hi]
-        for res, origin, active, released, kind, secs in store.execute(
-            f"SELECT resources, {_KEY}, {kind_sql}, sum(end_ts - start_ts) FROM evidence"
-            f" WHERE {_WHERE} GROUP BY resources, {_KEY}, {kind_sql}",
-            span,
-        ).rows:
-            m = int(secs) // 60
-            names = [acc.setdefault(r, [0] * 6) for r in str(res).split()]
-            if origin == "walkin":
-                for x in (total, *names) if active else ():
-                    x[5] += m
-            elif active or released:
-                for x in (total, *names):
-                    _add(x, str(kind), m)
         pieces = transitions(clock, lo, hi + 7 * 86_400)  # sessions may end after hi
         local = _local_sql(pieces)
+        straddles = _straddles(pieces)
+
         # hour of the week from Monday 00:00: 1970-01-01 was a Thursday (+72 h)
-        for week_hour, sec, length, origin, active, released, used, n in store.execute(
-            f"SELECT ({local} / 3600 + 72) % 168, {local} % 3600, end_ts - start_ts, {_KEY},"
-            f" {_USED}, count(*) FROM evidence WHERE {_WHERE} AND NOT {_straddles(pieces)}"
-            " GROUP BY 1, 2, 3, 4, 5, 6, 7",
+        for res, origin, active, released, kind, used, week_hour, sec, length, n in store.execute(
+            f"SELECT resources, {_KEY}, {kind_sql}, {_USED}, ({local} / 3600 + 72) % 168,"
+            f" {local} % 3600, end_ts - start_ts, count(*) FROM evidence WHERE {_WHERE}"
+            f" AND NOT {straddles} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
             span,
         ).rows:
+            n, left = int(n), int(length)
+            _count(acc, total, str(res), str(origin), active, released, str(kind), left * n)
             grids = _grids(u, str(origin), active, released, used)
-            wh, at, left = int(week_hour), int(sec), int(length)
+            wh, at = int(week_hour), int(sec)
             while left > 0 and grids:
                 step = min(left, 3600 - at)
                 for g in grids:
-                    g[wh // 24][wh % 24] += step // 60 * int(n)
+                    g[wh // 24][wh % 24] += step // 60 * n
                 wh, at, left = (wh + 1) % 168, 0, left - step
-        for s, e, origin, active, released, used in store.execute(
-            f"SELECT start_ts, end_ts, {_KEY}, {_USED} FROM evidence WHERE {_WHERE}"
-            f" AND {_straddles(pieces)}",
+        for res, origin, active, released, kind, used, s, e in store.execute(
+            f"SELECT resources, {_KEY}, {kind_sql}, {_USED}, start_ts, end_ts FROM evidence"
+            f" WHERE {_WHERE} AND {straddles}",
             span,
         ).rows:
+            _count(acc, total, str(res), str(origin), active, released, str(kind), int(e) - int(s))
             for g in _grids(u, str(origin), active, released, used):
                 spread(clock, int(s), int(e), g)
         u.total = Minutes(*total)
