@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-PACKAGES := kiosk door_controller sync firmware_config
+PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # Debian packages the tests and the demo use: the broker, pty plumbing, and the
 # Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice, and
 # PostgreSQL (central's production store: its tests start a private server), and
@@ -46,6 +46,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(PACKAGES)

@@ -3,7 +3,7 @@ access decision alone, each against a bare baseline measured in the same run.
 
 Run ``.venv/bin/python bench/door.py`` (``--quick`` for a small smoke run).
 
-1. load: ``sync.demodata.generate(seed=7, today=2026-10-20, credentials=100_000,
+1. load: ``hallvakt.demo.data.generate(seed=7, today=2026-10-20, credentials=100_000,
    bookings=500_000)`` (the data of ``bench/replica.py``) into a temp-file
    database with ``load_into``; a local policy overlay turns ``pin_required``
    off, so one tap is one decision; a verified head is recorded at the end of
@@ -79,7 +79,8 @@ from door_controller.readers.osdp_sim import (
     pty_pair,
 )
 from door_controller.testing import FakeClock
-from sync.demodata import DEMO_CREDENTIAL_KEY, FACILITY_ID, _recover, generate, load_into
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, FACILITY_ID, generate, load_into, recover
+from sync.protocol.timeutil import local_to_instant, parse_instant, to_ts, zone
 from sync.replica import (
     AccessRecord,
     Door,
@@ -89,7 +90,6 @@ from sync.replica import (
     leaders_in,
     record_access,
 )
-from sync.replica.timeutil import local_to_instant, parse_instant, to_ts, zone
 
 _spec = importlib.util.spec_from_file_location(
     "bench_replica", Path(__file__).with_name("replica.py")
@@ -210,7 +210,7 @@ def plan_taps(entities: dict[str, list[dict[str, Any]]], n: int) -> list[Tap]:
         hi = parse_instant(b["end"]) + timedelta(minutes=door["after_minutes"] - 1)
         for _ in range(rng.choice((1, 2))):
             hid = rng.choice(leaders[b["holder"]])
-            cid, pin = _recover(SEED, hid, cards, KEY)
+            cid, pin = recover(SEED, hid, cards, KEY)
             data, bits = parse_card(cid)
             at = lo + timedelta(seconds=rng.randrange(int((hi - lo).total_seconds())))
             out.append(Tap(data, bits, card_digest(KEY, cid), pin, at))

@@ -33,7 +33,8 @@ from joserfc.jwk import OKPKey
 from sync.protocol import Events, encode
 from sync.protocol.envelope import ALG, TYP, canonical_json, sign, verify
 from sync.protocol.testing import private_key, ring
-from sync.replica.outbox import OutboxEvent, uuid7
+from sync.protocol.wire import OutboxEvent
+from sync.replica.outbox import uuid7
 
 SEED = 7
 KID = "bench.hall.n1/1"

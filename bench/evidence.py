@@ -57,8 +57,8 @@ from sync.central.reports import Query, write  # noqa: E402
 from sync.central.reports.usage import UsageReport, usage  # noqa: E402
 from sync.central.store import Store  # noqa: E402
 from sync.protocol.testing import private_key  # noqa: E402
-from sync.replica.outbox import OutboxEvent  # noqa: E402
-from sync.replica.timeutil import to_ts  # noqa: E402
+from sync.protocol.timeutil import to_ts  # noqa: E402
+from sync.protocol.wire import OutboxEvent  # noqa: E402
 from tests.support.season import Season, generate  # noqa: E402
 
 LOAD_AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ in the same run, and the ratio is what to read:
    llvmpipe hold memory that frames a moment apart do not (a bench
    artifact, docs/benchmarks.md), so read RSS from a ``--spaced`` run.
 
-The database: the demo facility (sync.demodata, seed 7) with today's
+The database: the demo facility (hallvakt.demo.data, seed 7) with today's
 bookings replaced by 300: 75 quarter-hour bookings on each of the three
 sections and the gym, 04:00-22:45, with association titles.
 """
@@ -58,9 +58,9 @@ SIZE = (1080, 1920)
 
 
 def make_db(path: Path) -> int:
-    from sync.demodata import generate, load_into
+    from hallvakt.demo.data import generate, load_into
+    from sync.protocol.timeutil import local_to_instant, zone
     from sync.replica import Replica
-    from sync.replica.timeutil import local_to_instant, zone
 
     ents = generate(seed=7, today=DAY, days_before=0, days_after=0)
     tz = zone("Europe/Stockholm")
@@ -108,12 +108,12 @@ def child(kind: str, db: str, rounds: int, spaced: int) -> None:
     app: Any
     if kind == "kiosk":
         from door_controller.testing import FakeClock
+        from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
         from kiosk import texts
         from kiosk.model import KioskModel
         from kiosk.services import KioskSettings, Services
         from kiosk.testing import RecordingSpeaker
         from kiosk.ui.app import KioskApp
-        from sync.demodata import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
         from sync.replica import Replica
 
         rep = Replica.open(db)
@@ -123,10 +123,10 @@ def child(kind: str, db: str, rounds: int, spaced: int) -> None:
         app = KioskApp(model)
         out["bookings_today"] = sum(len(r.entries) for r in model.today.rows)
     else:
+        from hallvakt.demo.data import DEMO_NODE
         from kiosk import texts
         from kiosk.i18n import translator
         from kiosk.today import build_today
-        from sync.demodata import DEMO_NODE
         from sync.replica import Replica
 
         with Replica.open(db) as rep:

@@ -4,7 +4,7 @@ Run ``make bench`` (``.venv/bin/python bench/replica.py``), or with ``--quick``
 for a small smoke run. Every figure is printed next to a baseline measured in
 the same process, on the same file, so the ratio is what to read:
 
-1. load: generate 100k credentials and 500k bookings (sync.demodata), parse
+1. load: generate 100k credentials and 500k bookings (hallvakt.demo.data), parse
    them and load them with ``replace_all`` into a temp-file database (once).
 2. lookup: ``access_context(rep, door, digest, at)`` against one bare indexed
    query ("does a booking of this credential's groups open this door now"),
@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sync.demodata import generate, parsed
+from hallvakt.demo.data import generate, parsed
+from sync.protocol.timeutil import parse_instant, to_ts
 from sync.replica import (
     ChangeBatch,
     Replica,
@@ -52,7 +53,6 @@ from sync.replica import (
     replace_all,
     stage_snapshot,
 )
-from sync.replica.timeutil import parse_instant, to_ts
 
 SEED = 7
 TODAY = date(2026, 10, 20)  # fixed, so every run measures the same data

@@ -1,7 +1,7 @@
 """Benchmark of the sync link end to end against raw paho QoS 1 on the same broker.
 
 Run ``.venv/bin/python bench/sync_link.py`` (about a minute), ``--quick`` for a smoke
-run. One private Mosquitto (sync/broker/, unix socket, production limits)
+run. One private Mosquitto (hallvakt/demo/broker/, unix socket, production limits)
 serves every phase of the run, so the ratio is what to read:
 
 1. baseline: raw paho QoS 1. A publisher (this process) sends ``--events``
@@ -10,7 +10,7 @@ serves every phase of the run, so the ratio is what to read:
    Messages per second from the first publish to the last message received.
 2. durable end to end: ``hallvakt central`` (the gateway) and ``hallvakt sync``
    (the node's link) as child processes, connected and idle, set up as in
-   tests/system (sync/testing_e2e/). This process appends ``--events``
+   tests/system (tests/support/e2e/). This process appends ``--events``
    events to the node's outbox (``append_event``, transactions of 100, as fast
    as it can) and waits until central's store holds them all and the outbox is
    empty: every event went outbox -> signed batch -> central's SQLite
@@ -46,16 +46,17 @@ from typing import Any
 
 # Run as a script, this file's directory comes first on sys.path, and this
 # file is named like the package it measures: drop the directory, so that
-# `import sync` is the package.
+# `import sync` is the package; the repository root gives tests.support.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from sync.broker import BrokerConfig, PrivateBroker  # noqa: E402
 from sync.replica import Replica, append_event, backlog  # noqa: E402
-from sync.testing_e2e import (  # noqa: E402
+from tests.support.broker import BrokerConfig, PrivateBroker  # noqa: E402
+from tests.support.e2e import (  # noqa: E402
     BROKER_LOG_TYPES,
     BrokerAccess,
     append_events,

@@ -22,7 +22,6 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tomllib
 from pathlib import Path
@@ -107,17 +106,6 @@ def load_config(path: str | Path, *, files: bool = True) -> NodeConfig:
         if problems:
             raise ConfigError(problems)
     return cfg
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    """Give a daemon's parser ``--config FILE`` (default /etc/hallvakt/node.toml)."""
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        help=f"node configuration (default: {DEFAULT_CONFIG})",
-    )
 
 
 def load_or_exit(path: str | Path) -> NodeConfig:

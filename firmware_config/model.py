@@ -20,12 +20,8 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
-
-from door_controller.readers.serial_line import Framing
-from sync.replica.records import Policy
-from sync.replica.timeutil import DEFAULT_TZ
 
 from .ids import ENTITY_ID, ENTITY_ID_RULE
 from .rules import Check, ExactlyOne, When
@@ -47,6 +43,12 @@ from .values import (
     parse_screen,
     parse_timezone,
 )
+from .vocabulary import DEFAULT_TZ, Framing
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    P = TypeVar("P", bound=DataclassInstance)
 
 __all__ = [  # the value types live in firmware_config.values, next to their parsers
     "BrokerURL",
@@ -121,7 +123,7 @@ class Broker:
 
 @table(
     "Local overrides of central's `policy` record (the fields and ranges of "
-    "sync/replica/records.py `Policy`). An absent key keeps central's value."
+    "sync/protocol/records.py `Policy`). An absent key keeps central's value."
 )
 @dataclass(frozen=True, slots=True)
 class PolicyOverrides:
@@ -154,7 +156,7 @@ class PolicyOverrides:
         Optional(None, "minutes before an unused booking is a no-show", 20),
     ]
 
-    def apply(self, policy: Policy) -> Policy:
+    def apply(self, policy: P) -> P:
         """``policy`` with every overridden field replaced."""
         changes = {
             f.name: getattr(self, f.name)
@@ -280,7 +282,7 @@ class Reader:
         str | None,
         OneOf(*FRAMINGS),
         Optional(None, "serial-line framing: `em4100` or `hex-line`", "em4100"),
-    ]  # serial-line only: door_controller.readers.serial_line.Framing
+    ]  # serial-line only: a firmware_config.vocabulary.Framing
     address: Annotated[
         int | None, Int(0, 126), Optional(None, "OSDP address, unique on its port", 1)
     ]

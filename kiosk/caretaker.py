@@ -28,7 +28,9 @@ from sync.replica import (
     backlog,
     bookings_overlapping,
     checked_in,
+    day_bounds,
     door_states,
+    local_day,
     pending_commands,
     queue_local_command,
     reader_states,
@@ -36,7 +38,6 @@ from sync.replica import (
     walkin_states,
 )
 from sync.replica.queries import outbox_age
-from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services

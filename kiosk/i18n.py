@@ -148,10 +148,6 @@ class Translator:
     def n_(self, singular: str, plural: str, n: int) -> str:
         return self.catalogue.ngettext(singular, plural, n)
 
-    @property
-    def native_name(self) -> str:
-        return NATIVE_NAMES.get(self.lang, self.lang)
-
 
 @cache
 def translator(lang: str) -> Translator:

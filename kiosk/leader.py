@@ -27,13 +27,14 @@ from sync.replica import (
     StartReport,
     bookings_overlapping,
     checked_in,
+    day_bounds,
     leaders_in,
+    local_day,
     report_attendance,
     resource_tree,
     start_report,
 )
 from sync.replica.queries import public_label
-from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services

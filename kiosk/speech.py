@@ -56,12 +56,3 @@ class EspeakSpeaker:
                 child.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 child.kill()
-
-
-class SilentSpeaker:
-    """No speech (the kiosk's ``speech`` setting is off, or no espeak-ng)."""
-
-    available = False
-
-    def say(self, text: str, lang: str) -> None:
-        return None

@@ -26,12 +26,13 @@ from sync.replica import (
     ScheduleEntry,
     Slot,
     SyncState,
+    day_bounds,
     day_schedule,
     free_slots,
+    local_day,
     resource_tree,
     walkin_states,
 )
-from sync.replica.timeutil import day_bounds, local_day
 
 OFFLINE_AFTER = timedelta(minutes=75)  # central re-signs its head at least hourly (§6)
 
@@ -102,10 +103,6 @@ class TodayView:
             if r.resource == resource:
                 return r
         raise KeyError(resource)
-
-    @property
-    def free_count(self) -> int:
-        return sum(len(r.free) for r in self.rows)
 
 
 def _depth(resources: dict[str, Resource], rid: str) -> int:

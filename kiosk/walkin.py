@@ -22,8 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sync.replica import Booking, Holder, Slot, WalkinRefused, free_slots, uuid7, walkin_states
-from sync.replica.timeutil import day_bounds, local_day
+from sync.replica import (
+    Booking,
+    Holder,
+    Slot,
+    WalkinRefused,
+    day_bounds,
+    free_slots,
+    local_day,
+    uuid7,
+    walkin_states,
+)
 
 from .identity import (
     BadPhone,

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from firmware_config.ids import ENTITY_ID
-from sync.replica.apply import Op
-from sync.replica.records import (
+from sync.protocol.records import (
     ENTITIES,
     Booking,
     Lease,
@@ -38,7 +37,8 @@ from sync.replica.records import (
     RecordError,
     parse_record,
 )
-from sync.replica.timeutil import to_ts
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import Op
 
 from .db import TABLES, Store, StoreError
 from .evidence.ledger import booking_changed
@@ -368,8 +368,3 @@ def prune_lease_versions(store: Store, now: datetime, keep_days: int) -> int:
             "DELETE FROM lease_versions WHERE removed_rev IS NOT NULL AND end_ts < ?", [cutoff]
         )
     return res.rowcount
-
-
-def ops_size(ops: Iterable[Op]) -> int:
-    """Bytes of the ops' JSON, as the change log counts them."""
-    return sum(len(canonical(op_wire(op)).encode()) for op in ops)

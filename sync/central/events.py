@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sync.replica.outbox import OutboxEvent, Verdict
+from sync.protocol.records import Booking, RecordError
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import OutboxEvent, Verdict
 from sync.replica.queries import related_resources
-from sync.replica.records import Booking, RecordError
-from sync.replica.timeutil import to_ts
 
 from . import changelog as cl
 from .db import Store

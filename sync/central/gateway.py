@@ -54,7 +54,7 @@ from sync.protocol import (
     parse_topic,
 )
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
-from sync.replica.timeutil import from_ts, to_ts
+from sync.protocol.timeutil import from_ts, to_ts
 
 from . import changelog as cl
 from . import events as ev

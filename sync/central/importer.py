@@ -29,9 +29,9 @@ from datetime import datetime
 from typing import Any
 
 from firmware_config.ids import NODE_ID
-from sync.replica.apply import Op
-from sync.replica.records import ENTITIES, RecordError
-from sync.replica.timeutil import format_instant, require_aware, zone
+from sync.protocol.records import ENTITIES, RecordError
+from sync.protocol.timeutil import format_instant, require_aware, zone
+from sync.protocol.wire import Op
 
 from . import changelog as cl
 from .leases import Window, parse_windows

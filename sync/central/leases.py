@@ -26,11 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sync.replica.apply import Op
-from sync.replica.queries import related_resources
-from sync.replica.records import Booking, Facility, Lease, Resource
-from sync.replica.timeutil import (
-    DEFAULT_TZ,
+from firmware_config.vocabulary import DEFAULT_TZ
+from sync.protocol.records import Booking, Facility, Lease, Resource
+from sync.protocol.timeutil import (
     format_hhmm,
     from_ts,
     local_day,
@@ -39,6 +37,8 @@ from sync.replica.timeutil import (
     to_ts,
     zone,
 )
+from sync.protocol.wire import Op
+from sync.replica.queries import related_resources
 
 from . import changelog as cl
 from .db import Store, StoreError

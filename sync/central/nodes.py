@@ -37,7 +37,7 @@ from firmware_config.values import is_reserved_node_id
 from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
 from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
-from sync.replica.timeutil import from_ts, to_ts
+from sync.protocol.timeutil import from_ts, to_ts
 
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError
@@ -131,11 +131,6 @@ def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
 def node_facility(store: Store, node: str) -> str | None:
     row = store.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
     return None if row is None else str(row[0])
-
-
-def nodes_of(store: Store, facility: str) -> list[str]:
-    rows = store.execute("SELECT node FROM nodes WHERE facility = ? ORDER BY node", [facility])
-    return [n for (n,) in rows]
 
 
 def applied_rev(store: Store, node: str) -> int:

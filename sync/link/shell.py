@@ -43,8 +43,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from firmware_config.model import NodeConfig, fingerprint
 from firmware_config.runtime import Notifier
 from firmware_config.secrets import load_node_key
+from sync.protocol.timeutil import format_instant
 from sync.replica import Replica, beat
-from sync.replica.timeutil import format_instant
 
 from .backoff import Backoff
 from .clock import SystemClock

@@ -2,7 +2,7 @@
 
 The messages' dataclasses (sync.protocol.messages) carry these types in their
 annotations; pydantic v2 validates them, as it does central's records
-(sync.replica.codec, whose field types these build on) and node.toml.
+(sync.protocol.codec, whose field types these build on) and node.toml.
 
 Rules this module guarantees (PROTOCOL.md §4, docs/protocol.md):
 - Integers are JSON integers: ``true`` and ``1.0`` are not integers.
@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from pydantic_core import core_schema
 
 from firmware_config.ids import ENTITY_ID_RULE, NODE_ID
-from sync.replica.codec import Bad, Id, Instant, Integer, Says, _Schema, validator_of, words
 
+from .codec import Bad, Id, Instant, Integer, Says, _Schema, validator_of, words
 from .errors import MessageError
 
 __all__ = ["INT63", "UINT64", "Bad", "Id", "Instant", "is_uuid7", "read"]

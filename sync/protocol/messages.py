@@ -7,8 +7,9 @@ Rules this module guarantees:
   node id (§2), ``iat`` integer Unix seconds, ``exp`` optional integer Unix
   seconds after ``iat``. ``head`` and ``command`` require ``exp``; a command's
   ``exp`` is at most 300 s after its ``iat`` (§6).
-- ``changes`` and ``snapshot`` bodies are validated by the replica's own
-  ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire``: one rule set.
+- ``changes`` and ``snapshot`` bodies are validated by
+  ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire`` (``sync.protocol.wire``),
+  the types the node database applies: one rule set.
 - ``events``: 1-256 events with contiguous ``seq`` from 1 up, distinct
   lowercase UUIDv7 ids, types in ``EVENT_TYPES``, ``at`` RFC 3339 ``Z``,
   object bodies.
@@ -28,10 +29,7 @@ from typing import Annotated, Any, ClassVar
 from annotated_types import Len
 from pydantic_core import core_schema
 
-from sync.replica.apply import BatchError, ChangeBatch, SnapshotPart
-from sync.replica.codec import Checked, Choice, Flag, Integer, Says, _Schema
-from sync.replica.outbox import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
-
+from .codec import Checked, Choice, Flag, Integer, Says, _Schema
 from .codes import (
     PROTOCOL_VERSION,
     ClockSource,
@@ -56,6 +54,15 @@ from .fields import (
     Uuid7,
     one_of,
     read,
+)
+from .wire import (
+    EVENT_TYPES,
+    MAX_BATCH,
+    BatchError,
+    ChangeBatch,
+    OutboxEvent,
+    SnapshotPart,
+    Verdict,
 )
 
 COMMAND_MAX_LIFETIME = 300  # PROTOCOL.md §6: exp at most 5 minutes after iat

@@ -1,14 +1,41 @@
 """The node database: central's data replicated for one facility, and the outbox.
 
-Import the typed API from here; door_controller and kiosk never write SQL.
+Import the typed API from here; door_controller and kiosk never write SQL. The
+records of central's entities, the wire batches and the facility-time helpers
+the kiosk and the door use are the protocol's (``sync.protocol.records``,
+``sync.protocol.wire``, ``sync.protocol.timeutil``), offered here too.
 """
+
+from sync.protocol.records import (
+    ENTITIES,
+    Booking,
+    Credential,
+    Door,
+    Facility,
+    Grant,
+    Holder,
+    Lease,
+    Policy,
+    Record,
+    RecordError,
+    Resource,
+    Revocation,
+    WeeklyWindow,
+    parse_record,
+)
+from sync.protocol.timeutil import day_bounds, format_instant, local_day
+from sync.protocol.wire import (
+    EVENT_TYPES,
+    BatchError,
+    ChangeBatch,
+    OutboxEvent,
+    SnapshotPart,
+    Verdict,
+)
 
 from .access import AccessContext, Candidate, access_context
 from .apply import (
     ApplyOutcome,
-    BatchError,
-    ChangeBatch,
-    SnapshotPart,
     StagedSnapshot,
     apply_changes,
     replace_all,
@@ -50,10 +77,7 @@ from .digests import card_digest, card_id, code_digest, pin_digest
 from .heartbeat import Heartbeat, beat, heartbeats
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
-    EVENT_TYPES,
     AckError,
-    OutboxEvent,
-    Verdict,
     acknowledge,
     append_event,
     backlog,
@@ -74,23 +98,6 @@ from .queries import (
     pin_matches,
     related_resources,
     resource_tree,
-)
-from .records import (
-    ENTITIES,
-    Booking,
-    Credential,
-    Door,
-    Facility,
-    Grant,
-    Holder,
-    Lease,
-    Policy,
-    Record,
-    RecordError,
-    Resource,
-    Revocation,
-    WeeklyWindow,
-    parse_record,
 )
 from .release import release_due, sweep_releases
 from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
@@ -161,10 +168,12 @@ __all__ = [
     "code_digest",
     "create_walkin",
     "credentials_by_digest",
+    "day_bounds",
     "day_schedule",
     "door_states",
     "finish",
     "finish_command",
+    "format_instant",
     "free_slots",
     "grants_for",
     "heartbeats",
@@ -174,6 +183,7 @@ __all__ = [
     "last_command_seq",
     "last_kiosk_tap_id",
     "leaders_in",
+    "local_day",
     "parse_record",
     "pending_commands",
     "pending_events",

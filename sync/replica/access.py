@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sync.protocol.records import Booking, Credential, Door, Grant, Policy
+from sync.protocol.timeutil import to_ts
+
 from .queries import door_resources
-from .records import Booking, Credential, Door, Grant, Policy
 from .store import Replica, ReplicaCorrupt, SyncState
-from .timeutil import to_ts
 
 _ACTIVE = "b.status IN ('confirmed', 'tentative')"
 # A booking [s, e) opens a door at t when s - before <= t < e + after.

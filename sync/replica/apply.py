@@ -1,8 +1,9 @@
 """Applying central's data: ``changes`` batches and ``snapshot`` parts (PROTOCOL.md §6).
 
 Rules this module guarantees:
-- A batch is validated whole before anything is written; a malformed batch
-  raises ``BatchError`` and changes nothing.
+- A batch is validated whole before anything is written
+  (``sync.protocol.wire``: ``ChangeBatch`` and ``SnapshotPart`` exist only
+  validated); a malformed batch raises ``BatchError`` and changes nothing.
 - A batch applies only when ``base == applied_rev``; it then moves
   ``applied_rev`` to ``rev`` in the same transaction. ``rev <= applied_rev`` is a
   duplicate (ignored); any other base is a gap (nothing applied, the caller asks
@@ -16,20 +17,14 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from .records import ENTITIES, Booking, Record, RecordError, parse_record
-from .store import Replica, ReplicaError
-from .timeutil import to_ts
+from sync.protocol.records import Booking, Record, parse_record
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import BatchError, ChangeBatch, SnapshotPart
 
-MAX_OPS = 10_000_000  # far above what one 256 KiB message carries
-
-
-class BatchError(ReplicaError):
-    """A changes batch or snapshot part is malformed; nothing was applied."""
+from .store import Replica
 
 
 class ApplyOutcome(enum.Enum):
@@ -37,60 +32,6 @@ class ApplyOutcome(enum.Enum):
     DUPLICATE = "duplicate"
     GAP = "gap"
     STAGED = "staged"
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    op: str  # "upsert" | "delete"
-    entity: str
-    id: str
-    record: Record | None  # the validated record of an upsert
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeBatch:
-    base: int
-    rev: int
-    ops: tuple[Op, ...]
-
-    @classmethod
-    def from_wire(cls, msg: Mapping[str, Any]) -> ChangeBatch:
-        """Validate the ``base``, ``rev`` and ``ops`` of a ``changes`` message."""
-        base, rev = _rev(msg, "base"), _rev(msg, "rev")
-        if rev <= base:
-            raise BatchError(f"changes: rev {rev} must be above base {base}")
-        raw = msg.get("ops")
-        if not isinstance(raw, list) or len(raw) > MAX_OPS:
-            raise BatchError("changes: ops must be a list")
-        return cls(base, rev, tuple(_op(i, o) for i, o in enumerate(raw)))
-
-
-def _rev(msg: Mapping[str, Any], key: str) -> int:
-    v = msg.get(key) if isinstance(msg, Mapping) else None
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**63:
-        raise BatchError(f"{key} must be a non-negative integer")
-    return v
-
-
-def _op(i: int, o: Any) -> Op:
-    if not isinstance(o, Mapping):
-        raise BatchError(f"ops[{i}]: must be an object")
-    kind, entity, ident = o.get("op"), o.get("entity"), o.get("id")
-    if not isinstance(entity, str) or entity not in ENTITIES:
-        raise BatchError(f"ops[{i}].entity: unknown entity {entity!r}")
-    if not isinstance(ident, str) or not ident:
-        raise BatchError(f"ops[{i}].id: must be a non-empty string")
-    if kind == "delete":
-        return Op("delete", entity, ident, None)
-    if kind != "upsert":
-        raise BatchError(f"ops[{i}].op: must be upsert or delete")
-    try:
-        rec = parse_record(entity, o.get("data"))  # type: ignore[arg-type]
-    except (RecordError, AttributeError) as exc:
-        raise BatchError(f"ops[{i}].data: {exc}") from None
-    if rec.id != ident:
-        raise BatchError(f"ops[{i}]: data.id {rec.id!r} differs from id {ident!r}")
-    return Op("upsert", entity, ident, rec)
 
 
 def apply_changes(rep: Replica, batch: ChangeBatch, now: datetime) -> ApplyOutcome:
@@ -114,36 +55,6 @@ def _set_applied(rep: Replica, rev: int, now: datetime) -> None:
     rep.conn.execute(
         "UPDATE sync_state SET applied_rev = ?, applied_ts = ? WHERE id = 1", [rev, to_ts(now)]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotPart:
-    rev: int
-    part: int
-    parts: int
-    records: tuple[Record, ...]
-
-    @classmethod
-    def from_wire(cls, msg: Mapping[str, Any]) -> SnapshotPart:
-        """Validate a ``snapshot`` message: ``rev``, ``part`` (1-based), ``parts``, ``entities``."""
-        rev, part, parts = _rev(msg, "rev"), _rev(msg, "part"), _rev(msg, "parts")
-        if not 1 <= part <= parts <= 100_000:
-            raise BatchError(f"snapshot: part {part} of {parts} is out of range")
-        ents = msg.get("entities")
-        if not isinstance(ents, Mapping):
-            raise BatchError("snapshot: entities must be an object")
-        out: list[Record] = []
-        for entity, items in ents.items():
-            if entity not in ENTITIES:
-                raise BatchError(f"snapshot: unknown entity {entity!r}")
-            if not isinstance(items, list):
-                raise BatchError(f"snapshot: entities.{entity} must be a list")
-            for i, item in enumerate(items):
-                try:
-                    out.append(parse_record(entity, item))
-                except RecordError as exc:
-                    raise BatchError(f"snapshot: entities.{entity}[{i}]: {exc}") from None
-        return cls(rev, part, parts, tuple(out))
 
 
 @dataclass(frozen=True, slots=True)

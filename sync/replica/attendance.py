@@ -22,10 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .outbox import OutboxEvent, append_event
-from .records import Booking
+from sync.protocol.records import Booking
+from sync.protocol.timeutil import format_instant, from_ts, to_ts
+from sync.protocol.wire import OutboxEvent
+
+from .outbox import append_event
 from .store import Replica
-from .timeutil import format_instant, from_ts, to_ts
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .outbox import OutboxEvent, append_event
+from sync.protocol.timeutil import format_instant, from_ts, to_ts
+from sync.protocol.wire import OutboxEvent
+
+from .outbox import append_event
 from .store import Replica, ReplicaError
-from .timeutil import format_instant, from_ts, to_ts
 
 QUARANTINE_KEEP = 1000
 DOOR_COMMANDS = frozenset({"unlock", "lockdown", "release"})

@@ -20,65 +20,18 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .records import Booking
-from .store import Replica, ReplicaError
-from .timeutil import format_instant, from_ts, to_ts
+from sync.protocol.records import Booking
+from sync.protocol.timeutil import from_ts, to_ts
+from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
 
-EVENT_TYPES = frozenset(
-    {
-        "access.granted",
-        "access.denied",
-        "door.opened",
-        "door.closed",
-        "door.held_open",
-        "door.forced",
-        "door.tamper",
-        "reader.online",
-        "reader.offline",
-        "walkin.created",
-        "walkin.cancelled",
-        "booking.checked_in",
-        "booking.no_show",
-        "booking.released",
-        "attendance.reported",
-        "command.done",
-        "security.rejected",
-    }
-)
-MAX_BATCH = 256
+from .store import Replica, ReplicaError
 
 
 class AckError(ReplicaError):
     """An ack that cannot be right (it acknowledges events never recorded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    seq: int
-    id: str
-    type: str
-    at: datetime
-    body: dict[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        """The event as it travels in an ``events`` message."""
-        return {
-            "seq": self.seq,
-            "id": self.id,
-            "type": self.type,
-            "at": format_instant(self.at),
-            "body": self.body,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    status: str  # "accepted" | "rejected"
-    reason: str = ""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

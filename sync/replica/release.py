@@ -24,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from .outbox import OutboxEvent, append_event
-from .records import Booking, Resource
+from sync.protocol.records import Booking, Resource
+from sync.protocol.timeutil import format_instant, to_ts
+from sync.protocol.wire import OutboxEvent
+
+from .outbox import append_event
 from .store import Replica
-from .timeutil import format_instant, to_ts
 
 
 def release_minutes(booking: Booking, resources: Mapping[str, Resource]) -> int | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from ..sqlite import BUSY_TIMEOUT_S, open_database
+from .sqlite import BUSY_TIMEOUT_S, open_database
 
 MIGRATIONS = Migrations("hallvakt.replica")
 

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from ..sqlite import BUSY_TIMEOUT_S, Transactional
-from .records import (
+from firmware_config.vocabulary import DEFAULT_TZ
+from sync.protocol.records import (
     ENTITIES,
     Booking,
     Credential,
@@ -39,8 +39,10 @@ from .records import (
     Resource,
     Revocation,
 )
+from sync.protocol.timeutil import from_ts, to_ts, zone
+
 from .schema import connect
-from .timeutil import DEFAULT_TZ, from_ts, to_ts, zone
+from .sqlite import BUSY_TIMEOUT_S, Transactional
 
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")

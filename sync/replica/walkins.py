@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .outbox import OutboxEvent, append_event
+from sync.protocol.records import Booking, Lease
+from sync.protocol.wire import OutboxEvent
+
+from .outbox import append_event
 from .queries import bookings_overlapping, related_resources, resource_tree
-from .records import Booking, Lease
 from .store import Replica, ReplicaError
 
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from door_controller.decision import Decision, PinCheck, Reason, decide
+from sync.protocol.records import Booking, Credential, Door, Grant, Holder, Policy, WeeklyWindow
 from sync.replica.access import AccessContext, Candidate
-from sync.replica.records import Booking, Credential, Door, Grant, Holder, Policy, WeeklyWindow
 from sync.replica.store import SyncState
 
 TZ = ZoneInfo("Europe/Stockholm")

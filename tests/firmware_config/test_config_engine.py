@@ -26,7 +26,6 @@ from firmware_config.schema import (
     table,
     validate,
 )
-from firmware_config.testing import BASE, patch
 from firmware_config.validators import Int, Text
 from firmware_config.values import (
     parse_broker_url,
@@ -35,7 +34,8 @@ from firmware_config.values import (
     parse_port,
     parse_screen,
 )
-from sync.replica.records import Policy, RecordError
+from sync.protocol.records import Policy, RecordError
+from tests.support.config import BASE, patch
 
 
 def test_key_paths_read_like_toml() -> None:
@@ -198,7 +198,7 @@ def test_sources_and_screens() -> None:
 
 
 def test_policy_overrides_are_policy_fields_with_policy_ranges() -> None:
-    """The [policy] table stays in step with sync/replica/records.py Policy."""
+    """The [policy] table stays in step with sync/protocol/records.py Policy."""
     fields = {f.name for f in dataclasses.fields(Policy)} - {"id"}
     keys = fields_of(PolicyOverrides)
     assert {k.name for k in keys} == fields

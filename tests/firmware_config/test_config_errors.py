@@ -14,7 +14,7 @@ import pytest
 
 from firmware_config.config import load_config, loads_config, parse_config
 from firmware_config.schema import ConfigError
-from firmware_config.testing import BASE, DELETE, EXAMPLES, KEY1, patch
+from tests.support.config import BASE, DELETE, EXAMPLES, KEY1, patch
 
 ETC = Path("/etc/hallvakt")
 R1 = BASE["readers"][0]

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sync.demodata import (
+from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
     FACILITY_ID,

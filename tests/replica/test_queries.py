@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sync.protocol.timeutil import day_bounds, local_day, local_to_instant, parse_instant
 from sync.replica import (
     Booking,
     Credential,
@@ -35,7 +36,6 @@ from sync.replica import (
     related_resources,
     resource_tree,
 )
-from sync.replica.timeutil import day_bounds, local_day, local_to_instant, parse_instant
 
 TZ = ZoneInfo("Europe/Stockholm")
 SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)

@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.replica.outbox import OutboxEvent
-from sync.replica.timeutil import format_instant, local_to_instant, to_ts
+from sync.protocol.timeutil import format_instant, local_to_instant, to_ts
+from sync.protocol.wire import OutboxEvent
 
 TZ = ZoneInfo("Europe/Stockholm")
 MUNICIPALITIES = ("Malmö", "Robertsfors")  # Robertsfors: a local rule (central.toml in tests)

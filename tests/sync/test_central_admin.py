@@ -1,6 +1,6 @@
 """``hallvakt central ...`` and central.toml (sync/central/admin.py, config.py, importer.py).
 
-Run through the real console entry point (firmware_config.cli.main): init
+Run through the real console entry point (hallvakt.cli.main): init
 writes a 0600 signing key and prints a block a node config accepts; the admin
 actions change the store only through mutate, refuse what the contract
 forbids with a clear message and exit status, and report every problem of a
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.schema import ConfigError
 from firmware_config.values import parse_central_key
+from hallvakt.cli import main
 from sync.central import changelog as cl
 from sync.central.admin import Failed, broker_settings
 from sync.central.config import (
@@ -38,7 +38,7 @@ from sync.central.link import BrokerSettings
 from sync.central.nodes import b64url
 from sync.protocol.testing import private_key
 from sync.replica import Booking, Lease
-from sync.testca import TestCA
+from tests.support.tls import TestCA
 
 FAC = "fac1"
 _dbs = itertools.count(1)

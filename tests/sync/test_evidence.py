@@ -24,8 +24,8 @@ from sync.central.evidence.rules import GrantRule, Session, check_periods, judge
 from sync.central.evidence.settings import Evidence, EvidenceDefaults, Municipality
 from sync.central.store import Store
 from sync.protocol.testing import private_key
+from sync.protocol.timeutil import from_ts, to_ts
 from sync.replica import Booking, Lease, OutboxEvent, Resource
-from sync.replica.timeutil import from_ts, to_ts
 
 NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 FAC, NODE = "fac1", "n1.hall"

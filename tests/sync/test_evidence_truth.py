@@ -178,9 +178,9 @@ def test_attendance_equals_the_planted_truth(loaded: Store, season: Season) -> N
             p.leaders,
             p.entries,
         )
-    meets = [a for a in judged.values() if a.judgement and a.judgement.meets]
+    meeting = [a for a in judged.values() if a.judgement and a.judgement.meets]
     local = [a for a in judged.values() if a.facility.municipality == "Robertsfors"]
-    assert meets and local and len(meets) < len(judged)
+    assert meeting and local and len(meeting) < len(judged)
     assert {a.rule.name for a in local} == {"Robertsfors kommun"}
 
 

@@ -31,7 +31,9 @@ from sync.link import (
     Subscribe,
     Wakeup,
 )
-from sync.link import core as link_core
+from sync.link import downstream as link_downstream
+from sync.link.downstream import UNTRUSTED_UNLOCK
+from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
 from sync.protocol import (
     Ack,
@@ -313,7 +315,7 @@ def test_a_message_that_always_fails_is_quarantined_after_five_tries(
     def broken(*args: object) -> object:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(link_core, "apply_changes", broken)
+    monkeypatch.setattr(link_downstream, "apply_changes", broken)
     node.connect()
     node.deliver(changes(site, 0, 1))
     for _ in range(3):
@@ -436,7 +438,7 @@ def test_corruption_found_while_applying_asks_for_a_snapshot(
     def corrupt(*args: object) -> object:
         raise ReplicaCorrupt("stored booking does not validate")
 
-    monkeypatch.setattr(link_core, "apply_changes", corrupt)
+    monkeypatch.setattr(link_downstream, "apply_changes", corrupt)
     node.connect()
     out = node.deliver(changes(site, 0, 1))
     assert node.up(out) == [Cursor(0, Want.SNAPSHOT)]
@@ -469,9 +471,7 @@ def test_an_unlock_is_refused_while_the_clock_is_untrusted(node: Harness) -> Non
     node.deliver(cmd(node, 2, Cmd.LOCKDOWN))
     assert [c.seq for c in pending_commands(node.rep)] == [2]
     done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
-    assert done == [
-        {"seq": 1, "cmd": "unlock", "result": "failed", "detail": link_core.UNTRUSTED_UNLOCK}
-    ]
+    assert done == [{"seq": 1, "cmd": "unlock", "result": "failed", "detail": UNTRUSTED_UNLOCK}]
     assert last_command_seq(node.rep) == 2
 
 
@@ -580,7 +580,7 @@ def test_a_dropped_message_changes_nothing_and_is_recorded(
     assert [e.body["reason"] for e in events] == [reason]
     assert set(events[0].body) == {"topic", "reason", "detail"}
     assert seqs(node.up(out)) == [(events[0].seq, events[0].seq)]
-    assert node.core.rejected[reason] == 1
+    assert node.core.inbound.rejected[reason] == 1
     assert quarantine_count(node.rep) == 0
 
 
@@ -625,14 +625,14 @@ def test_garbage_bytes_are_quarantined(node: Harness) -> None:
 def test_security_events_are_limited_per_minute(node: Harness) -> None:
     node.connect()
     bad = CASES["unknown_key"][1](node)
-    for _ in range(link_core.SECURITY_EVENTS_PER_MIN + 10):
+    for _ in range(SECURITY_EVENTS_PER_MIN + 10):
         node.deliver(bad)
-    assert len(security_events(node.rep)) == link_core.SECURITY_EVENTS_PER_MIN
+    assert len(security_events(node.rep)) == SECURITY_EVENTS_PER_MIN
     node.tick(60)
     node.deliver(bad)
     last = security_events(node.rep)[-1]
     assert last.body["suppressed"] == 10
-    assert node.core.rejected["unknown_key"] == link_core.SECURITY_EVENTS_PER_MIN + 11
+    assert node.core.inbound.rejected["unknown_key"] == SECURITY_EVENTS_PER_MIN + 11
 
 
 # --- odds and ends ------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from sync.protocol import (
 )
 from sync.protocol.envelope import b64url_decode, canonical_json
 from sync.protocol.testing import private_key, ring
+from sync.protocol.wire import Op
 from sync.replica import (
     EVENT_TYPES,
     ChangeBatch,
@@ -62,7 +63,6 @@ from sync.replica import (
     append_event,
     pending_events,
 )
-from sync.replica.apply import Op
 
 NODE = "malmo.kroksbackshallen.n1"
 IAT = 1780000000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_config.cli import main
+from hallvakt.cli import main
 from sync.central.store import Store
 from tests.support.season import Season, generate
 from tests.sync.test_evidence_truth import claims_file, load

@@ -1,4 +1,4 @@
-"""The central gateway against a real Mosquitto (sync/central/link.py over sync/broker/).
+"""The central gateway against a real Mosquitto (sync/central/link.py over hallvakt/demo/broker/).
 
 A fake node written here speaks the contract with ``sync.protocol`` (``pack``
 to sign, ``check`` to gate, via sync/central/testing.py's ``FakeNode``) over a
@@ -23,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.values import parse_central_key
-from sync.broker import PrivateBroker
+from hallvakt.cli import main
 from sync.central import changelog as cl
 from sync.central import nodes
 from sync.central.admin import run_gateway
@@ -39,6 +38,7 @@ from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_r
 from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
 from sync.protocol.testing import private_key
 from sync.replica import Replica
+from tests.support.broker import PrivateBroker
 
 FAC, N1 = "fac1", "n1.hall"
 CENTRAL_KEYS = {"central-1": private_key("central").public_key()}

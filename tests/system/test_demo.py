@@ -37,7 +37,9 @@ from typing import Any
 import pytest
 
 from door_controller.testing import FakeClock
-from firmware_config.progress import (
+from hallvakt.demo.broker import mosquitto_available
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
+from hallvakt.progress import (
     LinkStatus,
     Sample,
     Staged,
@@ -49,12 +51,10 @@ from kiosk.services import KioskSettings, Services
 from kiosk.testing import RecordingSpeaker
 from kiosk.today import build_today
 from kiosk.walkin import W, WalkinFlow
-from sync.broker import mosquitto_available
-from sync.demodata import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
 from sync.replica import Replica, backlog, card_digest, walkin_states
 
 ROOT = Path(__file__).resolve().parents[2]
-HALLVAKT = (sys.executable, "-m", "firmware_config.cli")
+HALLVAKT = (sys.executable, "-m", "hallvakt.cli")
 UNKNOWN_CARD = "0BADC0DE/32"
 
 
@@ -307,7 +307,7 @@ def test_offline_demo_runs_door_and_kiosk_without_central(offline_demo: DemoRun)
 
 
 def test_progress_view_of_long_operations() -> None:
-    """``hallvakt status --watch``'s core (firmware_config/progress.py): a snapshot
+    """``hallvakt status --watch``'s core (hallvakt/progress.py): a snapshot
     download, catch-up and an outbox draining after days offline, from samples."""
     t0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

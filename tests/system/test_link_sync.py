@@ -36,7 +36,6 @@ from firmware_config.config import load_config
 from firmware_config.model import b64url
 from firmware_config.provision import provision
 from firmware_config.secrets import load_node_key
-from sync.broker import PrivateBroker
 from sync.protocol import (
     Accepted,
     Ack,
@@ -65,12 +64,13 @@ from sync.replica import (
     pending_commands,
     pending_events,
 )
+from tests.support.broker import PrivateBroker
 
 NODE = "test.hall.n1"
 CENTRAL_KID = "central-test"
 WAIT = 20.0
 REPO = Path(__file__).resolve().parents[2]
-HALLVAKT = (sys.executable, "-m", "firmware_config.cli")
+HALLVAKT = (sys.executable, "-m", "hallvakt.cli")
 
 
 def wait_for(cond: Callable[[], bool], what: str, timeout: float = WAIT) -> None:

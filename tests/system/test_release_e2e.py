@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import PrivateBroker
 from sync.central import changelog as cl
 from sync.central.db import Store
 from sync.replica import Booking, Lease, backlog, create_walkin, free_slots, sweep_releases
-from sync.testing_e2e import (
+from tests.support.broker import PrivateBroker
+from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
     BrokerAccess,

@@ -29,8 +29,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sync.replica.records import Booking, RecordError
-from sync.replica.timeutil import to_ts
+from sync.protocol.records import Booking, RecordError
+from sync.protocol.timeutil import to_ts
 
 from ..store import Store
 from .facts import INTERPRETED, Fact, Summary, fact_of, summarise

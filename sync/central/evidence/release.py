@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from sync.protocol.records import Booking, Lease
+from sync.protocol.timeutil import from_ts, to_ts
 from sync.replica.queries import related_resources
-from sync.replica.records import Booking, Lease
-from sync.replica.timeutil import from_ts, to_ts
 
 from .. import changelog as cl
 from ..leases import RELEASE_PREFIX, bookings_overlapping, tree

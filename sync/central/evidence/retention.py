@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time
 
-from sync.replica.timeutil import local_to_instant, to_ts, zone
+from sync.protocol.timeutil import local_to_instant, to_ts, zone
 
 from ..store import Store
 from .settings import Evidence

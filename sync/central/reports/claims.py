@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sync.replica.timeutil import local_to_instant, to_ts
+from sync.protocol.timeutil import local_to_instant, to_ts
 
 from ..evidence.settings import Settings
 from ..store import Store

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.replica.timeutil import local_to_instant, to_ts, zone
+from sync.protocol.timeutil import local_to_instant, to_ts, zone
 
 from ..store import Store
 from ..store.base import StoreError
