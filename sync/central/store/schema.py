@@ -200,7 +200,7 @@ EVIDENCE = Migration(
             verdict TEXT, verdict_reason TEXT,
             PRIMARY KEY (facility, booking_id)
         ) WITHOUT ROWID""",
-        "CREATE INDEX evidence_start ON evidence (start_ts)",
+        "CREATE INDEX evidence_start ON evidence (facility, start_ts)",
         "CREATE INDEX evidence_holder ON evidence (holder, start_ts)",
         # bookings stored before this migration get their rows once (ledger.catch_up)
         "CREATE TABLE evidence_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
