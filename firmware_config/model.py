@@ -17,6 +17,7 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import dataclasses
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 from .ids import ENTITY_ID, ENTITY_ID_RULE
 from .rules import Check, ExactlyOne, When
 from .schema import KeyPath, Optional, Required, quote, table
-from .validators import Array, Bool, FilePath, Int, IntChoice, MapOf, OneOf, Text
+from .validators import Array, Bool, FilePath, Int, IntChoice, MapOf, Number, OneOf, Text
 from .values import (
     LOCAL_ID,
     NODE_ID_PATTERN,
@@ -318,6 +319,35 @@ def _default_language(
         )
 
 
+def _one_size(
+    raw: Mapping[str, object], values: Mapping[str, Any]
+) -> Iterator[tuple[KeyPath, str]]:
+    if values.get("screen_diagonal_in") is not None and values.get("screen_dpi") is not None:
+        yield ("screen_dpi",), "give screen_diagonal_in or screen_dpi, not both"
+
+
+ALSA_DEVICE = r"[A-Za-z0-9_:,=.'/-]{1,120}"
+QR_FIELDS = frozenset({"facility", "booking", "code", "start", "end", "resource"})
+
+
+def parse_qr_template(template: str) -> str:
+    """An ``https://`` link whose ``{fields}`` are among ``QR_FIELDS`` (the
+    kiosk fills them in: kiosk/qrtext.py); raises ``ValueError``."""
+    if not template.startswith("https://"):
+        raise ValueError(f"{quote(template)} is not an https:// link")
+    try:
+        names = {n for _, n, _, _ in string.Formatter().parse(template) if n is not None}
+    except ValueError as exc:
+        raise ValueError(f"{quote(template)} is not a template: {exc}") from None
+    unknown = sorted(names - QR_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"{quote(template)} has unknown fields {', '.join(unknown)}"
+            f" (known: {', '.join(sorted(QR_FIELDS))})"
+        )
+    return template
+
+
 @table(
     "Touch kiosks.",
     [
@@ -325,7 +355,12 @@ def _default_language(
             _default_language,
             "`default_language` is one of `languages`",
             keys=("languages", "default_language"),
-        )
+        ),
+        Check(
+            _one_size,
+            "at most one of `screen_diagonal_in` and `screen_dpi`",
+            keys=("screen_diagonal_in", "screen_dpi"),
+        ),
     ],
 )
 @dataclass(frozen=True, slots=True)
@@ -351,7 +386,49 @@ class Kiosk:
         Int(10, 3600),
         Optional(60, "seconds without a touch before the start screen", 45),
     ]
-    speech: Annotated[bool, Bool(), Optional(False, "read screens aloud", True)]
+    speech: Annotated[
+        bool,
+        Bool(),
+        Optional(True, "read screens aloud from the start (visitors can turn it off)", False),
+    ]
+    orientation: Annotated[
+        str,
+        OneOf("portrait", "landscape"),
+        Optional("portrait", "how the panel is mounted (`screen` is its resolution)", "landscape"),
+    ]
+    screen_diagonal_in: Annotated[
+        float | None,
+        Number(5, 100),
+        Optional(None, "the panel's diagonal in inches (21.5 if neither this nor dpi)", 21.5),
+    ]
+    screen_dpi: Annotated[
+        int | None,
+        Int(40, 600),
+        Optional(None, "the panel's pixels per inch, instead of its diagonal", 102),
+    ]
+    speaker_device: Annotated[
+        str | None,
+        Text(ALSA_DEVICE, "an ALSA device name", 120),
+        Optional(None, "ALSA device for speech (default: the system's)", "plughw:CARD=PCH"),
+    ]
+    headset_device: Annotated[
+        str | None,
+        Text(ALSA_DEVICE, "an ALSA device name", 120),
+        Optional(None, "ALSA device of the private headset (door codes only there)", "plughw:1"),
+    ]
+    volume: Annotated[int, Int(10, 100), Optional(70, "speech volume in percent at the start", 85)]
+    qr_url_template: Annotated[
+        str | None,
+        Text(max_len=300).then(parse_qr_template, "an https:// link with {code}-style fields"),
+        Optional(
+            None,
+            "the e-service link in the QR code (default: a calendar entry)",
+            "https://boka.example.se/kod?b={booking}",
+        ),
+    ]
+    phone_walkins: Annotated[
+        bool, Bool(), Optional(True, "private persons may book with a phone number", False)
+    ]
 
 
 @table("The top level of node.toml.")

@@ -426,6 +426,7 @@ def problem_of(error: Mapping[str, Any]) -> tuple[str, str]:
     words = {
         "missing": "is required",
         "int_type": f"must be an integer, not {a_type(value)}",
+        "float_type": f"must be a number, not {a_type(value)}",
         "bool_type": f"must be true or false, not {a_type(value)}",
         "string_type": f"must be a string, not {a_type(value)}",
         "tuple_type": f"must be an array, not {a_type(value)}",

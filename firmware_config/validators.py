@@ -79,6 +79,24 @@ class Int(Spec):
         return f"integer {self.lo}..{self.hi}"
 
 
+class Number(Spec):
+    """A number in ``lo..hi``: a TOML integer or float (a screen's 21.5 inches)."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        self.lo, self.hi = lo, hi
+
+    def _check(self, value: float) -> float:
+        if isinstance(value, bool) or not self.lo <= value <= self.hi:
+            raise invalid(f"{value} is not in {self.lo:g}..{self.hi:g}")
+        return float(value)
+
+    def schema(self) -> Schema:
+        return _after(self._check, core_schema.float_schema(strict=True))
+
+    def describe(self) -> str:
+        return f"number {self.lo:g}..{self.hi:g}"
+
+
 class IntChoice(Spec):
     """One of a fixed set of integers (baud rates)."""
 

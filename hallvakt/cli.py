@@ -310,6 +310,10 @@ def _central(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--door", default=None, help="unlock: door id")
     p.add_argument("--seconds", type=int, default=5, help="unlock: seconds (default 5)")
     p.add_argument("--text", default="", help="message: text for the kiosk")
+    p.add_argument(
+        "--audience", choices=("public", "caretaker"), default="public",
+        help="message: shown to the public or in the caretaker view (default public)",
+    )  # fmt: skip
     p = action("demo-seed", "load the demo facility for today, with walk-in windows for a node")
     p.add_argument("--node", required=True, help="the node that sells walk-ins")
     p.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")

@@ -253,7 +253,9 @@ def run_book(cfg: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def run_command(cfg: CentralConfig, args: argparse.Namespace) -> int:
-    cmd_args = {"door": args.door, "seconds": args.seconds, "text": args.text}
+    cmd_args = {
+        "door": args.door, "seconds": args.seconds, "text": args.text, "audience": args.audience,
+    }  # fmt: skip
     with open_store(cfg) as store:
         q = nodes.queue_command(store, args.node, Cmd(args.cmd), cmd_args, _now())
     print(

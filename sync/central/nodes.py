@@ -34,7 +34,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firmware_config.values import is_reserved_node_id
-from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
+from sync.protocol import (
+    Audience,
+    Cmd,
+    Command,
+    Hello,
+    KioskText,
+    MessageError,
+    Status,
+    Unlock,
+    encode,
+)
 from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
 from sync.protocol.timeutil import from_ts, to_ts
@@ -321,7 +331,7 @@ def _args(cmd: Cmd, args: Mapping[str, Any]) -> Unlock | KioskText | None:
     if cmd is Cmd.UNLOCK:
         return Unlock(str(args.get("door", "")), int(args.get("seconds", 5)))
     if cmd is Cmd.MESSAGE:
-        return KioskText(str(args.get("text", "")))
+        return KioskText(str(args.get("text", "")), Audience(args.get("audience", "public")))
     return None
 
 
@@ -340,7 +350,7 @@ def queue_command(
     if isinstance(typed, Unlock):
         wire = {"door": typed.door, "seconds": typed.seconds}
     elif isinstance(typed, KioskText):
-        wire = {"text": typed.text}
+        wire = {"text": typed.text, "audience": str(typed.audience)}
     with store.write():
         row = store.execute(
             "UPDATE node_state SET command_seq = command_seq + 1 WHERE node = ?"

@@ -167,6 +167,7 @@ class LinkCore:
             case Tick() | OutboxGrew():
                 pass
         self.inbound.drain(self._receive, at, out)
+        self.down.expire_messages(at)
         if self.connected:
             self._repeat_hello(at, out)
             self.down.cursor_timer(at, out)
@@ -179,6 +180,8 @@ class LinkCore:
     def next_wakeup(self) -> float | None:
         """The earliest monotonic time a ``Tick`` has something to do."""
         times = [self.inbound.next_wakeup()]
+        if self.down.message_due is not None and self.down.message_due != float("inf"):
+            times.append(self.down.message_due)
         if self.connected:
             times += [self.window.next_deadline(), self.down.cursors.retry_at]
             if not self._heard:

@@ -49,8 +49,10 @@ from sync.replica import (
     CommandRefused,
     Replica,
     apply_changes,
+    expire_messages,
     finish_command,
     last_command_seq,
+    next_message_exp,
     pending_commands,
     queue_command,
     stage_snapshot,
@@ -65,6 +67,9 @@ UNTRUSTED_UNLOCK = "refused: the node's clock is not trusted"
 
 Sign = Callable[[Message, Moment], Publish]
 Drop = Callable[[MessageIn, Rejected, Moment], None]
+
+
+NEVER = float("inf")  # no pending message: nothing to expire until one arrives
 
 
 class Downstream:
@@ -85,6 +90,7 @@ class Downstream:
         self.want_snapshot = False
         self.cursors = CursorPacer(cursor_retry, cursor_retry_max)
         self._gap_rev = 0  # the rev of the newest batch that did not fit
+        self.message_due: float | None = None  # monotonic: the earliest pending message's exp
 
     def on_connected(self, at: Moment, out: list[Output]) -> None:
         """A new connection forgets the pacing; a wanted snapshot is asked for."""
@@ -147,7 +153,7 @@ class Downstream:
         if isinstance(cmd.args, Unlock):
             args = {"door": cmd.args.door, "seconds": cmd.args.seconds}
         elif isinstance(cmd.args, KioskText):
-            args = {"text": cmd.args.text}
+            args = {"text": cmd.args.text, "audience": str(cmd.args.audience)}
         try:
             with self.rep.write():
                 queue_command(self.rep, cmd.seq, cmd.cmd.value, args, from_ts(cmd.exp), at.wall)
@@ -159,7 +165,25 @@ class Downstream:
             self._drop(msg, Rejected(RejectReason.REPLAYED, str(exc)), at)
             return
         log.info("command %d %s taken", cmd.seq, cmd.cmd)
+        if cmd.cmd is Cmd.MESSAGE:
+            self.message_due = None  # look at its exp at the end of this input
         self._finish_resync(cmd, at, out)
+
+    def expire_messages(self, at: Moment) -> None:
+        """End ``message`` commands no kiosk took before their ``exp`` (docs/protocol.md
+        "Kiosk messages": the link, which sends ``command.done``, notices; a kiosk
+        that is down cannot). Only with a trusted clock."""
+        if not at.trusted:
+            self.message_due = None
+            return
+        if self.message_due is not None and at.mono < self.message_due:
+            return
+        if expire_messages(self.rep, at.wall):
+            log.info("message commands expired before a kiosk showed them")
+        due = next_message_exp(self.rep)
+        self.message_due = (
+            NEVER if due is None else at.mono + max(0.0, (due - at.wall).total_seconds())
+        )
 
     def _finish_resync(self, cmd: Command, at: Moment, out: list[Output]) -> None:
         if cmd.cmd is not Cmd.RESYNC:

@@ -81,3 +81,10 @@ class Cmd(enum.StrEnum):
     RELEASE = "release"
     RESYNC = "resync"
     MESSAGE = "message"
+
+
+class Audience(enum.StrEnum):
+    """``message`` ``args.audience`` (docs/protocol.md): who the kiosk shows it to."""
+
+    PUBLIC = "public"
+    CARETAKER = "caretaker"

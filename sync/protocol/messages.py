@@ -32,6 +32,7 @@ from pydantic_core import core_schema
 from .codec import Checked, Choice, Flag, Integer, Says, _Schema
 from .codes import (
     PROTOCOL_VERSION,
+    Audience,
     ClockSource,
     Cmd,
     Kind,
@@ -193,6 +194,7 @@ class Unlock:
 @dataclass(frozen=True, slots=True)
 class KioskText:
     text: Annotated[str, Chars(0, MESSAGE_MAX_CHARS)]
+    audience: Annotated[Audience, one_of(Audience)] = Audience.PUBLIC  # docs/protocol.md
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +271,8 @@ def _body(msg: Message) -> dict[str, Any]:
                 args = {"door": msg.args.door, "seconds": msg.args.seconds}
             elif isinstance(msg.args, KioskText):
                 args = {"text": msg.args.text}
+                if msg.args.audience is not Audience.PUBLIC:  # absent = public
+                    args["audience"] = str(msg.args.audience)
             return {"seq": msg.seq, "cmd": msg.cmd.value, "args": args}
     raise TypeError(f"not a message: {msg!r}")  # pragma: no cover - the union is closed
 

@@ -120,7 +120,8 @@ def test_show_prints_effective_values_without_secrets(
     assert shown["timezone"] == "Europe/Stockholm"
     assert shown["node_key"] == str(config.parent / "secrets" / "node.key")
     assert shown["readers"][0]["baud"] == 38400
-    assert shown["kiosks"][1]["speech"] is False  # a default, filled in
+    assert shown["kiosks"][1]["speech"] is True  # a default (the kiosk profile speaks), filled in
+    assert shown["kiosks"][1]["orientation"] == "portrait" and shown["kiosks"][1]["volume"] == 70
     assert shown["policy"] == {"max_offline_hours": 48, "pin_max_attempts": 3}
     assert shown["central_keys"] == {k: v.fingerprint for k, v in cfg.central_keys.items()}
     assert KEY1 not in out

@@ -37,6 +37,7 @@ from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
 from sync.protocol import (
     Ack,
+    Audience,
     Changes,
     ClockSource,
     Cmd,
@@ -57,6 +58,7 @@ from sync.protocol import (
 from sync.protocol.envelope import b64url_encode
 from sync.protocol.testing import private_key
 from sync.replica import (
+    EXPIRED_UNSHOWN,
     ChangeBatch,
     OutboxEvent,
     Replica,
@@ -459,9 +461,33 @@ def test_commands_are_queued_for_the_door_controller_and_the_kiosk(node: Harness
     queued = pending_commands(node.rep)
     assert [(c.seq, c.cmd, c.args) for c in queued] == [
         (1, "unlock", {"door": "main", "seconds": 5}),
-        (2, "message", {"text": "Hallen stänger 21"}),
+        (2, "message", {"text": "Hallen stänger 21", "audience": "public"}),
     ]
     assert last_command_seq(node.rep) == 2
+
+
+def test_a_message_no_kiosk_took_expires_at_its_exp(node: Harness) -> None:
+    """docs/kiosk.md "Messages from central": the link ends it (a kiosk that is
+    down cannot), once, with the clock trusted; the wakeup is at its exp."""
+    node.connect()
+    out = node.deliver(cmd(node, 3, Cmd.MESSAGE, KioskText("Stängt", Audience.CARETAKER), life=90))
+    wake = [o.at for o in out if isinstance(o, Wakeup)]
+    assert wake and min(wake) <= node.clock.mono + 90
+    node.tick(60)
+    assert [c.seq for c in pending_commands(node.rep)] == [3]
+    node.tick(31)
+    assert pending_commands(node.rep) == []
+    node.tick(60)
+    done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
+    assert done == [{"seq": 3, "cmd": "message", "result": "expired", "detail": EXPIRED_UNSHOWN}]
+
+
+def test_an_untrusted_clock_expires_no_message(node: Harness) -> None:
+    node.connect()
+    node.deliver(cmd(node, 4, Cmd.MESSAGE, KioskText("Stängt"), life=30))
+    node.clock.trusted = False
+    node.tick(3600)
+    assert [c.seq for c in pending_commands(node.rep)] == [4]
 
 
 def test_an_unlock_is_refused_while_the_clock_is_untrusted(node: Harness) -> None:
