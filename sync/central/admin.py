@@ -46,10 +46,12 @@ from . import events as ev
 from . import leases, nodes
 from .config import CentralConfig, load_central_config
 from .db import Store, StoreError
+from .evidence import ledger
 from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .reports import command as report_command
 
 EX_CONFIG = 78
 
@@ -81,6 +83,7 @@ def settings(cfg: CentralConfig) -> Settings:
         dropped_keep_days=cfg.retention.dropped_days,
         horizon_days=cfg.leases.horizon_days,
         renew_every_s=cfg.leases.renew_every_s,
+        evidence=cfg.evidence_settings,
     )
 
 
@@ -159,7 +162,10 @@ def run_gateway(cfg: CentralConfig, stop: threading.Event | None = None) -> int:
 def run_init(cfg: CentralConfig, args: argparse.Namespace) -> int:
     if cfg.store.path is not None:
         cfg.store.path.parent.mkdir(parents=True, exist_ok=True)
-    Store.open(cfg.store.url).close()
+    with Store.open(cfg.store.url) as store:
+        made = ledger.catch_up(store)  # bookings stored before evidence existed
+    if made:
+        print(f"evidence  {made} bookings stored before evidence was kept", file=sys.stderr)
     path = cfg.signing.key
     if path.exists():
         key = load_signer(cfg).key
@@ -310,6 +316,7 @@ ACTIONS: dict[str, Action] = {
     "book": run_book,
     "command": run_command,
     "status": run_status,
+    "report": report_command.run_report,
 }
 
 
@@ -340,7 +347,7 @@ def _run(work: Callable[[CentralConfig], int], config: Path) -> int:
         return EX_CONFIG
     try:
         return work(cfg)
-    except (Failed, StoreError, ImportFailed, OSError) as exc:
+    except (Failed, StoreError, ImportFailed, OSError) as exc:  # ReportError is a StoreError
         print(f"hallvakt central: {exc}", file=sys.stderr)
         return 1
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -62,6 +62,8 @@ from . import changelog as cl
 from . import delivery, feed, leases, nodes
 from . import events as ev
 from .db import Store
+from .evidence import retention
+from .evidence.settings import Evidence
 
 log = logging.getLogger("hallvakt.central")
 
@@ -80,6 +82,7 @@ class Settings:
     changelog_keep_days: int = 30
     changelog_keep_revs: int = 10_000
     dropped_keep_days: int = 90
+    evidence: Evidence = field(default_factory=Evidence)  # retention per municipality
 
 
 class Central:
@@ -283,4 +286,6 @@ class Central:
                 log.info("change log of %s pruned: oldest_rev %d", facility, oldest)
             cl.prune_lease_versions(self.store, at, s.changelog_keep_days)
             nodes.prune_dropped(self.store, at, s.dropped_keep_days)
+            for facility, n in retention.prune(self.store, at, s.evidence).items():
+                log.info("evidence of %s past retention: %d sessions deleted", facility, n)
         return self.heads(now) + self.commands(now)

@@ -133,6 +133,7 @@ EVENT_TYPES = frozenset(
         "walkin.cancelled",
         "booking.checked_in",
         "booking.no_show",
+        "booking.released",  # the project's addition: docs/protocol.md, docs/reports.md
         "attendance.reported",
         "command.done",
         "security.rejected",
