@@ -28,6 +28,7 @@ from firmware_config.model import NodeConfig
 from firmware_config.runtime import Notifier, kernel_clock_synced
 from firmware_config.secrets import load_credential_key, load_reader_key
 from sync.replica import Replica, beat
+from sync.replica.refusal import open_or_exit
 
 from .engine import DoorEngine, DoorInputs, Effect, LockCommand, ReaderFeedback, ReaderSite
 from .outputs.relay import energise_for
@@ -208,7 +209,7 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
 def run(cfg: NodeConfig, *, assume_clock_trusted: bool = False) -> int:
     """Run the door controller for ``cfg`` until a signal stops it."""
     clock = SystemClock(assume_clock_trusted)
-    with Replica.open(cfg.database, default_tz=cfg.timezone) as rep:
+    with open_or_exit(cfg.database, default_tz=cfg.timezone) as rep:  # one line, exit 78
         daemon = DoorDaemon(build_engine(cfg, rep, clock), build_hardware(cfg))
         install_signal_handlers(daemon.stop_event.set)
         daemon.run()

@@ -14,7 +14,7 @@ import sys
 from firmware_config.config import EX_CONFIG, load_or_exit
 from firmware_config.model import Kiosk
 from firmware_config.secrets import SecretError, load_credential_key
-from sync.replica import Replica
+from sync.replica.refusal import open_or_exit
 
 from .services import KioskSettings, Services, SystemClock
 from .speech import EspeakSpeaker
@@ -55,7 +55,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from .model import KioskModel
     from .ui.app import KioskApp
 
-    rep = Replica.open(cfg.database, default_tz=cfg.timezone, busy_timeout_s=BUSY_TIMEOUT_S)
+    rep = open_or_exit(cfg.database, default_tz=cfg.timezone, busy_timeout_s=BUSY_TIMEOUT_S)
     rep.policy_overlay = cfg.policy.apply
     svc = Services(
         rep, SystemClock(), EspeakSpeaker(), settings_of(kiosk), cfg.node_id, cfg.facility_id, key

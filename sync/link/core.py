@@ -81,7 +81,6 @@ from sync.protocol import (
 from sync.protocol.timeutil import from_ts
 from sync.protocol.wire import MAX_BATCH
 from sync.replica import (
-    ENTITIES,
     AckError,
     ApplyOutcome,
     BatchError,
@@ -99,6 +98,7 @@ from sync.replica import (
     queue_command,
     stage_snapshot,
 )
+from sync.replica.integrity import scan_records
 
 from .events import (
     AckInbound,
@@ -226,16 +226,23 @@ class LinkCore:
         return self._publish(Status(State.OFFLINE, self.epoch), at)
 
     def check_replica(self) -> bool:
-        """Read every record once; a corrupt replica asks for a snapshot. True if sound."""
-        try:
-            with self.rep.read():
-                for cls in ENTITIES.values():
-                    self.rep.all(cls)
-        except ReplicaCorrupt as exc:
-            log.error("replica is corrupt, a snapshot will be asked for: %s", exc)
-            self.want_snapshot = True
-            return False
-        return True
+        """Decode every record once (a chunk at a time); a corrupt replica asks
+        for a snapshot. True if sound. The daemon runs the same check in the
+        background instead (``sync.link.shell.IntegrityWatch``)."""
+        found = scan_records(self.rep)
+        if found is not None:
+            self.replica_corrupt(found)
+        return found is None
+
+    def replica_corrupt(self, detail: str, at: Moment | None = None) -> list[Output]:
+        """A stored record does not decode: ask for a snapshot (now, if connected
+        and ``at`` is given; else at the next connect)."""
+        log.error("replica is corrupt, asking for a snapshot: %s", detail)
+        self.want_snapshot = True
+        out: list[Output] = []
+        if at is not None:
+            self._ask(Want.SNAPSHOT, at, out, force=True)
+        return out
 
     def stats(self, at: Moment) -> LinkStats:
         st = self.rep.state()

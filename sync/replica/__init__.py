@@ -72,6 +72,16 @@ from .device_status import (
     set_reader_state,
 )
 from .digests import card_digest, card_id, code_digest, pin_digest
+from .errors import (
+    ReplicaBusy,
+    ReplicaConflict,
+    ReplicaCorrupt,
+    ReplicaDamaged,
+    ReplicaError,
+    ReplicaFailure,
+    ReplicaFull,
+    ReplicaUnavailable,
+)
 from .heartbeat import Heartbeat, beat, heartbeats
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
@@ -97,7 +107,7 @@ from .queries import (
     related_resources,
     resource_tree,
 )
-from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
+from .store import Replica, SyncState
 from .walkins import (
     RejectedWalkin,
     WalkinRefused,
@@ -137,8 +147,14 @@ __all__ = [
     "RecordError",
     "RejectedWalkin",
     "Replica",
+    "ReplicaBusy",
+    "ReplicaConflict",
     "ReplicaCorrupt",
+    "ReplicaDamaged",
     "ReplicaError",
+    "ReplicaFailure",
+    "ReplicaFull",
+    "ReplicaUnavailable",
     "Resource",
     "Revocation",
     "ScheduleEntry",
