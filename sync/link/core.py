@@ -97,6 +97,7 @@ from sync.replica import (
     quarantine,
     queue_command,
     stage_snapshot,
+    staged_snapshot,
 )
 from sync.replica.integrity import scan_records
 
@@ -422,6 +423,13 @@ class LinkCore:
             self._ask(Want.CHANGES, at, out)
 
     def _on_snapshot(self, msg: MessageIn, sn: Snapshot, at: Moment, out: list[Output]) -> None:
+        staged = staged_snapshot(self.rep)
+        if (
+            not self.want_snapshot
+            and sn.part.rev <= self.rep.state().applied_rev
+            and (staged is None or staged.rev != sn.part.rev)
+        ):
+            return  # the rest of a snapshot applied already (or one not asked for)
         try:
             outcome = stage_snapshot(self.rep, sn.part, at.wall)
         except BatchError as exc:

@@ -32,14 +32,7 @@ from sync.protocol.wire import (
 )
 
 from .access import AccessContext, Candidate, access_context
-from .apply import (
-    ApplyOutcome,
-    StagedSnapshot,
-    apply_changes,
-    replace_all,
-    stage_snapshot,
-    staged_snapshot,
-)
+from .apply import ApplyOutcome, apply_changes, replace_all
 from .attendance import (
     AccessRecord,
     StartReport,
@@ -107,6 +100,7 @@ from .queries import (
     related_resources,
     resource_tree,
 )
+from .snapshot import StagedSnapshot, stage_snapshot, staged_snapshot, tidy
 from .store import Replica, SyncState
 from .walkins import (
     RejectedWalkin,
@@ -217,6 +211,7 @@ __all__ = [
     "staged_snapshot",
     "start_report",
     "sweep_no_shows",
+    "tidy",
     "uuid7",
     "walkin_states",
 ]

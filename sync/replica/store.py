@@ -68,30 +68,31 @@ TABLES: dict[str, str] = {
 DERIVED = ("door_resources", "holder_members", "booking_resources")
 # Every table a snapshot replaces.
 REPLACED = (*TABLES.values(), *DERIVED)
-# Each table's INSERT, by the number of columns its rows have (record_rows).
+# The columns of each table's rows (record_rows), in order: named in the
+# INSERT, so a column a later migration adds (with a default) changes nothing.
 _COLUMNS = {
-    "facilities": 2,
-    "resources": 3,
-    "doors": 2,
-    "holders": 2,
-    "credentials": 5,
-    "bookings": 7,
-    "grants": 3,
-    "leases": 6,
-    "revocations": 4,
-    "policies": 2,
-    "door_resources": 2,
-    "holder_members": 2,
-    "booking_resources": 4,
+    "facilities": "id, data",
+    "resources": "id, parent, data",
+    "doors": "id, data",
+    "holders": "id, data",
+    "credentials": "id, digest, holder, booking, data",
+    "bookings": "id, holder, start_ts, end_ts, status, origin, data",
+    "grants": "id, holder, data",
+    "leases": "id, node, resource, start_ts, end_ts, data",
+    "revocations": "id, credential, digest, data",
+    "policies": "id, data",
+    "door_resources": "door_id, resource_id",
+    "holder_members": "holder_id, group_id",
+    "booking_resources": "resource_id, end_ts, booking_id, start_ts",
 }
-_NAMES = {"booking_resources": " (resource_id, end_ts, booking_id, start_ts)"}
 
 
 def insert_sql(table: str, into: str | None = None) -> str:
     """The INSERT of ``record_rows``' rows of ``table`` (into ``into``, a
     staging copy of it, if given)."""
-    marks = ", ".join("?" * _COLUMNS[table])
-    return f"INSERT INTO {into or table}{_NAMES.get(table, '')} VALUES ({marks})"
+    cols = _COLUMNS[table]
+    marks = ", ".join("?" * (cols.count(",") + 1))
+    return f"INSERT INTO {into or table} ({cols}) VALUES ({marks})"
 
 
 INSERTS = {t: insert_sql(t) for t in _COLUMNS}
