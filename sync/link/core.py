@@ -420,7 +420,8 @@ class LinkCore:
             self._ask(Want.CHANGES, at, out, force=True)
         elif outcome is ApplyOutcome.GAP:
             self._gap_rev = max(self._gap_rev, ch.batch.rev)
-            self._ask(Want.CHANGES, at, out)
+            if not self._ask(Want.CHANGES, at, out):
+                self.cursors.gap(at.mono)  # held back: the timer asks within 1 s
 
     def _on_snapshot(self, msg: MessageIn, sn: Snapshot, at: Moment, out: list[Output]) -> None:
         staged = staged_snapshot(self.rep)
@@ -491,22 +492,25 @@ class LinkCore:
         """The newest revision central is known to have: its head, or a batch seen."""
         return max(self.rep.state().head_rev or 0, self._gap_rev)
 
-    def _ask(self, want: Want, at: Moment, out: list[Output], *, force: bool = False) -> None:
+    def _ask(self, want: Want, at: Moment, out: list[Output], *, force: bool = False) -> bool:
         """Send a cursor as ``CursorPacer`` allows; ``force``: there is news (a new
-        ``applied_rev`` to report, or a head above every revision known before)."""
+        ``applied_rev`` to report, or a head above every revision known before),
+        or the retry timer decided. True if one was sent."""
         if not self.connected:
-            return  # the next connection asks (hello, the retained head, want_snapshot)
+            return True  # the next connection asks (hello, the retained head, want_snapshot)
         key = (self.rep.state().applied_rev, Want.SNAPSHOT if self.want_snapshot else want)
-        if self.cursors.may_send(key, at.mono, force=force):
-            out.append(self._publish(Cursor(*key), at))
-            self.cursors.sent(key, at.mono, missing=self._needs_data())
+        if not self.cursors.may_send(key, at.mono, force=force):
+            return False
+        out.append(self._publish(Cursor(*key), at))
+        self.cursors.sent(key, at.mono, missing=self._needs_data())
+        return True
 
     def _cursor_timer(self, at: Moment, out: list[Output]) -> None:
         if not self.cursors.due(at.mono):
             return
         if self._needs_data():
             key = self.cursors.key
-            self._ask(key[1] if key else Want.CHANGES, at, out)
+            self._ask(key[1] if key else Want.CHANGES, at, out, force=True)
         else:
             self.cursors.retry_at = None
 

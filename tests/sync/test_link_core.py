@@ -12,6 +12,7 @@ message is acknowledged only after its effect is committed.
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -394,6 +395,28 @@ def test_changes_applied_duplicate_and_gap(
     assert node.rep.state().applied_rev == 3
 
 
+def test_a_gap_just_after_a_confirmed_batch_is_answered_within_a_second(
+    node: Harness, site: Any
+) -> None:
+    """PROTOCOL.md §6: every gap leads to a cursor. The cursor that confirmed
+    rev 1 went out 0.2 s before the gap; the pacer holds a second one back, and
+    the retry timer sends it 1 s after the first (it waited 150 s before)."""
+    node.connect()
+    msgs = node.up(node.deliver(changes(site, 0, 1, *site.upserts(site.entities()))))
+    assert msgs == [Cursor(1, Want.CHANGES)]
+    node.clock.advance(0.2)
+    out = node.deliver(changes(site, 2, 3))
+    assert node.up(out) == []
+    wake = node.core.next_wakeup()
+    assert wake is not None and wake <= node.clock.now().mono + 0.8 + 1e-9
+    assert node.up(node.tick(0.8)) == [Cursor(1, Want.CHANGES)]
+    # Gaps keep coming (central streams on from the wrong base): one a second.
+    node.clock.advance(0.1)
+    assert node.up(node.deliver(changes(site, 3, 4))) == []
+    assert node.up(node.tick(0.5)) == []
+    assert node.up(node.tick(0.4)) == [Cursor(1, Want.CHANGES)]
+
+
 def test_a_gap_asks_again_with_a_cursor(node: Harness, site: Any) -> None:
     node.connect()
     assert node.up(node.deliver(changes(site, 4, 5))) == [Cursor(0, Want.CHANGES)]
@@ -516,7 +539,18 @@ def forged(node: Harness, good: tuple[str, bytes]) -> tuple[str, bytes]:
     return good[0], b".".join([head, flipped, sig])
 
 
+def unsigned(node: Harness, good: tuple[str, bytes]) -> tuple[str, bytes]:
+    """The token as ``alg: none`` with an empty signature (RFC 7515 §A.5)."""
+    _, payload, _ = good[1].split(b".")
+    head = json.dumps({"alg": "none", "kid": CENTRAL_KID, "typ": "hallvakt+json"}).encode()
+    return good[0], b64url_encode(head).encode() + b"." + payload + b"."
+
+
 CASES: dict[str, tuple[str, Callable[[Harness], tuple[str, bytes]]]] = {
+    "alg_none": (
+        "bad_signature",
+        lambda n: unsigned(n, n.sign(Head(9, 0, n.clock.now().unix + 60))),
+    ),
     "bad_signature": (
         "bad_signature",
         lambda n: forged(n, n.sign(Head(9, 0, n.clock.now().unix + 60))),
