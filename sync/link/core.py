@@ -364,6 +364,7 @@ class LinkCore:
             self._drop(msg, result, at)
             return
         self._heard = True  # central (or at least its key) answers: no more hello repeats
+        self.window.central_heard(at.mono)  # what went before it answered goes again now
         try:
             self._accept(msg, result, at, out)
         except ReplicaCorrupt as exc:

@@ -206,6 +206,7 @@ def test_an_event_too_large_alone_travels_with_its_body_truncated(node: Harness)
 def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness) -> None:
     add_events(small.rep, 15)
     small.connect()
+    small.deliver(Head(0, 0, small.clock.now().unix + 3600))  # central answers at once
     assert small.core.next_wakeup() == small.clock.mono + 10
     assert seqs(small.up(small.tick(9.9))) == []
     assert seqs(small.up(small.tick(0.1))) == [(1, 10), (11, 15)]
@@ -216,6 +217,36 @@ def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness)
     assert seqs(small.up(small.tick(9.9))) == []
     assert seqs(small.up(small.tick(0.1))) == [(6, 10), (11, 15)]
     assert small.core.sender.resent_batches == 6
+
+
+def test_until_central_answers_a_batch_goes_again_after_2_s_doubling_to_10(
+    small: Harness,
+) -> None:
+    """After a broker restart the node may connect before central subscribed
+    again: what it sent reached nobody. Until central is heard, resend soon."""
+    add_events(small.rep, 15)
+    small.connect()
+    start = small.clock.mono
+    assert small.core.next_wakeup() == start + 2
+    sent_at = []
+    while len(sent_at) < 5:  # the hello's own repeats wake it up too
+        wake = small.core.next_wakeup()
+        assert wake is not None
+        batches = seqs(small.up(small.tick(wake - small.clock.mono)))
+        if batches:
+            assert batches == [(1, 10), (11, 15)]
+            sent_at.append(small.clock.mono - start)
+    assert sent_at == [2, 6, 14, 24, 34]  # waits of 2, 4, 8, 10, 10 s
+
+
+def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness) -> None:
+    add_events(small.rep, 15)
+    small.connect()
+    small.tick(1.5)  # sent 1.5 s ago, no answer: central was not there
+    msgs = small.up(small.deliver(Head(0, 0, small.clock.now().unix + 3600)))
+    assert seqs(msgs) == [(1, 10), (11, 15)]
+    # Sent again just now, with central listening: its second try, 20 s.
+    assert small.core.next_wakeup() == small.clock.mono + 20
 
 
 def test_resend_after_reconnect_from_the_first_unacked_seq(small: Harness) -> None:
