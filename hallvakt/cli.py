@@ -22,7 +22,17 @@ from firmware_config.config import DEFAULT_CONFIG
 from hallvakt.commands import run_config, run_provision
 from hallvakt.demo import run_demo
 
-CENTRAL_ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
+CENTRAL_ACTIONS = (
+    "init",
+    "register-node",
+    "revoke-node",
+    "replace-key",
+    "import",
+    "book",
+    "command",
+    "demo-seed",
+    "status",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,10 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 - ``init``: create the store and the signing key (0600, kept if present);
   print the ``[central_keys]`` block for node configs.
 - ``register-node --node ID --facility F --public-key B64URL [--kid K]``.
+- ``revoke-node --node ID``: every key of the node goes; its messages are
+  refused and logged (``nodes.revoke_node``).
+- ``replace-key --node ID --public-key B64URL [--kid K]``: the new key
+  replaces every old one (``nodes.replace_key``).
 - ``import --facility F FILE.json|FILE.csv``: records (one revision per
   ~96 KiB of ops, in one transaction), deletes and walk-in windows.
 - ``book --facility F --resource R --start T --end T --title T [--holder H]``.
@@ -51,7 +55,17 @@ from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
 
 EX_CONFIG = 78
-ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
+ACTIONS = (
+    "init",
+    "register-node",
+    "revoke-node",
+    "replace-key",
+    "import",
+    "book",
+    "command",
+    "demo-seed",
+    "status",
+)
 
 
 class Failed(Exception):
@@ -182,6 +196,24 @@ def run_register(cfg: CentralConfig, args: argparse.Namespace) -> int:
     with open_store(cfg) as store:
         kid = nodes.register_node(store, args.node, args.facility, raw, args.kid, _now())
     print(f"node {args.node} registered for facility {args.facility}, key {kid}")
+    return 0
+
+
+def run_revoke(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    with open_store(cfg) as store:
+        gone = nodes.revoke_node(store, args.node, _now())
+    print(
+        f"node {args.node} revoked ({gone} keys removed): its messages are refused and logged."
+        " At the broker, revoke its certificate (docs/central.md, Revoking a node)"
+    )
+    return 0
+
+
+def run_replace_key(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    raw = nodes.parse_public_key(args.public_key)
+    with open_store(cfg) as store:
+        kid = nodes.replace_key(store, args.node, raw, args.kid, _now())
+    print(f"node {args.node} now trusted with key {kid} only; its old keys are refused")
     return 0
 
 
@@ -350,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--facility", required=True, help="facility id")
     s.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
     s.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
+    s = sub("revoke-node", "stop trusting a node: its keys go, its messages are refused")
+    s.add_argument("--node", required=True, help="node id")
+    s = sub("replace-key", "trust a node's new public key instead of every old one")
+    s.add_argument("--node", required=True, help="node id")
+    s.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
+    s.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
     s = sub(
         "import", "import records, deletes and walk-in windows (JSON) or bookings/credentials (CSV)"
     )
@@ -380,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
 RUN = {
     "init": run_init,
     "register-node": run_register,
+    "revoke-node": run_revoke,
+    "replace-key": run_replace_key,
     "import": run_import,
     "book": run_book,
     "command": run_command,
