@@ -201,7 +201,9 @@ def test_damage_past_the_root_passes_the_open_and_the_boot_check_finds_it(
 def damaged(replica: Replica, site: Any) -> Replica:
     site.apply(replica, site.changes(0, 1, *site.upserts(site.entities())))
     booking = site.booking("b1", ["gym"], "2026-05-04T16:00:00Z", "2026-05-04T17:00:00Z")
-    site.apply(replica, site.changes(1, 2, site.upsert("booking", {**booking, "holder": "ik-fram"})))
+    site.apply(
+        replica, site.changes(1, 2, site.upsert("booking", {**booking, "holder": "ik-fram"}))
+    )
     return replica
 
 
