@@ -42,6 +42,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,8 @@ log = logging.getLogger("hallvakt.replica")
 STAGE = "snap_"
 TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
 CHUNK_RECORDS = 200  # records one staging transaction writes
+CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
+LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
 _NAME = r'(?:"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+)'
 _CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_NAME}", re.IGNORECASE)
 _CREATE_INDEX = re.compile(
@@ -174,14 +177,44 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
 
 @contextmanager
 def _relaxed(rep: Replica) -> Iterator[None]:
-    """``synchronous=NORMAL`` for staging and tidying: no fsync at each commit.
-    A power cut may lose the last of them (parts come again, leftovers are
-    tidied again), never half of one, nor anything a later FULL commit synced."""
-    rep.conn.execute("PRAGMA synchronous = NORMAL")
+    """One staging or tidying transaction's settings (module rules):
+    ``synchronous=NORMAL``, no fsync at each commit (a power cut may lose the
+    last of them, whole: parts come again, leftovers are tidied again; never
+    anything a later FULL commit synced); a 64 MiB page cache (at 656k
+    records the indexes outgrow the default 2 MiB and every insert read
+    pages back); and the log checkpointed here every few, passively, so that
+    it does not reach the 1,000 pages at which the next committer, maybe the
+    door, would have to checkpoint it inside its own commit."""
+    conn = rep.conn
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("PRAGMA synchronous = NORMAL")
     try:
         yield
     finally:
-        rep.conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    _checkpoint(rep)
+
+
+def _checkpoint(rep: Replica) -> None:
+    """Now and then, copy the log into the database without waiting for anyone
+    (PASSIVE). Each checkpoint syncs the database file: after every staging
+    transaction they cost more than the staging; so the interval adapts to
+    keep the log near ``LOG_FRAMES``, under the 1,000 pages at which another
+    process's commit (the door's) would have to checkpoint it itself."""
+    n, every = _since_checkpoint.get(rep, (0, 1))
+    n += 1
+    if n < every or rep.conn.in_transaction:
+        _since_checkpoint[rep] = (n, every)
+        return
+    busy, frames, _ = rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    per = max(1.0, frames / n)  # frames one transaction adds
+    _since_checkpoint[rep] = (0, max(1, min(16, int(LOG_FRAMES / per))))
+    log.debug("checkpoint: %d frames after %d transactions (busy %d)", frames, n, busy)
+
+
+_since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
 
 
 def _stage_part(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
@@ -406,10 +439,12 @@ def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
             ).fetchall():
                 with rep.write():
                     rep.conn.execute(f'DROP INDEX IF EXISTS "{index}"')
+                _checkpoint(rep)
                 done += 1
             done += _empty(rep, table, budget_s)
             with rep.write():
                 rep.conn.execute(f"DROP TABLE IF EXISTS {table}")
+            _checkpoint(rep)
             done += 1
     return done
 
@@ -459,9 +494,10 @@ def _empty(rep: Replica, table: str, budget_s: float) -> int:
             else:
                 marks = ", ".join("?" * len(bound))
                 rep.conn.execute(f"DELETE FROM {table} WHERE ({key}) <= ({marks})", list(bound))
+        took = time.monotonic() - t0
+        _checkpoint(rep)
         done += 1
         if bound is None:
             return done
-        took = time.monotonic() - t0
         # Aim at the budget: grow (at most 2x) when quick, shrink when slow.
         chunk = max(50, min(chunk * 2, int(chunk * budget_s / max(took, 1e-4))))
