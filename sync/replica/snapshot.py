@@ -61,6 +61,7 @@ log = logging.getLogger("hallvakt.replica")
 
 STAGE = "snap_"
 TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
+TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
 CHUNK_RECORDS = 200  # records one staging transaction writes
 CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
 LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
@@ -500,4 +501,4 @@ def _empty(rep: Replica, table: str, budget_s: float) -> int:
         if bound is None:
             return done
         # Aim at the budget: grow (at most 2x) when quick, shrink when slow.
-        chunk = max(50, min(chunk * 2, int(chunk * budget_s / max(took, 1e-4))))
+        chunk = max(50, min(chunk * 2, TIDY_MAX_ROWS, int(chunk * budget_s / max(took, 1e-4))))
