@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # Debian packages the tests and the demo use: the broker, pty plumbing, and the
 # Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, and the kiosk's voice.
-DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng
+DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng alsa-utils
 
-.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean
+.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs kiosk-screens
 
 all: test
 
@@ -34,28 +34,42 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-venv: $(STAMP)
+# The kiosk's gettext catalogues: .po sources are committed, .mo files are
+# compiled here at install (Babel) and never committed.
+PO_FILES := $(wildcard kiosk/locale/*/LC_MESSAGES/kiosk.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+%.mo: %.po $(STAMP)
+	$(VENV)/bin/pybabel -q compile -D kiosk -i $< -o $@
 
-demo: $(STAMP)
+catalogs: $(MO_FILES)
+
+venv: $(STAMP) catalogs
+
+demo: $(STAMP) catalogs
 	@$(MAKE) --no-print-directory deps-debian || echo "make: Debian packages missing; the demo runs with what is installed (no mosquitto: offline)"
 	$(VENV)/bin/hallvakt demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(PACKAGES)
 
-pytest: $(STAMP) deps-debian
+pytest: $(STAMP) catalogs deps-debian
 	$(PY) -m pytest
 
-test: deps-debian $(STAMP) lint typecheck pytest
+test: deps-debian $(STAMP) catalogs lint typecheck pytest
 
 # Every benchmark prints its figures next to a baseline measured in the same run.
 # No bench file may be named like a package (sync.py…): bench/ is first on sys.path.
-bench: $(STAMP)
+bench: $(STAMP) catalogs
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The kiosk's screens in docs/kiosk.md, rendered from the real widgets offscreen.
+kiosk-screens: $(STAMP) catalogs deps-debian
+	$(PY) tests/kiosk/docshots.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -79,7 +79,7 @@ from door_controller.readers.osdp_sim import (
     pty_pair,
 )
 from door_controller.testing import FakeClock
-from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, FACILITY_ID, _recover, generate, load_into
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, FACILITY_ID, generate, load_into, recover
 from sync.protocol.timeutil import local_to_instant, parse_instant, to_ts, zone
 from sync.replica import (
     AccessRecord,
@@ -210,7 +210,7 @@ def plan_taps(entities: dict[str, list[dict[str, Any]]], n: int) -> list[Tap]:
         hi = parse_instant(b["end"]) + timedelta(minutes=door["after_minutes"] - 1)
         for _ in range(rng.choice((1, 2))):
             hid = rng.choice(leaders[b["holder"]])
-            cid, pin = _recover(SEED, hid, cards, KEY)
+            cid, pin = recover(SEED, hid, cards, KEY)
             data, bits = parse_card(cid)
             at = lo + timedelta(seconds=rng.randrange(int((hi - lo).total_seconds())))
             out.append(Tap(data, bits, card_digest(KEY, cid), pin, at))

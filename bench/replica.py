@@ -20,6 +20,11 @@ the same process, on the same file, so the ratio is what to read:
    13 (lock waits, memory, against a streaming insert into the same tables)
    are measured by ``bench/snapshot.py``.
 Times come from ``time.perf_counter_ns``; repeated phases report the median.
+
+The records' parse times before the switch to pydantic (tree at 99f5edc,
+hand-written readers) are in docs/benchmarks.md next to the ones after,
+measured with this script on both trees back to back
+(``PYTHONPATH=<other tree> .venv/bin/python bench/replica.py``).
 """
 
 from __future__ import annotations

@@ -69,12 +69,12 @@ sys.path.insert(0, str(_HERE.parent))
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from hallvakt.demo.broker import BrokerConfig, PrivateBroker  # noqa: E402
 from sync.protocol import Events, pack  # noqa: E402
 from sync.protocol.testing import private_key  # noqa: E402
 from sync.protocol.timeutil import to_ts  # noqa: E402
 from sync.protocol.wire import MAX_BATCH, OutboxEvent  # noqa: E402
 from sync.replica import Replica, append_event, backlog, uuid7  # noqa: E402
+from tests.support.broker import BrokerConfig, PrivateBroker  # noqa: E402
 from tests.support.e2e import (  # noqa: E402
     BROKER_LOG_TYPES,
     BrokerAccess,

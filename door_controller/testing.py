@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sync.protocol.timeutil import format_instant
-from sync.replica import card_digest, code_digest, pin_digest
+from sync.replica import card_digest, code_digest, format_instant, pin_digest
 
 from .outputs.relay import RelayFrameParser, RelaySet
 

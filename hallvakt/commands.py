@@ -3,7 +3,9 @@
 This is an I/O edge: it reads the config and writes secrets, and prints. Exit
 status 0 is success; 1 means a problem was printed (the config's problems,
 one ``FILE: key.path: problem`` line each, or why provisioning stopped).
-- ``config check FILE``: all three passes; prints ``FILE: ok``.
+- ``config check FILE``: all three passes; prints ``FILE: ok``. When files
+  the config names do not exist yet, the problems are followed by the
+  numbered steps that make them (provision, central's certificates).
 - ``config show FILE``: passes 1 and 2 (the secrets may not exist yet); prints
   the effective config as JSON, without secrets.
 - ``provision --config FILE``: passes 1 and 2, then writes the missing secrets;
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from firmware_config.config import load_config
-from firmware_config.filecheck import check_files
+from firmware_config.filecheck import check_files, next_steps
 from firmware_config.provision import ProvisionError, provision, render_files, render_registration
 from firmware_config.schema import ConfigError
 from firmware_config.show import effective
@@ -33,6 +35,10 @@ def run_config(args: argparse.Namespace) -> int:
             load_config(file)
         except ConfigError as exc:
             print(exc)
+            steps = _next_steps(file)
+            if steps:
+                print(f'{file}: to make what is missing (docs/configuration.md, "Installing"):')
+                print("\n".join(steps))
             return 1
         print(f"{file}: ok")
         return 0
@@ -43,6 +49,15 @@ def run_config(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(effective(cfg), indent=2, ensure_ascii=False))
     return 0
+
+
+def _next_steps(file: Path) -> list[str]:
+    """The steps that make the missing files, when the config itself is sound."""
+    try:
+        cfg = load_config(file, files=False)
+    except ConfigError:
+        return []
+    return next_steps(cfg, str(file))
 
 
 def run_provision(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 from firmware_config.config import load_or_exit
 from firmware_config.model import NodeConfig
 from firmware_config.runtime import kernel_clock_synced
-from sync.protocol.timeutil import parse_instant
+from sync.protocol.timeutil import age_s, parse_instant
 from sync.replica import (
     Replica,
     ReplicaError,
@@ -62,19 +62,6 @@ def _recent_refusal(detail: dict[str, Any], now: datetime) -> datetime | None:
     except ValueError:
         return None
     return at if at is not None and now - at < REFUSAL_RECENT else None
-
-
-def age_s(seconds: float) -> str:
-    """A duration for an operator to read: "95 s", "12 min", "5 h", "3 days"
-    (whole units, truncated). Used by status, progress and central's admin."""
-    s = int(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    if s < 172800:
-        return f"{s // 3600} h"
-    return f"{s // 86400} days"
 
 
 def age(delta: timedelta) -> str:

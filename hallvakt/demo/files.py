@@ -158,12 +158,12 @@ def setup(layout: Layout, port: int, seed: int, now: datetime, log: TextIO) -> P
     from firmware_config.model import b64url
     from firmware_config.provision import provision
     from firmware_config.secrets import encode_hex_key, load_node_key, write_secret
-    from sync.central import admin
+    from hallvakt.cli import main
 
     def central(action: str, *rest: str) -> None:
         print(f"$ hallvakt central {action} {shlex.join(rest)}", file=log, flush=True)
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            code = admin.main(action, list(rest), layout.central_toml)
+            code = main(["central", action, "--config", str(layout.central_toml), *rest])
         if code != 0:
             raise DemoError(
                 f"hallvakt central {action} failed ({code}): see {layout.logs}/setup.log"

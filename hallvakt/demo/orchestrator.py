@@ -5,7 +5,8 @@ Rules this module guarantees:
   ready and what is wrong; it is rewritten atomically on every change.
 - Ready means: central's snapshot applied (online), the main entrance's reader
   online, and the kiosk's first frame; the panel is printed then, or after
-  ``READY_TIMEOUT_S`` with what it still waits for among its problems.
+  ``READY_TIMEOUT_S`` with what it still waits for among its problems. The
+  state file says ``running`` only once the panel is printed.
 - SIGINT and SIGTERM, or the end of ``seconds``, end the demo; the children
   stop in reverse order of start (each as processes.py says), the broker last.
 - ``hallvakt demo broker stop|start`` (main.py) asks through
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -30,7 +30,7 @@ from typing import Any
 from hallvakt.demo.data import DEMO_NODE, FACILITY_ID
 from sync.replica import Replica, reader_states
 
-from ..progress import Screen, Tracker, read_sample, render, status_file
+from ..progress import Screen, Tracker, read_sample, status_file
 from .files import Layout, setup, write_json
 from .offline import copy_central_into_node
 from .panel import book_args, panel, shown, typed_hallvakt
@@ -126,6 +126,7 @@ class Demo:
                 self.wait_ready()
             if not self.stop.is_set():
                 self.say(panel(self.state, typed_hallvakt(), self.seconds))
+                self.save()  # "running" only now: whoever reads demo.json finds the panel out
                 self.serve()
         finally:
             code = self.shutdown()
@@ -202,13 +203,15 @@ class Demo:
         """Until the snapshot is applied and the reader online (module rules)."""
         lay = self.layout
         tracker = Tracker()
-        tty = sys.stdout.isatty()
-        screen = Screen(sys.stdout, tty=True)  # drawn in place, on a terminal only
+        draw = sys.stdout.isatty() and self.online  # in place (rich's Live), on a terminal only
         deadline = clock.monotonic() + READY_TIMEOUT_S
         kiosk_since = clock.monotonic()
         waiting: list[str] = []
         self.say("starting: " + ", ".join(f"{c.name} (pid {c.pid})" for c in self.children))
-        with Replica.open(lay.database, default_tz=DEMO_TZ) as rep:
+        with (
+            Replica.open(lay.database, default_tz=DEMO_TZ) as rep,
+            Screen(sys.stdout, tty=draw) as screen,
+        ):
             while not self.stop.wait(0.2):
                 sample = read_sample(
                     rep, status_file(lay.database), clock.monotonic(), datetime.now(UTC)
@@ -226,20 +229,17 @@ class Demo:
                 ):
                     waiting.append("the kiosk's first frame")
                 self.watch_children()
-                if tty and self.online:
-                    progress = tracker.update(sample)
-                    lines = ["waiting for: " + ", ".join(waiting) if waiting else "ready"]
-                    lines += render(progress, shutil.get_terminal_size().columns)
-                    screen.draw(progress, lines, sample.mono)
+                if draw:
+                    head = "waiting for: " + ", ".join(waiting) if waiting else "ready"
+                    screen.draw(tracker.update(sample), sample.mono, head=[head])
                 if not waiting or clock.monotonic() > deadline:
                     break
         if waiting and not self.stop.is_set():
             self.problem(
                 f"not ready after {READY_TIMEOUT_S:.0f} s: waiting for {', '.join(waiting)}"
             )
-        self.state["state"] = "running"
+        self.state["state"] = "running"  # saved once the panel is out (run)
         self.state["ready"] = not waiting and not self.state["problems"]
-        self.save()
 
     def watch_children(self) -> None:
         for c in self.children:

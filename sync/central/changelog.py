@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from firmware_config.ids import ENTITY_ID
 from sync.protocol.records import (
     ENTITIES,
     Booking,
@@ -42,7 +43,7 @@ from sync.protocol.wire import Op
 from .db import TABLES, Store, StoreError
 
 R = TypeVar("R", bound=Record)
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+_ID = re.compile(ENTITY_ID)  # docs/protocol.md, one rule for all (firmware_config.ids)
 ENTITY_ORDER = tuple(ENTITIES)  # facility, resource, door, ... (snapshot order)
 
 
@@ -353,8 +354,3 @@ def prune_lease_versions(store: Store, now: datetime, keep_days: int) -> int:
             "DELETE FROM lease_versions WHERE removed_rev IS NOT NULL AND end_ts < ?", [cutoff]
         )
     return int(cur.rowcount)
-
-
-def ops_size(ops: Iterable[Op]) -> int:
-    """Bytes of the ops' JSON, as the change log counts them."""
-    return sum(len(canonical(op_wire(op)).encode()) for op in ops)

@@ -1,8 +1,8 @@
 """central.toml: the reference gateway's configuration, its schema and how it is read.
 
 Rules this module guarantees:
-- ``CENTRAL`` below is the whole schema (the declarative engine of
-  firmware_config.schema, as node.toml uses): every key, its type, range,
+- ``CentralConfig`` below is the whole schema (firmware_config.schema's
+  tables on pydantic, as node.toml uses): every key, its type, range,
   default and meaning. Problems are reported all at once, one
   ``FILE: key.path: problem`` line each; unknown keys get a suggestion.
 - Relative paths are taken from the config file's directory.
@@ -24,143 +24,113 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-from firmware_config.config import BROKER_TLS_RULES, BROKER_URL, parse_toml, read_config_text
-from firmware_config.model import BrokerURL
-from firmware_config.schema import ConfigError, Context, Invalid, Required, Table
+from firmware_config.config import parse_toml, read_config_text
+from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY, KID
 from firmware_config.schema import Optional as Opt
+from firmware_config.schema import Required, describe, fields_of, nested_table, table, table_info
+from firmware_config.schema import validate as validate_table
 from firmware_config.validators import FilePath, Int, Text
-from firmware_config.values import GATEWAY_ID_PATTERN
+from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
 
-KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
 GATEWAY_ID = Text(
     GATEWAY_ID_PATTERN,
     "a gateway identity (`central-`, then 1-56 of a-z 0-9 - . starting with a letter or digit)",
 )
 
 
+@table("Central's signing identity (PROTOCOL.md §4). `hallvakt central init` writes the key.")
 @dataclass(frozen=True, slots=True)
 class Signing:
-    key: Path
-    kid: str
+    key: Annotated[
+        Path,
+        FilePath(),
+        Required("central's Ed25519 signing key, PEM PKCS#8 (secret, 0600)", "secrets/central.key"),
+    ]
+    kid: Annotated[
+        str,
+        KID,
+        Required("its key id, pinned by every node (node.toml central_keys)", "central-2026a"),
+    ]
 
 
+@table(
+    "The MQTT broker (PROTOCOL.md §2). Each gateway has its own identity `client_id`, "
+    "which is its certificate's CN: the broker names the session after the CN "
+    "(deploy/mosquitto/README.md).",
+    BROKER_TLS_RULES,
+)
 @dataclass(frozen=True, slots=True)
 class Broker:
-    url: BrokerURL
-    ca: Path | None
-    cert: Path | None
-    key: Path | None
-    client_id: str
-    keepalive_s: int
-    session_expiry_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    changelog_days: int
-    changelog_revs: int
-    dropped_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseSettings:
-    horizon_days: int
-    renew_every_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class CentralConfig:
-    store: Path
-    signing: Signing
-    broker: Broker
-    retention: Retention
-    leases: LeaseSettings
-
-
-SIGNING = Table(
-    Signing,
-    {
-        Required(
-            "key", "central's Ed25519 signing key, PEM PKCS#8 (secret, 0600)", "secrets/central.key"
-        ): FilePath(),
-        Required(
-            "kid", "its key id, pinned by every node (node.toml central_keys)", "central-2026a"
-        ): KID,
-    },
-    doc="Central's signing identity (PROTOCOL.md §4). `hallvakt central init` writes the key.",
-)
-
-BROKER = Table(
-    Broker,
-    {
-        **BROKER_URL,
-        Opt("ca", None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"): FilePath(),
+    url: Annotated[BrokerURL, BROKER_URL, BROKER_URL_KEY]
+    ca: Annotated[
+        Path | None,
+        FilePath(),
+        Opt(None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"),
+    ]
+    cert: Annotated[
+        Path | None,
+        FilePath(),
+        Opt(None, "this gateway's client certificate (PEM), CN = client_id", "tls/central-1.crt"),
+    ]
+    key: Annotated[
+        Path | None, FilePath(), Opt(None, "its private key (secret)", "secrets/central-tls.key")
+    ]
+    client_id: Annotated[
+        str,
+        GATEWAY_ID,
         Opt(
-            "cert",
-            None,
-            "this gateway's client certificate (PEM), CN = client_id",
-            "tls/central-1.crt",
-        ): FilePath(),
-        Opt("key", None, "its private key (secret)", "secrets/central-tls.key"): FilePath(),
-        Opt(
-            "client_id",
             "central-1",
             "this gateway's broker identity: MQTT client id and certificate CN, one per gateway",
             "central-2",
-        ): GATEWAY_ID,
-        Opt("keepalive_s", 60, "MQTT keep-alive in seconds"): Int(5, 3600),
-        Opt("session_expiry_s", 7 * 86_400, "MQTT session expiry in seconds (at least a day)"): Int(
-            86_400, 14 * 86_400
         ),
-    },
-    BROKER_TLS_RULES,
-    doc="The MQTT broker (PROTOCOL.md §2). Each gateway has its own identity `client_id`, "
-    "which is its certificate's CN: the broker names the session after the CN "
-    "(deploy/mosquitto/README.md).",
-)
+    ]
+    keepalive_s: Annotated[int, Int(5, 3600), Opt(60, "MQTT keep-alive in seconds")]
+    session_expiry_s: Annotated[
+        int,
+        Int(86_400, 14 * 86_400),
+        Opt(7 * 86_400, "MQTT session expiry in seconds (at least a day)"),
+    ]
 
-RETENTION = Table(
-    Retention,
-    {
-        Opt("changelog_days", 30, "keep change-log revisions at least this many days"): Int(
-            1, 3650
-        ),
-        Opt("changelog_revs", 10_000, "and at least this many newest revisions per facility"): Int(
-            0, 10_000_000
-        ),
-        Opt("dropped_days", 90, "keep the security log and quarantine this many days"): Int(
-            1, 3650
-        ),
-    },
-    doc="How long central keeps its logs. A node behind the pruned change log gets a snapshot.",
-)
 
-LEASES = Table(
-    LeaseSettings,
-    {
-        Opt(
-            "horizon_days", 14, "leases cover this many days ahead (PROTOCOL.md §7: 14 at least)"
-        ): Int(14, 90),
-        Opt("renew_every_s", 900, "how often the gateway renews leases"): Int(60, 86_400),
-    },
-    doc="Walk-in leases renewed from the walk-in windows.",
-)
+@table("How long central keeps its logs. A node behind the pruned change log gets a snapshot.")
+@dataclass(frozen=True, slots=True)
+class Retention:
+    changelog_days: Annotated[
+        int, Int(1, 3650), Opt(30, "keep change-log revisions at least this many days")
+    ]
+    changelog_revs: Annotated[
+        int,
+        Int(0, 10_000_000),
+        Opt(10_000, "and at least this many newest revisions per facility"),
+    ]
+    dropped_days: Annotated[
+        int, Int(1, 3650), Opt(90, "keep the security log and quarantine this many days")
+    ]
 
-CENTRAL = Table(
-    CentralConfig,
-    {
-        Required(
-            "store", "central's database (SQLite, WAL)", "/var/lib/hallvakt-central/central.db"
-        ): FilePath(),
-        Required("signing", "central's signing key"): SIGNING,
-        Required("broker", "the MQTT broker"): BROKER,
-        Opt("retention", {}, "log retention"): RETENTION,
-        Opt("leases", {}, "walk-in leases"): LEASES,
-    },
-    doc="The top level of central.toml.",
-)
+
+@table("Walk-in leases renewed from the walk-in windows.")
+@dataclass(frozen=True, slots=True)
+class LeaseSettings:
+    horizon_days: Annotated[
+        int, Int(14, 90), Opt(14, "leases cover this many days ahead (PROTOCOL.md §7: 14 at least)")
+    ]
+    renew_every_s: Annotated[int, Int(60, 86_400), Opt(900, "how often the gateway renews leases")]
+
+
+@table("The top level of central.toml.")
+@dataclass(frozen=True, slots=True)
+class CentralConfig:
+    store: Annotated[
+        Path,
+        FilePath(),
+        Required("central's database (SQLite, WAL)", "/var/lib/hallvakt-central/central.db"),
+    ]
+    signing: Annotated[Signing, Required("central's signing key")]
+    broker: Annotated[Broker, Required("the MQTT broker")]
+    retention: Annotated[Retention, Opt({}, "log retention")]
+    leases: Annotated[LeaseSettings, Opt({}, "walk-in leases")]
 
 
 def parse_central_config(
@@ -168,15 +138,7 @@ def parse_central_config(
 ) -> CentralConfig:
     """A parsed TOML document as a ``CentralConfig``; raises ``ConfigError`` with
     every problem."""
-    ctx = Context(file, base_dir)
-    try:
-        values, ok = CENTRAL.fields(data, ctx, ())
-    except Invalid as exc:
-        ctx.report((), exc.message)
-        raise ConfigError(ctx.problems) from None
-    if not ok or ctx.problems:
-        raise ConfigError(ctx.problems)
-    return CENTRAL.build(values)
+    return validate_table(CentralConfig, data, file=file, base_dir=base_dir)
 
 
 def load_central_config(path: str | Path) -> CentralConfig:
@@ -190,11 +152,12 @@ REFERENCE_BEGIN = "<!-- BEGIN central.toml reference: sync.central.config.refere
 REFERENCE_END = "<!-- END central.toml reference -->"
 
 
-def _tables(table: Table[Any], path: str) -> list[tuple[Table[Any], str]]:
-    out = [(table, path)]
-    for key, v in table.keys.items():
-        if isinstance(v, Table):
-            out += _tables(v, f"{path}.{key.name}" if path else key.name)
+def _tables(cls: type, path: str) -> list[tuple[type, str]]:
+    out = [(cls, path)]
+    for f in fields_of(cls):
+        sub = nested_table(f.annotation)
+        if sub is not None:
+            out += _tables(sub, f"{path}.{f.name}" if path else f.name)
     return out
 
 
@@ -203,21 +166,23 @@ def reference() -> str:
     holds it between the ``REFERENCE_BEGIN`` and ``REFERENCE_END`` markers; a
     test compares the two."""
     lines: list[str] = []
-    for table, path in _tables(CENTRAL, ""):
+    for cls, path in _tables(CentralConfig, ""):
+        info = table_info(cls)
+        assert info is not None
         lines += [f"#### {f'`[{path}]`' if path else 'Top level'}", ""]
-        if table.doc:
-            lines += [table.doc, ""]
+        if info.doc:
+            lines += [info.doc, ""]
         lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
-        for key, v in table.keys.items():
-            kind = "table" if isinstance(v, Table) else v.describe()
+        for f in fields_of(cls):
+            key, nested = f.key, nested_table(f.annotation) is not None
             if key.required:
                 default = "**required**"
-            elif key.default is None or isinstance(v, Table):
+            elif key.default is None or nested:
                 default = "not set" if key.default is None else ""
             else:
                 default = f"`{json.dumps(key.default)}`"
-            lines.append(f"| `{key.name}` | {kind} | {default} | {key.doc} |")
-        if table.rules:
-            lines += ["", "Rules: " + "; ".join(r.describe() for r in table.rules) + "."]
+            lines.append(f"| `{f.name}` | {describe(f.annotation)} | {default} | {key.doc} |")
+        if info.rules:
+            lines += ["", "Rules: " + "; ".join(r.describe() for r in info.rules) + "."]
         lines.append("")
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """The gateway's MQTT edge: one paho MQTT 5 client, owned by one thread (PROTOCOL.md §2, §3).
 
 Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
-- paho stays in this module. Its callbacks only put items on a queue; the
+- paho stays in this module and ``sync.mqtt``, which makes the client as it
+  makes the node's (MQTT 5, manual acks, the queue capped before connect, TLS
+  1.2+ with the client certificate). Its callbacks only put items on a queue; the
   thread running ``Link.run`` owns the client, calls ``loop()``, feeds each
   received message to ``Central.handle``, publishes the answers and ticks.
 - A received message is acknowledged (``manual_ack``) only after
@@ -37,13 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from sync.mqtt import SafeClient as _Client
+from sync.mqtt import UNIX_PORT, Endpoint, connect_properties, new_client, release
 from sync.protocol import Outgoing, central_subscriptions
 from sync.protocol.timeutil import from_ts
 
@@ -75,6 +75,23 @@ class BrokerSettings:
     # A few seconds, full jitter: after a broker restart every node's events
     # wait for central's shared subscription (issue 13 §4; it reached 25 s).
     reconnect_max_s: float = 5.0
+
+    def endpoint(self) -> Endpoint:
+        """Where ``sync.mqtt`` connects: TLS with the client certificate for
+        ``mqtts``, the socket ``path`` for ``unix``. No user name: the broker
+        takes the certificate's CN (deploy/mosquitto/README.md)."""
+        if self.scheme == "unix":
+            return Endpoint(self.path, UNIX_PORT, "unix", keepalive=self.keepalive_s)
+        tls = self.scheme == "mqtts"
+        return Endpoint(
+            self.host,
+            self.port,
+            "tcp",
+            ca=self.ca if tls else None,
+            cert=self.cert if tls else None,
+            key=self.key if tls else None,
+            keepalive=self.keepalive_s,
+        )
 
 
 class Backoff:
@@ -168,28 +185,14 @@ class Link:
 
     def _client(self) -> paho.Client:
         b = self.broker
-        c = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=b.client_id,
-            protocol=paho.MQTTv5,
-            transport="unix" if b.scheme == "unix" else "tcp",
-            manual_ack=True,
-        )
+        ep = b.endpoint()
+        c = new_client(ep, b.client_id, max_queued=QUEUED_MESSAGES)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
-        c.max_queued_messages_set(QUEUED_MESSAGES)  # FIELD-NOTES: before connect()
-        if b.scheme == "mqtts":
-            c.tls_set(
-                ca_certs=None if b.ca is None else str(b.ca),
-                certfile=None if b.cert is None else str(b.cert),
-                keyfile=None if b.key is None else str(b.key),
-            )
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = b.session_expiry_s
-        host, port = (b.path, 1883) if b.scheme == "unix" else (b.host, b.port)
-        c.connect_async(host, port, keepalive=b.keepalive_s, clean_start=False, properties=props)
+        props = connect_properties(b.session_expiry_s)
+        c.connect_async(ep.host, ep.port, ep.keepalive, clean_start=False, properties=props)
         return c
 
     def run(self, stop: threading.Event) -> None:
@@ -227,7 +230,7 @@ class Link:
             if client.socket() is not None:
                 client.disconnect()
                 client.loop(timeout=0.05)
-            client._reset_sockets()  # paho closes its socket pair only in __del__
+            release(client)  # paho closes its socket pair only in __del__
 
     def _connect(self, client: paho.Client) -> bool:
         """Open the connection and send CONNECT (paho's ``reconnect`` closes any

@@ -34,7 +34,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firmware_config.values import is_reserved_node_id
-from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
+from sync.protocol import (
+    Audience,
+    Cmd,
+    Command,
+    Hello,
+    KioskText,
+    MessageError,
+    Status,
+    Unlock,
+    encode,
+)
 from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
 from sync.protocol.timeutil import from_ts, to_ts
@@ -177,11 +187,6 @@ def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
 def node_facility(store: Store, node: str) -> str | None:
     row = store.conn.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
     return None if row is None else str(row[0])
-
-
-def nodes_of(store: Store, facility: str) -> list[str]:
-    rows = store.conn.execute("SELECT node FROM nodes WHERE facility = ? ORDER BY node", [facility])
-    return [n for (n,) in rows]
 
 
 def applied_rev(store: Store, node: str) -> int:
@@ -360,7 +365,7 @@ def _args(cmd: Cmd, args: Mapping[str, Any]) -> Unlock | KioskText | None:
     if cmd is Cmd.UNLOCK:
         return Unlock(str(args.get("door", "")), int(args.get("seconds", 5)))
     if cmd is Cmd.MESSAGE:
-        return KioskText(str(args.get("text", "")))
+        return KioskText(str(args.get("text", "")), Audience(args.get("audience", "public")))
     return None
 
 
@@ -379,7 +384,7 @@ def queue_command(
     if isinstance(typed, Unlock):
         wire = {"door": typed.door, "seconds": typed.seconds}
     elif isinstance(typed, KioskText):
-        wire = {"text": typed.text}
+        wire = {"text": typed.text, "audience": str(typed.audience)}
     with store.write():
         row = store.conn.execute(
             "UPDATE node_state SET command_seq = command_seq + 1 WHERE node = ?"

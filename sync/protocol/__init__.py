@@ -16,6 +16,7 @@ Nothing here reads a clock, a socket or a database; time is passed in.
 
 from .codes import (
     PROTOCOL_VERSION,
+    Audience,
     ClockSource,
     Cmd,
     Direction,
@@ -95,6 +96,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Accepted",
     "Ack",
+    "Audience",
     "BadSignature",
     "BatchError",
     "ChangeBatch",

@@ -127,3 +127,17 @@ def parse_hhmm(text: str) -> int:
 def format_hhmm(minutes: int) -> str:
     """``HH:MM`` of minutes after midnight."""
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def age_s(seconds: float) -> str:
+    """A duration for an operator to read: "95 s", "12 min", "5 h", "3 days"
+    (whole units, truncated). ``hallvakt status``, its ``--watch`` and
+    central's ``status`` all say ages this way."""
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h"
+    return f"{s // 86400} days"

@@ -1,8 +1,9 @@
 """The node database: central's data replicated for one facility, and the outbox.
 
 Import the typed API from here; door_controller and kiosk never write SQL. The
-records of central's entities and the wire batches are the protocol's
-(``sync.protocol.records``, ``sync.protocol.wire``), offered here too.
+records of central's entities, the wire batches and the facility-time helpers
+the kiosk and the door use are the protocol's (``sync.protocol.records``,
+``sync.protocol.wire``, ``sync.protocol.timeutil``), offered here too.
 """
 
 from sync.protocol.records import (
@@ -22,6 +23,7 @@ from sync.protocol.records import (
     WeeklyWindow,
     parse_record,
 )
+from sync.protocol.timeutil import day_bounds, format_instant, local_day
 from sync.protocol.wire import (
     EVENT_TYPES,
     BatchError,
@@ -45,16 +47,24 @@ from .attendance import (
 )
 from .commands import (
     DOOR_COMMANDS,
+    EXPIRED_UNSHOWN,
+    MESSAGE_AUDIENCES,
     CommandRefused,
+    KioskMessage,
     QueuedCommand,
+    expire_messages,
     finish,
     finish_command,
     last_command_seq,
+    next_message_exp,
     pending_commands,
+    pending_messages,
     quarantine,
     quarantine_count,
     queue_command,
     queue_local_command,
+    shown_messages,
+    take_message,
 )
 from .device_status import (
     DoorStatus,
@@ -115,6 +125,8 @@ __all__ = [
     "DOOR_COMMANDS",
     "ENTITIES",
     "EVENT_TYPES",
+    "EXPIRED_UNSHOWN",
+    "MESSAGE_AUDIENCES",
     "AccessContext",
     "AccessRecord",
     "AckError",
@@ -131,6 +143,7 @@ __all__ = [
     "Grant",
     "Heartbeat",
     "Holder",
+    "KioskMessage",
     "KioskTap",
     "Lease",
     "OutboxEvent",
@@ -175,10 +188,13 @@ __all__ = [
     "code_digest",
     "create_walkin",
     "credentials_by_digest",
+    "day_bounds",
     "day_schedule",
     "door_states",
+    "expire_messages",
     "finish",
     "finish_command",
+    "format_instant",
     "free_slots",
     "grants_for",
     "heartbeats",
@@ -188,9 +204,12 @@ __all__ = [
     "last_command_seq",
     "last_kiosk_tap_id",
     "leaders_in",
+    "local_day",
+    "next_message_exp",
     "parse_record",
     "pending_commands",
     "pending_events",
+    "pending_messages",
     "pin_digest",
     "pin_matches",
     "quarantine",
@@ -207,10 +226,12 @@ __all__ = [
     "resource_tree",
     "set_door_state",
     "set_reader_state",
+    "shown_messages",
     "stage_snapshot",
     "staged_snapshot",
     "start_report",
     "sweep_no_shows",
+    "take_message",
     "tidy",
     "uuid7",
     "walkin_states",

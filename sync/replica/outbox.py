@@ -6,7 +6,9 @@ Rules this module guarantees (PROTOCOL.md §5, §6 ack):
   transaction as the insert, so a rolled-back or killed writer leaves no hole.
 - An event joins the caller's transaction when appended inside
   ``Replica.write()``: the state change and its event commit together.
-- Event ids are UUIDv7 (RFC 9562 §5.7): time-ordered, 74 random bits.
+- Event ids are UUIDv7 (RFC 9562 §5.7) made from the event's ``at``; ids of
+  one millisecond follow each other in ``seq`` order (a counter, §6.2), also
+  between processes sharing the database.
 - An ack deletes rows only up to ``through``, never beyond what was recorded;
   an ack for another epoch changes nothing.
 """
@@ -21,7 +23,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.protocol.records import Booking
@@ -38,18 +40,47 @@ class AckError(ReplicaError):
     """An ack that cannot be right (it acknowledges events never recorded)."""
 
 
-def uuid7(unix_ms: int | None = None) -> str:
-    """A UUIDv7 string: 48-bit Unix milliseconds, version 7, variant 10, random bits."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_COUNTER_BITS = 42  # rand_a (12 bits) and the top 30 bits of rand_b: RFC 9562 §6.2 method 1
+_TAIL_BITS = 32  # the rest of rand_b stays random
+
+
+def uuid7(unix_ms: int | None = None, *, after: str | None = None) -> str:
+    """A UUIDv7 string (RFC 9562 §5.7) for Unix milliseconds ``unix_ms`` (the
+    wall clock if None): 48-bit time, version 7, variant 10, 74 further bits.
+
+    Hand-written because the libraries for Python 3.11 do not take both a
+    given time and a monotonic order: ``uuid6.uuid7()`` reads the clock
+    itself, and ``uuid_utils.uuid7(nanoseconds=...)`` draws fresh random bits
+    for every id of one given millisecond (measured: not in order).
+
+    Ordering (RFC 9562 §6.2, method 1, a fixed-length counter): the 42 bits
+    after the version are a counter, started at random (top bit clear, so at
+    least 2**41 more ids fit in that millisecond) and the last 32 bits are
+    random. With ``after``, an id of the same millisecond, the counter goes on
+    from it, so the new id sorts after it; should it ever overflow, the id
+    moves to the next millisecond (§6.2). An ``after`` of another millisecond
+    changes nothing: the id keeps its own time, even an earlier one.
+    """
     ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
-    return _uuid7_from(ms, int.from_bytes(os.urandom(10), "big"))
-
-
-def _uuid7_from(ms: int, rand: int) -> str:
-    value = (ms & (2**48 - 1)) << 80
+    if not 0 <= ms < 2**48:
+        raise ValueError(f"{ms} ms is outside the 48 bits of a UUIDv7 timestamp")
+    rand = int.from_bytes(os.urandom(10), "big")
+    counter = (rand >> _TAIL_BITS) & (2 ** (_COUNTER_BITS - 1) - 1)
+    if after is not None:
+        prev = uuid.UUID(after).int
+        if prev >> 80 == ms:
+            counter = ((prev >> 64) & 0xFFF) << 30 | (prev >> _TAIL_BITS) & (2**30 - 1)
+            counter += 1
+            if counter >> _COUNTER_BITS:
+                ms, counter = ms + 1, counter & (2 ** (_COUNTER_BITS - 1) - 1)
+    value = ms << 80
     value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= (counter >> 30) << 64
     value |= 0b10 << 62
-    value |= rand & (2**62 - 1)
+    value |= (counter & (2**30 - 1)) << _TAIL_BITS
+    value |= rand & (2**_TAIL_BITS - 1)
     return str(uuid.UUID(int=value))
 
 
@@ -65,8 +96,12 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     except TypeError as exc:
         raise ValueError(f"event body is not JSON: {exc}") from exc
     at_ts = to_ts(at)
-    event_id = uuid7()
+    at_ms = (at - _EPOCH) // _MS
     with rep.write():
+        # The id is made from ``at`` and, within one millisecond, after the
+        # newest id in the outbox (in the write lock: also across processes).
+        last = rep.conn.execute("SELECT id FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+        event_id = uuid7(at_ms, after=None if last is None else last[0])
         seq = rep.conn.execute(
             "UPDATE sync_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
         ).fetchone()[0]
@@ -141,9 +176,10 @@ def _salvaged(epoch: int, seq: int, ident: Any, type_: Any, at_ts: Any, body: An
 
 def _stand_in_id(epoch: int, seq: int, at: datetime) -> str:
     """A UUIDv7 that is the same each time for (``epoch``, ``seq``): resends agree."""
-    digest = hashlib.sha256(f"{epoch}:{seq}".encode()).digest()
-    rand = int.from_bytes(digest[:10], "big")
-    return _uuid7_from(int(at.timestamp() * 1000), rand)
+    rand = int.from_bytes(hashlib.sha256(f"{epoch}:{seq}".encode()).digest()[:10], "big")
+    value = (int(at.timestamp() * 1000) & (2**48 - 1)) << 80 | 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
 
 
 def backlog(rep: Replica) -> int:

@@ -250,11 +250,6 @@ def free_slots(rep: Replica, node: str, resource_id: str, lo: datetime, hi: date
         return out
 
 
-def booking_span(rep: Replica) -> timedelta:
-    """The longest booking stored (bounds range scans)."""
-    return timedelta(seconds=rep.state().max_booking_s)
-
-
 def outbox_age(rep: Replica) -> datetime | None:
     """When the oldest unacknowledged event was recorded."""
     row = rep.conn.execute("SELECT min(at_ts) FROM outbox").fetchone()

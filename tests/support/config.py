@@ -1,5 +1,5 @@
-"""Test helpers for node configurations, shipped with the package (like
-door_controller/testing.py) so that every package's tests can build configs.
+"""Test helpers for node configurations, shared by every package's tests
+(tests/support: they are not shipped).
 
 - ``BASE``: a valid config document (as tomllib returns it) with two doors,
   three OSDP readers on one bus, a kiosk with its own serial-line reader and
@@ -114,7 +114,13 @@ def patch(doc: dict[str, Any], changes: Mapping[str, object]) -> dict[str, Any]:
 
 
 class Central:
-    """A CA standing in for central: signs node certificate requests."""
+    """A CA standing in for central: signs node certificate requests.
+
+    Not trustme (tests.support.tls is): ``hallvakt provision --csr`` makes the
+    node's key on the node and prints a certificate request, and central signs
+    that request. trustme issues certificates only for keys it makes itself and
+    cannot sign a request; its validity is fixed (2000-3000), and these tests
+    also need an expired certificate and one whose CN is not the node id."""
 
     def __init__(self) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())

@@ -32,10 +32,13 @@ from sync.link import (
     Subscribe,
     Wakeup,
 )
-from sync.link import core as link_core
+from sync.link import downstream as link_downstream
+from sync.link.downstream import UNTRUSTED_UNLOCK
+from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
 from sync.protocol import (
     Ack,
+    Audience,
     Changes,
     ClockSource,
     Cmd,
@@ -56,6 +59,7 @@ from sync.protocol import (
 from sync.protocol.envelope import b64url_encode
 from sync.protocol.testing import private_key
 from sync.replica import (
+    EXPIRED_UNSHOWN,
     ChangeBatch,
     OutboxEvent,
     Replica,
@@ -345,7 +349,7 @@ def test_a_message_that_always_fails_is_quarantined_after_five_tries(
     def broken(*args: object) -> object:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(link_core, "apply_changes", broken)
+    monkeypatch.setattr(link_downstream, "apply_changes", broken)
     node.connect()
     node.deliver(changes(site, 0, 1))
     for _ in range(3):
@@ -490,7 +494,7 @@ def test_corruption_found_while_applying_asks_for_a_snapshot(
     def corrupt(*args: object) -> object:
         raise ReplicaCorrupt("stored booking does not validate")
 
-    monkeypatch.setattr(link_core, "apply_changes", corrupt)
+    monkeypatch.setattr(link_downstream, "apply_changes", corrupt)
     node.connect()
     out = node.deliver(changes(site, 0, 1))
     assert node.up(out) == [Cursor(0, Want.SNAPSHOT)]
@@ -511,9 +515,33 @@ def test_commands_are_queued_for_the_door_controller_and_the_kiosk(node: Harness
     queued = pending_commands(node.rep)
     assert [(c.seq, c.cmd, c.args) for c in queued] == [
         (1, "unlock", {"door": "main", "seconds": 5}),
-        (2, "message", {"text": "Hallen stänger 21"}),
+        (2, "message", {"text": "Hallen stänger 21", "audience": "public"}),
     ]
     assert last_command_seq(node.rep) == 2
+
+
+def test_a_message_no_kiosk_took_expires_at_its_exp(node: Harness) -> None:
+    """docs/kiosk.md "Messages from central": the link ends it (a kiosk that is
+    down cannot), once, with the clock trusted; the wakeup is at its exp."""
+    node.connect()
+    out = node.deliver(cmd(node, 3, Cmd.MESSAGE, KioskText("Stängt", Audience.CARETAKER), life=90))
+    wake = [o.at for o in out if isinstance(o, Wakeup)]
+    assert wake and min(wake) <= node.clock.mono + 90
+    node.tick(60)
+    assert [c.seq for c in pending_commands(node.rep)] == [3]
+    node.tick(31)
+    assert pending_commands(node.rep) == []
+    node.tick(60)
+    done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
+    assert done == [{"seq": 3, "cmd": "message", "result": "expired", "detail": EXPIRED_UNSHOWN}]
+
+
+def test_an_untrusted_clock_expires_no_message(node: Harness) -> None:
+    node.connect()
+    node.deliver(cmd(node, 4, Cmd.MESSAGE, KioskText("Stängt"), life=30))
+    node.clock.trusted = False
+    node.tick(3600)
+    assert [c.seq for c in pending_commands(node.rep)] == [4]
 
 
 def test_an_unlock_is_refused_while_the_clock_is_untrusted(node: Harness) -> None:
@@ -523,9 +551,7 @@ def test_an_unlock_is_refused_while_the_clock_is_untrusted(node: Harness) -> Non
     node.deliver(cmd(node, 2, Cmd.LOCKDOWN))
     assert [c.seq for c in pending_commands(node.rep)] == [2]
     done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
-    assert done == [
-        {"seq": 1, "cmd": "unlock", "result": "failed", "detail": link_core.UNTRUSTED_UNLOCK}
-    ]
+    assert done == [{"seq": 1, "cmd": "unlock", "result": "failed", "detail": UNTRUSTED_UNLOCK}]
     assert last_command_seq(node.rep) == 2
 
 
@@ -645,7 +671,7 @@ def test_a_dropped_message_changes_nothing_and_is_recorded(
     assert [e.body["reason"] for e in events] == [reason]
     assert set(events[0].body) == {"topic", "reason", "detail"}
     assert seqs(node.up(out)) == [(events[0].seq, events[0].seq)]
-    assert node.core.rejected[reason] == 1
+    assert node.core.inbound.rejected[reason] == 1
     assert quarantine_count(node.rep) == 0
 
 
@@ -690,14 +716,14 @@ def test_garbage_bytes_are_quarantined(node: Harness) -> None:
 def test_security_events_are_limited_per_minute(node: Harness) -> None:
     node.connect()
     bad = CASES["unknown_key"][1](node)
-    for _ in range(link_core.SECURITY_EVENTS_PER_MIN + 10):
+    for _ in range(SECURITY_EVENTS_PER_MIN + 10):
         node.deliver(bad)
-    assert len(security_events(node.rep)) == link_core.SECURITY_EVENTS_PER_MIN
+    assert len(security_events(node.rep)) == SECURITY_EVENTS_PER_MIN
     node.tick(60)
     node.deliver(bad)
     last = security_events(node.rep)[-1]
     assert last.body["suppressed"] == 10
-    assert node.core.rejected["unknown_key"] == link_core.SECURITY_EVENTS_PER_MIN + 11
+    assert node.core.inbound.rejected["unknown_key"] == SECURITY_EVENTS_PER_MIN + 11
 
 
 # --- odds and ends ------------------------------------------------------------------------

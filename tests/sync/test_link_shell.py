@@ -22,7 +22,8 @@ from sync.link.events import Moment, Publish
 from sync.link.pacing import CursorPacer, DropLimit
 from sync.link.shell import StatusFile, node_kid, settings_for, status_path
 from sync.link.testing import Harness
-from sync.link.transport import Endpoint, MqttTransport, TransportError, endpoint_for
+from sync.link.transport import MqttTransport, TransportError, endpoint_for
+from sync.mqtt import Endpoint
 from sync.protocol import ClockSource, Want
 from sync.replica import Replica
 from tests.support.config import BASE, patch

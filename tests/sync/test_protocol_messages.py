@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from sync.protocol import (
     Ack,
+    Audience,
     Changes,
     Clock,
     ClockSource,
@@ -171,6 +172,11 @@ TABLE: list[tuple[Message, dict[str, Any]]] = [
         Command(11, Cmd.MESSAGE, IAT + 60, KioskText("Hallen stänger 21:00")),
         claims("command", {"seq": 11, "cmd": "message", "args": {"text": "Hallen stänger 21:00"}},
                exp=IAT + 60),
+    ),
+    (
+        Command(12, Cmd.MESSAGE, IAT + 60, KioskText("Ring Kim", Audience.CARETAKER)),
+        claims("command", {"seq": 12, "cmd": "message",
+                           "args": {"text": "Ring Kim", "audience": "caretaker"}}, exp=IAT + 60),
     ),
 ]  # fmt: skip
 
@@ -424,6 +430,12 @@ def test_message_text_limit() -> None:
     for bad in ("å" * 501, None, 5):
         with pytest.raises(MessageError, match=r"args\.text"):
             decode(_kiosk_text(bad))
+    public = {**BASE["command"], "cmd": "message", "args": {"text": "x", "audience": "public"}}
+    assert decode(public).args == KioskText("x", Audience.PUBLIC)  # type: ignore[union-attr]
+    for bad_audience in ("everyone", 3, ""):
+        wrong = {**public, "args": {"text": "x", "audience": bad_audience}}
+        with pytest.raises(MessageError, match=r"args\.audience"):
+            decode(wrong)
 
 
 def test_boundaries_that_are_valid() -> None:

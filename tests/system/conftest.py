@@ -35,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hallvakt.demo.broker import BrokerConfig, PrivateBroker, TlsListener, mosquitto_available
+from tests.support.broker import BrokerConfig, PrivateBroker, TlsListener, mosquitto_available
 from tests.support.tls import Issued, TestCA
 
 ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "hallvakt.acl"

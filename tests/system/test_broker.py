@@ -21,7 +21,7 @@ import pytest
 
 import hallvakt.demo.broker.process
 from firmware_config.values import GATEWAY_ID_PATTERN, NODE_ID_PATTERN, is_reserved_node_id
-from hallvakt.demo.broker import (
+from tests.support.broker import (
     AUTOSAVE_INTERVAL,
     MAX_PACKET_SIZE,
     MAX_PAYLOAD,

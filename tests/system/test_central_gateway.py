@@ -25,7 +25,6 @@ import pytest
 
 from firmware_config.values import parse_central_key
 from hallvakt.cli import main
-from hallvakt.demo.broker import PrivateBroker
 from sync.central import changelog as cl
 from sync.central import nodes
 from sync.central.admin import run_gateway
@@ -39,6 +38,7 @@ from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_r
 from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
 from sync.protocol.testing import private_key
 from sync.replica import Replica
+from tests.support.broker import PrivateBroker
 
 FAC, N1 = "fac1", "n1.hall"
 CENTRAL_KEYS = {"central-1": private_key("central").public_key()}

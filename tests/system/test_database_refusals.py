@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from hallvakt.demo.broker import PrivateBroker
 from sync.replica import Replica
+from tests.support.broker import PrivateBroker
 from tests.support.e2e import BrokerAccess, NodeSite, hallvakt_argv, wait_for
 
 NODE = "refuse.hall.n1"

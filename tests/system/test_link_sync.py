@@ -36,7 +36,6 @@ from firmware_config.config import load_config
 from firmware_config.model import b64url
 from firmware_config.provision import provision
 from firmware_config.secrets import load_node_key
-from hallvakt.demo.broker import PrivateBroker
 from sync.protocol import (
     Accepted,
     Ack,
@@ -65,6 +64,7 @@ from sync.replica import (
     pending_commands,
     pending_events,
 )
+from tests.support.broker import PrivateBroker
 
 NODE = "test.hall.n1"
 CENTRAL_KID = "central-test"

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 
-from hallvakt.demo.broker import PrivateBroker
 from sync.replica import Replica, backlog
 from sync.replica.integrity import quick_check
 from tests.support import powercut
+from tests.support.broker import PrivateBroker
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,

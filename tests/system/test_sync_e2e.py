@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pytest
 
-from hallvakt.demo.broker import PrivateBroker, mosquitto_available
 from sync.central import changelog as cl
 from sync.central.db import Store
 from sync.central.testing import as_dict, replica_records
@@ -45,6 +44,7 @@ from sync.replica import (
     resource_tree,
     walkin_states,
 )
+from tests.support.broker import PrivateBroker, mosquitto_available
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,

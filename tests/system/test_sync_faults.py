@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from hallvakt.demo.broker import PrivateBroker
 from sync.central import changelog as cl
 from sync.central.db import Store
 from sync.central.testing import as_dict, replica_records
 from sync.replica import Replica, backlog
+from tests.support.broker import PrivateBroker
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,

@@ -1,6 +1,6 @@
 """Forged, replayed, rolled-back and misaddressed messages on the production TLS listener.
 
-The broker is production's (hallvakt/demo/broker/ ``TlsListener``, client certificates
+The broker is production's (tests/support/broker.py ``TlsListener``, client certificates
 required, CN = MQTT user = client id, deploy/mosquitto/hallvakt.acl); central's
 gateway (``central-1``) and the nodes' links (``hallvakt sync``) run as child
 processes over ``mqtts://`` with certificates from a test CA. A second
@@ -42,7 +42,6 @@ from pathlib import Path
 import pytest
 
 from firmware_config.secrets import load_node_key
-from hallvakt.demo.broker import PrivateBroker, TlsListener
 from sync.central.testing import plain_event
 from sync.protocol import (
     Clock,
@@ -60,6 +59,7 @@ from sync.protocol import (
 )
 from sync.protocol.testing import private_key
 from sync.replica import backlog, heartbeats, pending_commands
+from tests.support.broker import PrivateBroker, TlsListener
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,

@@ -1,6 +1,7 @@
-"""A private Mosquitto broker for tests, the demo and benchmarks.
+"""The demo's private Mosquitto broker (tests/support/broker.py extends it with
+production's TLS listener and crashes, for tests and benchmarks).
 
-- ``hallvakt.demo.broker.config``: ``BrokerConfig``, ``TlsListener`` and ``render``,
+- ``hallvakt.demo.broker.config``: ``BrokerConfig`` and ``render``,
   the mosquitto.conf text (where it listens, production's limits).
 - ``hallvakt.demo.broker.process``: ``PrivateBroker``, the mosquitto child process
   (free ports, readiness, log, reaping), and finding the binary.
@@ -21,7 +22,8 @@ from .config import (
     MAX_QUEUED_MESSAGES,
     PERSISTENT_CLIENT_EXPIRATION,
     BrokerConfig,
-    TlsListener,
+    conf_path,
+    conf_port,
     render,
 )
 from .probe import probe
@@ -43,7 +45,8 @@ __all__ = [
     "BrokerConfig",
     "BrokerError",
     "PrivateBroker",
-    "TlsListener",
+    "conf_path",
+    "conf_port",
     "free_port",
     "mosquitto_available",
     "mosquitto_executable",

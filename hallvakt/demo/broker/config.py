@@ -1,15 +1,12 @@
 """What a private Mosquitto listens on, and its mosquitto.conf text.
 
-``BrokerConfig`` (with an optional ``TlsListener``) describes a broker;
-``render`` turns it into a mosquitto.conf text. Guarantees:
+``BrokerConfig`` describes a broker; ``render`` turns it into a mosquitto.conf
+text. Guarantees:
 
 - The broker only listens where the config says: a unix socket and/or a TCP
-  port on loopback (plain MQTT, PROTOCOL.md §2 allows it for tests and demos),
-  and optionally a TLS listener that requires client certificates, takes the
-  certificate CN as the MQTT user name (``use_identity_as_username``) and the
-  user name as the client id (``use_username_as_clientid``), as in production
-  (deploy/mosquitto/production.conf): a client can only ever hold the session
-  named after its own certificate.
+  port on loopback (plain MQTT, PROTOCOL.md §2 allows it for tests and demos).
+  ``BrokerConfig.listeners`` gives those lines; the tests add production's TLS
+  listener by extending it (tests/support/broker.py).
 - The limits and the autosave interval default to production's
   (``MAX_PACKET_SIZE``, ``MAX_QUEUED_MESSAGES``, ``MAX_QUEUED_BYTES``,
   ``PERSISTENT_CLIENT_EXPIRATION``, ``AUTOSAVE_INTERVAL``); a test checks that
@@ -51,24 +48,6 @@ _SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes with the final NUL
 
 
 @dataclass(frozen=True, slots=True)
-class TlsListener:
-    """A TLS listener on loopback. Relative paths are taken relative to the
-    broker's directory; ``port`` 0 means "pick a free one"."""
-
-    cafile: Path
-    certfile: Path
-    keyfile: Path
-    port: int = 0
-    host: str = "127.0.0.1"
-    require_certificate: bool = True
-    use_identity_as_username: bool = True
-    # The session is the CN's, whatever client id the client sent
-    # (deploy/mosquitto/README.md, "Client ids").
-    use_username_as_clientid: bool = True
-    tls_version: str = "tlsv1.2"  # the minimum version in Mosquitto 2.0
-
-
-@dataclass(frozen=True, slots=True)
 class BrokerConfig:
     """What a private broker listens on and how it behaves.
 
@@ -81,7 +60,6 @@ class BrokerConfig:
     unix_socket: Path | None = Path("mqtt.sock")
     tcp_port: int | None = 0
     tcp_host: str = "127.0.0.1"
-    tls: TlsListener | None = None
     allow_anonymous: bool = True
     acl_file: Path | None = None
     persistence_location: Path | None = Path("persistence")
@@ -93,8 +71,23 @@ class BrokerConfig:
     persistent_client_expiration: str | None = PERSISTENT_CLIENT_EXPIRATION
     log_types: tuple[str, ...] = ("error", "warning", "notice", "information")
 
+    def listeners(self) -> list[str]:
+        """The listener lines of mosquitto.conf (a subclass may add listeners:
+        the tests' TLS listener, tests/support/broker.py). Raises ``ValueError``
+        as ``render`` says."""
+        g: list[str] = []
+        if self.unix_socket is not None:
+            path = conf_path(self.unix_socket, "unix_socket")
+            if len(os.fsencode(path)) > _SUN_PATH_MAX:
+                raise ValueError(f"unix socket path longer than {_SUN_PATH_MAX} bytes: {path}")
+            g.append(f"listener 0 {path}")
+        if self.tcp_port is not None:
+            g.append(f"listener {conf_port(self.tcp_port, 'tcp_port')} {self.tcp_host}")
+        return g
 
-def _absolute(path: Path, what: str) -> str:
+
+def conf_path(path: Path, what: str) -> str:
+    """``path`` for mosquitto.conf; raises ``ValueError`` unless absolute, on one line."""
     if not path.is_absolute():
         raise ValueError(f"{what} must be an absolute path, not {str(path)!r}")
     text = str(path)
@@ -103,7 +96,8 @@ def _absolute(path: Path, what: str) -> str:
     return text
 
 
-def _port(port: int, what: str) -> str:
+def conf_port(port: int, what: str) -> str:
+    """``port`` for mosquitto.conf; raises ``ValueError`` unless in 1..65535."""
     if not 1 <= port <= 65535:
         raise ValueError(f"{what} must be a port in 1..65535 (resolve 0 first), not {port}")
     return str(port)
@@ -113,7 +107,8 @@ def render(cfg: BrokerConfig) -> str:
     """The mosquitto.conf text for ``cfg``. Raises ``ValueError`` for a relative
     path, an unresolved (0) or invalid port, a unix socket path too long for
     ``sockaddr_un``, or a config with no listener at all."""
-    if cfg.unix_socket is None and cfg.tcp_port is None and cfg.tls is None:
+    listeners = cfg.listeners()
+    if not listeners:
         raise ValueError("a broker needs at least one listener")
     g = [
         "# Rendered by hallvakt/demo/broker/config.py for a private broker (tests, demo, benches).",
@@ -124,11 +119,11 @@ def render(cfg: BrokerConfig) -> str:
         f"allow_anonymous {str(cfg.allow_anonymous).lower()}",
     ]
     if cfg.acl_file is not None:
-        g.append(f"acl_file {_absolute(cfg.acl_file, 'acl_file')}")
+        g.append(f"acl_file {conf_path(cfg.acl_file, 'acl_file')}")
     if cfg.persistence_location is None:
         g.append("persistence false")
     else:
-        location = _absolute(cfg.persistence_location, "persistence_location")
+        location = conf_path(cfg.persistence_location, "persistence_location")
         g += [
             "persistence true",
             f"persistence_location {location}",  # mosquitto adds the "/"
@@ -147,23 +142,5 @@ def render(cfg: BrokerConfig) -> str:
         "connection_messages true",
         "",
     ]
-    if cfg.unix_socket is not None:
-        path = _absolute(cfg.unix_socket, "unix_socket")
-        if len(os.fsencode(path)) > _SUN_PATH_MAX:
-            raise ValueError(f"unix socket path longer than {_SUN_PATH_MAX} bytes: {path}")
-        g.append(f"listener 0 {path}")
-    if cfg.tcp_port is not None:
-        g.append(f"listener {_port(cfg.tcp_port, 'tcp_port')} {cfg.tcp_host}")
-    if cfg.tls is not None:
-        t = cfg.tls
-        g += [
-            f"listener {_port(t.port, 'tls.port')} {t.host}",
-            f"cafile {_absolute(t.cafile, 'tls.cafile')}",
-            f"certfile {_absolute(t.certfile, 'tls.certfile')}",
-            f"keyfile {_absolute(t.keyfile, 'tls.keyfile')}",
-            f"require_certificate {str(t.require_certificate).lower()}",
-            f"use_identity_as_username {str(t.use_identity_as_username).lower()}",
-            f"use_username_as_clientid {str(t.use_username_as_clientid).lower()}",
-            f"tls_version {t.tls_version}",
-        ]
+    g += listeners
     return "\n".join(g) + "\n"

@@ -1,4 +1,5 @@
-"""A private Mosquitto for tests, the demo and benchmarks, as a child process.
+"""A private Mosquitto for the demo (and, extended in tests/support/broker.py, for
+tests and benchmarks), as a child process.
 
 ``PrivateBroker`` writes ``render(config)`` into a directory of its own and
 runs ``mosquitto -c FILE``. Guarantees:
@@ -136,11 +137,6 @@ class PrivateBroker:
         return None if c.tcp_port is None else (c.tcp_host, c.tcp_port)
 
     @property
-    def tls_address(self) -> tuple[str, int] | None:
-        t = self.config.tls
-        return None if t is None else (t.host, t.port)
-
-    @property
     def persistence_file(self) -> Path | None:
         """Mosquitto's database file (it may not exist before the first save)."""
         loc = self.config.persistence_location
@@ -171,10 +167,7 @@ class PrivateBroker:
             raise BrokerError("this broker was stopped; make a new PrivateBroker")
         if self.running:
             raise BrokerError(f"the broker is already running (pid {self.pid})")
-        t = self._template
-        auto_ports = self._starts == 0 and (
-            t.tcp_port == 0 or (t.tls is not None and not t.tls.port)
-        )
+        auto_ports = self._starts == 0 and self._picks_ports(self._template)
         for attempt in range(1, self._port_attempts + 1):
             self._spawn()
             try:
@@ -216,15 +209,10 @@ class PrivateBroker:
                 )
             time.sleep(_PROBE_INTERVAL)
 
-    def kill(self) -> int:
-        """SIGKILL: a crash. The broker loses what changed since its last
-        autosave. Returns the exit status (negative signal number)."""
-        return self._signal(signal.SIGKILL, timeout=10.0)
-
     def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM: mosquitto saves its database and exits. Returns the exit
         status; raises ``BrokerError`` (after a SIGKILL) if it hangs."""
-        return self._signal(signal.SIGTERM, timeout=timeout)
+        return self.end(signal.SIGTERM, timeout=timeout)
 
     def restart(self) -> Self:
         """Stop gracefully if running, then start again with the same config,
@@ -259,26 +247,20 @@ class PrivateBroker:
 
     # -- internals -----------------------------------------------------------
 
+    def _picks_ports(self, cfg: BrokerConfig) -> bool:
+        """Whether ``cfg`` asks for a free port (0) anywhere."""
+        return cfg.tcp_port == 0
+
+    def _path(self, p: Path) -> Path:
+        return p if p.is_absolute() else self.directory / p
+
     def _resolve(self, cfg: BrokerConfig) -> BrokerConfig:
         """Relative paths against the directory; port 0 to a free port."""
-
-        def path(p: Path) -> Path:
-            return p if p.is_absolute() else self.directory / p
-
-        tls = cfg.tls
-        if tls is not None:
-            tls = replace(
-                tls,
-                cafile=path(tls.cafile),
-                certfile=path(tls.certfile),
-                keyfile=path(tls.keyfile),
-                port=tls.port or free_port(tls.host),
-            )
+        path = self._path
         return replace(
             cfg,
             unix_socket=None if cfg.unix_socket is None else path(cfg.unix_socket),
             tcp_port=cfg.tcp_port if cfg.tcp_port != 0 else free_port(cfg.tcp_host),
-            tls=tls,
             acl_file=None if cfg.acl_file is None else path(cfg.acl_file),
             persistence_location=(
                 None if cfg.persistence_location is None else path(cfg.persistence_location)
@@ -303,7 +285,9 @@ class PrivateBroker:
                 cwd=self.directory,
             )
 
-    def _signal(self, sig: signal.Signals, timeout: float) -> int:
+    def end(self, sig: signal.Signals, timeout: float) -> int:
+        """Send ``sig`` and reap the broker; return its exit status. Raises
+        ``BrokerError`` (after a SIGKILL) if it outlives ``timeout``."""
         proc = self._proc
         if proc is None:
             raise BrokerError("the broker is not running")

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hallvakt.demo.broker import PrivateBroker
 from hallvakt.demo.data import FACILITY_ID
 from sync.central.testing import replica_records
 from sync.replica import (
@@ -36,6 +35,7 @@ from sync.replica import (
     quarantine_count,
     walkin_states,
 )
+from tests.support.broker import PrivateBroker
 
 from .processes import Daemon, hallvakt_argv, run_cli, wait_for
 

@@ -36,7 +36,7 @@ from sync.replica import (
     related_resources,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TODAY = date(2026, 10, 20)  # a Tuesday
 TZ = zone("Europe/Stockholm")
