@@ -164,7 +164,10 @@ class GuardedConnection(sqlite3.Connection):
         self.text_factory = _text
 
     def _guarded(self) -> GuardedCursor:
-        cur = self.cursor(GuardedCursor)
+        try:
+            cur = self.cursor(GuardedCursor)
+        except sqlite3.Error as exc:  # a closed connection
+            raise translate(exc, self.where) from exc
         cur.where = self.where
         return cur
 
