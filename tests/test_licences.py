@@ -3,8 +3,9 @@
 - LICENSE is the EUPL 1.2; pyproject and REUSE.toml say EUPL-1.2 for the whole.
 - The packages pip installs for ``hallvakt`` (the whole chain, read from the
   installed metadata) are exactly the rows of docs/operations.md "Licence";
-  each row's licence is one the EUPL-1.2 work can use (permissive, or MPL-2.0,
-  file-level copyleft on the EUPL's list of compatible licences), and agrees
+  each row's licence is one the EUPL-1.2 work can use (permissive, or MPL-2.0
+  and the LGPL, copyleft licences on the EUPL's own list of compatible
+  licences, its Appendix, that bind only the library itself), and agrees
   with what the package itself declares (for a dual licence, the table names
   the one Hallvakt takes).
 """
@@ -26,6 +27,10 @@ COMPATIBLE = {
     "BSD-3-Clause",
     "Apache-2.0",
     "MPL-2.0",
+    "LGPL-2.1-only",
+    "LGPL-2.1-or-later",
+    "LGPL-3.0-only",
+    "LGPL-3.0-or-later",
     "PSF-2.0",
     "LicenseRef-Public-Domain",
 }
@@ -37,7 +42,8 @@ FAMILIES = {
     "EPL": r"\bEPL\b|Eclipse Public",
     "PD": r"Public[- ]Domain",
     "PSF": r"\bPSF\b|Python Software Foundation",
-    "GPL": r"\bGPL\b|General Public",
+    "LGPL": r"\bLGPL\b|Lesser General Public",
+    "GPL": r"\bGPL\b|(?<!Lesser )General Public",
 }
 
 
@@ -109,5 +115,6 @@ def test_the_check_knows_a_licence_that_does_not_fit() -> None:
     """The comparison above can fail: a GPL package, or a row that says MIT for
     a package that declares Apache-2.0."""
     assert not {"GPL-3.0-only"} <= COMPATIBLE
+    assert not families("LGPL-3.0-only") <= families("GNU General Public License v3")
     assert not families("MIT") <= families("Apache Software License")
     assert families("BSD-3-Clause") <= families("EPL-2.0 OR BSD-3-Clause")

@@ -26,13 +26,83 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import ValidationInfo
+from pydantic_core import core_schema
+
 from firmware_config.config import parse_toml, read_config_text
 from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY, KID
 from firmware_config.schema import Optional as Opt
-from firmware_config.schema import Required, describe, fields_of, nested_table, table, table_info
+from firmware_config.schema import (
+    Required,
+    describe,
+    fields_of,
+    invalid,
+    nested_table,
+    table,
+    table_info,
+)
 from firmware_config.schema import validate as validate_table
-from firmware_config.validators import FilePath, Int, Text
+from firmware_config.validators import Bool, FilePath, Int, Spec, Text
 from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
+
+from .store import engine_of
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where central's store is: ``url`` is what ``sync.central.store.open_store``
+    takes; ``path`` the SQLite file (None on PostgreSQL)."""
+
+    url: str
+    path: Path | None
+
+    @property
+    def engine(self) -> str:
+        return engine_of(self.url)
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else self.url
+
+
+class StoreURL(Spec):
+    """A SQLite path (relative: from the config's directory) or ``sqlite:///path``,
+    or a PostgreSQL URL ``postgresql://[user@][host][:port]/dbname[?host=/socket/dir]``
+    without a password (libpq reads it from ``PGPASSFILE`` or ``~/.pgpass``)."""
+
+    def _check(self, value: str, info: ValidationInfo) -> StoreLocation:
+        if value.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            try:
+                conninfo = psycopg.conninfo.conninfo_to_dict(value)
+            except psycopg.ProgrammingError as exc:
+                raise invalid(f"not a PostgreSQL URL: {exc}") from None
+            if "password" in conninfo:
+                raise invalid(
+                    "a password does not belong in central.toml: put it in the gateway's"
+                    " ~/.pgpass or PGPASSFILE (0600), or use the unix socket's peer"
+                    " authentication (docs/central.md)"
+                )
+            if not conninfo.get("dbname"):
+                raise invalid("the PostgreSQL URL names no database (postgresql://host/dbname)")
+            return StoreLocation(value, None)
+        if value.startswith("sqlite://"):
+            if not value.startswith("sqlite:///"):
+                raise invalid("a SQLite URL is sqlite:///absolute/path")
+            value = value[len("sqlite://") :]
+        elif "://" in value:
+            raise invalid(f"{value.split('://')[0]}:// is not a store: postgresql:// or a path")
+        file = FilePath._resolve(value, info)
+        return StoreLocation(f"sqlite:///{file}", file)
+
+    def schema(self) -> core_schema.CoreSchema:
+        return core_schema.with_info_after_validator_function(
+            self._check, core_schema.str_schema(strict=True)
+        )
+
+    def describe(self) -> str:
+        return "a SQLite path, or `postgresql://[user@]host[:port]/dbname` (no password)"
+
 
 GATEWAY_ID = Text(
     GATEWAY_ID_PATTERN,
@@ -92,6 +162,16 @@ class Broker:
         Int(86_400, 14 * 86_400),
         Opt(7 * 86_400, "MQTT session expiry in seconds (at least a day)"),
     ]
+    leave_shared_on_stop: Annotated[
+        bool,
+        Bool(),
+        Opt(
+            False,
+            "on a clean stop, leave the shared subscription first, so that the broker hands"
+            " nodes' messages to the other gateways rather than to this one's session"
+            " (set it with several gateways; with one, the session keeps them for its restart)",
+        ),
+    ]
 
 
 @table("How long central keeps its logs. A node behind the pruned change log gets a snapshot.")
@@ -123,9 +203,13 @@ class LeaseSettings:
 @dataclass(frozen=True, slots=True)
 class CentralConfig:
     store: Annotated[
-        Path,
-        FilePath(),
-        Required("central's database (SQLite, WAL)", "/var/lib/hallvakt-central/central.db"),
+        StoreLocation,
+        StoreURL(),
+        Required(
+            "central's store: a SQLite file (WAL; the default for one site) or PostgreSQL"
+            " (production: docs/central.md)",
+            "/var/lib/hallvakt-central/central.db",
+        ),
     ]
     signing: Annotated[Signing, Required("central's signing key")]
     broker: Annotated[Broker, Required("the MQTT broker")]

@@ -60,11 +60,12 @@ from sync.replica import (
     beat,
     tidy,
 )
+from sync.replica.clock import SystemClock
 from sync.replica.integrity import BootCheck, CheckRecord
 from sync.replica.refusal import EX_CONFIG, advice, open_or_exit
 
 from .backoff import Backoff
-from .clock import SystemClock
+from .clock import LinkClock
 from .core import LinkCore, LinkSettings
 from .events import (
     AckInbound,
@@ -185,7 +186,7 @@ class LinkRunner:
         self,
         core: LinkCore,
         transport: MqttTransport,
-        clock: SystemClock,
+        clock: LinkClock,
         status: StatusFile | None = None,
         *,
         backoff: Backoff | None = None,
@@ -400,7 +401,7 @@ def run(
         runner = LinkRunner(
             core,
             transport,
-            SystemClock(assume_clock_trusted),
+            LinkClock(SystemClock(assume_clock_trusted)),
             StatusFile(status_path(cfg)),
             stop=stop,
             watch=IntegrityWatch(str(cfg.database), cfg.timezone, stop),

@@ -130,6 +130,8 @@ EVENT_TYPES = frozenset(
         "door.held_open",
         "door.forced",
         "door.tamper",
+        "door.fire_release",  # docs/protocol.md: this node's additions to §5's list
+        "door.exit_request",
         "reader.online",
         "reader.offline",
         "walkin.created",

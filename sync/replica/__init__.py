@@ -23,7 +23,7 @@ from sync.protocol.records import (
     WeeklyWindow,
     parse_record,
 )
-from sync.protocol.timeutil import day_bounds, format_instant, local_day
+from sync.protocol.timeutil import day_bounds, format_instant, local_day, zone
 from sync.protocol.wire import (
     EVENT_TYPES,
     BatchError,
@@ -235,4 +235,5 @@ __all__ = [
     "tidy",
     "uuid7",
     "walkin_states",
+    "zone",
 ]

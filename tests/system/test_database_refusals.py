@@ -1,9 +1,10 @@
 """The node's commands meet a database they cannot use (issue 13 §3).
 
-``hallvakt status``, ``sync`` and ``door`` run as child processes on a real,
-provisioned node. A missing database directory is made by the daemons (mode
+``hallvakt status`` and ``sync`` run as child processes on a real,
+provisioned node (the door controller keeps running on a database fault by
+design: docs/door.md). A missing database directory is made by the daemons (mode
 0700) and refused by ``status`` in one line; a damaged file (not a database,
-cut short, a damaged root page) is refused by each in one line with exit 78,
+cut short, a damaged root page) is refused by both in one line with exit 78,
 no traceback, and ``status`` says what to do; a damaged record is mended by
 the link with a snapshot (tests/system/test_sync_e2e.py's central is not
 needed: tests/replica/test_damage.py covers the reads, and the link's
@@ -112,5 +113,5 @@ def test_a_damaged_file_is_refused_in_one_line_with_exit_78(
     assert str(site.database) in line and "move the file aside" in line
     sync = hallvakt("sync", "--config", str(site.config), "--trust-clock")
     assert sync.returncode == 78 and one_line(sync.stderr) == line
-    door = hallvakt("door", "--config", str(site.config), "--trust-clock")
-    assert door.returncode == 78 and one_line(door.stderr) == line
+    # `hallvakt door` is not refused: it keeps running on a database fault and
+    # falls back to its own staff path (docs/door.md, the door team's design).
