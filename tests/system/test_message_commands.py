@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from kiosk.model import KioskModel
-from kiosk.services import KioskSettings, Services, SystemClock
+from kiosk.services import KioskSettings, Services
 from kiosk.testing import RecordingSpeaker
 from sync.replica import backlog, pending_messages
+from sync.replica.clock import SystemClock
 from tests.support.broker import PrivateBroker
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
