@@ -41,6 +41,7 @@ from sync.replica.door_health import FaultKind, HealthFile
 from sync.replica.door_journal import Journal, JournalError
 from sync.replica.door_records import DURABLE, DoorRecord, write_records
 from sync.replica.heartbeat import beat
+from sync.replica.release import sweep_releases
 from sync.replica.store import Replica, ReplicaError
 
 from .faults import FaultBoard
@@ -239,7 +240,8 @@ class Recorder:
         self.faults.counts(len(self.journal) if self.journal is not None else 0, len(self._held))
 
     def _sweep(self, now: datetime) -> None:
-        try:
+        try:  # a release first: a released booking is judged, never a no-show too
+            sweep_releases(self._conn(), now)
             sweep_no_shows(self._conn(), now)
         except DB_ERRORS as exc:  # the next sweep covers the same span
             self.faults.set(FaultKind.WRITE, f"cannot write the database: {exc}", self._now())

@@ -291,6 +291,12 @@ def _central(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--facility", required=True, help="facility id")
     p.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
     p.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
+    p = action("revoke-node", "stop trusting a node: its keys go, its messages are refused")
+    p.add_argument("--node", required=True, help="node id")
+    p = action("replace-key", "trust a node's new public key instead of every old one")
+    p.add_argument("--node", required=True, help="node id")
+    p.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
+    p.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
     p = action(
         "import", "import records, deletes and walk-in windows (JSON) or bookings/credentials (CSV)"
     )
@@ -319,6 +325,10 @@ def _central(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
     p.add_argument("--date", type=_iso_date, default=None, help="the demo's today, YYYY-MM-DD")
     action("status", "nodes, their lag and last hello, events, dropped messages")
+    p = action("report", "usage, no-shows, attendance or claims check as CSV or PDF")
+    from sync.central.reports.command import add_arguments as report_arguments  # argparse only
+
+    report_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

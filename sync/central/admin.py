@@ -12,6 +12,10 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 - ``init``: create the store and the signing key (0600, kept if present);
   print the ``[central_keys]`` block for node configs.
 - ``register-node --node ID --facility F --public-key B64URL [--kid K]``.
+- ``revoke-node --node ID``: every key of the node goes; its messages are
+  refused and logged (``nodes.revoke_node``).
+- ``replace-key --node ID --public-key B64URL [--kid K]``: the new key
+  replaces every old one (``nodes.replace_key``).
 - ``import --facility F FILE.json|FILE.csv``: records (one revision per
   ~96 KiB of ops, in one transaction), deletes and walk-in windows.
 - ``book --facility F --resource R --start T --end T --title T [--holder H]``.
@@ -46,10 +50,12 @@ from . import events as ev
 from . import leases, nodes
 from .config import CentralConfig, load_central_config
 from .db import Store, StoreError
+from .evidence import ledger
 from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .reports import command as report_command
 
 EX_CONFIG = 78
 
@@ -81,6 +87,7 @@ def settings(cfg: CentralConfig) -> Settings:
         dropped_keep_days=cfg.retention.dropped_days,
         horizon_days=cfg.leases.horizon_days,
         renew_every_s=cfg.leases.renew_every_s,
+        evidence=cfg.evidence_settings,
     )
 
 
@@ -159,7 +166,10 @@ def run_gateway(cfg: CentralConfig, stop: threading.Event | None = None) -> int:
 def run_init(cfg: CentralConfig, args: argparse.Namespace) -> int:
     if cfg.store.path is not None:
         cfg.store.path.parent.mkdir(parents=True, exist_ok=True)
-    Store.open(cfg.store.url).close()
+    with Store.open(cfg.store.url) as store:
+        made = ledger.catch_up(store)  # bookings stored before evidence existed
+    if made:
+        print(f"evidence  {made} bookings stored before evidence was kept", file=sys.stderr)
     path = cfg.signing.key
     if path.exists():
         key = load_signer(cfg).key
@@ -183,6 +193,24 @@ def run_register(cfg: CentralConfig, args: argparse.Namespace) -> int:
     with open_store(cfg) as store:
         kid = nodes.register_node(store, args.node, args.facility, raw, args.kid, _now())
     print(f"node {args.node} registered for facility {args.facility}, key {kid}")
+    return 0
+
+
+def run_revoke(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    with open_store(cfg) as store:
+        gone = nodes.revoke_node(store, args.node, _now())
+    print(
+        f"node {args.node} revoked ({gone} keys removed): its messages are refused and logged."
+        " At the broker, revoke its certificate (docs/central.md, Revoking a node)"
+    )
+    return 0
+
+
+def run_replace_key(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    raw = nodes.parse_public_key(args.public_key)
+    with open_store(cfg) as store:
+        kid = nodes.replace_key(store, args.node, raw, args.kid, _now())
+    print(f"node {args.node} now trusted with key {kid} only; its old keys are refused")
     return 0
 
 
@@ -306,10 +334,13 @@ Action = Callable[[CentralConfig, argparse.Namespace], int]
 ACTIONS: dict[str, Action] = {
     "init": run_init,
     "register-node": run_register,
+    "revoke-node": run_revoke,
+    "replace-key": run_replace_key,
     "import": run_import,
     "book": run_book,
     "command": run_command,
     "status": run_status,
+    "report": report_command.run_report,
 }
 
 
@@ -340,7 +371,7 @@ def _run(work: Callable[[CentralConfig], int], config: Path) -> int:
         return EX_CONFIG
     try:
         return work(cfg)
-    except (Failed, StoreError, ImportFailed, OSError) as exc:
+    except (Failed, StoreError, ImportFailed, OSError) as exc:  # ReportError is a StoreError
         print(f"hallvakt central: {exc}", file=sys.stderr)
         return 1
 

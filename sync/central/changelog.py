@@ -41,6 +41,7 @@ from sync.protocol.timeutil import to_ts
 from sync.protocol.wire import Op
 
 from .db import TABLES, Store, StoreError
+from .evidence.ledger import booking_changed
 
 R = TypeVar("R", bound=Record)
 _ID = re.compile(ENTITY_ID)  # docs/protocol.md, one rule for all (firmware_config.ids)
@@ -275,9 +276,14 @@ def _apply(store: Store, facility: str, op: Op, rev: int) -> bool:
                 "INSERT INTO booking_resources VALUES (?, ?, ?, ?, ?)",
                 [(facility, b.id, r, to_ts(b.start), to_ts(b.end)) for r in b.resources],
             )
+        booking_changed(store, facility, op.id, _booking_of(op))
     elif op.entity == "lease":
         _lease_version(store, facility, op, rev)
     return True
+
+
+def _booking_of(op: Op) -> Booking | None:
+    return op.record if isinstance(op.record, Booking) else None
 
 
 def _put_indexed(store: Store, facility: str, rec: Record, text: str) -> None:

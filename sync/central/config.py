@@ -6,6 +6,11 @@ Rules this module guarantees:
   default and meaning. Problems are reported all at once, one
   ``FILE: key.path: problem`` line each; unknown keys get a suggestion.
 - Relative paths are taken from the config file's directory.
+- ``store`` is a SQLite path (or ``sqlite:///path``) or a PostgreSQL URL
+  without a password (``StoreURL``); ``StoreLocation.url`` is what
+  ``sync.central.store.open_store`` takes.
+- ``[evidence]`` and ``[municipalities.*]`` (evidence/settings.py) hold the
+  activity-grant rules, retention and strikes of the reports.
 - The broker URL follows node.toml's rules (``mqtts://`` with ``ca``, ``cert``
   and ``key``; plain ``mqtt://`` only to loopback; ``unix:///path``), and the
   session expiry is at least a day (FIELD-NOTES: without it a session ends at
@@ -22,15 +27,18 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import json
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ValidationInfo
 from pydantic_core import core_schema
 
 from firmware_config.config import parse_toml, read_config_text
 from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY, KID
+from firmware_config.rules import Check
 from firmware_config.schema import Optional as Opt
 from firmware_config.schema import (
     Required,
@@ -38,6 +46,7 @@ from firmware_config.schema import (
     fields_of,
     invalid,
     nested_table,
+    strip,
     table,
     table_info,
 )
@@ -45,6 +54,7 @@ from firmware_config.schema import validate as validate_table
 from firmware_config.validators import Bool, FilePath, Int, Spec, Text
 from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
 
+from .evidence.settings import Evidence, EvidenceDefaults, Municipality
 from .store import engine_of
 
 
@@ -199,7 +209,30 @@ class LeaseSettings:
     renew_every_s: Annotated[int, Int(60, 86_400), Opt(900, "how often the gateway renews leases")]
 
 
-@table("The top level of central.toml.")
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """How the reference describes a key with no value spec (pydantic ignores it)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _one_name_each(
+    raw: Mapping[str, object], values: Mapping[str, Any]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    seen: dict[str, str] = {}
+    for key, m in (values.get("municipalities") or {}).items():
+        if m.name in seen:
+            yield ("municipalities", key), f"names {m.name!r} as [{seen[m.name]}] does"
+        seen.setdefault(m.name, key)
+
+
+@table(
+    "The top level of central.toml.",
+    [Check(_one_name_each, "each municipality is named once", ["municipalities"])],
+)
 @dataclass(frozen=True, slots=True)
 class CentralConfig:
     store: Annotated[
@@ -215,6 +248,17 @@ class CentralConfig:
     broker: Annotated[Broker, Required("the MQTT broker")]
     retention: Annotated[Retention, Opt({}, "log retention")]
     leases: Annotated[LeaseSettings, Opt({}, "walk-in leases")]
+    evidence: Annotated[EvidenceDefaults, Opt({}, "evidence, reports and the activity-grant rule")]
+    municipalities: Annotated[
+        Mapping[str, Municipality],
+        _Words("tables `[municipalities.KEY]`, KEY your own name for one"),
+        Opt({}, "municipalities with their own grant rule or retention, by a key of yours"),
+    ]
+
+    @property
+    def evidence_settings(self) -> Evidence:
+        """``[evidence]`` and ``[municipalities]``, as reports and retention use them."""
+        return Evidence(self.evidence, self.municipalities)
 
 
 def parse_central_config(
@@ -239,9 +283,15 @@ REFERENCE_END = "<!-- END central.toml reference -->"
 def _tables(cls: type, path: str) -> list[tuple[type, str]]:
     out = [(cls, path)]
     for f in fields_of(cls):
+        name = f"{path}.{f.name}" if path else f.name
         sub = nested_table(f.annotation)
+        if sub is None:  # a table of tables by free keys: [municipalities.KEY]
+            bare, _ = strip(f.annotation)
+            args = typing.get_args(bare)
+            if len(args) == 2 and isinstance(args[1], type) and table_info(args[1]):
+                sub, name = args[1], f"{name}.KEY"
         if sub is not None:
-            out += _tables(sub, f"{path}.{f.name}" if path else f.name)
+            out += _tables(sub, name)
     return out
 
 
@@ -264,7 +314,7 @@ def reference() -> str:
             elif key.default is None or nested:
                 default = "not set" if key.default is None else ""
             else:
-                default = f"`{json.dumps(key.default)}`"
+                default = f"`{json.dumps(key.default, ensure_ascii=False)}`"
             lines.append(f"| `{f.name}` | {describe(f.annotation)} | {default} | {key.doc} |")
         if info.rules:
             lines += ["", "Rules: " + "; ".join(r.describe() for r in info.rules) + "."]

@@ -60,7 +60,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -76,6 +76,7 @@ from sync.protocol import (
     Hello,
     Outgoing,
     Rejected,
+    RejectReason,
     Status,
     TopicError,
     Want,
@@ -89,6 +90,8 @@ from . import changelog as cl
 from . import delivery, feed, leases, nodes
 from . import events as ev
 from .db import Store
+from .evidence import retention
+from .evidence.settings import Evidence
 
 log = logging.getLogger("hallvakt.central")
 
@@ -112,6 +115,7 @@ class Settings:
     dropped_keep_days: int = 90
     heads_chunk: int = 500  # nodes whose heads and pushed changes share one transaction
     command_resend_s: int = nodes.COMMAND_RESEND_S
+    evidence: Evidence = field(default_factory=Evidence)  # retention per municipality
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +305,12 @@ class Central:
             node = None
         if res.security:
             self.stats["security"] += 1
-            log.warning("dropped %s: %s (%s)", topic[:200], res.reason.value, res.detail)
-            nodes.log_security(self.store, topic, node, res.reason.value, res.detail, at)
+            detail = res.detail
+            revoked = node is not None and nodes.is_revoked(self.store, node)
+            if res.reason is RejectReason.UNKNOWN_KEY and revoked:
+                detail = f"node revoked: {detail}"  # hallvakt central revoke-node
+            log.warning("dropped %s: %s (%s)", topic[:200], res.reason.value, detail)
+            nodes.log_security(self.store, topic, node, res.reason.value, detail, at)
         else:
             self.stats["quarantined"] += 1
             log.info("quarantined %s: %s (%s)", topic[:200], res.reason.value, res.detail)
@@ -494,4 +502,6 @@ class Central:
                 log.info("change log of %s pruned: oldest_rev %d", facility, oldest)
             cl.prune_lease_versions(self.store, at, s.changelog_keep_days)
             nodes.prune_dropped(self.store, at, s.dropped_keep_days)
+            for facility, n in retention.prune(self.store, at, s.evidence).items():
+                log.info("evidence of %s past retention: %d sessions deleted", facility, n)
         return self.heads(now) + self.commands(now)

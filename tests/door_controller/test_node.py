@@ -222,6 +222,26 @@ def test_no_show_swept_on_the_recorder(rig: Rig) -> None:
     ) == ["b1", "b2"]
 
 
+def test_release_swept_on_the_recorder_before_no_shows(rig: Rig) -> None:
+    """A resource that releases its unused bookings (docs/reports.md "No-show
+    release"): the recorder's sweep lets b2 go 15 minutes into it, and the
+    no-show sweep later reports only b1, which ended unused without releasing."""
+    node, clock, rep = rig
+    hall = {"id": "hall", "name": "Hall", "kind": "hall", "release_after_minutes": 15}
+    op = {"op": "upsert", "entity": "resource", "id": "hall", "data": hall}
+    apply_changes(rep, ChangeBatch.from_wire({"base": 5, "rev": 6, "ops": [op]}), clock.now())
+    node.tick()  # the first turn only schedules the sweep a minute on
+    clock.advance(2 * 3600 + 20 * 60)  # b1 is over, b2 began 20 minutes ago
+    node.tick()
+    released = [e.body["booking"] for e in pending_events(rep) if e.type == "booking.released"]
+    assert released == ["b2"]
+    clock.advance(2 * 3600)
+    node.tick()
+    events = pending_events(rep, limit=100)
+    assert [e.body["booking"] for e in events if e.type == "booking.no_show"] == ["b1"]
+    assert [e.body["booking"] for e in events if e.type == "booking.released"] == ["b2"]
+
+
 def test_central_commands_unlock_lockdown_release(rig: Rig) -> None:
     node, clock, rep = rig
     exp = clock.now() + timedelta(minutes=5)

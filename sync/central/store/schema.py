@@ -189,7 +189,40 @@ DELIVERY = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (INITIAL, DELIVERY)
+
+# What central makes of the events (sync/central/evidence, docs/reports.md): one
+# row per booking, kept in step with the booking record by ``mutate`` and with
+# the node events that name it as they become contiguous. Columns before
+# ``first_entry_ts`` copy the booking (``known`` = 0 while only events named it);
+# the rest are the events' facts, each merged so that the order of arrival does
+# not matter (first = min, last = max, the headcount of the latest report).
+EVIDENCE = Migration(
+    "0003_evidence",
+    (
+        """CREATE TABLE evidence (
+            facility TEXT NOT NULL, booking_id TEXT NOT NULL,
+            known INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0,
+            resources TEXT, start_ts INTEGER, end_ts INTEGER, holder TEXT, title TEXT,
+            status TEXT, origin TEXT, node TEXT,
+            first_entry_ts INTEGER, last_entry_ts INTEGER, entries INTEGER NOT NULL DEFAULT 0,
+            leader_entry_ts INTEGER, no_show_ts INTEGER, released_ts INTEGER, released_node TEXT,
+            start_participants INTEGER, start_leaders INTEGER, start_report_ts INTEGER,
+            start_report_id TEXT,
+            end_participants INTEGER, end_leaders INTEGER, end_report_ts INTEGER,
+            end_report_id TEXT,
+            verdict TEXT, verdict_reason TEXT,
+            PRIMARY KEY (facility, booking_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX evidence_start ON evidence (facility, start_ts)",
+        "CREATE INDEX evidence_holder ON evidence (holder, start_ts)",
+        # bookings stored before this migration get their rows once (ledger.catch_up)
+        "CREATE TABLE evidence_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO evidence_state (name, value) VALUES ('caught_up', 0)",
+    ),
+)
+
+
+MIGRATIONS: tuple[Migration, ...] = (INITIAL, DELIVERY, EVIDENCE)
 
 
 def _exists(store: Store, table: str) -> bool:
