@@ -260,6 +260,12 @@ class Link:
                     next_tick = time.monotonic() + self.tick_every_s
                     self._tick(client)
         finally:
+            st = self.central.stats
+            log.info(
+                "stopping: %d messages received in %d store transactions in all",
+                st["batched"],
+                st["batches"],
+            )
             was_connected = self.connected.is_set()
             self.connected.clear()
             self.subscribed.clear()

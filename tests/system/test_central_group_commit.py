@@ -14,6 +14,7 @@ link.py: nothing is answered or acknowledged before the commit).
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from sync.central import changelog as cl
 from sync.central import nodes
 from sync.central.store import Store
 from sync.central.testing import FakeNode, acks, plain_event
-from sync.protocol import Outgoing
+from sync.protocol import Outgoing, sign
 from sync.protocol.testing import private_key
 from tests.support.broker import PrivateBroker
 from tests.support.fleet.processes import Gateway, write_config
@@ -124,3 +125,130 @@ def test_a_gateway_killed_while_its_batch_waits_stored_nothing_and_gets_it_all_a
     finally:
         gw.stop()
     assert "Traceback" not in gw.log()
+
+
+def test_a_backlog_with_garbage_forgeries_and_duplicates_is_one_batch_that_keeps_the_rest(
+    broker: PrivateBroker, mqtt: Callable[..., Any], store_url: str, site: Any, tmp_path: Path
+) -> None:
+    """Every kind of bad message waits in the gateway's session among good ones
+    and duplicates, then reaches the restarted process together: the good ones
+    are stored once each and acknowledged (a duplicate gets the same
+    ``through``), each bad one is quarantined or logged and changes nothing,
+    and the broker got a PUBACK for every one (a third start gets nothing)."""
+    now = datetime.now(UTC)
+    with Store.open(store_url) as s:
+        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        cl.mutate(s, FAC, ops, now)
+        for n in (*NODES, LATE):
+            nodes.register_node(
+                s, n, FAC, private_key(n).public_key().public_bytes_raw(), "k1", now
+            )
+    assert broker.unix_socket is not None
+    cfg = write_config(
+        tmp_path / "gw",
+        store=store_url,
+        broker_url=f"unix://{broker.unix_socket}",
+        client_id="central-1",
+        key=private_key("central"),
+        leave_shared_on_stop=False,  # stopped, its session keeps receiving
+    )
+    peer = mqtt("peer", broker.unix_socket)
+    assert peer.subscribe("hallvakt/v1/+/dn/ack") == [1]
+    fakes = {n: FakeNode(n, private_key(n), "k1", CENTRAL) for n in (*NODES, LATE)}
+    log = tmp_path / "central-1.log"
+
+    def marker(seq: int) -> int:
+        """Until LATE's events ``seq`` are acked: the gateway has subscribed and
+        handled everything published before. The copies published."""
+        o = fakes[LATE].events(int(time.time()), [plain_event(seq)])
+        deadline, copies = time.monotonic() + WAIT, 0
+        while True:
+            peer.publish(o.topic, o.payload)
+            copies += 1
+            with contextlib.suppress(AssertionError):
+                while True:
+                    m = peer.expect_message(0.5)
+                    node = m.topic.split("/")[2]
+                    got = acks(
+                        fakes[node].take([Outgoing(m.topic, m.payload, m.retain)], int(time.time()))
+                    )
+                    if node == LATE and got and got[0].through >= seq:
+                        return copies
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+
+    gw = Gateway(cfg, log).start()
+    gw.wait_connected()
+    marker(1)
+    assert gw.stop() == 0
+    t = int(time.time())
+    b0 = fakes["b0.hall"].events(t, [plain_event(q) for q in range(1, 5)])
+    b1 = fakes["b1.hall"].events(t, [plain_event(q) for q in range(1, 4)])
+    b3 = fakes["b3.hall"].events(t, [plain_event(q) for q in range(1, 3)])
+    mallory = FakeNode("b2.hall", private_key("mallory"), "k1", CENTRAL)
+    bad_claims = {"v": 1, "kind": "events", "node": "b3.hall", "iat": t, "epoch": 1}
+    backlog = [
+        (b0.topic, b0.payload),
+        ("hallvakt/v1/b1.hall/up/evt", b"\x00 not a token"),  # garbage: malformed
+        (b0.topic, b0.payload),  # a duplicate in the same batch
+        (mallory.events(t, [plain_event(1)]).topic, mallory.events(t, [plain_event(1)]).payload),
+        (
+            "hallvakt/v1/b3.hall/up/evt",
+            sign({**bad_claims, "events": "x"}, "k1", private_key("b3.hall")),
+        ),
+        (b1.topic, b1.payload),
+        (b3.topic, b3.payload),
+        (b3.topic, b3.payload),
+    ]
+    for topic, payload in backlog:
+        assert peer.publish(topic, payload) == 0
+    gw = Gateway(cfg, log).start()
+    try:
+        got: list[tuple[str, int]] = []
+        deadline = time.monotonic() + WAIT
+        while len(got) < 5:  # b0 twice, b1, b3 twice; nothing for the bad ones
+            m = peer.expect_message(max(0.01, deadline - time.monotonic()))
+            node = m.topic.split("/")[2]
+            out = Outgoing(m.topic, m.payload, m.retain)
+            got += [(node, a.through) for a in acks(fakes[node].take([out], int(time.time())))]
+        assert sorted(got) == [
+            ("b0.hall", 4),
+            ("b0.hall", 4),
+            ("b1.hall", 3),
+            ("b3.hall", 2),
+            ("b3.hall", 2),
+        ]
+        copies = marker(2)
+    finally:
+        assert gw.stop() == 0
+    with Store.open(store_url) as s:
+        rows = s.execute("SELECT node, count(*), count(DISTINCT id) FROM events GROUP BY node")
+        assert sorted(rows) == [
+            ("b0.hall", 4, 4),
+            ("b1.hall", 3, 3),
+            ("b3.hall", 2, 2),
+            (LATE, 2, 2),
+        ]
+        q = s.execute("SELECT topic, reason FROM quarantine ORDER BY id").fetchall()
+        assert q == [
+            ("hallvakt/v1/b1.hall/up/evt", "malformed"),
+            ("hallvakt/v1/b3.hall/up/evt", "malformed"),
+        ]
+        sec = s.execute("SELECT node, reason FROM security_log").fetchall()
+        assert sec == [("b2.hall", "bad_signature")]
+    # the second start received the backlog (8) and the marker in fewer transactions
+    stops = re.findall(
+        r"stopping: (\d+) messages received in (\d+) store transactions", log.read_text()
+    )
+    assert len(stops) == 2
+    received, transactions = map(int, stops[1])
+    assert received >= 9 and transactions < received, stops
+    # every one was acknowledged to the broker: a third start is handed nothing again
+    gw = Gateway(cfg, log).start()
+    try:
+        gw.wait_connected(count=3)
+        copies += marker(3)
+    finally:
+        assert gw.stop() == 0
+    third = int(re.findall(r"stopping: (\d+) messages", log.read_text())[-1])
+    assert 1 <= third < copies  # its markers (and a late copy of the last one) only
+    assert "Traceback" not in log.read_text()
