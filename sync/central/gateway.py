@@ -19,7 +19,10 @@ Rules this module guarantees:
   handled again one message per transaction. Nothing is answered before the
   commit: the answers are built (signed, snapshots read) after it, so an ack
   never names an event that is not durable, and a batch lost to a crash was
-  neither answered nor (the link's rule) acknowledged to the broker.
+  neither answered nor (the link's rule) acknowledged to the broker. When
+  the store takes nothing at all (not even the quarantine of a failed
+  message: unreachable, locked, full), ``handle_batch`` raises
+  (``NotRecorded``) and the link acknowledges none of the batch.
 - Locks: before the first message, the batch locks every sending node, in
   sorted order, then the facilities whose walk-ins it carries, sorted; every
   other multi-node locker (``heads``) locks in the same order, so two
@@ -118,6 +121,12 @@ class Settings:
     evidence: Evidence = field(default_factory=Evidence)  # retention per municipality
 
 
+class NotRecorded(Exception):
+    """The store took nothing of a message, not even its quarantine (it is
+    unreachable, locked or full): the link must not acknowledge it, so that
+    the broker delivers it again (module rules)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One received message of a batch, gated: ``res`` is ``check``'s verdict and
@@ -157,8 +166,11 @@ class Central:
 
     def handle_batch(self, messages: Sequence[tuple[str, bytes]], now: int) -> list[list[Outgoing]]:
         """Gate, record (one transaction) and answer ``messages`` in order: the
-        answers of each, in the same order (module rules). Raises only what
-        the store raises when it cannot even quarantine a failed message."""
+        answers of each, in the same order (module rules). Raises
+        ``NotRecorded`` when the store cannot even quarantine a failed
+        message, and what the store raises when it cannot gate the batch:
+        then none of the batch may be acknowledged (some may be stored:
+        handled again, they are idempotent)."""
         items = self._gate(messages, now)
         try:
             finishes = self._record(items, now)
@@ -292,10 +304,9 @@ class Central:
             nodes.quarantine(
                 self.store, item.topic, "internal_error", repr(exc), item.payload, from_ts(now)
             )
-        except Exception:
+        except Exception as again:
             if not self.store.in_transaction():
-                log.exception("cannot quarantine the message either")
-                return
+                raise NotRecorded(f"cannot quarantine it either: {again!r}") from exc
             raise
 
     def _drop(self, topic: str, payload: bytes, res: Rejected, at: datetime) -> None:

@@ -23,6 +23,13 @@ Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
 - A message whose handling raises is logged, kept in the quarantine and
   acknowledged: the protocol, not the broker, recovers it (a node resends
   unacknowledged events and its hello and cursor).
+- A batch the store took nothing of (``handle_batch`` raised: the store is
+  unreachable, locked or full, not even a quarantine row could be written)
+  is NOT acknowledged, nor is anything received after it on that
+  connection: the link disconnects and reconnects after its back-off, and
+  the broker delivers every unacknowledged message again (same session,
+  MQTT 5 §4.4). So the broker never gets a PUBACK for a message that is
+  neither stored nor quarantined.
 - The session survives disconnects: ``clean_start`` is false on every
   connect, with a Session Expiry Interval (at least a day) set before
   ``connect``; subscriptions are made again on every CONNACK anyway.
@@ -57,7 +64,7 @@ from sync.protocol import Outgoing, central_subscriptions
 from sync.protocol.timeutil import from_ts
 
 from . import nodes
-from .gateway import Central
+from .gateway import Central, NotRecorded
 
 log = logging.getLogger("hallvakt.central.link")
 
@@ -187,6 +194,7 @@ class Link:
         self._left = threading.Event()  # the UNSUBACK of a clean stop came
         self._items: queue.Queue[_Item] = queue.Queue()
         self._awaiting: dict[int, Outgoing] = {}  # mid -> a command awaiting its PUBACK
+        self._unrecorded = False  # the store took nothing of a batch: reconnect (module rules)
 
     # --- paho callbacks: queue and return ------------------------------------------
 
@@ -256,6 +264,14 @@ class Link:
                     next_attempt = time.monotonic() + self.backoff.next()
                     log.warning("connection lost (%s); reconnecting", rc)
                 self._drain(client)
+                if self._unrecorded:  # the broker delivers the unacknowledged ones again
+                    self._unrecorded = False
+                    wait = self.backoff.next()
+                    log.warning("reconnecting in %.1f s: the broker delivers them again", wait)
+                    client.disconnect()
+                    down = True
+                    next_attempt = time.monotonic() + wait
+                    continue
                 if self.connected.is_set() and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_every_s
                     self._tick(client)
@@ -336,6 +352,8 @@ class Link:
             except queue.Empty:
                 break
             if isinstance(item, _Received):
+                if self._unrecorded:
+                    continue  # not acknowledged: delivered again after the reconnect
                 if batch and (len(batch) >= self.max_batch or size >= MAX_BATCH_BYTES):
                     self._receive(client, batch)
                     batch, size = [], 0
@@ -383,18 +401,52 @@ class Link:
         """Handle ``batch`` in one store transaction, publish the answers, then
         acknowledge every message of it to the broker (module rules)."""
 
-        def work(now: int) -> list[Outgoing]:
-            answers = self.central.handle_batch([(i.topic, i.payload) for i in batch], now)
-            return [o for a in answers for o in a]
-
+        if self._unrecorded:
+            return  # an earlier batch of this connection was not recorded: nor is this one
         st = self.central.stats
+        now = int(self.clock())
+        try:
+            answers = self.central.handle_batch([(i.topic, i.payload) for i in batch], now)
+        except NotRecorded as exc:
+            self._not_recorded(batch, exc)
+            return
+        except Exception as exc:  # a bug, or the store failed before any message
+            log.exception("error handling a batch of %d from %s", len(batch), batch[0].topic[:200])
+            if not self._quarantine(batch, exc, now):
+                self._not_recorded(batch, exc)
+                return
+            answers = []
         st["batches"] += 1
         st["batched"] += len(batch)
         st["batch_max"] = max(st["batch_max"], len(batch))
-        self._publish(client, self._guarded(work, batch))
+        self._publish(client, [o for a in answers for o in a])
         for item in batch:
             if item.qos > 0:
                 client.ack(item.mid, item.qos)
+
+    def _not_recorded(self, batch: list[_Received], exc: Exception) -> None:
+        self.central.stats["not_recorded"] += len(batch)
+        log.error("the store took nothing of %d messages (%s): not acknowledged", len(batch), exc)
+        self._unrecorded = True
+
+    def _quarantine(self, batch: list[_Received], exc: Exception, now: int) -> bool:
+        """Keep ``batch`` in the quarantine (``internal_error``); False if the store
+        takes nothing."""
+        try:
+            with self.central.store.write():
+                for item in batch:
+                    nodes.quarantine(
+                        self.central.store,
+                        item.topic,
+                        "internal_error",
+                        repr(exc),
+                        item.payload,
+                        from_ts(now),
+                    )
+        except Exception:
+            log.exception("cannot quarantine them either")
+            return False
+        return True
 
     def _tick(self, client: paho.Client) -> None:
         t0 = time.monotonic()
@@ -425,24 +477,12 @@ class Link:
                 st["batch_max"] = 0
             self._reported, self._last = now, (st["batched"], st["batches"])
 
-    def _guarded(
-        self, work: Callable[[int], list[Outgoing]], items: list[_Received] | None = None
-    ) -> list[Outgoing]:
+    def _guarded(self, work: Callable[[int], list[Outgoing]]) -> list[Outgoing]:
         now = int(self.clock())
         try:
             return work(now)
-        except Exception as exc:  # a bug or a database error must not stop the gateway
-            log.exception("error handling %s", "tick" if items is None else items[0].topic[:200])
-            for item in items or ():
-                try:
-                    at = from_ts(now)
-                    store = self.central.store
-                    nodes.quarantine(
-                        store, item.topic, "internal_error", repr(exc), item.payload, at
-                    )
-                except Exception:
-                    log.exception("cannot quarantine the message either")
-                    break
+        except Exception:  # a bug or a database error must not stop the gateway
+            log.exception("error in the periodic work")
             return []
 
     def _publish(self, client: paho.Client, out: list[Outgoing]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sqlite3
 import threading
 import time
 import tomllib
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from firmware_config.values import parse_central_key
@@ -291,6 +293,58 @@ def test_a_message_whose_handling_died_is_delivered_again_to_the_next_gateway(
     assert isinstance(got, Ack) and got.through == 2
     with Store.open(db) as s:
         assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+class StoreDown(Central):
+    """Its store takes no write while ``down`` is set (PostgreSQL unreachable, a
+    SQLite file locked or on a full disk): every write raises the engine's own
+    connection-level error, as the store would."""
+
+    down = threading.Event()
+
+    def __init__(self, store: Store, *args: Any) -> None:
+        super().__init__(store, *args)
+        write = store.write
+
+        def failing() -> Any:
+            if StoreDown.down.is_set():
+                if store.engine == "sqlite":
+                    raise sqlite3.OperationalError("database or disk is full")
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return write()
+
+        store.write = failing  # type: ignore[method-assign]
+
+
+def test_a_message_the_store_took_nothing_of_is_not_acknowledged_and_comes_again(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    """Not even its quarantine could be written: no PUBACK, so the broker keeps
+    it; the gateway reconnects and gets it again until the store takes it. The
+    node published it once."""
+    StoreDown.down.set()
+    try:
+        gw = ready(start_gateway(unix(broker), StoreDown))
+        fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+        node.send(fake.events(now(), [plain_event(1), plain_event(2)]))
+        deadline = time.monotonic() + WAIT
+        while gw.link.central.stats["not_recorded"] < 2:  # refused, delivered again, refused
+            assert time.monotonic() < deadline, "the message was not delivered again"
+            time.sleep(0.01)
+    finally:
+        StoreDown.down.clear()
+    (got,) = acks([node.receive(Kind.ACK, fake)])
+    assert got.through == 2
+    assert gw.link.connects >= 2  # it reconnected for the broker to deliver it again
+    with Store.open(db) as s:
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
+        assert s.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+    gw.close()
+    # and it was acknowledged once stored: a new start is handed nothing again
+    again = ready(start_gateway(unix(broker)))
+    node.send(node.fake.cursor(now(), want=Want.SNAPSHOT))  # the marker: answered last
+    node.receive(Kind.SNAPSHOT)
+    assert again.link.central.stats["events"] == 0
 
 
 def test_a_backlog_is_stored_many_messages_per_transaction_and_each_acknowledged(
