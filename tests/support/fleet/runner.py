@@ -11,7 +11,9 @@
   disconnects them all (a normal disconnect keeps the sessions).
 - Observation for tests and the bench: ``connected``, ``hellos``, per node the
   time each ``applied_rev`` was reached (``applied_at``) and the time the last
-  message of each kind came (``received_at``), message counters, and
+  message of each kind came (``received_at``), when its last publication of
+  each kind began (``sent_at``) and the broker acknowledged it
+  (``puback_at``), message counters, and
   ``wait_until(predicate, timeout)``. A message central sends that a node
   rejects fails the fleet (``errors``).
 - aiomqtt (2.5) sets an exception on a connection's "disconnected" future
@@ -70,6 +72,10 @@ class Fleet:
     hellos: Counter[str] = field(default_factory=Counter)
     applied_at: dict[str, dict[int, float]] = field(default_factory=dict)
     received_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    # node -> kind -> when its last publication of that kind began, and when the
+    # broker's PUBACK for it came (the fan-out's stages: bench/fleet.py)
+    sent_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    puback_at: dict[str, dict[str, float]] = field(default_factory=dict)
     received: Counter[str] = field(default_factory=Counter)
     published: Counter[str] = field(default_factory=Counter)
     up_per_second: Counter[int] = field(default_factory=Counter)
@@ -155,10 +161,14 @@ class Fleet:
         )
 
     async def _publish(self, client: aiomqtt.Client, out: Outgoing) -> None:
-        kind = out.topic.rsplit("/", 1)[1]
+        parts = out.topic.split("/")
+        kind, node = parts[-1], parts[2]
         self.published[kind] += 1
-        self.up_per_second[int(self.clock())] += 1
+        began = self.clock()
+        self.up_per_second[int(began)] += 1
         await client.publish(out.topic, out.payload, qos=1, retain=out.retain)
+        self.sent_at.setdefault(node, {})[kind] = began
+        self.puback_at.setdefault(node, {})[kind] = self.clock()
 
     async def _run(self, sim: SimNode, delay: float) -> None:
         await asyncio.sleep(delay)
