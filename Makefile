@@ -9,9 +9,10 @@ STAMP  := $(VENV)/.installed-stamp
 PACKAGES := kiosk door_controller sync firmware_config
 # Debian packages the tests and the demo use: the broker, pty plumbing, and the
 # Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice, and
-# PostgreSQL (central's production store: its tests start a private server).
+# PostgreSQL (central's production store: its tests start a private server), and
+# headless Chromium with its driver (central's web page is tested in a real browser).
 DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
-            postgresql
+            postgresql chromium chromium-driver
 
 .PHONY: all demo test lint typecheck pytest bench deps-debian venv clean
 
