@@ -14,7 +14,7 @@ PACKAGES := kiosk door_controller sync firmware_config
 DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
             postgresql chromium chromium-driver
 
-.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean
+.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs
 
 all: test
 
@@ -37,9 +37,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-venv: $(STAMP)
+# gettext catalogues: .po sources are committed, .mo files are compiled here at
+# install (Babel) and never committed (central's web page: sync/central/web/locale).
+PO_FILES := $(wildcard sync/central/web/locale/*/LC_MESSAGES/web.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+sync/central/web/locale/%/LC_MESSAGES/web.mo: sync/central/web/locale/%/LC_MESSAGES/web.po $(STAMP)
+	$(VENV)/bin/pybabel -q compile -D web -i $< -o $@
 
-demo: $(STAMP)
+catalogs: $(MO_FILES)
+
+venv: $(STAMP) catalogs
+
+demo: $(STAMP) catalogs
 	@$(MAKE) --no-print-directory deps-debian || echo "make: Debian packages missing; the demo runs with what is installed (no mosquitto: offline)"
 	$(VENV)/bin/hallvakt demo
 
@@ -50,14 +59,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(PACKAGES)
 
-pytest: $(STAMP) deps-debian
+pytest: $(STAMP) catalogs deps-debian
 	$(PY) -m pytest
 
-test: deps-debian $(STAMP) lint typecheck pytest
+test: deps-debian $(STAMP) catalogs lint typecheck pytest
 
 # Every benchmark prints its figures next to a baseline measured in the same run.
 # No bench file may be named like a package (sync.py…): bench/ is first on sys.path.
-bench: $(STAMP)
+bench: $(STAMP) catalogs
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

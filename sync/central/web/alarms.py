@@ -146,7 +146,7 @@ def _node_events(
             if kind != "all" and (k is None or (kind != "alarms" and k != kind)):
                 continue
             out.append(
-                Entry(int(at), node, fac, k, type_, _fields(data), f"e:{node}:{epoch}:{seq}")
+                Entry(int(at), node, fac, k, type_, _fields(data), f"e:{node}:{epoch}:{seq:012d}")
             )
         if len(rows) < page:
             break
@@ -176,7 +176,7 @@ def _security(
             "security",
             "central.security",
             _fields({"reason": reason, "topic": topic, "detail": detail}),
-            f"s:{i}",
+            f"s:{i:012d}",
         )
         for i, at, node, topic, reason, detail in rows
     ]
@@ -209,7 +209,7 @@ def _quarantine(
                     "quarantine",
                     "central.quarantine",
                     _fields({"reason": reason, "topic": topic, "detail": detail}),
-                    f"q:{i}",
+                    f"q:{i:012d}",
                 )
             )
         if len(rows) < limit:

@@ -139,7 +139,7 @@ def fleet(store: Store, now: int, facility: str | None = None, node: str | None 
             software or "",
         )
         catch_up = max([t for t in (cursor, hello) if t is not None], default=None)
-        stale[n] = catch_up is None or now - catch_up > STALE_LAG_S
+        stale[n] = catch_up is not None and now - catch_up > STALE_LAG_S
     for n, kind, ident, st, detail, since in devices:
         row = out.get(n)
         if row is None:

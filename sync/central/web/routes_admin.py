@@ -42,9 +42,7 @@ def _login_form(ctx: Ctx, status: int = 200, error: str = "") -> Response:
 def login(ctx: Ctx) -> Response:
     s = ctx.web.settings
     if ctx.request.method == "GET":
-        if ctx.session is not None:
-            return ctx.redirect(safe_next(ctx.request.query_params.get("next")))
-        return _login_form(ctx)
+        return _login_form(ctx)  # signed in already: signing in again replaces that session
     expected = ctx.request.cookies.get(s.login_cookie_name, "")
     if not _origin_ok(ctx.request) or not sessions.csrf_ok(expected, ctx.form.get("csrf")):
         return _login_form(ctx, 403, ctx._(N_("The form has expired. Please sign in again.")))
