@@ -64,7 +64,9 @@ def seed(store: Store, now: datetime) -> None:
     for node in (NODE, QUIET):
         raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
         nodes.register_node(store, node, FACILITY, raw, None, now)
-    hello = Hello(EPOCH, "boot-1", 0, OutboxRange(1, 3), "hallvakt 0.1", Clock(True, ClockSource.NTP))
+    hello = Hello(
+        EPOCH, "boot-1", 0, OutboxRange(1, 3), "hallvakt 0.1", Clock(True, ClockSource.NTP)
+    )
     nodes.record_hello(store, NODE, hello, to_ts(now), now)
     nodes.record_status(store, NODE, Status(State.ONLINE, EPOCH), to_ts(now), now)
     events = [

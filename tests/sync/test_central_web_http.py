@@ -283,13 +283,15 @@ def test_admin_manages_accounts_and_a_role_change_ends_sessions(
         assert r.status_code == 200
         bad = admin.post("/admin/accounts", data={"username": "Bad Name", "csrf": csrf})
         assert bad.status_code == 400
-        assert admin.post(
-            "/admin/accounts/vera", data={"role": "operator", "csrf": csrf}
-        ).status_code == 200
+        assert (
+            admin.post("/admin/accounts/vera", data={"role": "operator", "csrf": csrf}).status_code
+            == 200
+        )
         assert user.get("/").status_code == 303  # vera signs in again to get her new role
-        assert admin.post(
-            "/admin/accounts/ada", data={"disabled": "1", "csrf": csrf}
-        ).status_code == 400  # not oneself
+        assert (
+            admin.post("/admin/accounts/ada", data={"disabled": "1", "csrf": csrf}).status_code
+            == 400
+        )  # not oneself
     assert count(site[0], "SELECT count(*) FROM web_accounts") == 4
 
 

@@ -42,7 +42,9 @@ def store(store_url: str) -> Store:
 
 
 def devices(store: Store) -> dict[tuple[str, str], tuple[str, str, int]]:
-    rows = store.execute("SELECT kind, id, state, detail, since_ts FROM node_devices WHERE node = ?", [NODE])
+    rows = store.execute(
+        "SELECT kind, id, state, detail, since_ts FROM node_devices WHERE node = ?", [NODE]
+    )
     return {(k, i): (s, d, int(t)) for k, i, s, d, t in rows}
 
 
@@ -79,7 +81,9 @@ def test_events_become_device_states_newest_wins_and_repeats_keep_since(store: S
 def test_a_command_goes_queued_delivered_done_once(store: Store) -> None:
     ops = accounts.get(store, "olle")
     assert ops is not None
-    p = commands.propose(store, {"node": NODE, "cmd": "unlock", "door": "door.main", "seconds": "9"})
+    p = commands.propose(
+        store, {"node": NODE, "cmd": "unlock", "door": "door.main", "seconds": "9"}
+    )
     seq = commands.send(store, p, ops, "127.0.0.1", T)
     assert commands.one(store, NODE, seq, T).state == "queued"  # type: ignore[union-attr]
     taken = nodes.take_commands(store, NOW)  # the gateway's own step
@@ -101,10 +105,14 @@ def test_a_command_goes_queued_delivered_done_once(store: Store) -> None:
 def test_commands_expire_by_their_lifetime(store: Store) -> None:
     ops = accounts.get(store, "olle")
     assert ops is not None
-    queued = commands.send(store, commands.propose(store, {"node": QUIET, "cmd": "resync"}), ops, "a", T)
+    queued = commands.send(
+        store, commands.propose(store, {"node": QUIET, "cmd": "resync"}), ops, "a", T
+    )
     assert commands.one(store, QUIET, queued, T + 299).state == "queued"  # type: ignore[union-attr]
     assert commands.one(store, QUIET, queued, T + 301).state == "expired"  # type: ignore[union-attr]
-    sent = commands.send(store, commands.propose(store, {"node": NODE, "cmd": "lockdown"}), ops, "a", T)
+    sent = commands.send(
+        store, commands.propose(store, {"node": NODE, "cmd": "lockdown"}), ops, "a", T
+    )
     nodes.take_commands(store, NOW)
     assert commands.one(store, NODE, sent, T + 320).state == "delivered"  # type: ignore[union-attr]
     assert commands.one(store, NODE, sent, T + 331).state == "expired"  # type: ignore[union-attr]
@@ -159,7 +167,9 @@ def test_facility_page_names_no_private_person(store: Store) -> None:
 
 def test_alarm_feed_filters_by_kind_facility_and_time(store: Store) -> None:
     nodes.log_security(store, f"hallvakt/v1/{NODE}/up/evt", NODE, "bad_signature", "x", NOW)
-    nodes.quarantine(store, f"hallvakt/v1/{QUIET}/up/evt", "malformed", "y", b"", NOW + timedelta(1))
+    nodes.quarantine(
+        store, f"hallvakt/v1/{QUIET}/up/evt", "malformed", "y", b"", NOW + timedelta(1)
+    )
     done = {"seq": None, "cmd": "lockdown", "result": "done", "origin": "kiosk"}
     unlock = {"seq": 1, "cmd": "unlock", "result": "done"}
     later = NOW + timedelta(seconds=5)
@@ -186,7 +196,11 @@ def test_accounts_and_passwords(store: Store) -> None:
     assert accounts.authenticate(store, PH, "<script>", "x") is None
     stored = store.execute("SELECT password_hash FROM web_accounts WHERE username = 'ada'").scalar()
     assert stored.startswith("$argon2id$") and "admin-password-01" not in stored
-    for bad in [("Ada", "viewer", "long-enough-pw"), ("ok", "root", "long-enough-pw"), ("ok", "viewer", "short")]:
+    for bad in [
+        ("Ada", "viewer", "long-enough-pw"),
+        ("ok", "root", "long-enough-pw"),
+        ("ok", "viewer", "short"),
+    ]:
         with pytest.raises(accounts.AccountError):
             accounts.add(store, PH, bad[0], "", bad[1], bad[2], NOW)
     with pytest.raises(accounts.AccountError, match="exists"):
@@ -200,7 +214,9 @@ def test_sessions_start_fresh_expire_and_end(store: Store) -> None:
     ada = accounts.get(store, "ada")
     assert ada is not None
     token, s = sessions.start(store, ada, T, 100, 1000)
-    assert store.execute("SELECT count(*) FROM web_sessions WHERE id_hash = ?", [token]).scalar() == 0
+    assert (
+        store.execute("SELECT count(*) FROM web_sessions WHERE id_hash = ?", [token]).scalar() == 0
+    )
     assert sessions.find(store, token, T + 50, 100, 1000) == s  # not touched: seen 50 s ago
     assert sessions.find(store, token, T + 70, 100, 1000) is not None  # touched: idle until +170
     assert sessions.find(store, token, T + 140, 100, 1000) is not None

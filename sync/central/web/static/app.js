@@ -52,10 +52,13 @@
     }
   }
 
-  function clock() {
-    var d = new Date();
-    function two(x) { return (x < 10 ? "0" : "") + x; }
-    return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+  function clock() {  // in the page's time zone, as every other time on it
+    var tz = document.body.getAttribute("data-tz") || undefined;
+    try {
+      return new Date().toLocaleTimeString("sv-SE", { timeZone: tz, hour12: false });
+    } catch (e) {
+      return new Date().toLocaleTimeString();
+    }
   }
 
   function refresh(region) {
