@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sync.replica.timeutil import to_ts, zone
 
@@ -36,8 +37,7 @@ STALE_LAG_S = 300
 ALARM_DOOR_STATES = ("forced", "held_open", "fire_release", "lockdown", "powerless")
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceState:
+class DeviceState(NamedTuple):
     kind: str  # door | reader | tamper
     id: str
     state: str

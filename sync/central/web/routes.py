@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from markupsafe import Markup, escape
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sync.replica.timeutil import to_ts, zone
 
 from ..nodes import node_facility
-from . import alarms, commands, fleet, routes_admin
+from . import alarms, commands, fleet, fleet_rows, labels, routes_admin
 from .accounts import Role
 from .app import Ctx, page
 from .i18n import N_
@@ -39,9 +40,31 @@ def fleet_page(ctx: Ctx) -> Response:
     rows.sort(key=lambda r: (not r.problems, r.facility_name.casefold(), r.node))
     live = ctx.url("/", facility=facility, show=q.get("show"), fragment=1)
     name = "_fleet_rows.html" if _fragment(ctx) else "fleet.html"
+    html = fleet_rows.rows_html(rows, _fleet_words(ctx), ctx.ago)
     return ctx.render(
-        name, view=view, rows=rows, facility=facility, only_problems=only_problems, live=live
-    )
+        name, view=view, rows=rows, facility=facility, only_problems=only_problems, live=live,
+        rows_html=html,
+    )  # fmt: skip
+
+
+def _fleet_words(ctx: Ctx) -> dict[str, object]:
+    """The fleet table's words, translated and escaped once per page (not per row)."""
+
+    def _(message: str) -> Markup:  # Markup: escaping it again changes nothing
+        return escape(ctx._(message))
+
+    return {
+        "online": _(N_("Online")), "offline": _(N_("Offline")), "never": _(N_("never")),
+        "unknown": _(N_("unknown")), "trusted": _(N_("trusted")),
+        "untrusted": _(N_("not trusted")), "reader_offline": _(N_("offline")),
+        "tamper": _(N_("Tamper")), "not_reported": _(N_("not reported")), "none": _(N_("none")),
+        "doors": {k: _(v) for k, v in labels.DOOR_STATES.items()},
+        "door_class": {
+            k: "bad" if k in labels.ALARM_DOOR_STATES else "warn" if k in ("unlocked", "open")
+            else "ok" for k in labels.DOOR_STATES
+        },
+        "problems": {k: _(v) for k, v in labels.PROBLEMS.items()},
+    }  # fmt: skip
 
 
 @page()
