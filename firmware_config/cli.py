@@ -22,7 +22,17 @@ from firmware_config.commands import run_config, run_provision
 from firmware_config.config import DEFAULT_CONFIG
 from firmware_config.demo import run_demo
 
-CENTRAL_ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
+CENTRAL_ACTIONS = (
+    "init",
+    "register-node",
+    "import",
+    "book",
+    "command",
+    "demo-seed",
+    "status",
+    "web",
+    "web-user",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 - ``demo-seed --node ID``: the demo facility of sync.demodata for today, with
   walk-in windows for that node, and leases for them.
 - ``status``: facilities, nodes and their lag, events, dropped messages.
+- ``web``, ``web-user``: the web page and its accounts (sync/central/web/cli.py).
 """
 
 from __future__ import annotations
@@ -49,9 +50,20 @@ from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .web import cli as web_cli
 
 EX_CONFIG = 78
-ACTIONS = ("init", "register-node", "import", "book", "command", "demo-seed", "status")
+ACTIONS = (
+    "init",
+    "register-node",
+    "import",
+    "book",
+    "command",
+    "demo-seed",
+    "status",
+    "web",
+    "web-user",
+)
 
 
 class Failed(Exception):
@@ -377,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
     s.add_argument("--date", type=_date, default=None, help="the demo's today, YYYY-MM-DD")
     sub("status", "nodes, their lag and last hello, events, dropped messages")
+    web_cli.add_arguments(
+        sub("web", "serve the web page for the municipality's staff (docs/central.md)"),
+        sub("web-user", "add a web page account, or change or disable one"),
+    )
     return p
 
 
@@ -388,6 +404,8 @@ RUN = {
     "command": run_command,
     "demo-seed": run_demo_seed,
     "status": run_status,
+    "web": web_cli.run_web,
+    "web-user": web_cli.run_web_user,
 }
 
 
