@@ -6,15 +6,16 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-PACKAGES := kiosk door_controller sync firmware_config
+PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # Debian packages the tests and the demo use: the broker, pty plumbing, and the
-# Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice, and
-# PostgreSQL (central's production store: its tests start a private server), and
-# headless Chromium with its driver (central's web page is tested in a real browser).
+# Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice,
+# PostgreSQL (central's production store: its tests start a private server),
+# poppler-utils (pdftoppm: the report tests render PDF pages to PNG to look at them),
+# and headless Chromium with its driver (central's web page is tested in a real browser).
 DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
-            postgresql chromium chromium-driver
+            alsa-utils postgresql poppler-utils chromium chromium-driver
 
-.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs
+.PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs kiosk-screens
 
 all: test
 
@@ -37,12 +38,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-# gettext catalogues: .po sources are committed, .mo files are compiled here at
-# install (Babel) and never committed (central's web page: sync/central/web/locale).
-PO_FILES := $(wildcard sync/central/web/locale/*/LC_MESSAGES/web.po)
+# gettext catalogues (the kiosk's, and central's web page's): .po sources are
+# committed, .mo files are compiled here at install (Babel) and never committed.
+# The domain is the catalogue's file name (kiosk.po -> kiosk, web.po -> web).
+PO_FILES := $(wildcard kiosk/locale/*/LC_MESSAGES/kiosk.po) \
+            $(wildcard sync/central/web/locale/*/LC_MESSAGES/web.po)
 MO_FILES := $(PO_FILES:.po=.mo)
-sync/central/web/locale/%/LC_MESSAGES/web.mo: sync/central/web/locale/%/LC_MESSAGES/web.po $(STAMP)
-	$(VENV)/bin/pybabel -q compile -D web -i $< -o $@
+%.mo: %.po $(STAMP)
+	$(VENV)/bin/pybabel -q compile -D $(basename $(notdir $<)) -i $< -o $@
 
 catalogs: $(MO_FILES)
 
@@ -55,6 +58,7 @@ demo: $(STAMP) catalogs
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(PACKAGES)
@@ -68,6 +72,10 @@ test: deps-debian $(STAMP) catalogs lint typecheck pytest
 # No bench file may be named like a package (sync.py…): bench/ is first on sys.path.
 bench: $(STAMP) catalogs
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The kiosk's screens in docs/kiosk.md, rendered from the real widgets offscreen.
+kiosk-screens: $(STAMP) catalogs deps-debian
+	$(PY) tests/kiosk/docshots.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

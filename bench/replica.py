@@ -4,7 +4,7 @@ Run ``make bench`` (``.venv/bin/python bench/replica.py``), or with ``--quick``
 for a small smoke run. Every figure is printed next to a baseline measured in
 the same process, on the same file, so the ratio is what to read:
 
-1. load: generate 100k credentials and 500k bookings (sync.demodata), parse
+1. load: generate 100k credentials and 500k bookings (hallvakt.demo.data), parse
    them and load them with ``replace_all`` into a temp-file database (once).
 2. lookup: ``access_context(rep, door, digest, at)`` against one bare indexed
    query ("does a booking of this credential's groups open this door now"),
@@ -16,8 +16,15 @@ the same process, on the same file, so the ratio is what to read:
    ``executemany`` of the same rows into a plain table.
 4. snapshot: a 100k-booking snapshot in <= 180 KB parts through
    ``SnapshotPart.from_wire`` + ``stage_snapshot`` against an ``executemany`` of
-   the same rows into a plain table.
+   the same rows into a plain table (no indexes). The snapshot goals of issue
+   13 (lock waits, memory, against a streaming insert into the same tables)
+   are measured by ``bench/snapshot.py``.
 Times come from ``time.perf_counter_ns``; repeated phases report the median.
+
+The records' parse times before the switch to pydantic (tree at 99f5edc,
+hand-written readers) are in docs/benchmarks.md next to the ones after,
+measured with this script on both trees back to back
+(``PYTHONPATH=<other tree> .venv/bin/python bench/replica.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sync.demodata import generate, parsed
+from hallvakt.demo.data import generate, parsed
+from sync.protocol.timeutil import parse_instant, to_ts
 from sync.replica import (
     ChangeBatch,
     Replica,
@@ -47,7 +55,6 @@ from sync.replica import (
     replace_all,
     stage_snapshot,
 )
-from sync.replica.timeutil import parse_instant, to_ts
 
 SEED = 7
 TODAY = date(2026, 10, 20)  # fixed, so every run measures the same data
@@ -359,7 +366,7 @@ def bench_snapshot(scale: Scale, tmp: str) -> None:
         f" {len(parts)} parts, median of {scale.reps} =="
     )
     print(f"SnapshotPart.from_wire  {ms(parse)}")
-    print(f"stage_snapshot (all)    {ms(stage_t)}  (stores parts, re-parses, replace_all)")
+    print(f"stage_snapshot (all)    {ms(stage_t)}  (staged beside the replica, swapped, tidied)")
     print(f"replace_all alone       {ms(repl)}  (records already parsed)")
     print(f"bare executemany        {ms(base_t)}  (json.dumps + INSERT, one tx)")
     print(ratio_line("snapshot ratio (parse + stage)", parse + stage_t, base_t))

@@ -32,8 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starlette.testclient import TestClient
 
 from sync.central.store import Store
-from sync.central.web import WebSettings, accounts, create_app
+from sync.central.web import accounts
+from sync.central.web.app import create_app
 from sync.central.web.fleet import _DEVICES, _NODES
+from sync.central.web.settings import WebSettings
 
 NODES, FACILITIES = 2000, 200
 GOAL_MS = 300.0

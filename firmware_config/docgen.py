@@ -1,7 +1,7 @@
 """The reference tables of docs/configuration.md, generated from the schema.
 
 Rules this module guarantees:
-- ``reference()`` renders every table of ``firmware_config.config.NODE``: each
+- ``reference()`` renders every table of ``firmware_config.model.NodeConfig``: each
   key with its type, default and meaning, and each table's rules. A table used
   at several places (the three door inputs) is rendered once.
 - ``examples()`` renders every file of firmware_config/examples verbatim.
@@ -19,32 +19,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import NODE
-from .schema import Key, ListOf, MapOf, Table, Validator, format_path
+from .model import NodeConfig
+from .schema import describe, fields_of, format_path, nested_table, table_info, table_item
 
 MARK = "<!-- {} GENERATED {} (python -m firmware_config.docgen) -->"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-
-
-def _nested(v: Validator[Any]) -> Table[Any] | None:
-    if isinstance(v, Table):
-        return v
-    if isinstance(v, ListOf) and isinstance(v.item, Table):
-        return v.item
-    return None
-
-
-def _type(v: Validator[Any]) -> str:
-    if isinstance(v, Table):
-        return "table"
-    if isinstance(v, ListOf) and isinstance(v.item, Table):
-        return "array of tables"
-    if isinstance(v, ListOf):
-        return f"array of {v.item.describe()}" + (", no repeats" if v.unique else "")
-    if isinstance(v, MapOf):
-        return f"table: {v.key.describe()} = {v.value.describe()}"
-    return v.describe()
 
 
 def toml_value(value: Any) -> str:
@@ -63,49 +43,53 @@ def _default(value: Any) -> str:
     return "not set" if value is None else f"`{toml_value(value)}`"
 
 
-def _example(key: Key, v: Validator[Any]) -> str:
-    if _nested(v) is not None:
+def _example(name: str, annotation: Any, example: Any, default: Any) -> str:
+    if nested_table(annotation) is not None:
         return "see below"
-    value = key.example if key.example is not None else key.default
-    return "" if value is None else f"`{key.name} = {toml_value(value)}`"
+    value = example if example is not None else default
+    return "" if value is None else f"`{name} = {toml_value(value)}`"
 
 
-def _tables(table: Table[Any], path: str) -> Iterator[tuple[Table[Any], str]]:
-    yield table, path
-    for key, v in table.keys.items():
-        sub = _nested(v)
+def _tables(cls: type, path: str) -> Iterator[tuple[type, str]]:
+    yield cls, path
+    for f in fields_of(cls):
+        sub = nested_table(f.annotation)
         if sub is not None:
-            suffix = "[]" if isinstance(v, ListOf) else ""
-            yield from _tables(sub, f"{path}.{key.name}{suffix}" if path else key.name + suffix)
+            suffix = "[]" if table_item(f.annotation) else ""
+            yield from _tables(sub, f"{path}.{f.name}{suffix}" if path else f.name + suffix)
 
 
 def key_paths() -> list[str]:
     """Every key path of the schema, lists as ``doors[].lock.channel``."""
     out = []
-    for table, path in _tables(NODE, ""):
-        out += [f"{path}.{k.name}" if path else k.name for k in table.keys]
+    for cls, path in _tables(NodeConfig, ""):
+        out += [f"{path}.{f.name}" if path else f.name for f in fields_of(cls)]
     return out
 
 
 def reference() -> str:
     """The markdown reference of every table of node.toml."""
-    groups: dict[int, tuple[Table[Any], list[str]]] = {}
-    for table, path in _tables(NODE, ""):
-        groups.setdefault(id(table), (table, []))[1].append(path)
+    groups: dict[type, list[str]] = {}
+    for cls, path in _tables(NodeConfig, ""):
+        groups.setdefault(cls, []).append(path)
     out: list[str] = []
-    for table, paths in groups.values():
+    for cls, paths in groups.items():
+        info = table_info(cls)
+        assert info is not None
         title = ", ".join(f"`{p}`" for p in paths) if paths != [""] else "Top level"
         out += [f"### {title}", ""]
-        if table.doc:
-            out += [table.doc, ""]
+        if info.doc:
+            out += [info.doc, ""]
         out += ["| key | type | default | meaning | example |", "|---|---|---|---|---|"]
-        for key, v in table.keys.items():
-            default = "**required**" if key.required else _default(key.default)
+        for f in fields_of(cls):
+            k = f.key
+            default = "**required**" if k.required else _default(k.default)
+            example = _example(f.name, f.annotation, k.example, k.default)
             out.append(
-                f"| `{key.name}` | {_type(v)} | {default} | {key.doc} | {_example(key, v)} |"
+                f"| `{f.name}` | {describe(f.annotation)} | {default} | {k.doc} | {example} |"
             )
-        if table.rules:
-            out += ["", "Rules: " + "; ".join(r.describe() for r in table.rules) + "."]
+        if info.rules:
+            out += ["", "Rules: " + "; ".join(r.describe() for r in info.rules) + "."]
         out.append("")
     return "\n".join(out)
 

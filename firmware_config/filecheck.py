@@ -111,3 +111,47 @@ def _client_cert_problems(
     if cert.not_valid_after_utc < now:
         out.append(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}")
     return out
+
+
+def next_steps(cfg: NodeConfig, file: str) -> list[str]:
+    """What an installer does to make the files ``cfg`` names that do not exist
+    yet, as numbered steps for ``config check`` to print ([] when none is
+    missing). ``file`` is the config as the installer typed it."""
+    b = cfg.broker
+    missing = [
+        what
+        for what, path in (
+            ("the node key", cfg.node_key),
+            ("the credential key", cfg.credential_key),
+            ("the broker password", b.password_file),
+        )
+        if path is not None and not path.exists()
+    ]
+    readers = sum(1 for r in cfg.readers if r.key is not None and not r.key.exists())
+    if readers:
+        missing.append(f"{readers} reader key{'s' if readers > 1 else ''}")
+    csr = b.key is not None and not b.key.exists()
+    if csr:
+        missing.append("a TLS key and its certificate request")
+    certs = [
+        f"{what} as {path}"
+        for what, path in (
+            ("the node certificate central signs", b.cert),
+            ("central's CA certificate", b.ca),
+        )
+        if path is not None and not path.exists()
+    ]
+    steps: list[str] = []
+    if missing:
+        steps.append(
+            f"hallvakt provision --config {file}{' --csr' if csr else ''} > registration.txt\n"
+            f"     (writes {', '.join(missing)})"
+        )
+    if certs:
+        steps.append(
+            "send registration.txt to central's operator and save what comes back:\n"
+            + "\n".join(f"     {c}" for c in certs)
+        )
+    if steps:
+        steps.append(f"hallvakt config check {file}")
+    return [f"  {n}. {step}" for n, step in enumerate(steps, 1)]

@@ -1,43 +1,56 @@
-"""A small declarative schema engine for configuration files (ARCHITECTURE.md point 8).
+"""Declarative config schemas on pydantic v2 (ARCHITECTURE.md point 8).
+
+Why pydantic: one validation library serves node.toml, central.toml, central's
+records and the sync messages (docs/configuration.md, "Why pydantic"). For a
+config it collects every problem of a document in one pass, each with its key
+path, which is the promise to installers; msgspec (measured for the records'
+hot path too) stops at the first.
 
 Rules this module guarantees:
-- Validation is pure: a parsed TOML document (dicts, lists, scalars) goes in, a
-  frozen dataclass comes out. Nothing here reads a file or a clock; relative
-  paths are only joined to the config file's directory.
+- A table is a frozen dataclass decorated with ``@table``; each field is
+  ``Annotated[type, <value spec>, Required(...) | Optional(...)]``. The value
+  specs (firmware_config.validators) carry the checks and their words.
+  Validation is pure: a parsed TOML document goes in, a frozen dataclass comes
+  out; nothing reads a file or a clock; relative paths are only joined to the
+  config file's directory (``base_dir`` in the validation context).
 - Every problem names the file, the key path (``readers[2].address``) and what
-  is wrong. Validation goes on after a problem, so all problems of a document
-  are reported at once, in schema order.
+  is wrong. pydantic goes on after a problem, so all problems of a document
+  are reported at once: per table, unknown keys first, then its keys in schema
+  order, then its rules.
 - Unknown keys are errors, with the closest known key suggested (difflib).
-- Defaults are raw TOML values fed through the key's validator, so a default
-  is typed, resolved and documented exactly like a written value.
-- A validator raises only ``Invalid`` (this value is wrong) or ``Failed`` (a
-  nested value is wrong and its problems are already reported), whatever the
-  type of the value it is given.
-
-The shape follows ESPHome's ``config_validation``: ``Table(cls, {Required(key):
-validator, Optional(key, default): validator}, rules)``. Scalar validators
-(``Int``, ``Text``, ``OneOf``, ``FilePath``...) are in firmware_config.validators.
+- Defaults are raw TOML values fed through the key's spec, so a default is
+  typed, resolved and documented exactly like a written value.
+- pydantic's own error types are worded here (``must be an integer, not a
+  string``); a value spec words its own (``127 is not in 0..126``).
 """
 
 from __future__ import annotations
 
-import abc
+import contextlib
 import dataclasses
 import difflib
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
+
+from pydantic import GetCoreSchemaHandler, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError, core_schema
+
+if typing.TYPE_CHECKING:
+    from .rules import Rule
 
 T = TypeVar("T")
-U = TypeVar("U")
 KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+ERROR_TYPE = "hallvakt"  # the pydantic error type of every problem worded here
 
 
 def format_path(path: KeyPath) -> str:
@@ -118,338 +131,328 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class Invalid(Exception):
-    """A single value is wrong. ``at`` extends the key path below the value."""
-
-    def __init__(self, message: str, at: KeyPath = ()) -> None:
-        super().__init__(message)
-        self.message, self.at = message, at
-
-
-class Failed(Exception):
-    """A nested value is wrong; its problems are already in the context."""
-
-
 @dataclass(slots=True)
 class Context:
-    """Where problems go while one file is validated."""
+    """Where problems of one file go while checks beyond the schema run."""
 
     file: str
-    base_dir: Path
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
 
     def report(self, path: KeyPath, message: str) -> None:
         self.problems.append(Problem(self.file, format_path(path), message))
 
 
-class Entry(NamedTuple, Generic[T]):
+def invalid(message: str) -> PydanticCustomError:
+    """The error a value spec raises: ``message`` is the problem, word for word."""
+    return PydanticCustomError(ERROR_TYPE, "{message}", {"message": message})
+
+
+def line_error(at: KeyPath, message: str, value: object = None) -> Any:
+    """One problem ``at`` a key path below the value being validated, for
+    ``ValidationError.from_exception_data`` (pydantic prefixes the outer path)."""
+    return {"type": invalid(message), "loc": at, "input": value}
+
+
+def raise_all(errors: Sequence[Any]) -> None:
+    """Raise ``errors`` (from ``line_error`` or ``ValidationError.errors()``) as one."""
+    if errors:
+        raise ValidationError.from_exception_data("config", [_again(e) for e in errors])
+
+
+def _again(error: Any) -> Any:
+    """An error of ``ValidationError.errors()`` as ``from_exception_data`` takes
+    it: a custom error type must be a ``PydanticCustomError`` again."""
+    if error["type"] == ERROR_TYPE:
+        return {**error, "type": invalid(error["ctx"]["message"])}
+    return error
+
+
+# --- keys --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """The second half of a field's ``Annotated``: required, or optional with a
+    raw TOML default (None: not set); ``example`` is a raw TOML value for the
+    reference docs."""
+
+    required: bool
+    default: Any = None
+    doc: str = ""
+    example: Any = None
+
+
+def Required(doc: str = "", example: Any = None) -> Key:  # like ESPHome cv.Required
+    return Key(True, None, doc, example)
+
+
+def Optional(default: Any = None, doc: str = "", example: Any = None) -> Key:
+    return Key(False, default, doc, example)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a table: its TOML name, attribute, ``Key`` and annotation."""
+
+    name: str
+    attr: str
+    key: Key
+    annotation: Any
+
+    @functools.cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        """pydantic's validator of this key alone (for rules and ``partial``)."""
+        return TypeAdapter(self.annotation)
+
+
+_FIELDS: dict[type, tuple[Field, ...]] = {}
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def fields_of(cls: type) -> tuple[Field, ...]:
+    """The keys of table ``cls`` in schema order."""
+    known = _FIELDS.get(cls)
+    if known is None:
+        known = _FIELDS[cls] = _fields(cls)
+    return known
+
+
+def _fields(cls: type) -> tuple[Field, ...]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out: list[Field] = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        keys = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Key)]
+        if len(keys) != 1:
+            raise TypeError(f"{cls.__name__}.{f.name} needs one Required(...) or Optional(...)")
+        out.append(Field(f.name, f.name, keys[0], hint))
+    return tuple(out)
+
+
+# --- tables ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    doc: str
+    rules: tuple[Rule, ...]
+
+
+def table(doc: str = "", rules: Sequence[Rule] = ()) -> Callable[[type[T]], type[T]]:
+    """Make the frozen dataclass ``cls`` a config table: pydantic validates its
+    keys; this adds unknown keys, raw defaults and the table's ``rules``."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        info = TableInfo(doc, tuple(rules))
+
+        def schema(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+            return core_schema.with_info_wrap_validator_function(
+                functools.partial(_validate_table, cls, info), handler(source)
+            )
+
+        cls.__table__ = info  # type: ignore[attr-defined]
+        cls.__get_pydantic_core_schema__ = staticmethod(schema)  # type: ignore[attr-defined]
+        return cls
+
+    return decorate
+
+
+def table_info(cls: type) -> TableInfo | None:
+    info = getattr(cls, "__table__", None)
+    return info if isinstance(info, TableInfo) else None
+
+
+def _unknown_key(name: object, known: Sequence[str]) -> str:
+    if isinstance(name, str):
+        hint = suggest(name, known)
+        if hint:
+            return "unknown key" + hint
+    return "unknown key" + (f" (known keys: {', '.join(known)})" if len(known) <= 12 else "")
+
+
+def _validate_table(
+    cls: type[T],
+    info: TableInfo,
+    value: Any,
+    handler: core_schema.ValidatorFunctionWrapHandler,
+    ctx: core_schema.ValidationInfo,
+) -> T:
+    if not isinstance(value, dict):
+        return handler(value)  # type: ignore[no-any-return]  # pydantic words "must be a table"
+    fields = fields_of(cls)
+    known = [f.name for f in fields]
+    errors: list[Any] = [
+        line_error((str(name),), _unknown_key(name, known), value[name])
+        for name in value
+        if name not in known
+    ]
+    filled = with_defaults(cls, value)
+    result: T | None = None
+    try:
+        result = handler(filled)
+    except ValidationError as exc:
+        errors += exc.errors(include_url=False)
+    needed = {k for rule in info.rules for k in rule.keys}
+    if result is not None:
+        values = {f.name: getattr(result, f.attr) for f in fields if f.name in needed}
+    else:
+        values = {
+            f.name: _try(f, filled[f.name], ctx.context)
+            for f in fields
+            if f.name in needed and f.name in filled
+        }
+    for rule in info.rules:
+        errors += [line_error(at, message) for at, message in rule.check(value, values)]
+    raise_all(errors)
+    assert result is not None
+    return result
+
+
+def with_defaults(cls: type, value: Mapping[str, Any]) -> dict[str, Any]:
+    """The known keys of ``value``, absent optional keys as their raw default."""
+    out: dict[str, Any] = {}
+    for f in fields_of(cls):
+        if f.name in value:
+            out[f.attr] = value[f.name]
+        elif not f.key.required:
+            out[f.attr] = f.key.default
+    return out
+
+
+def _try(f: Field, raw: Any, context: Any) -> Any:
+    """The validated value of one key, or None if it has problems (reported
+    already by the table's own validation)."""
+    try:
+        return f.adapter.validate_python(raw, context=context)
+    except ValidationError:
+        return None
+
+
+class Entry(NamedTuple, typing.Generic[T]):
     """A list item that validated, with its position in the file."""
 
     pos: int
     value: T
 
 
-class Validator(abc.ABC, Generic[T]):
-    """Turns one raw value into a typed one, or raises ``Invalid`` / ``Failed``."""
-
-    @abc.abstractmethod
-    def __call__(self, value: object, ctx: Context, path: KeyPath) -> T: ...
-
-    @abc.abstractmethod
-    def describe(self) -> str:
-        """The accepted values in words, for errors and the reference docs."""
-
-    def then(self, convert: Callable[[T], U], doc: str | None = None) -> Validator[U]:
-        """This validator followed by ``convert``; a ``ValueError`` there is ``Invalid``."""
-        return _Then(self, convert, doc)
+def entries(value: object) -> dict[str, Any]:
+    """The attributes of a validated table as ``partial`` gives them."""
+    out: dict[str, Any] = {}
+    for f in fields_of(type(value)):
+        v = getattr(value, f.attr)
+        out[f.attr] = tuple(Entry(i, x) for i, x in enumerate(v)) if table_item(f.annotation) else v
+    return out
 
 
-def run(validator: Validator[T], value: object, ctx: Context, path: KeyPath) -> tuple[T, bool]:
-    """Validate ``value``, reporting an ``Invalid`` into ``ctx``; return (value, ok)."""
-    try:
-        return validator(value, ctx, path), True
-    except Invalid as exc:
-        ctx.report(path + exc.at, exc.message)
-    except Failed:
-        pass
-    return None, False  # type: ignore[return-value]
+def partial(cls: type, value: object, context: Any) -> dict[str, Any]:
+    """The keys of table ``cls`` that validate on their own, by attribute; an
+    array of tables keeps the items that validated as ``Entry`` tuples even when
+    others did not. For checks that must go on past a broken item."""
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, Any] = {}
+    filled = with_defaults(cls, value)
+    for f in fields_of(cls):
+        raw, item = filled.get(f.attr), table_item(f.annotation)
+        if item is not None and isinstance(raw, list):
+            good: list[Entry[Any]] = []
+            for i, x in enumerate(raw):
+                with contextlib.suppress(ValidationError):
+                    good.append(Entry(i, adapter(item).validate_python(x, context=context)))
+            out[f.attr] = tuple(good)
+        elif raw is not None:
+            v = _try(f, raw, context)
+            if v is not None:
+                out[f.attr] = v
+    return out
 
 
-class _Then(Validator[U], Generic[T, U]):
-    def __init__(self, first: Validator[T], convert: Callable[[T], U], doc: str | None) -> None:
-        self.first, self.convert, self.doc = first, convert, doc
-
-    def __call__(self, value: object, ctx: Context, path: KeyPath) -> U:
-        raw = self.first(value, ctx, path)
-        try:
-            return self.convert(raw)
-        except ValueError as exc:
-            raise Invalid(str(exc)) from None
-
-    def describe(self) -> str:
-        return self.doc or self.first.describe()
+# --- types for the docs ------------------------------------------------------
 
 
-class ListOf(Validator[tuple[T, ...]]):
-    """A TOML array; ``unique`` rejects repeated items (for scalar items)."""
-
-    def __init__(self, item: Validator[T], *, min_len: int = 0, unique: bool = False) -> None:
-        self.item, self.min_len, self.unique = item, min_len, unique
-
-    def entries(
-        self, value: object, ctx: Context, path: KeyPath
-    ) -> tuple[tuple[Entry[T], ...], bool]:
-        """The items that validated, with their indices, and whether all did."""
-        if not isinstance(value, list):
-            raise Invalid(f"must be an array, not {a_type(value)}")
-        if len(value) < self.min_len:
-            raise Invalid(f"must have at least {self.min_len} item(s)")
-        out: list[Entry[T]] = []
-        ok, seen = True, set()
-        for i, raw in enumerate(value):
-            item, good = run(self.item, raw, ctx, (*path, i))
-            if not good:
-                ok = False
-                continue
-            if self.unique:
-                if item in seen:
-                    ctx.report((*path, i), f"{quote(item)} is listed twice")
-                    ok = False
-                    continue
-                seen.add(item)
-            out.append(Entry(i, item))
-        return tuple(out), ok
-
-    def __call__(self, value: object, ctx: Context, path: KeyPath) -> tuple[T, ...]:
-        items, ok = self.entries(value, ctx, path)
-        if not ok:
-            raise Failed
-        return tuple(e.value for e in items)
-
-    def describe(self) -> str:
-        return f"array of {self.item.describe()}"
+def strip(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(bare type, Annotated metadata) of an annotation, ``X | None`` as X."""
+    meta: tuple[Any, ...] = ()
+    if typing.get_origin(annotation) is Annotated:
+        meta = annotation.__metadata__
+        annotation = typing.get_args(annotation)[0]
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        inner, more = strip(args[0])
+        return inner, meta + more
+    return annotation, meta
 
 
-class MapOf(Validator[Mapping[str, T]]):
-    """A TOML table with free keys (matching ``key``) and validated values."""
-
-    def __init__(self, key: Validator[str], value: Validator[T], *, min_len: int = 0) -> None:
-        self.key, self.value, self.min_len = key, value, min_len
-
-    def __call__(self, value: object, ctx: Context, path: KeyPath) -> Mapping[str, T]:
-        if not isinstance(value, dict):
-            raise Invalid(f"must be a table, not {a_type(value)}")
-        if len(value) < self.min_len:
-            raise Invalid(f"must have at least {self.min_len} entry")
-        out: dict[str, T] = {}
-        ok = True
-        for k, raw in value.items():
-            name, good = run(self.key, k, ctx, (*path, str(k)))
-            item, good2 = run(self.value, raw, ctx, (*path, str(k))) if good else (None, False)
-            if good and good2:
-                out[name] = item  # type: ignore[assignment]
-            ok = ok and good and good2
-        if not ok:
-            raise Failed
-        return MappingProxyType(out)
-
-    def describe(self) -> str:
-        return f"table of {self.key.describe()} = {self.value.describe()}"
+def nested_table(annotation: Any) -> type | None:
+    """The table a key holds (``broker``) or an array of (``readers``), if any."""
+    bare, _ = strip(annotation)
+    if isinstance(bare, type) and table_info(bare) is not None:
+        return bare
+    return table_item(annotation)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Key:
-    """A key of a ``Table``: required, or optional with a raw TOML default;
-    ``example`` is a raw TOML value for the reference docs."""
-
-    name: str
-    required: bool
-    default: Any = None
-    doc: str = ""
-    example: Any = None
-
-    @property
-    def attr(self) -> str:
-        return self.name.replace("-", "_")
+def table_item(annotation: Any) -> type | None:
+    """The table of an array of tables (``tuple[Reader, ...]``), else None."""
+    bare, _ = strip(annotation)
+    if typing.get_origin(bare) is tuple:
+        item = typing.get_args(bare)[0]
+        if isinstance(item, type) and table_info(item) is not None:
+            return item
+    return None
 
 
-def Required(name: str, doc: str = "", example: Any = None) -> Key:  # like ESPHome cv.Required
-    return Key(name, True, None, doc, example)
-
-
-def Optional(name: str, default: Any = None, doc: str = "", example: Any = None) -> Key:
-    return Key(name, False, default, doc, example)
-
-
-class Rule(abc.ABC):
-    """A check across the keys of one table, run after its keys validated."""
-
-    @abc.abstractmethod
-    def check(
-        self, raw: Mapping[str, object], values: Mapping[str, Any]
-    ) -> Iterator[tuple[KeyPath, str]]:
-        """Yield (key path below the table, message) for each problem."""
-
-    @abc.abstractmethod
-    def describe(self) -> str: ...
-
-
-class ExactlyOne(Rule):
-    """Exactly one of ``keys`` is written."""
-
-    def __init__(self, *keys: str) -> None:
-        self.keys = keys
-
-    def check(
-        self, raw: Mapping[str, object], values: Mapping[str, Any]
-    ) -> Iterator[tuple[KeyPath, str]]:
-        present = [k for k in self.keys if k in raw]
-        if not present:
-            yield (), f"needs one of {', '.join(self.keys)}"
-        for k in present[1:]:
-            yield (k,), f"cannot be combined with {present[0]}"
-
-    def describe(self) -> str:
-        return "exactly one of " + ", ".join(f"`{k}`" for k in self.keys)
-
-
-class When(Rule):
-    """When ``key`` validated and ``test(value)`` holds (``label`` in words),
-    the keys in ``require`` must be written and those in ``forbid`` must not."""
-
-    def __init__(
-        self,
-        key: str,
-        test: Callable[[Any], bool],
-        label: str,
-        *,
-        require: Sequence[str] = (),
-        forbid: Sequence[str] = (),
-    ) -> None:
-        self.key, self.test, self.label = key, test, label
-        self.require, self.forbid = tuple(require), tuple(forbid)
-
-    def check(
-        self, raw: Mapping[str, object], values: Mapping[str, Any]
-    ) -> Iterator[tuple[KeyPath, str]]:
-        if values.get(self.key) is None or not self.test(values[self.key]):
-            return
-        for k in self.require:
-            if k not in raw:
-                yield (k,), f"is required when {self.label}"
-        for k in self.forbid:
-            if k in raw:
-                yield (k,), f"is not allowed when {self.label}"
-
-    def describe(self) -> str:
-        parts = [f"`{k}` required" for k in self.require]
-        parts += [f"`{k}` not allowed" for k in self.forbid]
-        return f"when {self.label}: " + ", ".join(parts)
-
-
-class Check(Rule):
-    """A free check over the validated values of one table."""
-
-    def __init__(
-        self,
-        fn: Callable[[Mapping[str, object], Mapping[str, Any]], Iterator[tuple[KeyPath, str]]],
-        doc: str,
-    ) -> None:
-        self.fn, self.doc = fn, doc
-
-    def check(
-        self, raw: Mapping[str, object], values: Mapping[str, Any]
-    ) -> Iterator[tuple[KeyPath, str]]:
-        return self.fn(raw, values)
-
-    def describe(self) -> str:
-        return self.doc
-
-
-class Table(Validator[T]):
-    """A TOML table with known keys, built into the dataclass ``cls``."""
-
-    def __init__(
-        self,
-        cls: type[T],
-        keys: Mapping[Key, Validator[Any]],
-        rules: Sequence[Rule] = (),
-        doc: str = "",
-    ) -> None:
-        self.cls, self.keys, self.rules, self.doc = cls, dict(keys), tuple(rules), doc
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        missing = {k.attr for k in self.keys} ^ names
-        if missing:
-            raise TypeError(f"{cls.__name__} and its schema differ on {sorted(missing)}")
-
-    def fields(
-        self, value: object, ctx: Context, path: KeyPath, *, partial: bool = False
-    ) -> tuple[dict[str, Any], bool]:
-        """Validate every key; return the attributes that validated and whether all
-        did (rules included). With ``partial``, array keys keep their items that
-        validated as ``Entry`` tuples even when others did not."""
-        if not isinstance(value, dict):
-            raise Invalid(f"must be a table, not {a_type(value)}")
-        known = {k.name: k for k in self.keys}
-        ok = True
-        for name in value:
-            if not isinstance(name, str) or name not in known:
-                hint = suggest(name, known) if isinstance(name, str) else ""
-                ctx.report((*path, str(name)), "unknown key" + (hint or self._known(known)))
-                ok = False
-        out: dict[str, Any] = {}
-        for key, validator in self.keys.items():
-            at = (*path, key.name)
-            if key.name in value:
-                raw = value[key.name]
-            elif key.required:
-                ctx.report(at, "is required")
-                ok = False
-                continue
-            elif key.default is None:
-                out[key.attr] = None
-                continue
-            else:
-                raw = key.default
-            if partial and isinstance(validator, ListOf):
-                try:
-                    out[key.attr], good = validator.entries(raw, ctx, at)
-                except Invalid as exc:
-                    ctx.report(at + exc.at, exc.message)
-                    good = False
-                ok = ok and good
-                continue
-            result, good = run(validator, raw, ctx, at)
-            if good:
-                out[key.attr] = result
-            ok = ok and good
-        by_attr = {k.attr: k.name for k in self.keys}
-        named = {by_attr[a]: v for a, v in out.items()}
-        for rule in self.rules:
-            for below, message in rule.check(value, named):
-                ctx.report(path + below, message)
-                ok = False
-        return out, ok
-
-    @staticmethod
-    def _known(known: Mapping[str, Key]) -> str:
-        return f" (known keys: {', '.join(known)})" if len(known) <= 12 else ""
-
-    def build(self, values: Mapping[str, Any]) -> T:
-        """The dataclass from ``fields`` output (``Entry`` tuples are unwrapped)."""
-        plain = {
-            k: tuple(e.value for e in v)
-            if isinstance(v, tuple) and v and isinstance(v[0], Entry)
-            else v
-            for k, v in values.items()
-        }
-        return self.cls(**plain)
-
-    def __call__(self, value: object, ctx: Context, path: KeyPath) -> T:
-        values, ok = self.fields(value, ctx, path)
-        if not ok:
-            raise Failed
-        return self.build(values)
-
-    def describe(self) -> str:
+def describe(annotation: Any) -> str:
+    """A key's accepted values in words, from its value spec."""
+    bare, meta = strip(annotation)
+    for m in meta:
+        if hasattr(m, "describe"):
+            return str(m.describe())
+    if table_item(annotation) is not None:
+        return "array of tables"
+    if isinstance(bare, type) and table_info(bare) is not None:
         return "table"
+    return getattr(bare, "__name__", str(bare))
+
+
+# --- validation --------------------------------------------------------------
+
+
+def problem_of(error: Mapping[str, Any]) -> tuple[str, str]:
+    """(key path, problem) of one pydantic error, in the words of this module."""
+    loc = tuple(p for p in error["loc"] if p != "[key]")
+    kind, value = error["type"], error.get("input")
+    if kind == ERROR_TYPE:
+        return format_path(loc), str(error["ctx"]["message"])
+    words = {
+        "missing": "is required",
+        "int_type": f"must be an integer, not {a_type(value)}",
+        "float_type": f"must be a number, not {a_type(value)}",
+        "bool_type": f"must be true or false, not {a_type(value)}",
+        "string_type": f"must be a string, not {a_type(value)}",
+        "tuple_type": f"must be an array, not {a_type(value)}",
+        "list_type": f"must be an array, not {a_type(value)}",
+        "dict_type": f"must be a table, not {a_type(value)}",
+        "dataclass_type": f"must be a table, not {a_type(value)}",
+    }
+    return format_path(loc), words.get(kind, str(error["msg"]))
+
+
+def problems_of(exc: ValidationError, file: str) -> list[Problem]:
+    """Every problem of ``exc`` as lines of ``file``."""
+    return [Problem(file, *problem_of(e)) for e in exc.errors(include_url=False)]
+
+
+def adapter(cls: type[T]) -> TypeAdapter[T]:
+    """pydantic's validator of table ``cls`` (built once: it takes milliseconds)."""
+    known = _ADAPTERS.get(cls)
+    if known is None:
+        known = _ADAPTERS[cls] = TypeAdapter(cls)
+    return known
+
+
+def validate(cls: type[T], data: object, *, file: str, base_dir: Path) -> T:
+    """``data`` as table ``cls``, or ``ConfigError`` with every problem."""
+    try:
+        return adapter(cls).validate_python(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(problems_of(exc, file)) from None

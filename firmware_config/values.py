@@ -1,9 +1,10 @@
-"""Parsers for the structured strings of a node config.
+"""The structured values of a node config and their parsers.
 
 Rules this module guarantees:
-- Each parser takes a string and returns a typed value, or raises
-  ``ValueError`` with a message that starts with the offending value and says
-  what would be accepted. They are pure (the time zone list is read once from
+- Each value is a frozen dataclass (``BrokerURL``, ``CentralKey``...). Each
+  parser takes a string and returns a typed value, or raises ``ValueError``
+  with a message that starts with the offending value and says what would be
+  accepted. They are pure (the time zone list is read once from
   tzdata); none opens a port or a file.
 - Broker URLs carry no credentials (secrets live in files) and plain
   ``mqtt://`` is loopback only (PROTOCOL.md §2: TLS with client certificates in
@@ -15,10 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import ipaddress
 import posixpath
 import re
 import zoneinfo
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -29,8 +32,70 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from .model import BrokerURL, CentralKey, InputSource, ScreenSize, b64url
+from .ids import NODE_ID
 from .schema import quote, suggest
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url (RFC 4648 §5), as JWS uses."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def fingerprint(raw_public_key: bytes) -> str:
+    """``sha256:`` + unpadded base64url of SHA-256 over a raw public key."""
+    return "sha256:" + b64url(hashlib.sha256(raw_public_key).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerURL:
+    """``mqtts://host:port``, ``mqtt://host:port`` or ``unix:///path``."""
+
+    scheme: str
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    def __str__(self) -> str:
+        if self.scheme == "unix":
+            return f"unix://{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class CentralKey:
+    """A pinned central public key (PROTOCOL.md §4): raw 32-byte Ed25519."""
+
+    raw: bytes
+
+    def public_key(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.raw)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class InputSource:
+    """Where a door input is wired: ``reader:<id>:<n>``, input n (from 0) of an
+    OSDP reader (door_controller.readers.events.InputChanged numbers them so)."""
+
+    reader: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"reader:{self.reader}:{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSize:
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
 
 # pyserial 3.5 URL handlers (serial/urlhandler/protocol_*.py).
 SERIAL_URL_SCHEMES = ("loop", "socket", "rfc2217", "spy", "alt", "hwgrep", "cp2110")
@@ -42,7 +107,7 @@ LOCAL_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
 # gateway, each granted central's rights by name in hallvakt.acl. `central` and
 # every `central-...` are reserved, so that no node id can ever be a gateway's.
 GATEWAY_ID_PATTERN = r"central-[a-z0-9][a-z0-9.-]{0,55}"
-NODE_ID_PATTERN = r"(?!central(?:-|\Z))[a-z0-9.-]{1,64}"
+NODE_ID_PATTERN = rf"(?!central(?:-|\Z)){NODE_ID}"
 _RESERVED = re.compile(r"central(?:-.*)?", re.DOTALL)
 _B64URL_32 = re.compile(r"[A-Za-z0-9_-]{43}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")

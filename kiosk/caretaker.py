@@ -5,12 +5,18 @@ Rules this module guarantees:
   last wrote (``door_states``), alarms (forced, held open, fire release,
   power lost, readers offline), readers, sync health (last contact, applied
   rev, outbox backlog and the age of its oldest event), today's check-ins and
-  no-shows, and walk-ins central rejected.
+  no-shows, walk-ins central rejected, and the door controller's database
+  faults (``sync.replica.door_health``: disk full, write lock held, a corrupt
+  row, an unreadable file), each an alarm.
 - Commands (unlock a door for N seconds, lockdown, release) are never carried
   out here: they are queued with ``queue_local_command`` for the door
   controller, which writes ``command.done`` (an outbox event) when it has.
   Each names the caretaker's credential id. They expire after ``COMMAND_TTL``.
-- Lockdown asks for a second tap (confirm) before it is queued.
+- Lockdown, and releasing it, ask for a second tap (confirm) before it is queued.
+- The alarm count is the number of alarms listed (``alarm_lines``): doors in
+  an alarm state and readers not connected.
+- Readers are named by where they sit (node.toml: door and direction, or
+  the kiosk), never by their ids alone.
 - No-shows are judged as ``sweep_no_shows`` does: a central booking that ended
   ``policy.no_show_grace_minutes`` ago with nobody entered.
 """
@@ -28,15 +34,17 @@ from sync.replica import (
     backlog,
     bookings_overlapping,
     checked_in,
+    day_bounds,
     door_states,
+    local_day,
     pending_commands,
     queue_local_command,
     reader_states,
     resource_tree,
     walkin_states,
 )
+from sync.replica.door_health import DoorFault, door_faults
 from sync.replica.queries import outbox_age
-from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services
@@ -63,6 +71,9 @@ class ReaderLine:
     online: bool
     detail: str
     since: datetime
+    door_name: str | None = None  # where it sits (node.toml's reader -> door)
+    direction: str | None = None
+    kiosk: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +121,17 @@ class CaretakerView:
     rejected: tuple[RejectedLine, ...]
     facility_pending: tuple[str, ...]  # lockdown/release queued
     alarms: int
-    confirming: str | None  # "lockdown" while waiting for the second tap
+    confirming: str | None  # "lockdown" or "release" while waiting for the second tap
     last: str | None  # the last command queued (cmd name), for the screen to confirm
+    alarm_lines: tuple[DoorLine | ReaderLine, ...] = ()  # every alarm counted, listed
+    message: str | None = None  # central's message for the caretaker, today
+    door_faults: tuple[DoorFault, ...] = ()  # the door controller's database faults (alarms)
 
 
 class CaretakerModel:
-    def __init__(self, svc: Services, who: Identity) -> None:
+    def __init__(self, svc: Services, who: Identity, message: str | None = None) -> None:
         self.svc, self.who = svc, who
+        self.message = message
         self.confirming: str | None = None
         self.last: str | None = None
         self.seconds = UNLOCK_CHOICES[0]  # the unlock length the caretaker picked
@@ -146,10 +161,17 @@ class CaretakerModel:
                         tuple(c.cmd for c in pending if c.args.get("door") == d.id),
                     )
                 )
+            door_names = {d.door: d.name for d in doors}
+            places = self.svc.settings.readers
             readers = tuple(
-                ReaderLine(r.reader, r.online, r.detail, r.since.astimezone(tz))
+                ReaderLine(
+                    r.reader, r.online, r.detail, r.since.astimezone(tz),
+                    door_names.get(places[r.reader].door or "") if r.reader in places else None,
+                    places[r.reader].direction if r.reader in places else None,
+                    places[r.reader].kiosk if r.reader in places else None,
+                )
                 for r in reader_states(rep)
-            )
+            )  # fmt: skip
             sync_state, policy = rep.state(), rep.policy()
             oldest = outbox_age(rep)
             seen = sync_state.head_seen_at
@@ -162,7 +184,11 @@ class CaretakerModel:
             )
             today = self._today(now, policy.no_show_grace_minutes)
             rejected = self._rejected()
-        alarms = sum(d.alarm for d in doors) + sum(not r.online for r in readers)
+        alarm_lines: tuple[DoorLine | ReaderLine, ...] = (
+            *(d for d in doors if d.alarm),
+            *(r for r in readers if not r.online),
+        )
+        faults = door_faults(rep.path, now)
         return CaretakerView(
             tuple(doors),
             readers,
@@ -170,9 +196,12 @@ class CaretakerModel:
             today,
             rejected,
             tuple(c.cmd for c in pending if "door" not in c.args),
-            alarms,
+            len(alarm_lines) + len(faults),
             self.confirming,
             self.last,
+            alarm_lines,
+            self.message,
+            faults,
         )
 
     def _today(self, now: datetime, grace_minutes: int) -> tuple[BookingLine, ...]:
@@ -240,5 +269,11 @@ class CaretakerModel:
             raise ValueError("lockdown needs a confirmation")
         return self._queue("lockdown", {})
 
+    def ask_release(self) -> None:
+        self.confirming = "release"
+
     def release(self) -> int:
+        """Queue ``release``; only after ``ask_release`` (a second tap)."""
+        if self.confirming != "release":
+            raise ValueError("releasing a lockdown needs a confirmation")
         return self._queue("release", {})

@@ -1,28 +1,36 @@
-"""Languages: gettext catalogues compiled from their .po sources at run time.
+"""Languages: gettext catalogues, compiled by Babel at install.
 
 Rules this module guarantees:
 - Message ids are English; ``kiosk/locale/<lang>/LC_MESSAGES/kiosk.po`` holds
   each language (Swedish is the kiosk's default). Only .po files are
-  committed: ``compile_po`` turns one into GNU .mo bytes in memory (no msgfmt
-  needed), read by the standard library's ``gettext.GNUTranslations``, so
-  plural forms follow each catalogue's ``Plural-Forms`` header.
-- Fuzzy and untranslated entries fall back to the English id.
-- A language is offered only if its catalogue exists (``available``).
+  committed; ``make catalogs`` (part of ``make venv``) compiles each with
+  Babel's ``pybabel compile`` to the .mo beside it, which the standard
+  library's ``gettext`` reads, so plural forms follow each catalogue's
+  ``Plural-Forms`` header. Fuzzy and untranslated entries fall back to the
+  English id (Babel leaves them out of the .mo).
+- A language is offered only if its catalogue exists (``available``). A .po
+  without its compiled .mo, or with an older one, raises ``CatalogueMissing``
+  naming the file and the command that compiles it: a kiosk never shows
+  English to a Swedish hall because an install step was skipped.
 - Catalogues are read once per process and kept (immutable after loading).
+- ``extract`` finds the marked messages with Babel's Python extractor
+  (keywords ``_``, ``N_`` and ``n_``), for the test that every one is
+  translated.
 """
 
 from __future__ import annotations
 
-import ast
 import gettext
-import io
-import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "kiosk"
+KEYWORDS = {"_": None, "N_": None, "n_": (1, 2)}
 NATIVE_NAMES = {
     "sv": "Svenska",
     "en": "English",
@@ -34,95 +42,8 @@ NATIVE_NAMES = {
 }
 
 
-class PoError(ValueError):
-    """A .po file that cannot be read; names the line."""
-
-
-def _unquote(line: str, lineno: int) -> str:
-    try:
-        value = ast.literal_eval(line)
-    except (ValueError, SyntaxError):
-        raise PoError(f"line {lineno}: not a quoted string: {line!r}") from None
-    if not isinstance(value, str):
-        raise PoError(f"line {lineno}: not a quoted string: {line!r}")
-    return value
-
-
-def parse_po(text: str) -> dict[str, str]:
-    """Message id -> translation (plural forms joined by NUL, as .mo stores them).
-
-    Fuzzy entries are skipped; the header (id ``""``) is kept.
-    """
-    out: dict[str, str] = {}
-    entry: dict[str, str] = {}
-    key: str | None = None
-    fuzzy = False
-
-    def flush() -> None:
-        nonlocal entry, fuzzy, key
-        if "msgid" in entry and not fuzzy:
-            msgid = entry["msgid"]
-            if "msgid_plural" in entry:
-                msgid += "\0" + entry["msgid_plural"]
-                forms = sorted(k for k in entry if k.startswith("msgstr["))
-                msgstr = "\0".join(entry[k] for k in forms)
-            else:
-                msgstr = entry.get("msgstr", "")
-            if msgstr.replace("\0", ""):
-                out[msgid] = msgstr
-        entry, fuzzy, key = {}, False, None
-
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line:
-            flush()
-        elif line.startswith("#,") and "fuzzy" in line:
-            if "msgid" in entry:
-                flush()
-            fuzzy = True
-        elif line.startswith("#"):
-            continue
-        elif line.startswith('"'):
-            if key is None:
-                raise PoError(f"line {lineno}: a continuation without a keyword")
-            entry[key] += _unquote(line, lineno)
-        else:
-            word, _, rest = line.partition(" ")
-            if word == "msgid" and "msgid" in entry:
-                flush()
-            if word not in ("msgid", "msgid_plural", "msgctxt") and not word.startswith("msgstr"):
-                raise PoError(f"line {lineno}: unknown keyword {word!r}")
-            key = word
-            entry[key] = _unquote(rest.strip(), lineno)
-    flush()
-    return out
-
-
-def compile_mo(messages: dict[str, str]) -> bytes:
-    """GNU .mo bytes (little-endian, revision 0, no hash table)."""
-    ids = sorted(messages)
-    keys = [i.encode("utf-8") for i in ids]
-    values = [messages[i].encode("utf-8") for i in ids]
-    n = len(ids)
-    start_ids = 7 * 4
-    start_strs = start_ids + n * 8
-    data_start = start_strs + n * 8
-    blob = bytearray()
-    key_table, value_table = [], []
-    for k in keys:
-        key_table.append((len(k), data_start + len(blob)))
-        blob += k + b"\0"
-    for v in values:
-        value_table.append((len(v), data_start + len(blob)))
-        blob += v + b"\0"
-    head = struct.pack("<7I", 0x950412DE, 0, n, start_ids, start_strs, 0, 0)
-    tables = b"".join(struct.pack("<2I", *p) for p in key_table + value_table)
-    return head + tables + bytes(blob)
-
-
-def compile_po(text: str) -> bytes:
-    """.po source text -> .mo bytes."""
-    return compile_mo(parse_po(text))
+class CatalogueMissing(RuntimeError):
+    """A .po catalogue has no up-to-date compiled .mo beside it."""
 
 
 def po_path(lang: str) -> Path:
@@ -148,44 +69,51 @@ class Translator:
     def n_(self, singular: str, plural: str, n: int) -> str:
         return self.catalogue.ngettext(singular, plural, n)
 
-    @property
-    def native_name(self) -> str:
-        return NATIVE_NAMES.get(self.lang, self.lang)
-
 
 @cache
 def translator(lang: str) -> Translator:
-    """The translator for ``lang``; English ids for a language with no catalogue."""
-    path = po_path(lang)
-    if not path.is_file():
+    """The translator for ``lang``; English ids for a language with no catalogue.
+
+    Raises ``CatalogueMissing`` when the .po exists but was not compiled (or
+    was edited after it was).
+    """
+    po = po_path(lang)
+    if not po.is_file():
         return Translator(lang, gettext.NullTranslations())
-    mo = compile_po(path.read_text(encoding="utf-8"))
-    return Translator(lang, gettext.GNUTranslations(io.BytesIO(mo)))
+    mo = po.with_suffix(".mo")
+    if not mo.is_file() or mo.stat().st_mtime < po.stat().st_mtime:
+        raise CatalogueMissing(
+            f"{mo}: missing or older than {po.name}; compile the catalogues with `make catalogs`"
+        )
+    with mo.open("rb") as f:
+        return Translator(lang, gettext.GNUTranslations(f))
+
+
+def catalogue_ids(lang: str) -> dict[str, bool]:
+    """The .po source's message ids (a plural as ``singular\\0plural``) and
+    whether each is translated and not fuzzy (read with Babel)."""
+    with po_path(lang).open("rb") as f:
+        cat = read_po(f, locale=None)
+    out: dict[str, bool] = {}
+    for m in cat:
+        if not m.id:
+            continue
+        key = m.id if isinstance(m.id, str) else "\0".join(m.id)
+        strings = m.string if isinstance(m.string, tuple | list) else (m.string,)
+        out[key] = not m.fuzzy and all(strings)
+    return out
 
 
 def extract(sources: list[Path]) -> list[tuple[str, str | None]]:
-    """Message ids in ``sources``: calls of ``_``, ``N_`` (singular) and ``n_``
-    (singular, plural) with literal strings, in source order."""
-    found: list[tuple[int, int, int, tuple[str, str | None]]] = []
-    for index, path in enumerate(sources):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            f = node.func
-            name = (
-                f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-            )
-            strs = [
-                a.value
-                for a in node.args
-                if isinstance(a, ast.Constant) and isinstance(a.value, str)
-            ]
-            where = (index, node.lineno, node.col_offset)
-            if name in ("_", "N_") and strs:
-                found.append((*where, (strs[0], None)))
-            elif name == "n_" and len(strs) >= 2:
-                found.append((*where, (strs[0], strs[1])))
-    return list(dict.fromkeys(m for *_, m in sorted(found)))
+    """Message ids marked in ``sources`` (``_``, ``N_``, ``n_``), in source order."""
+    found: list[tuple[str, str | None]] = []
+    for path in sources:
+        for _line, msg, _comments, _ctx in extract_from_file("python", path, keywords=KEYWORDS):
+            if isinstance(msg, tuple):
+                found.append((msg[0], msg[1] if len(msg) > 1 else None))
+            else:
+                found.append((msg, None))
+    return list(dict.fromkeys(found))
 
 
 def kiosk_sources() -> list[Path]:

@@ -27,13 +27,14 @@ from sync.replica import (
     StartReport,
     bookings_overlapping,
     checked_in,
+    day_bounds,
     leaders_in,
+    local_day,
     report_attendance,
     resource_tree,
     start_report,
 )
 from sync.replica.queries import public_label
-from sync.replica.timeutil import day_bounds, local_day
 
 from .identity import Identity
 from .services import Services
@@ -99,6 +100,8 @@ class LeaderView:
     participants: int
     leaders: int
     error: str | None
+    field: str = "p"  # the count the number pad types into: "p" participants, "l" leaders
+    saved: tuple[int, int] | None = None  # the counts saved (shown and spoken by "Thank you!")
 
 
 def stage_at(booking: Booking | None, now: datetime) -> str:
@@ -125,6 +128,9 @@ class LeaderFlow:
         draft = start_report(svc.rep, self.booking.id) if self.booking else None
         self.participants = draft.participants if draft else 0
         self.leaders = draft.leaders if draft else 1
+        self.field = "p"
+        self.fresh = True  # the next digit replaces the count instead of extending it
+        self.saved: tuple[int, int] | None = None
 
     def _find(self) -> Booking | None:
         rep, now = self.svc.rep, self.svc.clock.now()
@@ -150,7 +156,7 @@ class LeaderFlow:
         if b is None:
             return LeaderView(
                 self.state, team, None, "", "", None, None, "none", None, False, None, 0, 1,
-                self.error,
+                self.error, self.field, self.saved,
             )  # fmt: skip
         res = rep.get(Resource, b.resources[0])
         owner = next((g for g in self.who.groups if g.id == b.holder), None)
@@ -170,7 +176,42 @@ class LeaderFlow:
             self.participants,
             self.leaders,
             self.error,
+            self.field,
+            self.saved,
         )
+
+    # --- the number pad -------------------------------------------------------
+
+    def select(self, field: str) -> None:
+        """Type into ``p`` (participants) or ``l`` (leaders) next."""
+        if field not in ("p", "l"):
+            raise ValueError(f"no count {field!r}")
+        self.field, self.fresh, self.error = field, True, None
+
+    def digit(self, d: str) -> None:
+        """A digit on the number pad: the first after selecting replaces the count."""
+        if len(d) != 1 or not d.isdigit():
+            raise ValueError(f"not a digit: {d!r}")
+        value = self.participants if self.field == "p" else self.leaders
+        value = int(d) if self.fresh else value * 10 + int(d)
+        self.fresh = False
+        most = MAX_PARTICIPANTS if self.field == "p" else MAX_LEADERS
+        if value > most:
+            self.error = "count_range"
+            return
+        self._set(value)
+
+    def erase(self) -> None:
+        value = self.participants if self.field == "p" else self.leaders
+        self.fresh = False
+        self._set(value // 10)
+
+    def _set(self, value: int) -> None:
+        if self.field == "p":
+            self.participants = value
+        else:
+            self.leaders = value
+        self.error = None
 
     def start_count(self) -> None:
         if stage_at(self.booking, self.svc.clock.now()) not in ("start", "end"):
@@ -190,9 +231,13 @@ class LeaderFlow:
         stage = stage_at(b, now)
         if b is None or self.state is not L.COUNT or stage not in ("start", "end"):
             raise LeaderTransition("nothing to report")
+        if not (0 <= self.participants <= MAX_PARTICIPANTS and 1 <= self.leaders <= MAX_LEADERS):
+            self.error = "count_range"
+            return
         report_attendance(
             self.svc.rep, b, stage, self.participants, self.leaders, self.who.credential, now
         )
+        self.saved = (self.participants, self.leaders)
         self._go(LE.SUBMIT)
 
     def back(self) -> None:

@@ -12,19 +12,40 @@ import os
 import sys
 
 from firmware_config.config import EX_CONFIG, load_or_exit
-from firmware_config.model import Kiosk
+from firmware_config.model import Kiosk, Reader
 from firmware_config.secrets import SecretError, load_credential_key
-from sync.replica import Replica
+from sync.replica.clock import SystemClock
+from sync.replica.refusal import open_or_exit
 
-from .services import KioskSettings, Services, SystemClock
+from .display import DEFAULT_DIAGONAL_IN, Display
+from .services import KioskSettings, ReaderPlace, Services
 from .speech import EspeakSpeaker
 
 BUSY_TIMEOUT_S = 2.0  # a write waits this long for the door controller's lock, then says "busy"
 
 
-def settings_of(kiosk: Kiosk) -> KioskSettings:
+def settings_of(kiosk: Kiosk, readers: tuple[Reader, ...] = ()) -> KioskSettings:
+    """The kiosk's settings from its node.toml entry (and where the readers sit)."""
+    screen = kiosk.screen
+    display = Display.of(
+        (screen.width, screen.height),
+        kiosk.orientation,
+        diagonal_in=kiosk.screen_diagonal_in or DEFAULT_DIAGONAL_IN,
+        dpi=kiosk.screen_dpi,
+    )
     return KioskSettings(
-        kiosk.id, kiosk.languages, kiosk.default_language, kiosk.idle_timeout_s, kiosk.speech
+        kiosk.id,
+        kiosk.languages,
+        kiosk.default_language,
+        kiosk.idle_timeout_s,
+        kiosk.speech,
+        kiosk.phone_walkins,
+        display=display,
+        speaker_device=kiosk.speaker_device,
+        headset_device=kiosk.headset_device,
+        volume=kiosk.volume,
+        qr_url_template=kiosk.qr_url_template,
+        readers={r.id: ReaderPlace(r.door, r.direction, r.kiosk) for r in readers},
     )
 
 
@@ -48,18 +69,22 @@ def run_kiosk(args: argparse.Namespace) -> int:
     os.environ.setdefault("LP_NUM_THREADS", "0")
     from kivy.config import Config
 
-    Config.set("graphics", "width", str(kiosk.screen.width))
-    Config.set("graphics", "height", str(kiosk.screen.height))
+    settings = settings_of(kiosk, cfg.readers)
+    Config.set("graphics", "width", str(settings.display.width))
+    Config.set("graphics", "height", str(settings.display.height))
     Config.set("graphics", "fullscreen", "auto" if args.fullscreen else "0")
     Config.set("kivy", "exit_on_escape", "0")
     from .model import KioskModel
     from .ui.app import KioskApp
 
-    rep = Replica.open(cfg.database, default_tz=cfg.timezone, busy_timeout_s=BUSY_TIMEOUT_S)
+    rep = open_or_exit(cfg.database, default_tz=cfg.timezone, busy_timeout_s=BUSY_TIMEOUT_S)
     rep.policy_overlay = cfg.policy.apply
-    svc = Services(
-        rep, SystemClock(), EspeakSpeaker(), settings_of(kiosk), cfg.node_id, cfg.facility_id, key
+    speaker = EspeakSpeaker(
+        speaker_device=settings.speaker_device,
+        headset_device=settings.headset_device,
+        volume=settings.volume,
     )
+    svc = Services(rep, SystemClock(), speaker, settings, cfg.node_id, cfg.facility_id, key)
     try:
         KioskApp(KioskModel(svc)).run()
     finally:

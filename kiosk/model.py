@@ -18,13 +18,26 @@ Rules this module guarantees:
   booked with the phone number a visitor types for a new walk-in. Who booked
   (holder or phone digest) comes from the node database (``rejected_walkins``),
   so a restart loses nothing; only "already shown in this run" is in memory.
-- Speech: the current screen is spoken on every change when the kiosk's
-  ``speech`` setting is on (and on request by the "read aloud" button), and so
-  is every confirmation and error; a door code only by ``speak_code``.
+- Speech is on from the start when the kiosk's ``speech`` setting is (the
+  kiosk profile's default); the header's speech button turns it off for this
+  visitor. The current screen is spoken once on every change (the free times
+  too), and so is every confirmation and error: an utterance equal to the
+  last one is not said again unless asked ("read aloud"). A door code, and
+  the digits typed on the keypad, are spoken only to a headset, and the
+  code only on request (``speak_code``); without a headset the code is
+  spoken on request through the speaker.
+- The idle warning counts down every second on screen, and speech announces
+  it when it starts and at 10, 5, 3, 2 and 1 seconds; any touch or key
+  extends it, without limit.
+- ``message`` commands from central (PROTOCOL.md §6) are taken on the next
+  poll (``take_message``, which answers ``command.done``): a public one is
+  shown on every screen and spoken once, a caretaker's in the caretaker view.
+  Both stay for the rest of the facility day or until a newer one.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,11 +46,17 @@ from enum import Enum
 
 from firmware_config.runtime import Notifier
 from sync.replica import (
+    KioskMessage,
     Resource,
     beat,
+    day_bounds,
     kiosk_taps_after,
     last_kiosk_tap_id,
+    local_day,
+    pending_messages,
     rejected_walkins,
+    shown_messages,
+    take_message,
 )
 
 from . import texts
@@ -53,6 +72,8 @@ from .walkin import W, WalkinFlow
 BEAT_S = 5.0
 
 TEXT_SCALES = (1.0, 1.3, 1.6)
+VOLUMES = (40, 55, 70, 85, 100)  # percent, the volume button's steps
+COUNTDOWN_SPOKEN = (10, 5, 3, 2, 1)  # seconds left that the idle warning says aloud
 
 
 class Screen(Enum):
@@ -68,6 +89,8 @@ class Prefs:
     lang: str
     text_size: int = 0  # index into TEXT_SCALES
     high_contrast: bool = False
+    speech: bool = True
+    volume: int = 2  # index into VOLUMES
 
     @property
     def scale(self) -> float:
@@ -80,8 +103,11 @@ class KioskModel:
         s = svc.settings
         offered = [lang for lang in s.languages if lang in available()]
         self.languages = tuple(offered) or ("en",)
+        volume = min(range(len(VOLUMES)), key=lambda i: abs(VOLUMES[i] - s.volume))
         self.default_prefs = Prefs(
-            s.default_language if s.default_language in self.languages else self.languages[0]
+            s.default_language if s.default_language in self.languages else self.languages[0],
+            speech=s.speech,
+            volume=volume,
         )
         self.prefs = self.default_prefs
         self.screen = Screen.TODAY
@@ -95,12 +121,18 @@ class KioskModel:
         self.shown_rejections: set[str] = set()  # booking ids, this kiosk run
         self.last_tap = last_kiosk_tap_id(svc.rep)
         self._mark = self._data_mark()
-        self.today: TodayView = build_today(svc.rep, svc.node_id, svc.clock.now())
-        self.spoken: list[str] = []  # what was last said (for tests and the screen reader log)
+        self.today: TodayView = self._build_today()
+        self.spoken: list[str] = []  # what was said, newest last (tests, the speech log)
+        self._last_said = ""
+        self._countdown = -1  # the idle warning's seconds last shown
         self.keypad = ""  # digits typed on the on-screen keypad (a phone number)
         self.started = svc.clock.now()
         self._next_beat = 0.0
         self.notifier = Notifier()
+        self.messages: dict[str, KioskMessage] = {}
+        self._message_day: datetime | None = None
+        self.load_messages()
+        self.svc.speaker.set_volume(VOLUMES[self.prefs.volume])
 
     # --- language, preferences, speech -------------------------------------------
 
@@ -122,14 +154,47 @@ class KioskModel:
     def toggle_contrast(self) -> None:
         self.prefs = replace(self.prefs, high_contrast=not self.prefs.high_contrast)
         self.touch()
+        self.say(
+            self.tr._("High contrast on")
+            if self.prefs.high_contrast
+            else self.tr._("High contrast off")
+        )
 
-    def say(self, text: str, *, forced: bool = False) -> None:
-        if not text or not (forced or self.svc.settings.speech):
+    def toggle_speech(self) -> None:
+        """The header's labelled speech button: off for this visitor, or on again."""
+        on = not self.prefs.speech
+        self.prefs = replace(self.prefs, speech=on)
+        self.touch()
+        if on:
+            self.say(self.tr._("Speech on."), forced=True)
+            self.announce()
+        else:
+            self.say(self.tr._("Speech off."), forced=True)
+
+    def cycle_volume(self) -> None:
+        self.prefs = replace(self.prefs, volume=(self.prefs.volume + 1) % len(VOLUMES))
+        self.svc.speaker.set_volume(VOLUMES[self.prefs.volume])
+        self.touch()
+        self.say(self.volume_label(), forced=True)
+
+    def volume_label(self) -> str:
+        return self.tr._("Volume {n} of {total}").format(
+            n=self.prefs.volume + 1, total=len(VOLUMES)
+        )
+
+    def say(self, text: str, *, forced: bool = False, private: bool = False) -> None:
+        """Speak ``text`` once: when speech is on (or ``forced``, a visitor's
+        request), and not when it equals the last thing said (unless forced).
+        ``private`` goes to the headset only."""
+        if not text or not (forced or self.prefs.speech):
             return
+        if text == self._last_said and not forced:
+            return
+        self._last_said = text
         self.spoken.append(text)
-        del self.spoken[:-20]
+        del self.spoken[:-50]
         if self.svc.speaker.available:
-            self.svc.speaker.say(text, self.prefs.lang)
+            self.svc.speaker.say(text, self.prefs.lang, private=private)
 
     def screen_speech(self) -> str:
         tr = self.tr
@@ -141,16 +206,70 @@ class KioskModel:
             return texts.caretaker_speech(tr, self.caretaker.view())
         if self.screen is Screen.NOTICE and self.notice is not None:
             return texts.notice_speech(tr, self.notice)
-        return texts.today_speech(tr, self.today)
+        speech = texts.today_speech(tr, self.today)
+        message = self.public_message
+        if message:
+            speech = tr._("Message: {text}").format(text=message) + " " + speech
+        return speech
 
     def announce(self, *, forced: bool = False) -> None:
         """Speak the current screen (the "read aloud" button forces it)."""
         self.say(self.screen_speech(), forced=forced)
 
     def speak_code(self) -> None:
-        """Read the door code aloud: only when the visitor asks."""
+        """Read the door code aloud: only when the visitor asks; to the headset
+        when there is one (nobody else hears it), else through the speaker."""
         if self.walkin is not None and self.walkin.done is not None:
-            self.say(texts.code_speech(self.tr, self.walkin.done.code), forced=True)
+            words = texts.code_speech(self.tr, self.walkin.done.code)
+            private = self.svc.speaker.has_headset
+            self.say(words, forced=True, private=private)
+            if private:
+                self.say(self.tr._("The code is read in the headset."), forced=True)
+
+    # --- messages from central ---------------------------------------------------------
+
+    @property
+    def public_message(self) -> str | None:
+        m = self.messages.get("public")
+        return m.text if m else None
+
+    @property
+    def caretaker_message(self) -> str | None:
+        m = self.messages.get("caretaker")
+        return m.text if m else None
+
+    def _day_start(self) -> datetime:
+        now = self.svc.clock.now()
+        return day_bounds(local_day(now, self.svc.rep.tz), self.svc.rep.tz)[0]
+
+    def load_messages(self) -> None:
+        """Today's messages already taken (by this kiosk before a restart, or another)."""
+        day = self._message_day = self._day_start()
+        self.messages = shown_messages(self.svc.rep, day)
+
+    def take_messages(self) -> bool:
+        """Take central's pending messages (answers ``command.done``); True if any."""
+        took = False
+        if self._day_start() != self._message_day:
+            self.load_messages()  # a new day: yesterday's messages are gone
+            took = True
+        for pending in pending_messages(self.svc.rep):
+            now, trusted = self.svc.clock.now(), self.svc.clock.trusted()
+            msg = take_message(
+                self.svc.rep, pending.id, self.svc.settings.id, now, clock_trusted=trusted
+            )
+            if msg is None:
+                continue
+            took = True
+            if msg.text:
+                self.messages[msg.audience] = msg
+            else:
+                self.messages.pop(msg.audience, None)  # an empty text clears
+            if msg.audience == "public" and msg.text:
+                self.say(self.tr._("Message: {text}").format(text=msg.text))
+            if self.caretaker is not None:
+                self.caretaker.message = self.caretaker_message
+        return took
 
     # --- navigation ------------------------------------------------------------------
 
@@ -193,11 +312,18 @@ class KioskModel:
     def touch(self) -> None:
         self.limit.touch(self.svc.clock.monotonic())
         self.warning = False
+        self._countdown = -1
 
     def extend(self) -> None:
         """The "more time" button of the warning."""
         self.limit.extend(self.svc.clock.monotonic())
         self.warning = False
+        self._countdown = -1
+        self.say(self.tr._("More time."), forced=True)
+
+    def countdown(self) -> int:
+        """Whole seconds left before the kiosk returns to the start (rounded up)."""
+        return math.ceil(self.remaining())
 
     @property
     def idle_limited(self) -> bool:
@@ -210,8 +336,12 @@ class KioskModel:
         st = self.svc.rep.state()
         return (st.applied_rev, st.last_seq, st.acked_through, st.head_seen_at)
 
+    def _build_today(self) -> TodayView:
+        svc = self.svc
+        return build_today(svc.rep, svc.node_id, svc.clock.now(), clock_trusted=svc.clock.trusted())
+
     def refresh_today(self) -> None:
-        self.today = build_today(self.svc.rep, self.svc.node_id, self.svc.clock.now())
+        self.today = self._build_today()
 
     def heartbeat(self) -> None:
         """Say the kiosk is alive (systemd's watchdog, ``hallvakt status``)."""
@@ -238,10 +368,22 @@ class KioskModel:
                     self.walkin.timeout()
                 self.home()
                 return True
-            if phase is Phase.WARNING and not self.warning:
-                self.warning = True
-                self.say(self.tr._("Do you need more time? Touch the screen to continue."))
-                changed = True
+            if phase is Phase.WARNING:
+                left = self.countdown()
+                if not self.warning:
+                    self.warning = True
+                    self.say(
+                        self.tr._(
+                            "Do you need more time? The kiosk returns to the start in "
+                            "{n} seconds. Touch the screen or press any key to continue."
+                        ).format(n=left),
+                        forced=self.screen is not Screen.TODAY,
+                    )
+                elif left != self._countdown and left in COUNTDOWN_SPOKEN:
+                    self.say(self.tr.n_("{n} second", "{n} seconds", left).format(n=left))
+                if left != self._countdown:
+                    self._countdown = left
+                    changed = True  # the warning's number is redrawn every second
         mark = self._data_mark()
         now = self.svc.clock.now()
         minute = now.astimezone(self.today.now.tzinfo).replace(second=0, microsecond=0)
@@ -250,6 +392,8 @@ class KioskModel:
             self.refresh_today()
             if self.walkin is not None:
                 self.walkin.refresh()
+            changed = True
+        if self.take_messages():
             changed = True
         for tap in kiosk_taps_after(self.svc.rep, self.svc.settings.id, self.last_tap):
             self.last_tap = tap.id
@@ -290,12 +434,11 @@ class KioskModel:
         try:
             who = identify(self.svc.rep, digest, self.svc.clock.now())
         except IdentifyFailed as exc:
-            self._notify(Notice(f"card_{exc.reason}"), Screen.TODAY)
-            self.say(texts.error_text(self.tr, f"card_{exc.reason}") or "", forced=False)
+            self._notify(Notice(f"card_{exc.reason}"), Screen.TODAY)  # spoken once, there
             return
         self.walkin = self.leader = self.caretaker = None
         if who.caretaker:
-            self.caretaker = CaretakerModel(self.svc, who)
+            self.caretaker = CaretakerModel(self.svc, who, self.caretaker_message)
             target = Screen.CARETAKER
         else:
             self.leader = LeaderFlow(self.svc, who)
@@ -309,13 +452,49 @@ class KioskModel:
     # --- the on-screen keypad (a private person's phone number) ---------------------
 
     def key(self, digit: str) -> None:
-        if digit in "0123456789+" and len(self.keypad) < 16:
+        """A key of the phone keypad (screen or keyboard). The digit itself is
+        spoken only to a headset; the speaker says how many there are."""
+        if len(digit) == 1 and digit in "0123456789+" and len(self.keypad) < 16:
             self.keypad += digit
+            self._say_keypad(digit)
         self.touch()
 
     def key_back(self) -> None:
         self.keypad = self.keypad[:-1]
         self.touch()
+        self._say_keypad(None)
+
+    def _say_keypad(self, typed: str | None) -> None:
+        n = sum(c.isdigit() for c in self.keypad)
+        count = self.tr.n_("{n} digit", "{n} digits", n).format(n=n)
+        if self.svc.speaker.has_headset and self.prefs.speech:
+            word = self.tr._("erased") if typed is None else typed
+            self.say(f"{word}. {count}", forced=True, private=True)
+        else:
+            self.say((self.tr._("Erased.") + " " if typed is None else "") + count, forced=False)
+
+    # --- the leader's number pad --------------------------------------------------
+
+    def count_field(self, field: str) -> None:
+        if self.leader is not None:
+            self.leader.select(field)
+            self.touch()
+            self.announce()
+
+    def count_digit(self, d: str) -> None:
+        if self.leader is not None:
+            self.leader.digit(d)
+            self.touch()
+            v = self.leader.view()
+            err = texts.error_text(self.tr, v.error)
+            self.say(err or texts.counts_text(self.tr, v.participants, v.leaders))
+
+    def count_erase(self) -> None:
+        if self.leader is not None:
+            self.leader.erase()
+            self.touch()
+            v = self.leader.view()
+            self.say(texts.counts_text(self.tr, v.participants, v.leaders))
 
     def submit_phone(self) -> None:
         """Hand the typed number to the walk-in; the kiosk forgets the digits.

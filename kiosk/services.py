@@ -12,56 +12,86 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sync.replica import Replica
 
+from .display import Display
+
 
 class Clock(Protocol):
-    """Wall time (aware UTC) for the data, monotonic seconds for timers."""
+    """Wall time (aware UTC) for the data, monotonic seconds for timers, and
+    whether wall time can be trusted (PROTOCOL.md §7: an untrusted clock sells
+    no walk-in, because the door would refuse it)."""
 
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
 
+    def trusted(self) -> bool: ...
+
 
 class Speaker(Protocol):
-    """Speech output. ``say`` must return at once (never wait for the audio)."""
+    """Speech output. ``say`` must return at once (never wait for the audio);
+    a new utterance cuts the one still playing. ``private`` sends it to the
+    headset only (nothing is said when there is none)."""
 
-    def say(self, text: str, lang: str) -> None: ...
+    def say(self, text: str, lang: str, *, private: bool = False) -> None: ...
+
+    def set_volume(self, percent: int) -> None: ...
+
+    @property
+    def has_headset(self) -> bool: ...
 
     @property
     def available(self) -> bool: ...
 
 
-@dataclass(slots=True)
-class SystemClock:
-    """The real clock."""
+@dataclass(frozen=True, slots=True)
+class ReaderPlace:
+    """Where a reader sits, from node.toml's ``[[readers]]``: its door and
+    direction, or the kiosk it serves (the caretaker sees readers by place)."""
 
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
+    door: str | None = None
+    direction: str | None = None  # "in" or "out"
+    kiosk: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class KioskSettings:
     """One ``[[kiosks]]`` entry of node.toml, plus what the kiosk adds.
 
-    ``phone_walkins``: whether a private person may identify with a phone
-    number (no node.toml key yet; see docs/kiosk.md).
+    - ``speech``: the screen is read aloud from the start (a kiosk profile
+      default: on); visitors turn it off with the header's "Speech" button.
+    - ``display``: the window and millimetres (``kiosk.display``).
+    - ``speaker_device`` / ``headset_device``: ALSA devices (``None``: the
+      system default for the speaker, no headset). With a headset, the door
+      code and typed digits are spoken only there, and only on request.
+    - ``volume``: speech volume in percent, 10..100, the start of the volume
+      control's steps.
+    - ``qr_url_template``: the municipality's e-service link the QR code
+      holds (``{facility}``, ``{booking}``, ``{code}``, ``{start}``, ``{end}``,
+      ``{resource}``); ``None``: a calendar entry with the time and the code.
+    - ``phone_walkins``: whether a private person may identify with a phone
+      number.
+    - ``readers``: reader id -> where it sits.
     """
 
     id: str
     languages: tuple[str, ...] = ("sv", "en")
     default_language: str = "sv"
     idle_timeout_s: int = 60
-    speech: bool = False
+    speech: bool = True
     phone_walkins: bool = True
+    display: Display = field(default_factory=Display.of)
+    speaker_device: str | None = None
+    headset_device: str | None = None
+    volume: int = 70
+    qr_url_template: str | None = None
+    readers: Mapping[str, ReaderPlace] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

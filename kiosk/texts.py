@@ -6,19 +6,25 @@ Rules this module guarantees:
 - Status is never colour alone: every state has a word and a symbol.
 - A door code appears only in ``code_text`` and ``code_speech``: the spoken
   screen and confirmation never contain it (codes are spoken only on request).
-- Times are facility-local ``HH:MM``; ages are rounded down to minutes, hours
-  and days.
+- Times are facility-local ``HH:MM`` on screen; every function that shows a
+  time takes ``speak=True`` for the words a voice says instead
+  (``kiosk.spoken``: "sjutton till arton", never "sjutton noll noll").
+- Ages are rounded down to minutes, hours and days.
+- A phone number on screen shows only its last ``PHONE_SHOWN`` digits.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from .caretaker import CaretakerView, DoorLine, Notice, RejectedLine
+from . import spoken
+from .caretaker import CaretakerView, DoorLine, Notice, ReaderLine, RejectedLine
 from .i18n import Translator
 from .leader import LeaderView
-from .today import Entry, Health, Row, TodayView
+from .today import Entry, Health, Row, Status, TodayView
 from .walkin import W, WalkinView
+
+PHONE_SHOWN = 2
 
 
 def N_(message: str) -> str:
@@ -61,7 +67,29 @@ ERRORS = {
     "no_code": N_("No door code could be made. Please ask the staff."),
     "count_range": N_("Please enter a number of participants from 0 and at least one leader."),
     "db_busy": N_("The kiosk is busy. Please try again."),
+    "access_clock_untrusted": N_(
+        "Drop-in times cannot be sold right now: the kiosk's clock cannot be checked, "
+        "so the door would not accept a code. Please ask the staff."
+    ),
+    "access_not_ours": N_("This time cannot be booked here. Please ask the staff."),
+    "access_no_lease": N_("This time can no longer be booked here."),
+    "access_outside_lease": N_("This time can no longer be booked here."),
+    "access_lease_ended": N_("This time can no longer be booked here."),
 }
+REFUSALS = {
+    "clock_untrusted": N_("Drop-in booking is paused: the kiosk's clock cannot be checked."),
+    "not_ours": N_("Drop-in booking is not possible here now."),
+    "no_lease": N_("Drop-in booking is not possible here now."),
+    "outside_lease": N_("Drop-in booking is not possible here now."),
+    "lease_ended": N_("Drop-in booking is not possible here now."),
+}
+READER_STATES = {
+    "no answer": N_("not answering"),
+    "link lost": N_("cable or connection lost"),
+    "secure channel": N_("encryption failed"),
+    "tamper": N_("cover opened"),
+}
+DIRECTIONS = {"in": N_("in"), "out": N_("out")}
 PRICES = {
     "association": N_("Association rate"),
     "person": N_("Private person rate"),
@@ -81,6 +109,38 @@ def hhmm(at: datetime | None) -> str:
 
 def span(start: datetime | None, end: datetime | None) -> str:
     return f"{hhmm(start)}–{hhmm(end)}"
+
+
+def at_text(tr: Translator, at: datetime | None, speak: bool = False) -> str:
+    """A clock time: ``17:30`` on screen, words when spoken."""
+    if at is None:
+        return ""
+    return spoken.time_words(at, tr.lang) if speak else hhmm(at)
+
+
+def span_text(
+    tr: Translator, start: datetime | None, end: datetime | None, speak: bool = False
+) -> str:
+    return spoken.span_words(start, end, tr.lang) if speak else span(start, end)
+
+
+def plain(text: str) -> str:
+    """``text`` without the status symbols (they are not read aloud)."""
+    return text.replace(OK, "").replace(WARN, "").replace(BAD, "").replace("·", ",").strip()
+
+
+def mask_phone(typed: str) -> str:
+    """A phone number as shown while typed: every digit but the last
+    ``PHONE_SHOWN`` as a dot (someone behind the visitor reads nothing)."""
+    digits = sum(c.isdigit() for c in typed)
+    out, seen = [], 0
+    for c in typed:
+        if c.isdigit():
+            seen += 1
+            out.append(c if seen > digits - PHONE_SHOWN else "•")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def date_text(tr: Translator, day: date) -> str:
@@ -125,7 +185,7 @@ def banner_text(tr: Translator, health: Health) -> str | None:
     return f"{WARN} {offline.format(age=age)}"
 
 
-def entry_text(tr: Translator, e: Entry) -> str:
+def entry_text(tr: Translator, e: Entry, speak: bool = False) -> str:
     _ = tr._
     label = e.label or _("Booked")
     if e.via_hall:
@@ -138,7 +198,45 @@ def entry_text(tr: Translator, e: Entry) -> str:
         label += " " + _("(drop-in, not yet confirmed)")
     elif e.walkin == "accepted":
         label += " " + _("(drop-in)")
-    return f"{span(e.start, e.end)}  {label}"
+    return f"{span_text(tr, e.start, e.end, speak)}  {label}"
+
+
+def block_label(tr: Translator, e: Entry) -> str:
+    """A booking's words inside its timeline block (no times: the axis has them)."""
+    label = e.label or tr._("Booked")
+    if e.tentative:
+        label += " " + tr._("(preliminary)")
+    if e.walkin == "pending":
+        label += " " + tr._("(drop-in, not yet confirmed)")
+    return label
+
+
+def status_text(tr: Translator, status: Status, speak: bool = False) -> str:
+    """The glance: "✓ Free until 17:00" / "✗ Busy until 18:30"."""
+    _ = tr._
+    until = at_text(tr, status.until, speak)
+    if status.busy:
+        words = _("Busy until {time}").format(time=until) if until else _("Busy")
+        return words if speak else f"{BAD} {words}"
+    words = _("Free until {time}").format(time=until) if until else _("Free all day")
+    return words if speak else f"{OK} {words}"
+
+
+def status_detail(tr: Translator, row: Row, speak: bool = False) -> str:
+    """The line under a status: who has the room now, or what comes next."""
+    _ = tr._
+    s = row.status
+    if s.busy:
+        label = s.label or _("Booked")
+        return label + (" " + _("(whole hall)") if s.via_hall and row.level else "")
+    if row.next is not None:
+        what = block_label(tr, row.next)
+        return _("Next: {time} {what}").format(time=at_text(tr, row.next.start, speak), what=what)
+    return _("No more bookings today")
+
+
+def refusal_text(tr: Translator, reason: str | None) -> str:
+    return "" if reason is None else tr._(REFUSALS.get(reason, REFUSALS["no_lease"]))
 
 
 def row_title(tr: Translator, row: Row) -> str:
@@ -147,15 +245,15 @@ def row_title(tr: Translator, row: Row) -> str:
     return row.name
 
 
-def now_next_text(tr: Translator, row: Row) -> str:
+def now_next_text(tr: Translator, row: Row, speak: bool = False) -> str:
     _ = tr._
     parts = []
     if row.now is not None:
-        parts.append(_("Now: {what}").format(what=entry_text(tr, row.now)))
+        parts.append(_("Now: {what}").format(what=entry_text(tr, row.now, speak)))
     else:
         parts.append(_("Now: free"))
     if row.next is not None:
-        parts.append(_("Next: {what}").format(what=entry_text(tr, row.next)))
+        parts.append(_("Next: {what}").format(what=entry_text(tr, row.next, speak)))
     return " · ".join(parts)
 
 
@@ -173,6 +271,26 @@ def door_state_text(tr: Translator, line: DoorLine) -> str:
     return f"{mark} {tr._(DOOR_STATES.get(line.state, line.state))}"
 
 
+def reader_name(tr: Translator, line: ReaderLine) -> str:
+    """A reader by where it sits: "Huvudentrén, in", "Kiosk foyer"."""
+    if line.door_name:
+        way = DIRECTIONS.get(line.direction or "")
+        return f"{line.door_name}, {tr._(way)}" if way else line.door_name
+    if line.kiosk:
+        return tr._("Kiosk {name}").format(name=line.kiosk)
+    return line.reader
+
+
+def reader_state_text(tr: Translator, line: ReaderLine) -> str:
+    """Online, or offline with the cause in the screen's language."""
+    if line.online:
+        return f"{OK} {tr._('Connected')}"
+    detail = line.detail.lower()
+    cause = next((tr._(words) for key, words in READER_STATES.items() if key in detail), "")
+    words = tr._("NOT CONNECTED")
+    return f"{BAD} {words}" + (f": {cause}" if cause else "")
+
+
 def error_text(tr: Translator, code: str | None) -> str | None:
     return None if code is None else tr._(ERRORS.get(code, ERRORS["no_lease"]))
 
@@ -184,10 +302,25 @@ def code_text(code: str) -> str:
 
 def code_speech(tr: Translator, code: str) -> str:
     """A door code read digit by digit (only when the visitor asks)."""
-    return tr._("Your door code is {digits}.").format(digits=", ".join(code))
+    digits = spoken.digits_words(code, tr.lang)
+    return tr._("Your door code is {digits}. Then press the hash key.").format(digits=digits)
 
 
 # --- what is spoken for each screen (never a door code) -------------------------
+
+
+def free_speech(tr: Translator, row: Row) -> str:
+    """The free times a visitor can book, spoken: "Free to book from eleven
+    until twelve, from fourteen until sixteen"."""
+    if not row.walkins:
+        return ""
+    if row.refusal and not row.free:
+        return refusal_text(tr, row.refusal)
+    windows = [w for w in row.windows if w.sellable]
+    if not windows:
+        return tr._("No free drop-in times left today.")
+    spans = ", ".join(span_text(tr, w.start, w.end, True) for w in windows)
+    return tr._("Free to book: {spans}.").format(spans=spans)
 
 
 def today_speech(tr: Translator, view: TodayView) -> str:
@@ -195,19 +328,25 @@ def today_speech(tr: Translator, view: TodayView) -> str:
     out = [_("Today at {place}, {date}.").format(place=view.facility, date=date_text(tr, view.day))]
     banner = banner_text(tr, view.health)
     if banner:
-        out.append(banner.lstrip(OK + WARN + BAD + " "))
+        out.append(plain(banner))
     for row in view.rows:
-        out.append(f"{row_title(tr, row)}: {now_next_text(tr, row)}. {free_text(tr, row)}")
+        if row.divisible:
+            continue  # its sections speak for it
+        status = status_text(tr, row.status, True)
+        detail = status_detail(tr, row, True)
+        out.append(f"{row_title(tr, row)}: {status}, {detail}. {free_speech(tr, row)}")
     return " ".join(s.strip() for s in out if s.strip())
 
 
 def walkin_speech(tr: Translator, v: WalkinView) -> str:
     _ = tr._
-    when = span(v.start, v.end)
+    when = span_text(tr, v.start, v.end, True)
     if v.state is W.CHOOSE:
         text = _("Book {resource}. Pick a start time and a length.").format(
             resource=v.resource_name
         )
+        if v.chosen is not None:
+            text += " " + _("Chosen: {when}.").format(when=when)
     elif v.state is W.IDENTIFY:
         text = _("Tap your card on the reader.")
         if v.phone_allowed:
@@ -218,7 +357,7 @@ def walkin_speech(tr: Translator, v: WalkinView) -> str:
         )
     elif v.state is W.DONE and v.done is not None:
         text = _("Booked: {resource}, {when}. {verdict}. Your door code is on the screen.").format(
-            resource=v.resource_name, when=span(v.done.start, v.done.end),
+            resource=v.resource_name, when=span_text(tr, v.done.start, v.done.end, True),
             verdict=tr._(VERDICTS[v.done.verdict]),
         )  # fmt: skip
     else:
@@ -232,9 +371,15 @@ def leader_speech(tr: Translator, v: LeaderView) -> str:
     if v.booking is None:
         return _("No booking for your team today.")
     text = _("{team}: {resource}, {when}.").format(
-        team=v.team, resource=v.resource_name, when=span(v.start, v.end)
+        team=v.team, resource=v.resource_name, when=span_text(tr, v.start, v.end, True)
     )
-    if v.stage == "start":
+    if v.state.value == "done" and v.saved is not None:
+        text = saved_text(tr, *v.saved)
+    elif v.state.value == "count":
+        text += " " + counts_text(tr, v.participants, v.leaders)
+        field = _("participants") if v.field == "p" else _("leaders")
+        text += " " + _("Type the number of {field} and press Save.").format(field=field)
+    elif v.stage == "start":
         text += " " + _("Enter the headcount at the start.")
     elif v.stage == "end":
         text += " " + _("Confirm the headcount at the end.")
@@ -242,12 +387,40 @@ def leader_speech(tr: Translator, v: LeaderView) -> str:
     return f"{err} {text}" if err else text
 
 
+def counts_text(tr: Translator, participants: int, leaders: int) -> str:
+    p = tr.n_("{n} participant", "{n} participants", participants).format(n=participants)
+    lead = tr.n_("{n} leader", "{n} leaders", leaders).format(n=leaders)
+    return tr._("{participants} and {leaders}.").format(participants=p, leaders=lead)
+
+
+def saved_text(tr: Translator, participants: int, leaders: int) -> str:
+    """What "Thank you!" repeats: the counts that were saved."""
+    return tr._("Thank you! Saved: {counts}").format(counts=counts_text(tr, participants, leaders))
+
+
 def caretaker_speech(tr: Translator, v: CaretakerView) -> str:
     _ = tr._
-    text = tr.n_("{n} alarm.", "{n} alarms.", v.alarms).format(n=v.alarms)
+    text = tr.n_("{n} alarm.", "{n} alarms.", len(v.alarm_lines)).format(n=len(v.alarm_lines))
+    for line in v.alarm_lines:
+        text += f" {plain(alarm_text(tr, line))}."
     for d in v.doors:
-        text += f" {d.name}: {door_state_text(tr, d).lstrip(OK + WARN + BAD + ' ')}."
+        text += f" {d.name}: {plain(door_state_text(tr, d))}."
+    if v.message is not None:
+        text += " " + _("Message from the booking system: {text}").format(text=v.message)
+    if v.confirming == "lockdown":
+        text += " " + _("Lock every door now? Only staff cards will open.")
+    elif v.confirming == "release":
+        text += " " + _("Release the lockdown? The doors go back to their schedules.")
     return text
+
+
+def alarm_text(tr: Translator, line: object) -> str:
+    """One alarm line: a door in alarm, or a reader not connected."""
+    if isinstance(line, DoorLine):
+        return f"{line.name}: {door_state_text(tr, line)}"
+    if isinstance(line, ReaderLine):
+        return f"{reader_name(tr, line)}: {reader_state_text(tr, line)}"
+    return str(line)
 
 
 def rejected_text(tr: Translator, line: RejectedLine) -> str:
@@ -262,4 +435,4 @@ def notice_lines(tr: Translator, notice: Notice) -> list[str]:
 
 
 def notice_speech(tr: Translator, notice: Notice) -> str:
-    return " ".join(line.lstrip(OK + WARN + BAD + " ") for line in notice_lines(tr, notice))
+    return " ".join(plain(line) for line in notice_lines(tr, notice))

@@ -5,9 +5,14 @@ Rules this module guarantees:
 - The flow is one explicit table ``(state, event) -> state`` (ARCHITECTURE.md
   point 2); a pair not in the table raises ``InvalidTransition`` and changes
   nothing. docs/kiosk.md shows the table; a test checks every pair.
-- Only slots ``free_slots`` offers inside this node's leases can be picked; a
-  length is whole slots, consecutive, free, inside one lease and at most the
-  resource's ``walkin_max_slots``.
+- Only slots ``free_slots`` offers inside this node's leases can be picked,
+  the slot in progress from now (rounded down to 5 minutes, ``today.open_slots``);
+  a length is whole slots, consecutive, free, inside one lease and at most
+  the resource's ``walkin_max_slots``.
+- Nothing is sold that the door would refuse: before writing, the walk-in is
+  put to ``walkin_access`` (PROTOCOL.md §7) at its start with the clock state
+  the kiosk knows; anything but ``OPENS`` refuses with ``access_<reason>``
+  and writes nothing. Slots that would be refused are not offered at all.
 - Identification: a card tapped on the kiosk's reader (its digest), or for a
   private person a phone number, kept only as a keyed digest.
 - Confirming writes the booking, its ``walkin.created`` event and a local
@@ -22,8 +27,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sync.replica import Booking, Holder, Slot, WalkinRefused, free_slots, uuid7, walkin_states
-from sync.replica.timeutil import day_bounds, local_day
+from sync.replica import (
+    Booking,
+    Holder,
+    Slot,
+    WalkinRefused,
+    day_bounds,
+    local_day,
+    uuid7,
+    walkin_states,
+)
+from sync.replica.walkin_rule import WalkinAccess
 
 from .identity import (
     BadPhone,
@@ -35,6 +49,7 @@ from .identity import (
     price_category,
 )
 from .services import Services
+from .today import open_slots, round_down, sell_check
 from .walkin_store import NoFreeCode, new_code, qr_payload, store_walkin
 
 
@@ -152,6 +167,7 @@ class WalkinFlow:
     phone: str | None = None  # keyed digest only
     error: str | None = None
     done: Done | None = None
+    refusal: str | None = None  # why free slots are not offered (a WalkinAccess value)
     _slots: list[Slot] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -162,7 +178,27 @@ class WalkinFlow:
     def _load_slots(self) -> None:
         rep, now = self.svc.rep, self.svc.clock.now()
         _, end = day_bounds(local_day(now, rep.tz), rep.tz)
-        self._slots = free_slots(rep, self.svc.node_id, self.resource, now, end)
+        _, minutes, _ = self._res()
+        trusted = self.svc.clock.trusted()
+        self._slots, self.refusal = [], None
+        for s in open_slots(rep, self.svc.node_id, self.resource, minutes, now, end):
+            verdict = sell_check(rep, self.svc.node_id, s, clock_trusted=trusted)
+            if verdict is WalkinAccess.OPENS:
+                self._slots.append(s)
+            elif self.refusal is None:
+                self.refusal = verdict.value
+        if self.chosen is not None:
+            # The slot in progress moves with the clock: keep it picked by its end.
+            self.chosen = next(
+                (
+                    s
+                    for s in self._slots
+                    if (s.end, s.lease) == (self.chosen.end, self.chosen.lease)
+                ),
+                None,
+            )
+            if self.chosen is None:
+                self.length = 1
 
     def _res(self) -> tuple[str, int, int]:
         from sync.replica import Resource
@@ -194,7 +230,7 @@ class WalkinFlow:
         start = end = None
         if self.chosen is not None:
             start = self.chosen.start.astimezone(tz)
-            end = (self.chosen.start + timedelta(minutes=minutes * self.length)).astimezone(tz)
+            end = self._end().astimezone(tz)
         return WalkinView(
             self.state,
             self.resource,
@@ -213,14 +249,23 @@ class WalkinFlow:
             self.done,
         )
 
+    def _end(self) -> datetime:
+        assert self.chosen is not None
+        _, minutes, _ = self._res()
+        return self.chosen.end + timedelta(minutes=minutes * (self.length - 1))
+
     # --- events --------------------------------------------------------------
 
     def _go(self, event: E) -> None:
         self.state = step(self.state, event)
 
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        return tuple(self._slots)
+
     def pick(self, start: datetime) -> None:
-        """Choose the slot starting at ``start``; raises ``ValueError`` if not free."""
-        slot = next((s for s in self._slots if s.start == start), None)
+        """Choose the free slot holding ``start``; raises ``ValueError`` if none."""
+        slot = next((s for s in self._slots if s.start <= start < s.end), None)
         if slot is None:
             raise ValueError(f"no free slot at {start}")
         self._go(E.PICK)
@@ -272,8 +317,6 @@ class WalkinFlow:
         self.error = None
         if self.state is W.CHOOSE:
             self._load_slots()
-            if self.chosen is not None and self.chosen not in self._slots:
-                self.chosen, self.length = None, 1
 
     def cancel(self) -> None:
         self._go(E.CANCEL)
@@ -286,13 +329,14 @@ class WalkinFlow:
         if self.state is not W.CONFIRM or self.chosen is None:
             raise InvalidTransition(self.state, E.CONFIRM_OK)
         svc, now = self.svc, self.svc.clock.now()
-        _, minutes, _ = self._res()
         start = self.chosen.start
+        if start < now:  # the slot in progress: from now, rounded down to 5 minutes
+            start = max(start, round_down(now))
         booking = Booking(
             f"w.{uuid7()}",
             (self.resource,),
             start,
-            start + timedelta(minutes=minutes * self.length),
+            self._end(),
             None if self.payer is None else self.payer.id,
             "",
             "confirmed",
@@ -300,6 +344,13 @@ class WalkinFlow:
             self.chosen.lease,
             svc.node_id,
         )
+        slot = Slot(self.resource, booking.start, booking.end, self.chosen.lease)
+        verdict = sell_check(svc.rep, svc.node_id, slot, clock_trusted=svc.clock.trusted())
+        if verdict is not WalkinAccess.OPENS:
+            # PROTOCOL.md §7: never sell what the door would refuse at its start.
+            self._go(E.CONFIRM_REFUSED)
+            self.error = f"access_{verdict.value}"
+            return
         try:
             code, digest = new_code(svc.rep, svc.credential_key, svc.facility_id)
             store_walkin(svc.rep, svc.node_id, booking, digest, now, self.phone)
@@ -313,10 +364,11 @@ class WalkinFlow:
             return
         self._go(E.CONFIRM_OK)
         tz = svc.rep.tz
+        name, _, _ = self._res()
         self.done = Done(
             booking.id,
             code,
-            qr_payload(svc.facility_id, code),
+            qr_payload(svc, booking, name, code),
             booking.start.astimezone(tz),
             booking.end.astimezone(tz),
             "pending",
@@ -333,5 +385,3 @@ class WalkinFlow:
                 self.done = Done(d.booking, d.code, d.qr, d.start, d.end, verdict, reason)
         elif self.state is W.CHOOSE:
             self._load_slots()
-            if self.chosen is not None and self.chosen not in self._slots:
-                self.chosen, self.length = None, 1

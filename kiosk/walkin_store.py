@@ -31,6 +31,9 @@ from sync.replica import (
     credentials_by_digest,
 )
 
+from .qrtext import calendar_entry, from_template
+from .services import Services
+
 CODE_DIGITS = 6
 CODE_VALID_AFTER = timedelta(minutes=240)  # the longest `after_minutes` a door may have
 
@@ -90,7 +93,22 @@ def store_walkin(
     return event
 
 
-def qr_payload(facility_id: str, code: str) -> str:
-    """What the QR code holds: the facility and the door code (QR version 1-6, M)."""
-    text = f"HALLVAKT:{facility_id}:{code}"
-    return text if len(text.encode()) <= 106 else f"HALLVAKT:{code}"
+def qr_payload(svc: Services, booking: Booking, resource_name: str, code: str) -> str:
+    """What the QR code holds (``kiosk.qrtext``): the municipality's e-service
+    link when node.toml gives a template, else a calendar entry with the
+    booking's time, the room and the door code."""
+    template = svc.settings.qr_url_template
+    if template:
+        return from_template(
+            template, facility=svc.facility_id, booking=booking.id, code=code,
+            start=booking.start, end=booking.end, resource=booking.resources[0],
+        )  # fmt: skip
+    facility = svc.rep.facility()
+    place = facility.name if facility else svc.facility_id
+    return calendar_entry(
+        title=f"{resource_name}, {place}",
+        place=place,
+        description=f"Door code / Dörrkod: {code[:3]} {code[3:]} #",
+        start=booking.start,
+        end=booking.end,
+    )

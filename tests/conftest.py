@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from sync.protocol.timeutil import format_instant
 from sync.replica import ChangeBatch, Replica, apply_changes, card_digest, pin_digest
-from sync.replica.timeutil import format_instant
 
 # central's store on SQLite and PostgreSQL: pg_server, store_url, pg_url
 pytest_plugins = ["tests.support.central_stores"]

@@ -19,19 +19,15 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
+
+from firmware_config.vocabulary import Framing as Framing  # node.toml names the framings
 
 STX, ETX = 0x02, 0x03
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 _LINE = re.compile(rb"^([0-9A-Fa-f]{2,32})(?:/(\d{1,3}))?$")
 MAX_LINE = 40
-
-
-class Framing(enum.StrEnum):
-    EM4100 = "em4100"
-    HEX_LINE = "hex-line"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,21 @@
-"""The Kivy application: one root that shows the model's current screen,
-keeping its widgets and updating them in place.
+"""The Kivy application: one root that shows the model's current screen, and
+the keyboard focus that lets the kiosk be used without touch or sight.
 
 Rules this module guarantees:
-- The app is built with a ``KioskModel`` (its services inside); no state is
-  read through ``App.get_running_app()``.
+- The app is built with a ``KioskModel`` (its services inside) and the
+  ``Display`` it draws for; no state is read through ``App.get_running_app()``.
 - Everything runs on Kivy's main thread: ``Clock.schedule_interval`` calls
   ``model.tick`` (a few indexed reads) and the root renders only when the tick
-  says something changed, or after a touch. No thread touches a widget; the
-  only other process work, speech, is a child process that is never waited on.
-- Any touch restarts the idle limit before the touched widget acts.
-- Around every screen: the header (place, date, time, language, text size,
-  contrast, read aloud), the offline/stale banner, and the time-limit warning
-  with its "more time" button (``frame.Frame``).
-- What is kept: the frame, the scroll view and Today's cards
-  (``today.TodayPane``) are built once and updated in place; the other
-  screens, visited for a minute at a time, are built again on each render.
-  After every render each themed widget has the current text size and
-  contrast (``widgets.restyle``).
-- The scroll goes back to the top when the screen or the step of its flow
-  changes, and on Today once the kiosk has been left alone for its idle
-  limit; otherwise a refresh keeps the visitor's place.
+  says something changed, or after a touch or a key. No thread touches a
+  widget; speech is a child process that is never waited on.
+- Any touch or key restarts the idle limit before anything acts.
+- Keys (``kiosk.keys``) move a visible focus ring over the screen's buttons
+  in reading order (the screen's own first, then the header's), each spoken
+  as it gets the focus (its ``spoken`` label); Enter activates, Escape goes
+  back. The focus follows its button across renders by name and starts on
+  the screen's first button when the screen or its step changes.
+- Around every screen: the frame (``frame.Frame``). Today fills the screen
+  below it (``today.TodayPane``); other screens scroll when they are long.
 """
 
 from __future__ import annotations
@@ -33,12 +29,15 @@ from kivy.core.window import Window
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.scrollview import ScrollView
 
+from ..display import Display
+from ..keys import Act, action
+from ..leader import L
 from ..model import KioskModel, Screen
+from ..walkin import W
 from . import screens
 from .frame import Frame
-from .theme import THEMES
 from .today import TodayPane
-from .widgets import Style, box, paint, restyle, show
+from .widgets import Press, Style, box, show
 
 POLL_S = 0.25
 SCREENS: dict[Screen, Callable[[KioskModel, Style, float], list[Any]]] = {
@@ -47,22 +46,24 @@ SCREENS: dict[Screen, Callable[[KioskModel, Style, float], list[Any]]] = {
     Screen.CARETAKER: screens.caretaker,
     Screen.NOTICE: screens.notice,
 }
+BACK_NAMES = ("back", "cancel", "ok", "lockdown-no", "release-no", "done")
 
 
 class KioskRoot(BoxLayout):  # type: ignore[misc]
     """The window's content; ``render`` brings it in line with the model."""
 
-    def __init__(self, model: KioskModel, **kw: Any) -> None:
+    def __init__(self, model: KioskModel, display: Display, **kw: Any) -> None:
         super().__init__(orientation="vertical", **kw)
-        self.model = model
+        self.model, self.display = model, display
         self.renders = 0
-        st = self.style()
-        self.fill = paint(self, st.bg("screen"))
-        self.frame = Frame(model, st)
-        self.today = TodayPane(st)
-        self.content = box(st, "screen", gap=3)
-        self.scroll = self._scroll_view()
+        self.frame = Frame(model)
+        self.today = TodayPane()
+        self.scroll = ScrollView(do_scroll_x=False)
+        self.scroll.bar_width = display.px(2)
         self.place: tuple[object, ...] = ()
+        self.focus_name: str | None = None
+        self._content: Any = None
+        self._key: tuple[object, ...] = ()
         self.bind(size=lambda *_: self.render())
 
     def on_touch_down(self, touch: Any) -> bool:
@@ -73,66 +74,175 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
 
     def style(self) -> Style:
         p = self.model.prefs
-        return Style(THEMES["high" if p.high_contrast else "normal"], p.scale)
-
-    def _scroll_view(self) -> ScrollView:
-        """A scroll view at the top holding the content, its bar always drawn
-        as when scrolled (as it looked when every render built a new one)."""
-        scroll = ScrollView(do_scroll_x=False)
-        scroll.bar_inactive_color = scroll.bar_color
-        scroll.add_widget(self.content)
-        return scroll
+        return Style("high" if p.high_contrast else "normal", p.scale, self.display)
 
     def _place(self) -> tuple[object, ...]:
-        """Which screen and which step of its flow: a change scrolls to the top."""
+        """Which screen and which step of its flow: a change scrolls to the top
+        and puts the focus on the screen's first button."""
         m = self.model
         flow = {Screen.WALKIN: m.walkin, Screen.LEADER: m.leader}.get(m.screen)
         return (m.screen, flow.state if flow is not None else None)
 
     def render(self) -> None:
         m, st = self.model, self.style()
-        if m.screen is Screen.TODAY:
-            show(self.content, self.today.update(m, st, self.width))
-        else:
-            show(self.content, SCREENS[m.screen](m, st, self.width))
+        width = int(self.width) or self.display.width
+        strips = self.frame.update(st, width)
         place = self._place()
-        idle = m.screen is Screen.TODAY and m.remaining() <= 0 and self.scroll.scroll_y < 1
-        if place != self.place or idle:
-            # Back to the top, with no kinetic scroll of the last screen left.
+        if place != self.place:
             self.place = place
-            self.scroll.remove_widget(self.content)
-            self.scroll = self._scroll_view()
-        show(self, [*self.frame.update(st, self.width), self.scroll])
-        if tuple(self.fill.rgba) != st.bg("screen"):  # an unchanged screen draws no frame
-            self.fill.rgba = st.bg("screen")
-        restyle(self, st)
+            self.focus_name = None
+        if m.screen is Screen.TODAY:
+            used = sum(int(s.height) for s in strips)
+            avail = max(1, (int(self.height) or self.display.height) - used)
+            content = self.today.update(m, st, width, avail)
+        else:
+            key = (id(m), m.screen, st.key(), width, self.renders)
+            content = box(st, "screen", gap=3)
+            for w in SCREENS[m.screen](m, st, width):
+                content.add_widget(w)
+            _ = key
+        if content is not self._content:
+            self._content = content
+            self.scroll.clear_widgets()
+            self.scroll.add_widget(content)
+        if self.focus_name is None:
+            self.scroll.scroll_y = 1  # a new screen or step starts at the top
+        if tuple(Window.clearcolor) != st.bg("screen"):
+            # The screen's ground is the window's clear colour: software GL fills
+            # each pixel once less than a painted ground would cost.
+            Window.clearcolor = st.bg("screen")
+        show(self, [*strips, self.scroll])
+        self._refocus()
         self.renders += 1
+
+    # --- keyboard focus ------------------------------------------------------------
+
+    def focusables(self) -> list[Any]:
+        """Buttons in reading order: the screen's own, then the header's."""
+
+        def walk(root: Any) -> list[Any]:
+            return [w for w in root.walk(restrict=True) if isinstance(w, Press) and not w.disabled]
+
+        content = walk(self._content) if self._content is not None else []
+        frame = [w for s in self.frame._strips for w in walk(s)]
+        return content + frame
+
+    def _refocus(self) -> None:
+        items = self.focusables()
+        for w in items:
+            w.set_focus(w.hallvakt_name == self.focus_name)
+
+    def focused(self) -> Any:
+        return next((w for w in self.focusables() if w.hallvakt_name == self.focus_name), None)
+
+    def move_focus(self, step: int) -> None:
+        items = self.focusables()
+        if not items:
+            return
+        names = [w.hallvakt_name for w in items]
+        if self.focus_name in names:
+            i = (names.index(self.focus_name) + step) % len(items)
+        else:
+            i = 0 if step > 0 else len(items) - 1
+        target = items[i]
+        self.focus_name = target.hallvakt_name
+        self._refocus()
+        if (
+            target.parent is not None
+            and self._content is not None
+            and self._is_in(target, self._content)
+        ):
+            self.scroll.scroll_to(target, padding=self.display.px(5), animate=False)
+        self.model.say(target.spoken, forced=self.model.prefs.speech)
+
+    @staticmethod
+    def _is_in(w: Any, root: Any) -> bool:
+        while w is not None:
+            if w is root:
+                return True
+            w = w.parent
+        return False
+
+    def number_field(self) -> bool:
+        m = self.model
+        if m.screen is Screen.WALKIN and m.walkin is not None:
+            return m.walkin.state is W.IDENTIFY and m.walkin.view().phone_allowed
+        return m.screen is Screen.LEADER and m.leader is not None and m.leader.state is L.COUNT
+
+    def on_key(self, key: int, shift: bool) -> bool:
+        """One key press; True if it did something."""
+        m = self.model
+        m.touch()
+        act = action(key, shift, self.number_field())
+        if act is None:
+            return False
+        what, digit = act
+        if what is Act.NEXT:
+            self.move_focus(1)
+        elif what is Act.PREV:
+            self.move_focus(-1)
+        elif what is Act.READ:
+            m.announce(forced=True)
+        elif what is Act.ACTIVATE:
+            target = self.focused()
+            if target is None:
+                self.move_focus(1)
+                return True
+            target.press()
+            self.render()
+        elif what is Act.BACK:
+            names = {w.hallvakt_name: w for w in self.focusables()}
+            target = next((names[n] for n in BACK_NAMES if n in names), None)
+            if target is not None:
+                target.press()
+                self.render()
+        elif what is Act.DIGIT:
+            if m.screen is Screen.WALKIN:
+                m.key(digit)
+            else:
+                m.count_digit(digit)
+            self.render()
+        elif what is Act.ERASE:
+            if m.screen is Screen.WALKIN:
+                m.key_back()
+            else:
+                m.count_erase()
+            self.render()
+        return True
 
 
 class KioskApp(App):  # type: ignore[misc]
-    """``KioskApp(model).run()``; tests drive it with ``GraphicUnitTest``."""
+    """``KioskApp(model, display).run()``; tests drive it offscreen."""
 
     title = "Hallvakt"
 
-    def __init__(self, model: KioskModel, poll_s: float = POLL_S, **kw: Any) -> None:
+    def __init__(
+        self, model: KioskModel, display: Display | None = None, poll_s: float = POLL_S, **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self.model = model
+        self.display = display or model.svc.settings.display
         self.poll_s = poll_s
         self.view: KioskRoot | None = None
 
     def build(self) -> KioskRoot:
-        self.view = KioskRoot(self.model)
+        self.view = KioskRoot(self.model, self.display)
+        Window.bind(on_key_down=self._key_down)
         return self.view
 
+    def _key_down(
+        self, _window: Any, key: int, _scancode: int, _text: Any, mods: list[str]
+    ) -> bool:
+        if self.view is None:
+            return False
+        return self.view.on_key(key, "shift" in (mods or []))
+
     def on_start(self) -> None:
-        Window.clearcolor = (0, 0, 0, 1)
         Clock.schedule_interval(self._tick, self.poll_s)
         self.model.announce()
         if self.view is not None:
             self.view.render()
 
     def _tick(self, _dt: float) -> None:
-        # Render only on a change (Today's texts are set in place, but each
-        # label set to new words draws its texture again).
         if self.model.tick() and self.view is not None:
             self.view.render()

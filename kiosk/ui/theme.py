@@ -6,15 +6,25 @@ Rules this module guarantees:
   theme (SC 1.4.3), at least 7:1 in high contrast (SC 1.4.6).
 - Status never by colour alone: roles colour a word and a symbol that say the
   same (kiosk.texts), so a screen in greyscale loses nothing.
-- Touch targets are at least ``MIN_TARGET_MM`` millimetres in both directions
-  (converted with the display's dpi by the widgets).
+- Touch targets are at least ``MIN_TARGET_MM`` millimetres in both directions,
+  primary ones ``PRIMARY_TARGET_MM`` (millimetres on the glass: ``kiosk.display``).
+- Text: body capitals ``BODY_CAP_MM`` tall, headings larger, a room's status
+  ``STATUS_CAP_MM`` (readable from 3 m).
+- Every button and card has an outline (``OUTLINES``, by the surface it sits
+  on) of at least 3:1 against that surface (WCAG 1.4.11), and the keyboard
+  focus ring (``FOCUS``) at least 3:1 against every surface too.
 Pure Python: no Kivy import.
 """
 
 from __future__ import annotations
 
 MIN_TARGET_MM = 9.0
-BASE_FONT_MM = 4.2  # body text: about 16 pt on a 24-inch 1080p portrait screen
+PRIMARY_TARGET_MM = 15.0
+BODY_CAP_MM = 4.0  # capital height of body text
+HEADING = 1.35  # heading capitals, relative to body
+STATUS_CAP_MM = 15.0  # a room's status, readable from 3 m
+OUTLINE_MM = 0.5
+FOCUS_MM = 1.2
 
 Pair = tuple[str, str]
 
@@ -53,6 +63,42 @@ HIGH: dict[str, Pair] = {
 }
 
 THEMES = {"normal": NORMAL, "high": HIGH}
+
+# The surfaces things are drawn on, and the outline each gets there (>= 3:1).
+SURFACES = ("screen", "card", "header")
+OUTLINES = {
+    "normal": {"screen": "#5B6670", "card": "#5B6670", "header": "#DCE3EB"},
+    "high": {"screen": "#FFFFFF", "card": "#FFFFFF", "header": "#FFFFFF"},
+}
+FOCUS = {
+    "normal": {"screen": "#B3410E", "card": "#B3410E", "header": "#FFD966"},
+    "high": {"screen": "#00FFFF", "card": "#00FFFF", "header": "#00FFFF"},
+}
+# Timeline blocks: busy, free (bookable), past; each a (fg, bg) pair like the roles.
+NORMAL.update(
+    {
+        "busy": ("#FFFFFF", "#8B1A1A"),
+        "busy_block": ("#1A1A1A", "#F2D0D0"),
+        "free_block": ("#FFFFFF", "#1D6B35"),
+        "closed_block": ("#1A1A1A", "#E4E4E4"),
+        "status_free": ("#1D5E2F", "#FFFFFF"),
+        "status_busy": ("#8B1A1A", "#FFFFFF"),
+        "message": ("#FFFFFF", "#4B2C83"),
+        "now": ("#B3410E", "#FFFFFF"),
+    }
+)
+HIGH.update(
+    {
+        "busy": ("#000000", "#FF9E9E"),
+        "busy_block": ("#000000", "#FFC9C9"),
+        "free_block": ("#000000", "#7CFC00"),
+        "closed_block": ("#FFFFFF", "#000000"),
+        "status_free": ("#7CFC00", "#000000"),
+        "status_busy": ("#FF9E9E", "#000000"),
+        "message": ("#000000", "#FFFFFF"),
+        "now": ("#00FFFF", "#000000"),
+    }
+)
 
 
 def rgb(hex_colour: str) -> tuple[float, float, float]:

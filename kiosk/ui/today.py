@@ -1,80 +1,145 @@
-"""Today, the screen that refreshes all day, kept and updated in place.
+"""Today at a glance: every room's status in big words, a symbol and a
+colour, with "book now"; and the day as a timeline per room.
 
 Rules this module guarantees:
-- One ``RowCard`` per resource row, matched by position: a refresh sets the
-  texts of the cards it has and adds (or hides) cards only when the number
-  of rows changes; a hidden card is kept for later.
-- A card's "Book 13:00" buttons are a pool: each refresh gives them new
-  words, names and callbacks, and only a change in the number of free slots
-  adds buttons (or hides the extra ones).
-- The widgets and their order are those the screen was built with before
-  (title, now/next, bookings, free slots, slot buttons), so it looks the same;
-  colours and sizes are left to ``widgets.restyle``.
+- One status card per room (a divisible hall: per section, or one card for
+  the whole hall while a whole-hall booking holds it): "✓ Ledigt till 17:00"
+  or "✗ Upptaget till 18:30" in capitals at least ``STATUS_CAP_MM`` tall,
+  the booking's public title or what comes next under it, and "Boka nu"
+  for the slot in progress when it can be sold (or why not).
+- The timeline (``dayview.DayView``) fills the rest of the screen: no
+  half-empty screen at any size. Portrait: statuses above the timeline;
+  landscape: side by side.
+- The pane is built again only when the view, the style or the size changed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kivy.uix.boxlayout import BoxLayout
+
 from .. import texts
 from ..model import KioskModel
-from ..today import Row
-from .widgets import Style, box, button, grid, later, show, text
+from ..today import Row, TodayView
+from .dayview import DayView
+from .theme import STATUS_CAP_MM
+from .widgets import Style, box, button, later, text
 
 
-def _unset() -> None:
-    """A pooled button's callback until a slot is given to it."""
-
-
-class RowCard:
-    """One resource's card: its name, now/next, bookings and free slots."""
-
-    def __init__(self, st: Style) -> None:
-        self.root = box(st, "card")
-        self.title = text(st, "", "card", factor=1.25, bold=True)
-        self.now_next = text(st, "", "card")
-        self.entries = text(st, "", "card", factor=0.9)
-        self.free = text(st, "", "card", bold=True)
-        self.slots = grid(st, 0)
-        self.buttons: list[Any] = []
-
-    def update(self, model: KioskModel, row: Row, st: Style, width: float) -> None:
-        tr = model.tr
-        _ = tr._
-        self.title.text = texts.row_title(tr, row)
-        self.now_next.text = texts.now_next_text(tr, row)
-        lines = [texts.entry_text(tr, e) for e in row.entries] or [_("No bookings")]
-        self.entries.text = "\n".join(lines)
-        parts = [self.title, self.now_next, self.entries]
-        if row.walkins:
-            self.free.text = texts.free_text(tr, row)
-            self.slots.fit(st, width)
-            while len(self.buttons) < len(row.free):
-                self.buttons.append(button(st, "", _unset, "button_free"))
-            tz = model.today.now.tzinfo
-            for b, slot in zip(self.buttons, row.free, strict=False):
-                at = texts.hhmm(slot.start.astimezone(tz))
-                b.text = _("Book {time}").format(time=at)
-                b.hallvakt_name = f"slot:{row.resource}:{at}"
-                b.press = later(model.start_walkin, row.resource, slot.start)
-            show(self.slots, self.buttons[: len(row.free)])
-            parts += [self.free, self.slots]
-        show(self.root, parts)
+def units(view: TodayView) -> list[tuple[str, Row, list[Row]]]:
+    """The status cards: (title, the row whose status is shown, its rows).
+    A divisible hall whose sections are all held by one whole-hall booking is
+    one card; else each section is its own card."""
+    out: list[tuple[str, Row, list[Row]]] = []
+    rows = list(view.rows)
+    for row in rows:
+        if row.level:
+            continue
+        sections = [r for r in rows if r.parent == row.resource]
+        if not sections:
+            out.append((row.name, row, [row]))
+            continue
+        if row.status.busy and all(s.status.busy and s.status.via_hall for s in sections):
+            out.append((row.name, row, [row]))
+            continue
+        for s in sections:
+            out.append((f"{s.name} · {row.name}", s, [s]))
+    return out
 
 
 class TodayPane:
-    """The title and the row cards of Today."""
+    """The Today screen: built again only on a change (``update``)."""
 
-    def __init__(self, st: Style) -> None:
-        self.title = text(st, "", factor=1.5, bold=True)
-        self.cards: list[RowCard] = []
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] = ()
+        self.root: Any = None
 
-    def update(self, model: KioskModel, st: Style, width: float) -> list[Any]:
-        """The screen's widgets, top down, with the model's texts."""
-        self.title.text = model.tr._("Today's bookings")
-        rows = model.today.rows
-        while len(self.cards) < len(rows):
-            self.cards.append(RowCard(st))
-        for card, row in zip(self.cards, rows, strict=False):
-            card.update(model, row, st, width)
-        return [self.title, *(c.root for c in self.cards[: len(rows)])]
+    def update(self, model: KioskModel, st: Style, width: float, height: float) -> Any:
+        key = (id(model.today), st.key(), width, height, model.prefs.lang)
+        if key != self._key or self.root is None:
+            self._key = key
+            self.root = self._build(model, st, width, height)
+        return self.root
+
+    def _status_card(self, model: KioskModel, st: Style, title: str, row: Row) -> Any:
+        tr = model.tr
+        _ = tr._
+        card = box(st, "card", gap=2, framed=True)
+        top = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=st.px(2))
+        name = text(st, title, "card", factor=1.35, bold=True)
+        top.add_widget(name)
+        slot = row.book_now
+        if slot is not None:
+            tz = model.today.now.tzinfo
+            start, end = slot.start.astimezone(tz), slot.end.astimezone(tz)
+            words = _("Book now {when}").format(when=texts.span(start, end))
+            b = button(
+                st, words, later(model.start_walkin, row.resource, slot.start), "button_free",
+                name=f"book-now:{row.resource}", primary=True, surface="card", fit=True,
+                spoken=_("Book now, {when}").format(when=texts.span_text(tr, start, end, True)),
+            )  # fmt: skip
+            top.add_widget(b)
+        top.height = max(name.height, top.children[0].height)
+        for c in top.children:
+            c.bind(
+                height=lambda *_a, t=top: setattr(t, "height", max(x.height for x in t.children))
+            )
+        card.add_widget(top)
+        role = "status_busy" if row.status.busy else "status_free"
+        card.add_widget(
+            text(
+                st, texts.status_text(tr, row.status), role, size=st.fixed(STATUS_CAP_MM), bold=True
+            )
+        )
+        card.add_widget(text(st, texts.status_detail(tr, row), "card"))
+        if row.walkins and row.refusal and not row.free:
+            card.add_widget(
+                text(st, texts.WARN + " " + texts.refusal_text(tr, row.refusal), "card")
+            )
+        return card
+
+    def _build(self, model: KioskModel, st: Style, width: float, height: float) -> Any:
+        view = model.today
+        cards = box(st, "screen", gap=2)
+        for title, row, _rows in units(view):
+            cards.add_widget(self._status_card(model, st, title, row))
+        if not view.rows:
+            cards.add_widget(text(st, model.tr._("No rooms to show yet."), "card"))
+        day = DayView(model, st)
+        if st.d.landscape:
+            gap = st.px(2)
+            root = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=gap)
+            root.height = int(height)
+            left_w = int(width * 0.6)  # whole pixels: the statuses need the room
+            cards.size_hint_x = None
+            cards.width = left_w
+            day.size_hint_x = None
+            day.width = int(width) - left_w - gap
+            left = box(st, "screen", gap=0, grow=False)
+            left.size_hint_x = None
+            left.width = left_w
+            left.add_widget(cards)
+            left.add_widget(BoxLayout())  # what is left below the cards
+            root.add_widget(left)
+            root.add_widget(day)
+
+            def fit(*_: Any) -> None:
+                root.height = max(int(height), int(cards.height) + st.px(4))
+
+            cards.bind(height=fit)
+            fit()
+            return root
+        root = BoxLayout(orientation="vertical", size_hint_y=None)
+        day.size_hint_y = None
+        least = st.px(90)  # the timeline is never squeezed below 9 cm
+
+        def fill(*_: Any) -> None:
+            day.height = max(least, int(height) - int(cards.height))
+            root.height = int(cards.height) + int(day.height)
+
+        cards.bind(height=fill)
+        fill()
+        root.add_widget(cards)
+        root.add_widget(day)
+        return root

@@ -1,5 +1,9 @@
 """``hallvakt central ...``: run the reference gateway, and administer its store.
 
+The arguments are parsed by the ``hallvakt`` command's one argparse tree
+(hallvakt/cli.py), which calls ``serve`` or ``run_action``; the demo's own
+action, ``demo-seed``, lives with the demo (hallvakt/demo/seed.py).
+
 This is the I/O edge: it reads the clock, the config and files, and prints.
 Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 78 an invalid config (as the node's daemons). Actions (docs/central.md):
@@ -8,12 +12,14 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 - ``init``: create the store and the signing key (0600, kept if present);
   print the ``[central_keys]`` block for node configs.
 - ``register-node --node ID --facility F --public-key B64URL [--kid K]``.
+- ``revoke-node --node ID``: every key of the node goes; its messages are
+  refused and logged (``nodes.revoke_node``).
+- ``replace-key --node ID --public-key B64URL [--kid K]``: the new key
+  replaces every old one (``nodes.replace_key``).
 - ``import --facility F FILE.json|FILE.csv``: records (one revision per
   ~96 KiB of ops, in one transaction), deletes and walk-in windows.
 - ``book --facility F --resource R --start T --end T --title T [--holder H]``.
 - ``command --node ID --cmd unlock|lockdown|release|resync|message ...``.
-- ``demo-seed --node ID``: the demo facility of sync.demodata for today, with
-  walk-in windows for that node, and leases for them.
 - ``status``: facilities, nodes and their lag, events, dropped messages.
 - ``web``, ``web-user``: the web page and its accounts (sync/central/web/cli.py).
 """
@@ -26,8 +32,8 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -36,34 +42,24 @@ from cryptography import x509
 from firmware_config.filecheck import certificate_cn as cert_cn
 from firmware_config.schema import ConfigError
 from firmware_config.secrets import SecretError, encode_node_key, load_node_key, write_secret
-from firmware_config.status import age_s
 from sync.protocol import Cmd
-from sync.replica.records import Booking, RecordError
-from sync.replica.timeutil import format_instant, to_ts, zone
+from sync.protocol.records import Booking, RecordError
+from sync.protocol.timeutil import age_s, format_instant, to_ts
 
 from . import changelog as cl
 from . import events as ev
 from . import leases, nodes
 from .config import CentralConfig, load_central_config
 from .db import Store, StoreError
+from .evidence import ledger
 from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .reports import command as report_command
 from .web import cli as web_cli
 
 EX_CONFIG = 78
-ACTIONS = (
-    "init",
-    "register-node",
-    "import",
-    "book",
-    "command",
-    "demo-seed",
-    "status",
-    "web",
-    "web-user",
-)
 
 
 class Failed(Exception):
@@ -93,6 +89,7 @@ def settings(cfg: CentralConfig) -> Settings:
         dropped_keep_days=cfg.retention.dropped_days,
         horizon_days=cfg.leases.horizon_days,
         renew_every_s=cfg.leases.renew_every_s,
+        evidence=cfg.evidence_settings,
     )
 
 
@@ -136,6 +133,7 @@ def broker_settings(cfg: CentralConfig) -> BrokerSettings:
         b.client_id,
         b.keepalive_s,
         b.session_expiry_s,
+        leave_shared_on_stop=b.leave_shared_on_stop,
     )
 
 
@@ -170,7 +168,10 @@ def run_gateway(cfg: CentralConfig, stop: threading.Event | None = None) -> int:
 def run_init(cfg: CentralConfig, args: argparse.Namespace) -> int:
     if cfg.store.path is not None:
         cfg.store.path.parent.mkdir(parents=True, exist_ok=True)
-    Store.open(cfg.store.url).close()
+    with Store.open(cfg.store.url) as store:
+        made = ledger.catch_up(store)  # bookings stored before evidence existed
+    if made:
+        print(f"evidence  {made} bookings stored before evidence was kept", file=sys.stderr)
     path = cfg.signing.key
     if path.exists():
         key = load_signer(cfg).key
@@ -194,6 +195,24 @@ def run_register(cfg: CentralConfig, args: argparse.Namespace) -> int:
     with open_store(cfg) as store:
         kid = nodes.register_node(store, args.node, args.facility, raw, args.kid, _now())
     print(f"node {args.node} registered for facility {args.facility}, key {kid}")
+    return 0
+
+
+def run_revoke(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    with open_store(cfg) as store:
+        gone = nodes.revoke_node(store, args.node, _now())
+    print(
+        f"node {args.node} revoked ({gone} keys removed): its messages are refused and logged."
+        " At the broker, revoke its certificate (docs/central.md, Revoking a node)"
+    )
+    return 0
+
+
+def run_replace_key(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    raw = nodes.parse_public_key(args.public_key)
+    with open_store(cfg) as store:
+        kid = nodes.replace_key(store, args.node, raw, args.kid, _now())
+    print(f"node {args.node} now trusted with key {kid} only; its old keys are refused")
     return 0
 
 
@@ -259,42 +278,14 @@ def run_book(cfg: CentralConfig, args: argparse.Namespace) -> int:
 
 
 def run_command(cfg: CentralConfig, args: argparse.Namespace) -> int:
-    cmd_args = {"door": args.door, "seconds": args.seconds, "text": args.text}
+    cmd_args = {
+        "door": args.door, "seconds": args.seconds, "text": args.text, "audience": args.audience,
+    }  # fmt: skip
     with open_store(cfg) as store:
         q = nodes.queue_command(store, args.node, Cmd(args.cmd), cmd_args, _now())
     print(
         f"command {q.cmd} for {q.node} queued as seq {q.seq}; a gateway sends it within 5 minutes"
     )
-    return 0
-
-
-# Walk-in windows of the demo: the main hall's "lease" zones (sync/demodata.py).
-DEMO_WINDOWS = (
-    leases.Window((1, 2, 3, 4, 5), 9 * 60, 16 * 60),
-    leases.Window((6, 7), 13 * 60, 17 * 60),
-)
-DEMO_SECTIONS = ("hall.a", "hall.b", "hall.c")
-
-
-def run_demo_seed(cfg: CentralConfig, args: argparse.Namespace) -> int:
-    from sync.demodata import FACILITY_ID, generate
-
-    now = _now()
-    tz = "Europe/Stockholm"
-    today: date = args.date or now.astimezone(zone(tz)).date()
-    entities = generate(seed=args.seed, today=today, tz=tz)
-    ops = [cl.upsert_wire(e, d) for e, items in entities.items() if e != "lease" for d in items]
-    with open_store(cfg) as store:
-        with store.write():
-            store.lock("facility", FACILITY_ID)
-            rev = cl.mutate_chunked(store, FACILITY_ID, ops, now, BUDGET)
-            for section in DEMO_SECTIONS:
-                leases.set_walkin_windows(store, FACILITY_ID, section, args.node, DEMO_WINDOWS)
-        rev = leases.renew_leases(store, now).get(FACILITY_ID, rev)
-        held = len(cl.records(store, FACILITY_ID, "lease"))
-    print(f"demo facility {FACILITY_ID} ({today}, seed {args.seed}): {len(ops)} records, rev {rev}")
-    print(f"walk-in windows on {', '.join(DEMO_SECTIONS)} for node {args.node}: {held} leases")
-    print(f"register the node: hallvakt central register-node --facility {FACILITY_ID} --node ...")
     return 0
 
 
@@ -338,111 +329,42 @@ def run_status(cfg: CentralConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-# --- parsing ----------------------------------------------------------------------
+# --- running an action -------------------------------------------------------------
 
+Action = Callable[[CentralConfig, argparse.Namespace], int]
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hallvakt central", description="the reference central gateway"
-    )
-    subs = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def sub(name: str, help: str) -> argparse.ArgumentParser:
-        s = subs.add_parser(name, help=help, description=help)
-        s.add_argument("--config", metavar="FILE", type=Path, required=True, help="central.toml")
-        return s
-
-    sub("init", "create the store and signing key; print the key for node configs")
-    s = sub("register-node", "trust a node's public key for its facility")
-    s.add_argument("--node", required=True, help="node id (PROTOCOL.md §2)")
-    s.add_argument("--facility", required=True, help="facility id")
-    s.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
-    s.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
-    s = sub(
-        "import", "import records, deletes and walk-in windows (JSON) or bookings/credentials (CSV)"
-    )
-    s.add_argument("--facility", required=True, help="facility id")
-    s.add_argument("file", type=Path, metavar="FILE", help="FILE.json or FILE.csv")
-    s = sub("book", "make a central booking (refused inside a walk-in lease or on a conflict)")
-    s.add_argument("--facility", required=True)
-    s.add_argument("--resource", required=True)
-    s.add_argument("--start", required=True, help="RFC 3339, or local YYYY-MM-DD HH:MM")
-    s.add_argument("--end", required=True, help="RFC 3339, or local YYYY-MM-DD HH:MM")
-    s.add_argument("--title", default="", help="public title")
-    s.add_argument("--holder", default=None, help="holder id")
-    s.add_argument("--id", default=None, help="booking id (default: a new one)")
-    s = sub("command", "queue a command for a node (sent by a running gateway)")
-    s.add_argument("--node", required=True)
-    s.add_argument("--cmd", required=True, choices=[c.value for c in Cmd])
-    s.add_argument("--door", default=None, help="unlock: door id")
-    s.add_argument("--seconds", type=int, default=5, help="unlock: seconds (default 5)")
-    s.add_argument("--text", default="", help="message: text for the kiosk")
-    s = sub("demo-seed", "load the demo facility for today, with walk-in windows for a node")
-    s.add_argument("--node", required=True, help="the node that sells walk-ins")
-    s.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
-    s.add_argument("--date", type=_date, default=None, help="the demo's today, YYYY-MM-DD")
-    sub("status", "nodes, their lag and last hello, events, dropped messages")
-    web_cli.add_arguments(
-        sub("web", "serve the web page for the municipality's staff (docs/central.md)"),
-        sub("web-user", "add a web page account, or change or disable one"),
-    )
-    return p
-
-
-RUN = {
+ACTIONS: dict[str, Action] = {
     "init": run_init,
     "register-node": run_register,
+    "revoke-node": run_revoke,
+    "replace-key": run_replace_key,
     "import": run_import,
     "book": run_book,
     "command": run_command,
-    "demo-seed": run_demo_seed,
     "status": run_status,
+    "report": report_command.run_report,
     "web": web_cli.run_web,
     "web-user": web_cli.run_web_user,
 }
 
 
-# A base64url key may start with "-" (1 in 64 do): argparse would read it as an
-# option, so such a value is glued to its option ("--public-key=-Abc…").
-VALUE_MAY_START_WITH_DASH = frozenset({"--public-key"})
+def serve(config: Path | None) -> int:
+    """``hallvakt central --config FILE``: run the gateway (module docstring)."""
+    if config is None:
+        print("hallvakt central: --config FILE is required (or an ACTION)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return _run(run_gateway, config)
 
 
-def _glue(options: frozenset[str], argv: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    it = iter(argv)
-    for word in it:
-        value = next(it, None) if word in options else None
-        out.append(word if value is None else f"{word}={value}")
-    return out
-
-
-def main(action: str | None, rest: Sequence[str], config: Path | None) -> int:
-    """``hallvakt central [--config FILE] [ACTION ...]`` (module docstring)."""
-    if action is None:
-        if rest:
-            print(f"hallvakt central: unexpected {' '.join(rest)!r}", file=sys.stderr)
-            return 2
-        if config is None:
-            print("hallvakt central: --config FILE is required (or an ACTION)", file=sys.stderr)
-            return 2
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-        )
-        return _run(run_gateway, config)
-    argv = _glue(VALUE_MAY_START_WITH_DASH, [action, *rest])
-    argv += ["--config", str(config)] if config is not None else []
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return _run(lambda cfg: RUN[args.action](cfg, args), args.config)
+def run_action(action: Action, args: argparse.Namespace) -> int:
+    """``hallvakt central ACTION --config FILE ...``: ``action`` on the store of
+    ``args.config``, with the exit statuses of the module docstring."""
+    config: Path | None = args.config
+    if config is None:
+        print("hallvakt central: --config FILE is required", file=sys.stderr)
+        return 2
+    return _run(lambda cfg: action(cfg, args), config)
 
 
 def _run(work: Callable[[CentralConfig], int], config: Path) -> int:
@@ -453,9 +375,9 @@ def _run(work: Callable[[CentralConfig], int], config: Path) -> int:
         return EX_CONFIG
     try:
         return work(cfg)
-    except (Failed, StoreError, ImportFailed, OSError) as exc:
+    except (Failed, StoreError, ImportFailed, OSError) as exc:  # ReportError is a StoreError
         print(f"hallvakt central: {exc}", file=sys.stderr)
         return 1
 
 
-__all__ = ["ACTIONS", "main", "run_gateway"]
+__all__ = ["ACTIONS", "Action", "Failed", "open_store", "run_action", "run_gateway", "serve"]

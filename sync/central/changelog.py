@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sync.replica.apply import Op
-from sync.replica.records import (
+from firmware_config.ids import ENTITY_ID
+from sync.protocol.records import (
     ENTITIES,
     Booking,
     Lease,
@@ -37,12 +37,14 @@ from sync.replica.records import (
     RecordError,
     parse_record,
 )
-from sync.replica.timeutil import to_ts
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import Op
 
 from .db import TABLES, Store, StoreError
+from .evidence.ledger import booking_changed
 
 R = TypeVar("R", bound=Record)
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+_ID = re.compile(ENTITY_ID)  # docs/protocol.md, one rule for all (firmware_config.ids)
 ENTITY_ORDER = tuple(ENTITIES)  # facility, resource, door, ... (snapshot order)
 _LOG_PAGE = 4096  # revisions read at most per log_after call (a budget never needs more)
 
@@ -274,9 +276,14 @@ def _apply(store: Store, facility: str, op: Op, rev: int) -> bool:
                 "INSERT INTO booking_resources VALUES (?, ?, ?, ?, ?)",
                 [(facility, b.id, r, to_ts(b.start), to_ts(b.end)) for r in b.resources],
             )
+        booking_changed(store, facility, op.id, _booking_of(op))
     elif op.entity == "lease":
         _lease_version(store, facility, op, rev)
     return True
+
+
+def _booking_of(op: Op) -> Booking | None:
+    return op.record if isinstance(op.record, Booking) else None
 
 
 def _put_indexed(store: Store, facility: str, rec: Record, text: str) -> None:
@@ -361,8 +368,3 @@ def prune_lease_versions(store: Store, now: datetime, keep_days: int) -> int:
             "DELETE FROM lease_versions WHERE removed_rev IS NOT NULL AND end_ts < ?", [cutoff]
         )
     return res.rowcount
-
-
-def ops_size(ops: Iterable[Op]) -> int:
-    """Bytes of the ops' JSON, as the change log counts them."""
-    return sum(len(canonical(op_wire(op)).encode()) for op in ops)

@@ -1,11 +1,16 @@
 """central.toml: the reference gateway's configuration, its schema and how it is read.
 
 Rules this module guarantees:
-- ``CENTRAL`` below is the whole schema (the declarative engine of
-  firmware_config.schema, as node.toml uses): every key, its type, range,
+- ``CentralConfig`` below is the whole schema (firmware_config.schema's
+  tables on pydantic, as node.toml uses): every key, its type, range,
   default and meaning. Problems are reported all at once, one
   ``FILE: key.path: problem`` line each; unknown keys get a suggestion.
 - Relative paths are taken from the config file's directory.
+- ``store`` is a SQLite path (or ``sqlite:///path``) or a PostgreSQL URL
+  without a password (``StoreURL``); ``StoreLocation.url`` is what
+  ``sync.central.store.open_store`` takes.
+- ``[evidence]`` and ``[municipalities.*]`` (evidence/settings.py) hold the
+  activity-grant rules, retention and strikes of the reports.
 - The broker URL follows node.toml's rules (``mqtts://`` with ``ca``, ``cert``
   and ``key``; plain ``mqtt://`` only to loopback; ``unix:///path``), and the
   session expiry is at least a day (FIELD-NOTES: without it a session ends at
@@ -22,32 +27,35 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import json
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from firmware_config.config import BROKER_TLS_RULES, BROKER_URL, parse_toml, read_config_text
-from firmware_config.model import BrokerURL
-from firmware_config.schema import (
-    ConfigError,
-    Context,
-    Invalid,
-    KeyPath,
-    Required,
-    Table,
-    Validator,
-)
+from pydantic import ValidationInfo
+from pydantic_core import core_schema
+
+from firmware_config.config import parse_toml, read_config_text
+from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY, KID
+from firmware_config.rules import Check
 from firmware_config.schema import Optional as Opt
-from firmware_config.validators import FilePath, Int, Text
-from firmware_config.values import GATEWAY_ID_PATTERN
-
-from .store import engine_of
-
-KID = Text(r"[A-Za-z0-9._:-]{1,64}", "a key id (1-64 of A-Z a-z 0-9 . _ : -)")
-GATEWAY_ID = Text(
-    GATEWAY_ID_PATTERN,
-    "a gateway identity (`central-`, then 1-56 of a-z 0-9 - . starting with a letter or digit)",
+from firmware_config.schema import (
+    Required,
+    describe,
+    fields_of,
+    invalid,
+    nested_table,
+    strip,
+    table,
+    table_info,
 )
+from firmware_config.schema import validate as validate_table
+from firmware_config.validators import Bool, FilePath, Int, Spec, Text
+from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
+
+from .evidence.settings import Evidence, EvidenceDefaults, Municipality
+from .store import engine_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,165 +74,191 @@ class StoreLocation:
         return str(self.path) if self.path is not None else self.url
 
 
-class StoreURL(Validator[StoreLocation]):
+class StoreURL(Spec):
     """A SQLite path (relative: from the config's directory) or ``sqlite:///path``,
     or a PostgreSQL URL ``postgresql://[user@][host][:port]/dbname[?host=/socket/dir]``
     without a password (libpq reads it from ``PGPASSFILE`` or ``~/.pgpass``)."""
 
-    def __call__(self, value: object, ctx: Context, path: KeyPath) -> StoreLocation:
-        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+    def _check(self, value: str, info: ValidationInfo) -> StoreLocation:
+        if value.startswith(("postgresql://", "postgres://")):
             import psycopg
 
             try:
-                info = psycopg.conninfo.conninfo_to_dict(value)
+                conninfo = psycopg.conninfo.conninfo_to_dict(value)
             except psycopg.ProgrammingError as exc:
-                raise Invalid(f"not a PostgreSQL URL: {exc}") from None
-            if "password" in info:
-                raise Invalid(
+                raise invalid(f"not a PostgreSQL URL: {exc}") from None
+            if "password" in conninfo:
+                raise invalid(
                     "a password does not belong in central.toml: put it in the gateway's"
                     " ~/.pgpass or PGPASSFILE (0600), or use the unix socket's peer"
                     " authentication (docs/central.md)"
                 )
-            if not info.get("dbname"):
-                raise Invalid("the PostgreSQL URL names no database (postgresql://host/dbname)")
+            if not conninfo.get("dbname"):
+                raise invalid("the PostgreSQL URL names no database (postgresql://host/dbname)")
             return StoreLocation(value, None)
-        if isinstance(value, str) and value.startswith("sqlite://"):
+        if value.startswith("sqlite://"):
             if not value.startswith("sqlite:///"):
-                raise Invalid("a SQLite URL is sqlite:///absolute/path")
+                raise invalid("a SQLite URL is sqlite:///absolute/path")
             value = value[len("sqlite://") :]
-        elif isinstance(value, str) and "://" in value:
-            raise Invalid(f"{value.split('://')[0]}:// is not a store: postgresql:// or a path")
-        file = FilePath()(value, ctx, path)
+        elif "://" in value:
+            raise invalid(f"{value.split('://')[0]}:// is not a store: postgresql:// or a path")
+        file = FilePath._resolve(value, info)
         return StoreLocation(f"sqlite:///{file}", file)
+
+    def schema(self) -> core_schema.CoreSchema:
+        return core_schema.with_info_after_validator_function(
+            self._check, core_schema.str_schema(strict=True)
+        )
 
     def describe(self) -> str:
         return "a SQLite path, or `postgresql://[user@]host[:port]/dbname` (no password)"
 
 
-@dataclass(frozen=True, slots=True)
-class Signing:
-    key: Path
-    kid: str
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    url: BrokerURL
-    ca: Path | None
-    cert: Path | None
-    key: Path | None
-    client_id: str
-    keepalive_s: int
-    session_expiry_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    changelog_days: int
-    changelog_revs: int
-    dropped_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseSettings:
-    horizon_days: int
-    renew_every_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class CentralConfig:
-    store: StoreLocation
-    signing: Signing
-    broker: Broker
-    retention: Retention
-    leases: LeaseSettings
-
-
-SIGNING = Table(
-    Signing,
-    {
-        Required(
-            "key", "central's Ed25519 signing key, PEM PKCS#8 (secret, 0600)", "secrets/central.key"
-        ): FilePath(),
-        Required(
-            "kid", "its key id, pinned by every node (node.toml central_keys)", "central-2026a"
-        ): KID,
-    },
-    doc="Central's signing identity (PROTOCOL.md §4). `hallvakt central init` writes the key.",
+GATEWAY_ID = Text(
+    GATEWAY_ID_PATTERN,
+    "a gateway identity (`central-`, then 1-56 of a-z 0-9 - . starting with a letter or digit)",
 )
 
-BROKER = Table(
-    Broker,
-    {
-        **BROKER_URL,
-        Opt("ca", None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"): FilePath(),
+
+@table("Central's signing identity (PROTOCOL.md §4). `hallvakt central init` writes the key.")
+@dataclass(frozen=True, slots=True)
+class Signing:
+    key: Annotated[
+        Path,
+        FilePath(),
+        Required("central's Ed25519 signing key, PEM PKCS#8 (secret, 0600)", "secrets/central.key"),
+    ]
+    kid: Annotated[
+        str,
+        KID,
+        Required("its key id, pinned by every node (node.toml central_keys)", "central-2026a"),
+    ]
+
+
+@table(
+    "The MQTT broker (PROTOCOL.md §2). Each gateway has its own identity `client_id`, "
+    "which is its certificate's CN: the broker names the session after the CN "
+    "(deploy/mosquitto/README.md).",
+    BROKER_TLS_RULES,
+)
+@dataclass(frozen=True, slots=True)
+class Broker:
+    url: Annotated[BrokerURL, BROKER_URL, BROKER_URL_KEY]
+    ca: Annotated[
+        Path | None,
+        FilePath(),
+        Opt(None, "CA certificate (PEM) that signed the broker's", "tls/ca.pem"),
+    ]
+    cert: Annotated[
+        Path | None,
+        FilePath(),
+        Opt(None, "this gateway's client certificate (PEM), CN = client_id", "tls/central-1.crt"),
+    ]
+    key: Annotated[
+        Path | None, FilePath(), Opt(None, "its private key (secret)", "secrets/central-tls.key")
+    ]
+    client_id: Annotated[
+        str,
+        GATEWAY_ID,
         Opt(
-            "cert",
-            None,
-            "this gateway's client certificate (PEM), CN = client_id",
-            "tls/central-1.crt",
-        ): FilePath(),
-        Opt("key", None, "its private key (secret)", "secrets/central-tls.key"): FilePath(),
-        Opt(
-            "client_id",
             "central-1",
             "this gateway's broker identity: MQTT client id and certificate CN, one per gateway",
             "central-2",
-        ): GATEWAY_ID,
-        Opt("keepalive_s", 60, "MQTT keep-alive in seconds"): Int(5, 3600),
-        Opt("session_expiry_s", 7 * 86_400, "MQTT session expiry in seconds (at least a day)"): Int(
-            86_400, 14 * 86_400
         ),
-    },
-    BROKER_TLS_RULES,
-    doc="The MQTT broker (PROTOCOL.md §2). Each gateway has its own identity `client_id`, "
-    "which is its certificate's CN: the broker names the session after the CN "
-    "(deploy/mosquitto/README.md).",
-)
-
-RETENTION = Table(
-    Retention,
-    {
-        Opt("changelog_days", 30, "keep change-log revisions at least this many days"): Int(
-            1, 3650
-        ),
-        Opt("changelog_revs", 10_000, "and at least this many newest revisions per facility"): Int(
-            0, 10_000_000
-        ),
-        Opt("dropped_days", 90, "keep the security log and quarantine this many days"): Int(
-            1, 3650
-        ),
-    },
-    doc="How long central keeps its logs. A node behind the pruned change log gets a snapshot.",
-)
-
-LEASES = Table(
-    LeaseSettings,
-    {
+    ]
+    keepalive_s: Annotated[int, Int(5, 3600), Opt(60, "MQTT keep-alive in seconds")]
+    session_expiry_s: Annotated[
+        int,
+        Int(86_400, 14 * 86_400),
+        Opt(7 * 86_400, "MQTT session expiry in seconds (at least a day)"),
+    ]
+    leave_shared_on_stop: Annotated[
+        bool,
+        Bool(),
         Opt(
-            "horizon_days", 14, "leases cover this many days ahead (PROTOCOL.md §7: 14 at least)"
-        ): Int(14, 90),
-        Opt("renew_every_s", 900, "how often the gateway renews leases"): Int(60, 86_400),
-    },
-    doc="Walk-in leases renewed from the walk-in windows.",
-)
+            False,
+            "on a clean stop, leave the shared subscription first, so that the broker hands"
+            " nodes' messages to the other gateways rather than to this one's session"
+            " (set it with several gateways; with one, the session keeps them for its restart)",
+        ),
+    ]
 
-CENTRAL = Table(
-    CentralConfig,
-    {
+
+@table("How long central keeps its logs. A node behind the pruned change log gets a snapshot.")
+@dataclass(frozen=True, slots=True)
+class Retention:
+    changelog_days: Annotated[
+        int, Int(1, 3650), Opt(30, "keep change-log revisions at least this many days")
+    ]
+    changelog_revs: Annotated[
+        int,
+        Int(0, 10_000_000),
+        Opt(10_000, "and at least this many newest revisions per facility"),
+    ]
+    dropped_days: Annotated[
+        int, Int(1, 3650), Opt(90, "keep the security log and quarantine this many days")
+    ]
+
+
+@table("Walk-in leases renewed from the walk-in windows.")
+@dataclass(frozen=True, slots=True)
+class LeaseSettings:
+    horizon_days: Annotated[
+        int, Int(14, 90), Opt(14, "leases cover this many days ahead (PROTOCOL.md §7: 14 at least)")
+    ]
+    renew_every_s: Annotated[int, Int(60, 86_400), Opt(900, "how often the gateway renews leases")]
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """How the reference describes a key with no value spec (pydantic ignores it)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _one_name_each(
+    raw: Mapping[str, object], values: Mapping[str, Any]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    seen: dict[str, str] = {}
+    for key, m in (values.get("municipalities") or {}).items():
+        if m.name in seen:
+            yield ("municipalities", key), f"names {m.name!r} as [{seen[m.name]}] does"
+        seen.setdefault(m.name, key)
+
+
+@table(
+    "The top level of central.toml.",
+    [Check(_one_name_each, "each municipality is named once", ["municipalities"])],
+)
+@dataclass(frozen=True, slots=True)
+class CentralConfig:
+    store: Annotated[
+        StoreLocation,
+        StoreURL(),
         Required(
-            "store",
             "central's store: a SQLite file (WAL; the default for one site) or PostgreSQL"
             " (production: docs/central.md)",
             "/var/lib/hallvakt-central/central.db",
-        ): StoreURL(),
-        Required("signing", "central's signing key"): SIGNING,
-        Required("broker", "the MQTT broker"): BROKER,
-        Opt("retention", {}, "log retention"): RETENTION,
-        Opt("leases", {}, "walk-in leases"): LEASES,
-    },
-    doc="The top level of central.toml.",
-)
+        ),
+    ]
+    signing: Annotated[Signing, Required("central's signing key")]
+    broker: Annotated[Broker, Required("the MQTT broker")]
+    retention: Annotated[Retention, Opt({}, "log retention")]
+    leases: Annotated[LeaseSettings, Opt({}, "walk-in leases")]
+    evidence: Annotated[EvidenceDefaults, Opt({}, "evidence, reports and the activity-grant rule")]
+    municipalities: Annotated[
+        Mapping[str, Municipality],
+        _Words("tables `[municipalities.KEY]`, KEY your own name for one"),
+        Opt({}, "municipalities with their own grant rule or retention, by a key of yours"),
+    ]
+
+    @property
+    def evidence_settings(self) -> Evidence:
+        """``[evidence]`` and ``[municipalities]``, as reports and retention use them."""
+        return Evidence(self.evidence, self.municipalities)
 
 
 def parse_central_config(
@@ -232,15 +266,7 @@ def parse_central_config(
 ) -> CentralConfig:
     """A parsed TOML document as a ``CentralConfig``; raises ``ConfigError`` with
     every problem."""
-    ctx = Context(file, base_dir)
-    try:
-        values, ok = CENTRAL.fields(data, ctx, ())
-    except Invalid as exc:
-        ctx.report((), exc.message)
-        raise ConfigError(ctx.problems) from None
-    if not ok or ctx.problems:
-        raise ConfigError(ctx.problems)
-    return CENTRAL.build(values)
+    return validate_table(CentralConfig, data, file=file, base_dir=base_dir)
 
 
 def load_central_config(path: str | Path) -> CentralConfig:
@@ -254,11 +280,18 @@ REFERENCE_BEGIN = "<!-- BEGIN central.toml reference: sync.central.config.refere
 REFERENCE_END = "<!-- END central.toml reference -->"
 
 
-def _tables(table: Table[Any], path: str) -> list[tuple[Table[Any], str]]:
-    out = [(table, path)]
-    for key, v in table.keys.items():
-        if isinstance(v, Table):
-            out += _tables(v, f"{path}.{key.name}" if path else key.name)
+def _tables(cls: type, path: str) -> list[tuple[type, str]]:
+    out = [(cls, path)]
+    for f in fields_of(cls):
+        name = f"{path}.{f.name}" if path else f.name
+        sub = nested_table(f.annotation)
+        if sub is None:  # a table of tables by free keys: [municipalities.KEY]
+            bare, _ = strip(f.annotation)
+            args = typing.get_args(bare)
+            if len(args) == 2 and isinstance(args[1], type) and table_info(args[1]):
+                sub, name = args[1], f"{name}.KEY"
+        if sub is not None:
+            out += _tables(sub, name)
     return out
 
 
@@ -267,21 +300,23 @@ def reference() -> str:
     holds it between the ``REFERENCE_BEGIN`` and ``REFERENCE_END`` markers; a
     test compares the two."""
     lines: list[str] = []
-    for table, path in _tables(CENTRAL, ""):
+    for cls, path in _tables(CentralConfig, ""):
+        info = table_info(cls)
+        assert info is not None
         lines += [f"#### {f'`[{path}]`' if path else 'Top level'}", ""]
-        if table.doc:
-            lines += [table.doc, ""]
+        if info.doc:
+            lines += [info.doc, ""]
         lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
-        for key, v in table.keys.items():
-            kind = "table" if isinstance(v, Table) else v.describe()
+        for f in fields_of(cls):
+            key, nested = f.key, nested_table(f.annotation) is not None
             if key.required:
                 default = "**required**"
-            elif key.default is None or isinstance(v, Table):
+            elif key.default is None or nested:
                 default = "not set" if key.default is None else ""
             else:
-                default = f"`{json.dumps(key.default)}`"
-            lines.append(f"| `{key.name}` | {kind} | {default} | {key.doc} |")
-        if table.rules:
-            lines += ["", "Rules: " + "; ".join(r.describe() for r in table.rules) + "."]
+                default = f"`{json.dumps(key.default, ensure_ascii=False)}`"
+            lines.append(f"| `{f.name}` | {describe(f.annotation)} | {default} | {key.doc} |")
+        if info.rules:
+            lines += ["", "Rules: " + "; ".join(r.describe() for r in info.rules) + "."]
         lines.append("")
     return "\n".join(lines)

@@ -33,14 +33,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sync.replica.outbox import OutboxEvent, Verdict
+from sync.protocol.records import Booking, RecordError
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import OutboxEvent, Verdict
 from sync.replica.queries import related_resources
-from sync.replica.records import Booking, RecordError
-from sync.replica.timeutil import to_ts
 
 from . import changelog as cl
 from . import observed
 from .db import Store
+from .evidence import ledger as evidence
+from .evidence.release import release_booking
 from .leases import bookings_overlapping, tree
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -124,6 +126,7 @@ def store_events(
             )
             if facility is not None:
                 revisions = _take_effect(store, node, facility, ep, before, upto, now)
+                evidence.interpret(store, node, facility, ep, before, upto)
             c.execute(
                 "DELETE FROM node_marks WHERE node = ? AND epoch = ? AND last_seq <= ?",
                 [node, ep, upto],
@@ -170,19 +173,24 @@ def _take_effect(
 ) -> dict[str, int]:
     revisions: dict[str, int] = {}
     rows = store.execute(
-        "SELECT seq, type, body FROM events WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ?"
-        " AND type IN ('walkin.created', 'walkin.cancelled') AND processed = 0 ORDER BY seq",
+        "SELECT seq, type, body, at_ts FROM events WHERE node = ? AND epoch = ? AND seq > ?"
+        " AND seq <= ? AND type IN ('walkin.created', 'walkin.cancelled', 'booking.released')"
+        " AND processed = 0 ORDER BY seq",
         [node, ep, before, upto],
     ).fetchall()
     if rows:  # judged on the facility as it stands: no booking may slip in meanwhile
         store.lock("facility", facility)  # always after the node's lock
-    for seq, type_, body in rows:
+    for seq, type_, body, at_ts in rows:
         verdict: Verdict | None = None
         data = json.loads(body)
         if type_ == "walkin.created":
             verdict, booking = judge_walkin(store, node, facility, ep, seq, data)
             if booking is not None:
                 revisions[facility] = cl.mutate(store, facility, [cl.upsert(booking)], now)
+        elif type_ == "booking.released":  # docs/reports.md, "No-show release"
+            rev = release_booking(store, node, facility, data, int(at_ts), now)
+            if rev is not None:
+                revisions[facility] = rev
         else:
             rev = cancel_walkin(store, node, facility, data, now)
             if rev is not None:

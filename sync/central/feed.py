@@ -31,8 +31,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.protocol import Changes, Message, Outgoing, Snapshot, TooLarge, Want, pack
-from sync.replica.apply import ChangeBatch, SnapshotPart
-from sync.replica.records import Record
+from sync.protocol.records import Record
+from sync.protocol.wire import ChangeBatch, SnapshotPart
 
 from .changelog import LogEntry, Revs
 

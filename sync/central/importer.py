@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sync.replica.apply import Op
-from sync.replica.records import ENTITIES, RecordError
-from sync.replica.timeutil import format_instant, require_aware, zone
+from firmware_config.ids import NODE_ID
+from sync.protocol.records import ENTITIES, RecordError
+from sync.protocol.timeutil import format_instant, require_aware, zone
+from sync.protocol.wire import Op
 
 from . import changelog as cl
 from .leases import Window, parse_windows
@@ -126,7 +127,7 @@ def _windows(item: Any) -> WindowSetting:
     resource, node = item.get("resource"), item.get("node")
     if not cl.is_id(resource):
         raise ValueError("resource must be a resource id")
-    if not isinstance(node, str) or not re.fullmatch(r"[a-z0-9.-]{1,64}", node):
+    if not isinstance(node, str) or not re.fullmatch(NODE_ID, node):
         raise ValueError("node must be a node id")
     raw = item.get("windows")
     windows = () if raw == [] else parse_windows(raw)

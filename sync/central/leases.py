@@ -26,11 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sync.replica.apply import Op
-from sync.replica.queries import related_resources
-from sync.replica.records import Booking, Facility, Lease, Resource
-from sync.replica.timeutil import (
-    DEFAULT_TZ,
+from firmware_config.vocabulary import DEFAULT_TZ
+from sync.protocol.records import Booking, Facility, Lease, Resource
+from sync.protocol.timeutil import (
     format_hhmm,
     from_ts,
     local_day,
@@ -39,11 +37,14 @@ from sync.replica.timeutil import (
     to_ts,
     zone,
 )
+from sync.protocol.wire import Op
+from sync.replica.queries import related_resources
 
 from . import changelog as cl
 from .db import Store, StoreError
 
 MANAGED_PREFIX = "wl:"
+RELEASE_PREFIX = "rl:"  # leases on the rest of a slot released at the hall
 HORIZON_DAYS = 14  # PROTOCOL.md §7: central sends at least 14 days ahead
 KEEP_ENDED_S = 86_400
 Span = tuple[int, int]  # [start, end) in Unix seconds
@@ -354,11 +355,14 @@ def _renewal_ops(store: Store, facility: str, now: datetime, horizon_days: int) 
     now_ts = to_ts(now)
     ops: list[Op] = []
     for rec in cl.records(store, facility, "lease"):
-        if not isinstance(rec, Lease) or not rec.id.startswith(MANAGED_PREFIX):
+        managed = rec.id.startswith(MANAGED_PREFIX)
+        if not isinstance(rec, Lease) or not (managed or rec.id.startswith(RELEASE_PREFIX)):
             continue
         start, end = to_ts(rec.start), to_ts(rec.end)
         if end <= now_ts - KEEP_ENDED_S:
             ops.append(cl.delete("lease", rec.id))
+        elif not managed:  # a released slot's lease (evidence/release.py) runs out by itself
+            continue
         elif rec.id in want:
             if want[rec.id] == rec:
                 del want[rec.id]

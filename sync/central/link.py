@@ -1,7 +1,9 @@
 """The gateway's MQTT edge: one paho MQTT 5 client, owned by one thread (PROTOCOL.md §2, §3).
 
 Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
-- paho stays in this module. Its callbacks only put items on a queue; the
+- paho stays in this module and ``sync.mqtt``, which makes the client as it
+  makes the node's (MQTT 5, manual acks, the queue capped before connect, TLS
+  1.2+ with the client certificate). Its callbacks only put items on a queue; the
   thread running ``Link.run`` owns the client, calls ``loop()``, feeds each
   received message to ``Central.handle``, publishes the answers and ticks.
 - A received message is acknowledged (``manual_ack``) only after
@@ -37,15 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from sync.link.paho_client import SafeClient as _Client
+from sync.mqtt import UNIX_PORT, Endpoint, connect_properties, new_client, release
 from sync.protocol import Outgoing, central_subscriptions
-from sync.replica.timeutil import from_ts
+from sync.protocol.timeutil import from_ts
 
 from . import nodes
 from .gateway import Central
@@ -71,8 +71,28 @@ class BrokerSettings:
     client_id: str = "central-1"
     keepalive_s: int = 60
     session_expiry_s: int = 7 * 86_400
+    leave_shared_on_stop: bool = False  # central.toml broker.leave_shared_on_stop
     reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 300.0
+    # A few seconds, full jitter: after a broker restart every node's events
+    # wait for central's shared subscription (issue 13 §4; it reached 25 s).
+    reconnect_max_s: float = 5.0
+
+    def endpoint(self) -> Endpoint:
+        """Where ``sync.mqtt`` connects: TLS with the client certificate for
+        ``mqtts``, the socket ``path`` for ``unix``. No user name: the broker
+        takes the certificate's CN (deploy/mosquitto/README.md)."""
+        if self.scheme == "unix":
+            return Endpoint(self.path, UNIX_PORT, "unix", keepalive=self.keepalive_s)
+        tls = self.scheme == "mqtts"
+        return Endpoint(
+            self.host,
+            self.port,
+            "tcp",
+            ca=self.ca if tls else None,
+            cert=self.cert if tls else None,
+            key=self.key if tls else None,
+            keepalive=self.keepalive_s,
+        )
 
 
 class Backoff:
@@ -142,6 +162,7 @@ class Link:
         self.connected = threading.Event()  # set while a CONNACK 0 stands
         self.subscribed = threading.Event()  # and once its SUBACK came (tests wait for it)
         self.connects = 0  # CONNACKs that accepted the connection
+        self._left = threading.Event()  # the UNSUBACK of a clean stop came
         self._items: queue.Queue[_Item] = queue.Queue()
 
     # --- paho callbacks: queue and return ------------------------------------------
@@ -166,28 +187,18 @@ class Link:
 
     def _client(self) -> paho.Client:
         b = self.broker
-        c = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=b.client_id,
-            protocol=paho.MQTTv5,
-            transport="unix" if b.scheme == "unix" else "tcp",
-            manual_ack=True,
-        )
+        ep = b.endpoint()
+        c = new_client(ep, b.client_id, max_queued=QUEUED_MESSAGES)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
-        c.max_queued_messages_set(QUEUED_MESSAGES)  # FIELD-NOTES: before connect()
-        if b.scheme == "mqtts":
-            c.tls_set(
-                ca_certs=None if b.ca is None else str(b.ca),
-                certfile=None if b.cert is None else str(b.cert),
-                keyfile=None if b.key is None else str(b.key),
-            )
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = b.session_expiry_s
-        host, port = (b.path, 1883) if b.scheme == "unix" else (b.host, b.port)
-        c.connect_async(host, port, keepalive=b.keepalive_s, clean_start=False, properties=props)
+        # No window of 20 QoS 1 publishes in flight: PUBACKs are read only between
+        # handled messages, so a window would hold a fan-out to a trickle
+        # (docs/benchmarks.md, "Central at fleet scale").
+        c.max_inflight_messages_set(0)
+        props = connect_properties(b.session_expiry_s)
+        c.connect_async(ep.host, ep.port, ep.keepalive, clean_start=False, properties=props)
         return c
 
     def run(self, stop: threading.Event) -> None:
@@ -220,12 +231,30 @@ class Link:
                     next_tick = time.monotonic() + self.tick_every_s
                     self._publish(client, self._guarded(self.central.tick))
         finally:
+            was_connected = self.connected.is_set()
             self.connected.clear()
             self.subscribed.clear()
             if client.socket() is not None:
+                if was_connected and self.broker.leave_shared_on_stop:  # docs/central.md
+                    self._leave(client)
                 client.disconnect()
                 client.loop(timeout=0.05)
-            client._reset_sockets()  # paho closes its socket pair only in __del__
+            release(client)  # paho closes its socket pair only in __del__
+
+    def _leave(self, client: paho.Client, wait_s: float = 2.0) -> None:
+        """Unsubscribe from the shared ``up/`` subscription before a clean stop
+        (``leave_shared_on_stop``, for several gateways): a broker keeps handing
+        a share of ``up/`` to a member's session while it is offline (Mosquitto
+        does), so a stopped gateway would hold back that share until it comes
+        back. What is already queued for it stays in its session."""
+        shared = [t for t in central_subscriptions() if t.startswith("$share/")]
+        client.unsubscribe(shared)
+        self._left.clear()
+        client.on_unsubscribe = lambda *a: self._left.set()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and not self._left.is_set():  # until the UNSUBACK
+            if client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
 
     def _connect(self, client: paho.Client) -> bool:
         """Open the connection and send CONNECT (paho's ``reconnect`` closes any

@@ -34,11 +34,22 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firmware_config.values import is_reserved_node_id
-from sync.protocol import Cmd, Command, Hello, KioskText, MessageError, Status, Unlock, encode
+from sync.protocol import (
+    Audience,
+    Cmd,
+    Command,
+    Hello,
+    KioskText,
+    MessageError,
+    Status,
+    Unlock,
+    encode,
+)
 from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
-from sync.replica.timeutil import from_ts, to_ts
+from sync.protocol.timeutil import from_ts, to_ts
 
+from . import delivery
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError
 
@@ -119,6 +130,57 @@ def register_node(
     return kid
 
 
+def _registered(store: Store, node: str) -> None:
+    if store.execute("SELECT 1 FROM nodes WHERE node = ?", [node]).fetchone() is None:
+        raise RegistryError(f"node {node!r} is not registered")
+
+
+def revoke_node(store: Store, node: str, now: datetime) -> int:
+    """Revoke ``node`` (a stolen or retired node): every key of it goes, in one
+    transaction, so each message it sends from then on is refused
+    (``unknown_key``) and logged as a security event that names the
+    revocation (``is_revoked``); its commands not yet sent are cancelled. The
+    registration stays, so its events and its refusals keep their node.
+    Returns the number of keys removed; ``RegistryError`` for an unknown node."""
+    with store.write():
+        store.lock("node", node)
+        _registered(store, node)
+        gone = store.execute("DELETE FROM node_keys WHERE node = ?", [node]).rowcount
+        store.execute(
+            "UPDATE commands SET state = 'cancelled' WHERE node = ? AND state = 'queued'", [node]
+        )
+        log_security(store, f"hallvakt/v1/{node}/", node, "revoked", f"{gone} keys removed", now)
+    return int(gone)
+
+
+def replace_key(store: Store, node: str, raw_key: bytes, kid: str | None, now: datetime) -> str:
+    """Replace every key of ``node`` by ``raw_key`` in one transaction (the node
+    was provisioned again, or its key leaked): a message signed with an old key
+    is refused from then on. Returns the new kid; ``RegistryError`` for an
+    unknown node or a bad key or kid. Works for a revoked node too (it is
+    trusted again)."""
+    Ed25519PublicKey.from_public_bytes(raw_key)
+    kid = check_kid(kid if kid is not None else default_kid(node, raw_key))
+    with store.write():
+        store.lock("node", node)
+        _registered(store, node)
+        store.execute("DELETE FROM node_keys WHERE node = ?", [node])
+        store.execute(
+            "INSERT INTO node_keys VALUES (?, ?, ?, ?)", [node, kid, b64url(raw_key), to_ts(now)]
+        )
+    return kid
+
+
+def is_revoked(store: Store, node: str) -> bool:
+    """Registered, with no key left (``revoke_node``)."""
+    row = store.execute(
+        "SELECT (SELECT count(*) FROM node_keys k WHERE k.node = n.node) FROM nodes n"
+        " WHERE n.node = ?",
+        [node],
+    ).fetchone()
+    return row is not None and row[0] == 0
+
+
 def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
     """The keys registered to ``node`` by kid; ``{}`` for a node not registered."""
     rows = store.execute("SELECT kid, public_key FROM node_keys WHERE node = ?", [node])
@@ -131,11 +193,6 @@ def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
 def node_facility(store: Store, node: str) -> str | None:
     row = store.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
     return None if row is None else str(row[0])
-
-
-def nodes_of(store: Store, facility: str) -> list[str]:
-    rows = store.execute("SELECT node FROM nodes WHERE facility = ? ORDER BY node", [facility])
-    return [n for (n,) in rows]
 
 
 def applied_rev(store: Store, node: str) -> int:
@@ -182,6 +239,7 @@ def record_hello(store: Store, node: str, hello: Hello, iat: int, now: datetime)
                 "INSERT INTO node_marks VALUES (?, ?, ?, ?)",
                 [node, epoch, hello.outbox.last, hello.applied_rev],
             )
+        delivery.forget_batches(store, node)  # a new connection: what was in flight is lost
         if row[2] is not None and iat < row[2]:
             return  # an older hello arriving late (or replayed) describes the past
         rev = hello.applied_rev
@@ -326,7 +384,7 @@ def _args(cmd: Cmd, args: Mapping[str, Any]) -> Unlock | KioskText | None:
     if cmd is Cmd.UNLOCK:
         return Unlock(str(args.get("door", "")), int(args.get("seconds", 5)))
     if cmd is Cmd.MESSAGE:
-        return KioskText(str(args.get("text", "")))
+        return KioskText(str(args.get("text", "")), Audience(args.get("audience", "public")))
     return None
 
 
@@ -345,7 +403,7 @@ def queue_command(
     if isinstance(typed, Unlock):
         wire = {"door": typed.door, "seconds": typed.seconds}
     elif isinstance(typed, KioskText):
-        wire = {"text": typed.text}
+        wire = {"text": typed.text, "audience": str(typed.audience)}
     with store.write():
         row = store.execute(
             "UPDATE node_state SET command_seq = command_seq + 1 WHERE node = ?"

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync.replica.outbox import OutboxEvent
-from sync.replica.timeutil import to_ts
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import OutboxEvent
 
 from .store import Store
 

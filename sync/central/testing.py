@@ -38,6 +38,8 @@ from sync.protocol import (
     check,
     pack,
 )
+from sync.protocol.records import Record
+from sync.protocol.timeutil import from_ts
 from sync.replica import (
     ApplyOutcome,
     OutboxEvent,
@@ -48,8 +50,6 @@ from sync.replica import (
     stage_snapshot,
     uuid7,
 )
-from sync.replica.records import Record
-from sync.replica.timeutil import from_ts
 
 
 def plain_event(seq: int, type_: str = "door.opened", at: int = 1_780_000_000) -> OutboxEvent:
@@ -161,7 +161,7 @@ def acks(got: Iterable[Accepted]) -> list[Ack]:
 
 def replica_records(rep: Replica) -> dict[tuple[str, str], dict[str, Any]]:
     """Every record of a node replica as ``{(entity, id): wire}``."""
-    from sync.replica.records import ENTITIES
+    from sync.protocol.records import ENTITIES
 
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for cls in ENTITIES.values():

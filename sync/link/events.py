@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sync.protocol import ClockSource
-from sync.replica.timeutil import format_instant
+from sync.protocol.timeutil import format_instant
 
 # --- time ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The MQTT transport: the only module that touches paho (house style 6).
+"""The node's MQTT transport: with ``sync.mqtt``, which makes its clients, the
+only module of the node that touches paho (house style 6).
 
 Rules this module guarantees:
 - One thread uses a ``MqttTransport``: it drives paho with ``loop()`` itself
@@ -33,20 +34,18 @@ import queue
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_config.model import Broker
 from firmware_config.secrets import load_password
+from sync.mqtt import UNIX_PORT, Endpoint, connect_properties, new_client, release
 
 from .events import Connected, Disconnected, MessageIn, Publish, PublishRefused
-from .paho_client import SafeClient as _Client
 
 log = logging.getLogger("hallvakt.sync.mqtt")
 
@@ -70,32 +69,14 @@ class Refused:
 TransportEvent = Connected | Disconnected | MessageIn | PublishRefused | Refused
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where and as whom to connect."""
-
-    host: str
-    port: int
-    transport: str  # "tcp" or "unix"
-    username: str
-    password: str | None = None
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-    keepalive: int = 60
-
-    @property
-    def tls(self) -> bool:
-        return self.ca is not None
-
-
 def endpoint_for(broker: Broker, node_id: str) -> Endpoint:
     """The endpoint of a node's ``[broker]`` config (reads the password file)."""
     url = broker.url
     password = None if broker.password_file is None else load_password(broker.password_file)
     if url.scheme == "unix":
-        # paho wants a port even for a unix socket; it is not used.
-        return Endpoint(url.path, 1883, "unix", node_id, password, keepalive=broker.keepalive_s)
+        return Endpoint(
+            url.path, UNIX_PORT, "unix", node_id, password, keepalive=broker.keepalive_s
+        )
     tls = url.scheme == "mqtts"
     return Endpoint(
         url.host,
@@ -108,19 +89,6 @@ def endpoint_for(broker: Broker, node_id: str) -> Endpoint:
         key=broker.key if tls else None,
         keepalive=broker.keepalive_s,
     )
-
-
-def tls_context(ep: Endpoint) -> ssl.SSLContext:
-    """TLS 1.2 or later, the broker's certificate checked against ``ep.ca`` and
-    its host name, the node's client certificate offered. Raises ``TransportError``."""
-    try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ep.ca))
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if ep.cert is not None:
-            ctx.load_cert_chain(str(ep.cert), None if ep.key is None else str(ep.key))
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise TransportError(f"TLS files: {exc}") from exc
-    return ctx
 
 
 def _guard(fn: Callable[..., None]) -> Callable[..., None]:
@@ -164,8 +132,7 @@ class MqttTransport:
         props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
         props.WillDelayInterval = WILL_DELAY_S
         client.will_set(will.topic, will.payload, qos=1, retain=will.retain, properties=props)
-        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        connect.SessionExpiryInterval = SESSION_EXPIRY_S
+        connect = connect_properties(SESSION_EXPIRY_S)
         ep = self.endpoint
         self._client = client
         try:
@@ -176,20 +143,13 @@ class MqttTransport:
             raise TransportError(f"cannot connect to {ep.host}:{ep.port}: {exc}") from exc
 
     def _new_client(self, generation: int) -> paho.Client:
-        ep = self.endpoint
-        c = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=paho.MQTTv5,
-            transport="unix" if ep.transport == "unix" else "tcp",
-            reconnect_on_failure=False,
-            manual_ack=True,
-        )
-        c.max_queued_messages_set(MAX_QUEUED)
+        try:
+            c = new_client(
+                self.endpoint, self.client_id, max_queued=MAX_QUEUED, reconnect_on_failure=False
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise TransportError(f"TLS files: {exc}") from exc
         c.connect_timeout = CONNECT_TIMEOUT_S
-        c.username_pw_set(ep.username, ep.password)
-        if ep.tls:
-            c.tls_set_context(tls_context(ep))
         put = self.events.put
 
         def current() -> bool:
@@ -286,5 +246,4 @@ class MqttTransport:
             if not self._ended:
                 self._ended = True
                 self.events.put(Disconnected("connection closed"))
-            # loop() opens a socket pair that only paho's __del__ would close.
-            client._reset_sockets()
+            release(client)  # the socket pair loop() opened

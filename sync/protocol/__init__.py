@@ -6,6 +6,9 @@
 - ``receive``: the receiver's gate ``check`` and the ``HeadGuard`` and
   ``CommandGuard`` replay guards (§4, §6).
 - ``send``: ``pack(msg, node=, iat=, kid=, key=)`` → topic, signed payload, retain.
+- ``records``: central's entities as typed records, strict ``from_wire`` (§6).
+- ``wire``: ``changes`` batches and ``snapshot`` parts, the node's events (§5, §6).
+- ``timeutil``: instants on the wire (RFC 3339 ``Z``) and facility time.
 - ``testing``: deterministic test keys and an in-memory broker (tests only).
 
 Nothing here reads a clock, a socket or a database; time is passed in.
@@ -13,6 +16,7 @@ Nothing here reads a clock, a socket or a database; time is passed in.
 
 from .codes import (
     PROTOCOL_VERSION,
+    Audience,
     ClockSource,
     Cmd,
     Direction,
@@ -74,13 +78,28 @@ from .topics import (
     rule_for,
     topic_for,
 )
+from .wire import (
+    EVENT_TYPES,
+    MAX_BATCH,
+    BatchError,
+    ChangeBatch,
+    Op,
+    OutboxEvent,
+    SnapshotPart,
+    Verdict,
+)
 
 __all__ = [
+    "EVENT_TYPES",
+    "MAX_BATCH",
     "MAX_TOKEN_BYTES",
     "PROTOCOL_VERSION",
     "Accepted",
     "Ack",
+    "Audience",
     "BadSignature",
+    "BatchError",
+    "ChangeBatch",
     "Changes",
     "Clock",
     "ClockSource",
@@ -101,12 +120,15 @@ __all__ = [
     "Malformed",
     "Message",
     "MessageError",
+    "Op",
+    "OutboxEvent",
     "OutboxRange",
     "Outgoing",
     "ProtocolError",
     "RejectReason",
     "Rejected",
     "Snapshot",
+    "SnapshotPart",
     "State",
     "Status",
     "Suffix",
@@ -116,6 +138,7 @@ __all__ = [
     "UnknownKind",
     "Unlock",
     "UnsupportedAlgorithm",
+    "Verdict",
     "VerdictStatus",
     "Verified",
     "Want",

@@ -10,10 +10,12 @@ from __future__ import annotations
 import enum
 import re
 
+from firmware_config.ids import NODE_ID as NODE_ID_PATTERN
+
 PROTOCOL_VERSION = 1  # the ``v`` claim (PROTOCOL.md §4)
 
 # PROTOCOL.md §2: 1-64 of a-z 0-9 - . (always used with fullmatch).
-NODE_ID = re.compile(r"[a-z0-9.-]{1,64}")
+NODE_ID = re.compile(NODE_ID_PATTERN)
 
 
 def is_node_id(value: object) -> bool:
@@ -79,3 +81,10 @@ class Cmd(enum.StrEnum):
     RELEASE = "release"
     RESYNC = "resync"
     MESSAGE = "message"
+
+
+class Audience(enum.StrEnum):
+    """``message`` ``args.audience`` (docs/protocol.md): who the kiosk shows it to."""
+
+    PUBLIC = "public"
+    CARETAKER = "caretaker"

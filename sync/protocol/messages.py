@@ -7,8 +7,9 @@ Rules this module guarantees:
   node id (§2), ``iat`` integer Unix seconds, ``exp`` optional integer Unix
   seconds after ``iat``. ``head`` and ``command`` require ``exp``; a command's
   ``exp`` is at most 300 s after its ``iat`` (§6).
-- ``changes`` and ``snapshot`` bodies are validated by the replica's own
-  ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire``: one rule set.
+- ``changes`` and ``snapshot`` bodies are validated by
+  ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire`` (``sync.protocol.wire``),
+  the types the node database applies: one rule set.
 - ``events``: 1-256 events with contiguous ``seq`` from 1 up, distinct
   lowercase UUIDv7 ids, types in ``EVENT_TYPES``, ``at`` RFC 3339 ``Z``,
   object bodies.
@@ -20,25 +21,50 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from sync.replica.apply import BatchError, ChangeBatch, SnapshotPart
-from sync.replica.outbox import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
+from annotated_types import Len
+from pydantic_core import core_schema
 
+from .codec import Checked, Choice, Flag, Integer, Says, _Schema
 from .codes import (
     PROTOCOL_VERSION,
+    Audience,
     ClockSource,
     Cmd,
     Kind,
     State,
     VerdictStatus,
     Want,
-    is_node_id,
 )
 from .errors import MessageError, UnknownKind
-from .fields import INT63, UINT64, Fields, is_uuid7
+from .fields import (
+    INT63,
+    U64,
+    Bad,
+    Chars,
+    DoorId,
+    Instant,
+    Int63,
+    NodeId,
+    Object,
+    Seq,
+    Uuid7,
+    one_of,
+    read,
+)
+from .wire import (
+    EVENT_TYPES,
+    MAX_BATCH,
+    BatchError,
+    ChangeBatch,
+    OutboxEvent,
+    SnapshotPart,
+    Verdict,
+)
 
 COMMAND_MAX_LIFETIME = 300  # PROTOCOL.md §6: exp at most 5 minutes after iat
 UNLOCK_MAX_SECONDS = 3600
@@ -61,27 +87,31 @@ class Common:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxRange:
-    first_unacked: int
-    last: int
+class OutboxRange(Checked):
+    first_unacked: Seq
+    last: Int63
+
+    def check(self) -> None:
+        if self.first_unacked > self.last + 1:
+            raise Bad("first_unacked", "must be at most last + 1")
 
 
 @dataclass(frozen=True, slots=True)
 class Clock:
-    trusted: bool
-    source: ClockSource
+    trusted: Flag
+    source: Annotated[ClockSource, one_of(ClockSource)]
 
 
 @dataclass(frozen=True, slots=True)
 class Hello:
     KIND: ClassVar[Kind] = Kind.HELLO
-    epoch: int
-    boot_id: str
-    applied_rev: int
+    epoch: U64
+    boot_id: Annotated[str, Chars(1, TEXT_MAX_CHARS)]
+    applied_rev: Int63
     outbox: OutboxRange
-    software: str
+    software: Annotated[str, Chars(1, TEXT_MAX_CHARS)]
     clock: Clock
-    exp: int | None = None
+    exp: Int63 | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,28 +125,32 @@ class Events:
 @dataclass(frozen=True, slots=True)
 class Cursor:
     KIND: ClassVar[Kind] = Kind.CURSOR
-    applied_rev: int
-    want: Want
-    exp: int | None = None
+    applied_rev: Int63
+    want: Annotated[Want, one_of(Want)]
+    exp: Int63 | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
     KIND: ClassVar[Kind] = Kind.STATUS
-    state: State
-    epoch: int
-    exp: int | None = None
+    state: Annotated[State, one_of(State)]
+    epoch: U64
+    exp: Int63 | None = None
 
 
 # --- central → node (PROTOCOL.md §6) ---------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Head:
+class Head(Checked):
     KIND: ClassVar[Kind] = Kind.HEAD
-    rev: int
-    oldest_rev: int
-    exp: int
+    rev: Int63
+    oldest_rev: Int63
+    exp: Int63
+
+    def check(self) -> None:
+        if self.oldest_rev > self.rev:
+            raise Bad("oldest_rev", "must be at most rev")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +187,14 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Unlock:
-    door: str
-    seconds: int
+    door: DoorId
+    seconds: Annotated[int, Integer(1, UNLOCK_MAX_SECONDS)]
 
 
 @dataclass(frozen=True, slots=True)
 class KioskText:
-    text: str
+    text: Annotated[str, Chars(0, MESSAGE_MAX_CHARS)]
+    audience: Annotated[Audience, one_of(Audience)] = Audience.PUBLIC  # docs/protocol.md
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +271,8 @@ def _body(msg: Message) -> dict[str, Any]:
                 args = {"door": msg.args.door, "seconds": msg.args.seconds}
             elif isinstance(msg.args, KioskText):
                 args = {"text": msg.args.text}
+                if msg.args.audience is not Audience.PUBLIC:  # absent = public
+                    args["audience"] = str(msg.args.audience)
             return {"seq": msg.seq, "cmd": msg.cmd.value, "args": args}
     raise TypeError(f"not a message: {msg!r}")  # pragma: no cover - the union is closed
 
@@ -253,6 +290,22 @@ def _ops(batch: ChangeBatch) -> list[dict[str, Any]]:
 # --- decode ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Common(Checked):
+    """The common claims as sent (PROTOCOL.md §4); ``kind`` is read first."""
+
+    v: Annotated[
+        int, _Schema(core_schema.literal_schema([PROTOCOL_VERSION]), f"must be {PROTOCOL_VERSION}")
+    ]
+    node: NodeId
+    iat: Int63
+    exp: Int63 | None = None
+
+    def check(self) -> None:
+        if self.exp is not None and self.exp <= self.iat:
+            raise Bad("exp", "must be after iat")
+
+
 def read_common(claims: object) -> Common:
     """Validate the common claims (PROTOCOL.md §4); raise ``MessageError``/``UnknownKind``."""
     if not isinstance(claims, Mapping):
@@ -264,18 +317,10 @@ def read_common(claims: object) -> Common:
         kind = Kind(raw_kind)
     except ValueError:
         raise UnknownKind(raw_kind[:64]) from None
-    f = Fields(kind, claims)
-    v = f.raw("v")
-    if isinstance(v, bool) or v != PROTOCOL_VERSION or not isinstance(v, int):
-        raise f.fail("v", f"must be {PROTOCOL_VERSION}")
-    node = f.raw("node")
-    if not is_node_id(node):
-        raise f.fail("node", "must be 1-64 of a-z 0-9 - .")
-    iat = f.integer("iat")
-    exp = f.opt_integer("exp")
-    if exp is not None and exp <= iat:
-        raise f.fail("exp", "must be after iat")
-    return Common(kind, node, iat, exp)
+    if type(claims.get("v")) is not int:  # a literal 1 would take True and 1.0
+        raise MessageError(kind, "v", f"must be {PROTOCOL_VERSION}")
+    c = read(kind, _Common, claims)
+    return Common(kind, c.node, c.iat, c.exp)
 
 
 def decode(claims: object) -> Message:
@@ -287,107 +332,122 @@ def decode(claims: object) -> Message:
     common = read_common(claims)
     if not isinstance(claims, Mapping):  # pragma: no cover - read_common checked it
         raise MessageError(common.kind, "", "claims must be a JSON object")
-    return _DECODERS[common.kind](Fields(common.kind, claims), common)
+    return _DECODERS[common.kind](claims, common)
 
 
-def _hello(f: Fields, c: Common) -> Hello:
-    outbox, clock = f.obj("outbox"), f.obj("clock")
-    first, last = outbox.integer("first_unacked", 1), outbox.integer("last")
-    if first > last + 1:
-        raise outbox.fail("first_unacked", "must be at most last + 1")
-    return Hello(
-        f.integer("epoch", 0, UINT64),
-        f.text("boot_id", lo=1, hi=TEXT_MAX_CHARS),
-        f.integer("applied_rev"),
-        OutboxRange(first, last),
-        f.text("software", lo=1, hi=TEXT_MAX_CHARS),
-        Clock(clock.flag("trusted"), clock.choice("source", ClockSource)),
-        c.exp,
-    )
+def _hello(claims: Mapping[str, Any], c: Common) -> Hello:
+    return read(c.kind, Hello, claims)
 
 
-def _events(f: Fields, c: Common) -> Events:
-    out: list[OutboxEvent] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(f.items("events", lo=1, hi=MAX_BATCH)):
-        e = Fields(f.kind, raw, f"events[{i}]")
-        seq = e.integer("seq", 1)
-        if out and seq != out[0].seq + i:
-            raise e.fail("seq", f"must be {out[0].seq + i} (contiguous)")
-        event_id = e.uuid7("id")
-        if event_id in seen:
-            raise e.fail("id", "repeats an id of this batch")
-        seen.add(event_id)
-        type_ = e.raw("type")
-        if not isinstance(type_, str) or type_ not in EVENT_TYPES:
-            raise e.fail("type", "is not an event type of PROTOCOL.md §5")
-        body = e.raw("body")
-        if not isinstance(body, dict):
-            raise e.fail("body", "must be a JSON object")
-        out.append(OutboxEvent(seq, event_id, type_, e.instant("at"), body))
-    return Events(f.integer("epoch", 0, UINT64), tuple(out), c.exp)
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """One event of an ``events`` message as sent (PROTOCOL.md §5)."""
+
+    seq: Seq
+    id: Uuid7
+    type: Annotated[
+        str, Choice(*sorted(EVENT_TYPES)), Says("is not an event type of PROTOCOL.md §5")
+    ]
+    at: Instant
+    body: Object
 
 
-def _cursor(f: Fields, c: Common) -> Cursor:
-    return Cursor(f.integer("applied_rev"), f.choice("want", Want), c.exp)
+@dataclass(frozen=True, slots=True)
+class _Events(Checked):
+    epoch: U64
+    events: Annotated[
+        tuple[_Event, ...],
+        Len(1, MAX_BATCH),
+        Says(f"must be a list of 1..{MAX_BATCH} items"),
+    ]
+
+    def check(self) -> None:
+        seen: set[str] = set()
+        first = self.events[0].seq
+        for i, e in enumerate(self.events):
+            if e.seq != first + i:
+                raise Bad(f"events[{i}].seq", f"must be {first + i} (contiguous)")
+            if e.id in seen:
+                raise Bad(f"events[{i}].id", "repeats an id of this batch")
+            seen.add(e.id)
 
 
-def _status(f: Fields, c: Common) -> Status:
-    return Status(f.choice("state", State), f.integer("epoch", 0, UINT64), c.exp)
+def _events(claims: Mapping[str, Any], c: Common) -> Events:
+    w = read(c.kind, _Events, claims)
+    events = tuple(OutboxEvent(e.seq, e.id, e.type, e.at, e.body) for e in w.events)
+    return Events(w.epoch, events, c.exp)
 
 
-def _head(f: Fields, c: Common) -> Head:
-    if c.exp is None:
-        raise f.fail("exp", "is required")
-    rev = f.integer("rev")
-    oldest = f.integer("oldest_rev")
-    if oldest > rev:
-        raise f.fail("oldest_rev", "must be at most rev")
-    return Head(rev, oldest, c.exp)
+def _cursor(claims: Mapping[str, Any], c: Common) -> Cursor:
+    return read(c.kind, Cursor, claims)
 
 
-def _changes(f: Fields, c: Common) -> Changes:
+def _status(claims: Mapping[str, Any], c: Common) -> Status:
+    return read(c.kind, Status, claims)
+
+
+def _head(claims: Mapping[str, Any], c: Common) -> Head:
+    return read(c.kind, Head, claims)
+
+
+def _changes(claims: Mapping[str, Any], c: Common) -> Changes:
     try:
-        return Changes(ChangeBatch.from_wire(f.data), c.exp)
+        return Changes(ChangeBatch.from_wire(claims), c.exp)
     except (BatchError, ValueError) as exc:
-        raise MessageError(f.kind, "", str(exc)) from None
+        raise MessageError(c.kind, "", str(exc)) from None
 
 
-def _snapshot(f: Fields, c: Common) -> Snapshot:
+def _snapshot(claims: Mapping[str, Any], c: Common) -> Snapshot:
     try:
-        return Snapshot(SnapshotPart.from_wire(f.data), c.exp)
+        return Snapshot(SnapshotPart.from_wire(claims), c.exp)
     except (BatchError, ValueError) as exc:
-        raise MessageError(f.kind, "", str(exc)) from None
+        raise MessageError(c.kind, "", str(exc)) from None
 
 
-def _ack(f: Fields, c: Common) -> Ack:
-    verdicts: dict[str, Verdict] = {}
-    raw = f.obj("verdicts", optional=True)
-    for event_id in raw.data:
-        if not isinstance(event_id, str) or not is_uuid7(event_id):
-            raise raw.fail(str(event_id)[:64], "must be keyed by an event's UUIDv7")
-        v = raw.obj(event_id)
-        reason = v.text("reason", hi=REASON_MAX_CHARS) if v.has("reason") else ""
-        verdicts[event_id] = Verdict(v.choice("status", VerdictStatus), reason)
-    return Ack(f.integer("epoch", 0, UINT64), f.integer("through"), verdicts, c.exp)
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    status: Annotated[VerdictStatus, one_of(VerdictStatus)]
+    reason: Annotated[str, Chars(0, REASON_MAX_CHARS)] = ""
 
 
-def _command(f: Fields, c: Common) -> Command:
+@dataclass(frozen=True, slots=True)
+class _Ack:
+    epoch: U64
+    through: Int63
+    verdicts: Annotated[
+        Mapping[Annotated[Uuid7, Says("must be keyed by an event's UUIDv7")], _Verdict],
+        Says("must be a JSON object"),
+    ] = dataclasses.field(default_factory=dict)
+
+
+def _ack(claims: Mapping[str, Any], c: Common) -> Ack:
+    w = read(c.kind, _Ack, claims)
+    verdicts = {k: Verdict(v.status, v.reason) for k, v in w.verdicts.items()}
+    return Ack(w.epoch, w.through, verdicts, c.exp)
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    seq: Seq
+    cmd: Annotated[Cmd, one_of(Cmd)]
+    args: Object = dataclasses.field(default_factory=dict)
+
+
+def _command(claims: Mapping[str, Any], c: Common) -> Command:
     if c.exp is None:
-        raise f.fail("exp", "is required")
+        raise MessageError(c.kind, "exp", "is required")
     if c.exp > c.iat + COMMAND_MAX_LIFETIME:
-        raise f.fail("exp", f"must be at most {COMMAND_MAX_LIFETIME} s after iat")
-    seq, cmd = f.integer("seq", 1), f.choice("cmd", Cmd)
-    a = f.obj("args", optional=True)
+        raise MessageError(c.kind, "exp", f"must be at most {COMMAND_MAX_LIFETIME} s after iat")
+    w = read(c.kind, _Command, claims)
     args: Unlock | KioskText | None = None
-    if cmd is Cmd.UNLOCK:
-        args = Unlock(a.ident("door"), a.integer("seconds", 1, UNLOCK_MAX_SECONDS))
-    elif cmd is Cmd.MESSAGE:
-        args = KioskText(a.text("text", hi=MESSAGE_MAX_CHARS))
-    return Command(seq, cmd, c.exp, args)
+    if w.cmd is Cmd.UNLOCK:
+        args = read(c.kind, Unlock, w.args, ("args",))
+    elif w.cmd is Cmd.MESSAGE:
+        args = read(c.kind, KioskText, w.args, ("args",))
+    return Command(w.seq, w.cmd, c.exp, args)
 
 
-_DECODERS: dict[Kind, Callable[[Fields, Common], Message]] = {
+_DECODERS: dict[Kind, Callable[[Mapping[str, Any], Common], Message]] = {
     Kind.HELLO: _hello,
     Kind.EVENTS: _events,
     Kind.CURSOR: _cursor,

@@ -1,20 +1,40 @@
 """The node database: central's data replicated for one facility, and the outbox.
 
-Import the typed API from here; door_controller and kiosk never write SQL.
+Import the typed API from here; door_controller and kiosk never write SQL. The
+records of central's entities, the wire batches and the facility-time helpers
+the kiosk and the door use are the protocol's (``sync.protocol.records``,
+``sync.protocol.wire``, ``sync.protocol.timeutil``), offered here too.
 """
 
-from .access import AccessContext, Candidate, access_context
-from .apply import (
-    ApplyOutcome,
+from sync.protocol.records import (
+    ENTITIES,
+    Booking,
+    Credential,
+    Door,
+    Facility,
+    Grant,
+    Holder,
+    Lease,
+    Policy,
+    Record,
+    RecordError,
+    Resource,
+    Revocation,
+    WeeklyWindow,
+    parse_record,
+)
+from sync.protocol.timeutil import day_bounds, format_instant, local_day, zone
+from sync.protocol.wire import (
+    EVENT_TYPES,
     BatchError,
     ChangeBatch,
+    OutboxEvent,
     SnapshotPart,
-    StagedSnapshot,
-    apply_changes,
-    replace_all,
-    stage_snapshot,
-    staged_snapshot,
+    Verdict,
 )
+
+from .access import AccessContext, Candidate, access_context
+from .apply import ApplyOutcome, apply_changes, replace_all
 from .attendance import (
     AccessRecord,
     StartReport,
@@ -27,16 +47,24 @@ from .attendance import (
 )
 from .commands import (
     DOOR_COMMANDS,
+    EXPIRED_UNSHOWN,
+    MESSAGE_AUDIENCES,
     CommandRefused,
+    KioskMessage,
     QueuedCommand,
+    expire_messages,
     finish,
     finish_command,
     last_command_seq,
+    next_message_exp,
     pending_commands,
+    pending_messages,
     quarantine,
     quarantine_count,
     queue_command,
     queue_local_command,
+    shown_messages,
+    take_message,
 )
 from .device_status import (
     DoorStatus,
@@ -47,13 +75,20 @@ from .device_status import (
     set_reader_state,
 )
 from .digests import card_digest, card_id, code_digest, pin_digest
+from .errors import (
+    ReplicaBusy,
+    ReplicaConflict,
+    ReplicaCorrupt,
+    ReplicaDamaged,
+    ReplicaError,
+    ReplicaFailure,
+    ReplicaFull,
+    ReplicaUnavailable,
+)
 from .heartbeat import Heartbeat, beat, heartbeats
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
-    EVENT_TYPES,
     AckError,
-    OutboxEvent,
-    Verdict,
     acknowledge,
     append_event,
     backlog,
@@ -75,24 +110,9 @@ from .queries import (
     related_resources,
     resource_tree,
 )
-from .records import (
-    ENTITIES,
-    Booking,
-    Credential,
-    Door,
-    Facility,
-    Grant,
-    Holder,
-    Lease,
-    Policy,
-    Record,
-    RecordError,
-    Resource,
-    Revocation,
-    WeeklyWindow,
-    parse_record,
-)
-from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
+from .release import release_due, sweep_releases
+from .snapshot import StagedSnapshot, stage_snapshot, staged_snapshot, tidy
+from .store import Replica, SyncState
 from .walkins import (
     RejectedWalkin,
     WalkinRefused,
@@ -106,6 +126,8 @@ __all__ = [
     "DOOR_COMMANDS",
     "ENTITIES",
     "EVENT_TYPES",
+    "EXPIRED_UNSHOWN",
+    "MESSAGE_AUDIENCES",
     "AccessContext",
     "AccessRecord",
     "AckError",
@@ -122,6 +144,7 @@ __all__ = [
     "Grant",
     "Heartbeat",
     "Holder",
+    "KioskMessage",
     "KioskTap",
     "Lease",
     "OutboxEvent",
@@ -132,8 +155,14 @@ __all__ = [
     "RecordError",
     "RejectedWalkin",
     "Replica",
+    "ReplicaBusy",
+    "ReplicaConflict",
     "ReplicaCorrupt",
+    "ReplicaDamaged",
     "ReplicaError",
+    "ReplicaFailure",
+    "ReplicaFull",
+    "ReplicaUnavailable",
     "Resource",
     "Revocation",
     "ScheduleEntry",
@@ -160,10 +189,13 @@ __all__ = [
     "code_digest",
     "create_walkin",
     "credentials_by_digest",
+    "day_bounds",
     "day_schedule",
     "door_states",
+    "expire_messages",
     "finish",
     "finish_command",
+    "format_instant",
     "free_slots",
     "grants_for",
     "heartbeats",
@@ -173,9 +205,12 @@ __all__ = [
     "last_command_seq",
     "last_kiosk_tap_id",
     "leaders_in",
+    "local_day",
+    "next_message_exp",
     "parse_record",
     "pending_commands",
     "pending_events",
+    "pending_messages",
     "pin_digest",
     "pin_matches",
     "quarantine",
@@ -187,15 +222,21 @@ __all__ = [
     "record_kiosk_tap",
     "rejected_walkins",
     "related_resources",
+    "release_due",
     "replace_all",
     "report_attendance",
     "resource_tree",
     "set_door_state",
     "set_reader_state",
+    "shown_messages",
     "stage_snapshot",
     "staged_snapshot",
     "start_report",
     "sweep_no_shows",
+    "sweep_releases",
+    "take_message",
+    "tidy",
     "uuid7",
     "walkin_states",
+    "zone",
 ]

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .outbox import OutboxEvent, append_event
+from sync.protocol.timeutil import format_instant, from_ts, to_ts
+from sync.protocol.wire import OutboxEvent
+
+from .outbox import append_event
 from .store import Replica, ReplicaError
-from .timeutil import format_instant, from_ts, to_ts
 
 QUARANTINE_KEEP = 1000
 DOOR_COMMANDS = frozenset({"unlock", "lockdown", "release"})
@@ -140,3 +142,100 @@ def quarantine_count(rep: Replica) -> int:
 def describe(cmd: QueuedCommand) -> str:
     who = f"#{cmd.seq}" if cmd.seq is not None else f"{cmd.origin}:{cmd.by}"
     return f"{who} {cmd.cmd} {json.dumps(cmd.args)} (exp {format_instant(cmd.exp)})"
+
+
+# --- ``message`` commands: text from central for a kiosk (PROTOCOL.md §6) ---------------
+# docs/protocol.md "Kiosk messages": args ``{"text", "audience": "public" |
+# "caretaker"}``. A kiosk that takes a pending message ends it ``done`` (its
+# ``command.done`` says where and to whom it is shown) and shows it for the rest
+# of the facility day or until a newer one for the same audience (an empty text
+# clears). The sync link ends a message still pending at its ``exp`` as
+# ``expired`` (the link is what sends ``command.done`` at all; a kiosk that is
+# down cannot notice anything).
+
+MESSAGE_AUDIENCES = ("public", "caretaker")
+EXPIRED_UNSHOWN = "expired before a kiosk showed it"
+
+
+@dataclass(frozen=True, slots=True)
+class KioskMessage:
+    """A ``message`` command as the kiosk shows it."""
+
+    id: int
+    seq: int | None
+    text: str
+    audience: str  # "public" or "caretaker"
+    received: datetime
+    exp: datetime
+
+
+def _message(cmd: QueuedCommand) -> KioskMessage:
+    audience = str(cmd.args.get("audience") or "public")
+    if audience not in MESSAGE_AUDIENCES:
+        audience = "caretaker"  # an audience this node does not know is kept off the public screen
+    return KioskMessage(
+        cmd.id, cmd.seq, str(cmd.args.get("text", "")), audience, cmd.received, cmd.exp
+    )
+
+
+def pending_messages(rep: Replica) -> list[KioskMessage]:
+    """``message`` commands no kiosk has taken yet, oldest first."""
+    return [_message(c) for c in pending_commands(rep, frozenset({"message"}))]
+
+
+def take_message(
+    rep: Replica, ident: int, kiosk: str, now: datetime, *, clock_trusted: bool
+) -> KioskMessage | None:
+    """Kiosk ``kiosk`` shows pending message ``ident``: end it ``done`` and
+    return it. With a trusted clock, a message at or past its ``exp`` ends
+    ``expired`` instead and None is returned (it is not shown); None too if it
+    had ended already (another kiosk took it, or the link expired it)."""
+    with rep.write():
+        row = rep.conn.execute(
+            "SELECT id, seq, origin, by, cmd, args, exp_ts, received_ts FROM commands"
+            " WHERE id = ? AND state = 'pending' AND cmd = 'message'",
+            [ident],
+        ).fetchone()
+        if row is None:
+            return None
+        i, s, o, b, c, a, e, r = row
+        msg = _message(QueuedCommand(i, s, o, b, c, json.loads(a), from_ts(e), from_ts(r)))
+        if clock_trusted and now >= msg.exp:
+            finish(rep, ident, "expired", EXPIRED_UNSHOWN, now)
+            return None
+        what = "cleared" if not msg.text else "shown"
+        finish(rep, ident, "done", f"{what} on kiosk {kiosk} ({msg.audience})", now)
+    return msg
+
+
+def expire_messages(rep: Replica, now: datetime) -> int:
+    """End every pending message whose ``exp`` has passed as ``expired``
+    (``EXPIRED_UNSHOWN``); returns how many. Call only with a trusted clock."""
+    ended = 0
+    for msg in pending_messages(rep):
+        if now >= msg.exp and finish(rep, msg.id, "expired", EXPIRED_UNSHOWN, now) is not None:
+            ended += 1
+    return ended
+
+
+def next_message_exp(rep: Replica) -> datetime | None:
+    """The earliest ``exp`` of a pending message (when the link must look again)."""
+    row = rep.conn.execute(
+        "SELECT min(exp_ts) FROM commands WHERE state = 'pending' AND cmd = 'message'"
+    ).fetchone()
+    return None if row[0] is None else from_ts(row[0])
+
+
+def shown_messages(rep: Replica, since: datetime) -> dict[str, KioskMessage]:
+    """The newest message taken for each audience among those received since
+    ``since`` (an empty text clears: that audience is then left out)."""
+    rows = rep.conn.execute(
+        "SELECT id, seq, origin, by, cmd, args, exp_ts, received_ts FROM commands"
+        " WHERE cmd = 'message' AND state = 'done' AND received_ts >= ? ORDER BY id",
+        [to_ts(since)],
+    ).fetchall()
+    out: dict[str, KioskMessage] = {}
+    for i, s, o, b, c, a, e, r in rows:
+        msg = _message(QueuedCommand(i, s, o, b, c, json.loads(a), from_ts(e), from_ts(r)))
+        out[msg.audience] = msg
+    return {k: m for k, m in out.items() if m.text}

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sync.protocol.timeutil import from_ts, to_ts
+
 from .store import Replica
-from .timeutil import from_ts, to_ts
 
 STALE_S = 30
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sync.protocol.timeutil import from_ts, to_ts
+
 from .store import Replica
-from .timeutil import from_ts, to_ts
 
 KEEP_S = 600
 

@@ -6,87 +6,81 @@ Rules this module guarantees (PROTOCOL.md §5, §6 ack):
   transaction as the insert, so a rolled-back or killed writer leaves no hole.
 - An event joins the caller's transaction when appended inside
   ``Replica.write()``: the state change and its event commit together.
-- Event ids are UUIDv7 (RFC 9562 §5.7): time-ordered, 74 random bits.
+- Event ids are UUIDv7 (RFC 9562 §5.7) made from the event's ``at``; ids of
+  one millisecond follow each other in ``seq`` order (a counter, §6.2), also
+  between processes sharing the database.
 - An ack deletes rows only up to ``through``, never beyond what was recorded;
   an ack for another epoch changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .records import Booking
-from .store import Replica, ReplicaError
-from .timeutil import format_instant, from_ts, to_ts
+from sync.protocol.records import Booking
+from sync.protocol.timeutil import from_ts, to_ts
+from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
 
-EVENT_TYPES = frozenset(
-    {
-        "access.granted",
-        "access.denied",
-        "door.opened",
-        "door.closed",
-        "door.held_open",
-        "door.forced",
-        "door.tamper",
-        "reader.online",
-        "reader.offline",
-        "walkin.created",
-        "walkin.cancelled",
-        "booking.checked_in",
-        "booking.no_show",
-        "attendance.reported",
-        "command.done",
-        "security.rejected",
-    }
-)
-MAX_BATCH = 256
+from .store import Replica, ReplicaCorrupt, ReplicaError
+
+log = logging.getLogger("hallvakt.replica")
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 class AckError(ReplicaError):
     """An ack that cannot be right (it acknowledges events never recorded)."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    seq: int
-    id: str
-    type: str
-    at: datetime
-    body: dict[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        """The event as it travels in an ``events`` message."""
-        return {
-            "seq": self.seq,
-            "id": self.id,
-            "type": self.type,
-            "at": format_instant(self.at),
-            "body": self.body,
-        }
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_COUNTER_BITS = 42  # rand_a (12 bits) and the top 30 bits of rand_b: RFC 9562 §6.2 method 1
+_TAIL_BITS = 32  # the rest of rand_b stays random
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    status: str  # "accepted" | "rejected"
-    reason: str = ""
+def uuid7(unix_ms: int | None = None, *, after: str | None = None) -> str:
+    """A UUIDv7 string (RFC 9562 §5.7) for Unix milliseconds ``unix_ms`` (the
+    wall clock if None): 48-bit time, version 7, variant 10, 74 further bits.
 
+    Hand-written because the libraries for Python 3.11 do not take both a
+    given time and a monotonic order: ``uuid6.uuid7()`` reads the clock
+    itself, and ``uuid_utils.uuid7(nanoseconds=...)`` draws fresh random bits
+    for every id of one given millisecond (measured: not in order).
 
-def uuid7(unix_ms: int | None = None) -> str:
-    """A UUIDv7 string: 48-bit Unix milliseconds, version 7, variant 10, random bits."""
+    Ordering (RFC 9562 §6.2, method 1, a fixed-length counter): the 42 bits
+    after the version are a counter, started at random (top bit clear, so at
+    least 2**41 more ids fit in that millisecond) and the last 32 bits are
+    random. With ``after``, an id of the same millisecond, the counter goes on
+    from it, so the new id sorts after it; should it ever overflow, the id
+    moves to the next millisecond (§6.2). An ``after`` of another millisecond
+    changes nothing: the id keeps its own time, even an earlier one.
+    """
     ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+    if not 0 <= ms < 2**48:
+        raise ValueError(f"{ms} ms is outside the 48 bits of a UUIDv7 timestamp")
     rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & (2**48 - 1)) << 80
+    counter = (rand >> _TAIL_BITS) & (2 ** (_COUNTER_BITS - 1) - 1)
+    if after is not None:
+        prev = uuid.UUID(after).int
+        if prev >> 80 == ms:
+            counter = ((prev >> 64) & 0xFFF) << 30 | (prev >> _TAIL_BITS) & (2**30 - 1)
+            counter += 1
+            if counter >> _COUNTER_BITS:
+                ms, counter = ms + 1, counter & (2 ** (_COUNTER_BITS - 1) - 1)
+    value = ms << 80
     value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= (counter >> 30) << 64
     value |= 0b10 << 62
-    value |= rand & (2**62 - 1)
+    value |= (counter & (2**30 - 1)) << _TAIL_BITS
+    value |= rand & (2**_TAIL_BITS - 1)
     return str(uuid.UUID(int=value))
 
 
@@ -102,8 +96,12 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     except TypeError as exc:
         raise ValueError(f"event body is not JSON: {exc}") from exc
     at_ts = to_ts(at)
-    event_id = uuid7()
+    at_ms = (at - _EPOCH) // _MS
     with rep.write():
+        # The id is made from ``at`` and, within one millisecond, after the
+        # newest id in the outbox (in the write lock: also across processes).
+        last = rep.conn.execute("SELECT id FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+        event_id = uuid7(at_ms, after=None if last is None else last[0])
         seq = rep.conn.execute(
             "UPDATE sync_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
         ).fetchone()[0]
@@ -115,12 +113,73 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
 
 
 def pending_events(rep: Replica, *, after: int = 0, limit: int = MAX_BATCH) -> list[OutboxEvent]:
-    """Unacknowledged events with ``seq > after``, oldest first, at most ``limit``."""
-    rows = rep.conn.execute(
-        "SELECT seq, id, type, at_ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+    """Unacknowledged events with ``seq > after``, oldest first, at most ``limit``.
+
+    A row damaged on disk (text that is not UTF-8, a body that is not JSON) is
+    still an event in the sequence: it comes with its body replaced by
+    ``{"damaged": true, "detail": ...}`` (and, where they are unreadable too, a
+    ``security.rejected`` type and an id made from the epoch and seq), so that
+    central's contiguous ``through`` can pass it (docs/sync.md).
+    """
+    sql = "SELECT seq, id, type, at_ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+    try:
+        rows = rep.conn.execute(sql, [after, limit]).fetchall()
+        return [OutboxEvent(s, i, t, from_ts(a), _body(b)) for s, i, t, a, b in rows]
+    except (ReplicaCorrupt, ValueError):
+        pass
+    raw = rep.conn.execute(
+        "SELECT seq, CAST(id AS BLOB), CAST(type AS BLOB), at_ts, CAST(body AS BLOB) FROM outbox"
+        " WHERE seq > ? ORDER BY seq LIMIT ?",
         [after, limit],
     ).fetchall()
-    return [OutboxEvent(s, i, t, from_ts(a), json.loads(b)) for s, i, t, a, b in rows]
+    epoch = rep.state().epoch
+    return [_salvaged(epoch, s, i, t, a, b) for s, i, t, a, b in raw]
+
+
+def _body(text: str) -> dict[str, Any]:
+    body = json.loads(text)
+    if not isinstance(body, dict):
+        raise ValueError("an event body must be a JSON object")
+    return body
+
+
+def _salvaged(epoch: int, seq: int, ident: Any, type_: Any, at_ts: Any, body: Any) -> OutboxEvent:
+    """One outbox row read byte by byte (``pending_events``)."""
+    problems: list[str] = []
+
+    def text(value: Any, what: str) -> str | None:
+        try:
+            return bytes(value).decode("utf-8")
+        except (UnicodeDecodeError, TypeError):
+            problems.append(f"{what} is not UTF-8")
+            return None
+
+    at = from_ts(at_ts) if isinstance(at_ts, int) else from_ts(0)
+    event_id = text(ident, "id")
+    if event_id is None or not _UUID7.fullmatch(event_id):
+        event_id = _stand_in_id(epoch, seq, at)
+    kind = text(type_, "type")
+    if kind not in EVENT_TYPES:
+        kind = "security.rejected"
+    decoded = text(body, "body")
+    try:
+        out = _body(decoded) if decoded is not None else None
+    except ValueError as exc:
+        problems.append(f"body is not a JSON object ({exc})")
+        out = None
+    if out is None or problems:
+        detail = "; ".join(problems)
+        log.error("outbox event %d is damaged (%s); it goes as damaged", seq, detail)
+        out = {"damaged": True, "reason": "damaged_outbox_row", "detail": detail}
+    return OutboxEvent(seq, event_id, kind, at, out)
+
+
+def _stand_in_id(epoch: int, seq: int, at: datetime) -> str:
+    """A UUIDv7 that is the same each time for (``epoch``, ``seq``): resends agree."""
+    rand = int.from_bytes(hashlib.sha256(f"{epoch}:{seq}".encode()).digest()[:10], "big")
+    value = (int(at.timestamp() * 1000) & (2**48 - 1)) << 80 | 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
 
 
 def backlog(rep: Replica) -> int:

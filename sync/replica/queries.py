@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .records import Booking, Credential, Door, Grant, Holder, Lease, Resource
+from sync.protocol.records import Booking, Credential, Door, Grant, Holder, Lease, Resource
+from sync.protocol.timeutil import day_bounds, from_ts, to_ts
+
 from .store import Replica
-from .timeutil import day_bounds, from_ts, to_ts
 
 
 def resource_tree(rep: Replica) -> dict[str, Resource]:
@@ -247,11 +248,6 @@ def free_slots(rep: Replica, node: str, resource_id: str, lo: datetime, hi: date
                     out.append(Slot(resource_id, t, t + step, lease.id))
                 t += step
         return out
-
-
-def booking_span(rep: Replica) -> timedelta:
-    """The longest booking stored (bounds range scans)."""
-    return timedelta(seconds=rep.state().max_booking_s)
 
 
 def outbox_age(rep: Replica) -> datetime | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from .records import Booking, Lease
+from sync.protocol.records import Booking, Lease
 
 
 class WalkinAccess(enum.StrEnum):

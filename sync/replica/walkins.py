@@ -3,7 +3,9 @@
 Rules this module guarantees:
 - A walk-in is created only inside a lease this node holds, only on time free
   on every related resource (a hall and its sections conflict), and only when
-  it is whole slots long, within the resource's slot limit.
+  it is whole slots long, within the resource's slot limit; only the slot in
+  progress may be joined late, at a 5-minute mark (``LATE_JOIN``), and then
+  counts as a whole slot toward the limit.
 - The booking, its pending verdict and the ``walkin.created`` event commit in
   one transaction; a refused walk-in writes nothing and raises ``WalkinRefused``.
 - A phone booker's keyed digest (never the number) is stored with the walk-in
@@ -18,10 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .outbox import OutboxEvent, append_event
+from sync.protocol.records import Booking, Lease
+from sync.protocol.wire import OutboxEvent
+
+from .outbox import append_event
 from .queries import bookings_overlapping, related_resources, resource_tree
-from .records import Booking, Lease
 from .store import Replica, ReplicaError
+
+LATE_JOIN = timedelta(minutes=5)  # the grid the slot in progress is joined on
 
 
 class WalkinRefused(ReplicaError):
@@ -68,12 +74,15 @@ def create_walkin(
         if res is None or res.walkin_slot_minutes is None:
             raise WalkinRefused("no_lease", "the resource takes no walk-ins")
         step = timedelta(minutes=res.walkin_slot_minutes)
-        length, offset = booking.end - booking.start, booking.start - lease.start
-        if length % step or offset % step:
+        # Whole slots, except that the slot in progress may be joined late, at a
+        # 5-minute mark after its start (the kiosk sells it from now on).
+        offset, end_offset = booking.start - lease.start, booking.end - lease.start
+        first = booking.start - offset % step  # the start of the slot it begins in
+        if end_offset % step or offset % LATE_JOIN:
             raise WalkinRefused(
                 "not_slots", f"walk-ins are whole {res.walkin_slot_minutes}-minute slots"
             )
-        if length > step * res.walkin_max_slots:
+        if booking.end - first > step * res.walkin_max_slots:
             raise WalkinRefused("too_long", f"at most {res.walkin_max_slots} slots")
         related = related_resources(resources, lease.resource)
         if bookings_overlapping(rep, related, booking.start, booking.end):

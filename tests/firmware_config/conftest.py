@@ -1,6 +1,6 @@
-"""Fixtures for the node configuration tests (helpers: firmware_config.testing).
+"""Fixtures for the node configuration tests (helpers: tests.support.config).
 
-- ``base``: a deep copy of ``firmware_config.testing.BASE``, a valid config document.
+- ``base``: a deep copy of ``tests.support.config.BASE``, a valid config document.
 - ``central``: a test CA that signs node certificate requests as central would.
 - ``provisioned(example)``: copy an example config to a temp dir, provision it
   with a CSR, have ``central`` sign it, and return the config path: ready for
@@ -19,7 +19,7 @@ import pytest
 
 from firmware_config.config import load_config
 from firmware_config.provision import provision
-from firmware_config.testing import BASE, EXAMPLES, Central, install_certificates
+from tests.support.config import BASE, EXAMPLES, Central, install_certificates
 
 
 @pytest.fixture

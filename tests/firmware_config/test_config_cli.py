@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.config import load_config
-from firmware_config.testing import EXAMPLES, KEY1
+from hallvakt.cli import main
+from tests.support.config import EXAMPLES, KEY1, Central
 
 EXAMPLE_NAMES = ("small-hall", "arena")
 
@@ -33,6 +34,42 @@ def test_each_example_passes_check_once_provisioned(
     config = provisioned(name)
     assert main(["config", "check", str(config)]) == 0
     assert capsys.readouterr().out == f"{config}: ok\n"
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_an_example_as_shipped_says_how_to_make_its_files_and_the_steps_work(
+    name: str,
+    tmp_path: Path,
+    central: Central,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On a clean clone the examples name secrets and certificates that exist
+    nowhere yet: ``config check`` says so, then prints the steps that make them.
+    Followed as printed, the steps end in ``ok``."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(EXAMPLES / f"{name}.toml", "node.toml")
+    assert main(["config", "check", "node.toml"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    at = out.index('node.toml: to make what is missing (docs/configuration.md, "Installing"):')
+    assert all(line.startswith("node.toml: ") and "does not exist" in line for line in out[:at])
+    steps = out[at + 1 :]
+    assert steps[0] == "  1. hallvakt provision --config node.toml --csr > registration.txt"
+    assert "the node key, the credential key" in steps[1] and "certificate request" in steps[1]
+    assert steps[2] == "  2. send registration.txt to central's operator and save what comes back:"
+    cert_path = Path(steps[3].split(" as ")[1])
+    ca_path = Path(steps[4].split(" as ")[1])
+    assert steps[5] == "  3. hallvakt config check node.toml"
+
+    argv = shlex.split(steps[0].split(". ", 1)[1].split(" > ")[0])
+    assert main(argv[1:]) == 0  # step 1, as printed
+    registration = capsys.readouterr().out
+    csr = registration[registration.index("-----BEGIN CERTIFICATE REQUEST-----") :]
+    cert_path.parent.mkdir(exist_ok=True)  # step 2: what central sends back, saved
+    cert_path.write_bytes(central.sign(csr))
+    ca_path.write_bytes(central.ca_pem)
+    assert main(["config", "check", "node.toml"]) == 0  # step 3
+    assert capsys.readouterr().out == "node.toml: ok\n"
 
 
 def test_the_small_hall_is_small_and_the_arena_is_an_arena() -> None:
@@ -83,7 +120,8 @@ def test_show_prints_effective_values_without_secrets(
     assert shown["timezone"] == "Europe/Stockholm"
     assert shown["node_key"] == str(config.parent / "secrets" / "node.key")
     assert shown["readers"][0]["baud"] == 38400
-    assert shown["kiosks"][1]["speech"] is False  # a default, filled in
+    assert shown["kiosks"][1]["speech"] is True  # a default (the kiosk profile speaks), filled in
+    assert shown["kiosks"][1]["orientation"] == "portrait" and shown["kiosks"][1]["volume"] == 70
     assert shown["policy"] == {"max_offline_hours": 48, "pin_max_attempts": 3}
     assert shown["central_keys"] == {k: v.fingerprint for k, v in cfg.central_keys.items()}
     assert KEY1 not in out

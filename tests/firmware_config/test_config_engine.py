@@ -6,25 +6,26 @@ import base64
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from firmware_config.config import POLICY, parse_config
+from firmware_config.config import parse_config
 from firmware_config.model import BrokerURL, InputSource, PolicyOverrides
 from firmware_config.schema import (
     ConfigError,
-    Context,
-    ListOf,
     Optional,
     Problem,
     Required,
-    Table,
+    fields_of,
     format_path,
+    partial,
+    table,
+    validate,
 )
-from firmware_config.testing import BASE, patch
 from firmware_config.validators import Int, Text
 from firmware_config.values import (
     parse_broker_url,
@@ -33,7 +34,8 @@ from firmware_config.values import (
     parse_port,
     parse_screen,
 )
-from sync.replica.records import Policy, RecordError
+from sync.protocol.records import Policy, RecordError
+from tests.support.config import BASE, patch
 
 
 def test_key_paths_read_like_toml() -> None:
@@ -51,32 +53,45 @@ def test_problem_lines() -> None:
     assert str(error) == "a: x: one\na: y: two"
 
 
+@table("a pair")
 @dataclass(frozen=True)
 class Pair:
-    name: str
-    size: int
+    name: Annotated[str, Text(), Required()]
+    size: Annotated[int, Int(1, 9), Optional(3)]
 
 
-PAIR = Table(Pair, {Required("name"): Text(), Optional("size", 3): Int(1, 9)})
+@table("pairs")
+@dataclass(frozen=True)
+class Pairs:
+    p: Annotated[tuple[Pair, ...], Optional([])]
 
 
-def test_a_table_and_its_dataclass_must_agree() -> None:
-    with pytest.raises(TypeError, match="differ on"):
-        Table(Pair, {Required("name"): Text()})
+def test_every_field_of_a_table_says_whether_it_is_required() -> None:
+    @dataclass(frozen=True)
+    class Loose:
+        name: Annotated[str, Text()]
+
+    with pytest.raises(TypeError, match="needs one Required"):
+        fields_of(Loose)
 
 
 def test_defaults_go_through_the_validator() -> None:
-    ctx = Context("f", Path("/"))
-    assert PAIR({"name": "a"}, ctx, ()) == Pair("a", 3)
-    assert ctx.problems == []
+    assert validate(Pair, {"name": "a"}, file="f", base_dir=Path("/")) == Pair("a", 3)
+    with pytest.raises(ConfigError) as info:
+        validate(Pair, {"name": "a", "size": 10, "colour": 1}, file="f", base_dir=Path("/"))
+    assert [str(p) for p in info.value.problems] == [
+        "f: colour: unknown key (known keys: name, size)",
+        "f: size: 10 is not in 1..9",
+    ]
 
 
 def test_partial_lists_keep_the_items_that_validated() -> None:
-    ctx = Context("f", Path("/"))
-    items, ok = ListOf(PAIR).entries([{"name": "a"}, {"size": 1}, {"name": "c"}], ctx, ("p",))
-    assert not ok
+    raw = {"p": [{"name": "a"}, {"size": 1}, {"name": "c"}]}
+    with pytest.raises(ConfigError) as info:
+        validate(Pairs, raw, file="f", base_dir=Path("/"))
+    assert [str(p) for p in info.value.problems] == ["f: p[1].name: is required"]
+    items = partial(Pairs, raw, {"base_dir": Path("/")})["p"]
     assert [(e.pos, e.value.name) for e in items] == [(0, "a"), (2, "c")]
-    assert [str(p) for p in ctx.problems] == ["f: p[1].name: is required"]
 
 
 def test_paths_resolve_against_the_config_directory() -> None:
@@ -183,17 +198,20 @@ def test_sources_and_screens() -> None:
 
 
 def test_policy_overrides_are_policy_fields_with_policy_ranges() -> None:
-    """The [policy] table stays in step with sync/replica/records.py Policy."""
+    """The [policy] table stays in step with sync/protocol/records.py Policy."""
     fields = {f.name for f in dataclasses.fields(Policy)} - {"id"}
-    assert {k.name for k in POLICY.keys} == fields
-    for key, validator in POLICY.keys.items():
-        if not isinstance(validator, Int):
-            continue
+    keys = fields_of(PolicyOverrides)
+    assert {k.name for k in keys} == fields
+    ranges = [
+        (key, spec) for key in keys for spec in key.annotation.__metadata__ if isinstance(spec, Int)
+    ]
+    assert len(ranges) == 4
+    for key, spec in ranges:
         for value, accepted in (
-            (validator.lo, True),
-            (validator.hi, True),
-            (validator.lo - 1, False),
-            (validator.hi + 1, False),
+            (spec.lo, True),
+            (spec.hi, True),
+            (spec.lo - 1, False),
+            (spec.hi + 1, False),
         ):
             try:
                 Policy.from_wire({"id": "default", key.name: value})

@@ -14,7 +14,7 @@ import pytest
 
 from firmware_config.config import load_config, loads_config, parse_config
 from firmware_config.schema import ConfigError
-from firmware_config.testing import BASE, DELETE, EXAMPLES, KEY1, patch
+from tests.support.config import BASE, DELETE, EXAMPLES, KEY1, patch
 
 ETC = Path("/etc/hallvakt")
 R1 = BASE["readers"][0]
@@ -331,6 +331,52 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         "kiosk language listed twice",
         {"kiosks[0].languages": ["sv", "en", "sv"]},
         ['node.toml: kiosks[0].languages[2]: "sv" is listed twice'],
+    ),
+    (
+        "kiosk screen mounted sideways",
+        {"kiosks[0].orientation": "sideways"},
+        ['node.toml: kiosks[0].orientation: "sideways" is not one of portrait, landscape'],
+    ),
+    (
+        "kiosk screen diagonal out of range",
+        {"kiosks[0].screen_diagonal_in": 2.5},
+        ["node.toml: kiosks[0].screen_diagonal_in: 2.5 is not in 5..100"],
+    ),
+    (
+        "kiosk screen diagonal as a string",
+        {"kiosks[0].screen_diagonal_in": "21.5"},
+        ["node.toml: kiosks[0].screen_diagonal_in: must be a number, not a string"],
+    ),
+    (
+        "kiosk screen given by diagonal and dpi",
+        {"kiosks[0].screen_diagonal_in": 21.5, "kiosks[0].screen_dpi": 102},
+        ["node.toml: kiosks[0].screen_dpi: give screen_diagonal_in or screen_dpi, not both"],
+    ),
+    (
+        "kiosk headset device with a space",
+        {"kiosks[0].headset_device": "hw 1"},
+        ['node.toml: kiosks[0].headset_device: "hw 1" is not an ALSA device name'],
+    ),
+    (
+        "kiosk volume too loud",
+        {"kiosks[0].volume": 150},
+        ["node.toml: kiosks[0].volume: 150 is not in 10..100"],
+    ),
+    (
+        "kiosk QR template over plain http",
+        {"kiosks[0].qr_url_template": "http://boka.example.se/{code}"},
+        [
+            'node.toml: kiosks[0].qr_url_template: "http://boka.example.se/{code}" is not an'
+            " https:// link"
+        ],
+    ),
+    (
+        "kiosk QR template with a field the kiosk does not fill",
+        {"kiosks[0].qr_url_template": "https://boka.example.se/{pin}"},
+        [
+            'node.toml: kiosks[0].qr_url_template: "https://boka.example.se/{pin}" has unknown'
+            " fields pin (known: booking, code, end, facility, resource, start)"
+        ],
     ),
     (
         "screen size written with a star",

@@ -23,7 +23,7 @@ from firmware_config.config import loads_config, parse_config
 from firmware_config.docgen import key_paths
 from firmware_config.model import NodeConfig
 from firmware_config.schema import ConfigError
-from firmware_config.testing import BASE, EXAMPLES, KEY1
+from tests.support.config import BASE, EXAMPLES, KEY1
 
 KEY_NAMES = sorted({p.replace("[]", "").rsplit(".", 1)[-1] for p in key_paths()})
 ALMOST = [

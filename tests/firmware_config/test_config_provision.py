@@ -38,7 +38,7 @@ from firmware_config.secrets import (
     load_tls_key,
     write_secret,
 )
-from firmware_config.testing import EXAMPLES, Central, install_certificates
+from tests.support.config import EXAMPLES, Central, install_certificates
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 
 from firmware_config.config import parse_config
 from firmware_config.runtime import Notifier, sd_notify
-from firmware_config.status import collect
-from firmware_config.testing import BASE
+from hallvakt.status import collect
 from sync.replica import Replica, append_event, beat, set_door_state, set_reader_state
+from tests.support.config import BASE
 
 NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 

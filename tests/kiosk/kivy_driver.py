@@ -22,9 +22,11 @@ has ticked and redrawn:
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,18 @@ os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 
 from kivy.config import Config
 
+from kiosk.display import Display
+
 SPEC = json.loads(Path(sys.argv[1]).read_text())
-Config.set("graphics", "width", str(SPEC.get("width", 540)))
-Config.set("graphics", "height", str(SPEC.get("height", 960)))
+faulthandler.dump_traceback_later(
+    110, exit=True, file=sys.__stderr__
+)  # a hang shows where, not a bare timeout
+DISPLAY = Display.of(
+    tuple(SPEC.get("resolution", (1080, 1920))), SPEC.get("orientation", "portrait"),
+    diagonal_in=SPEC.get("diagonal", 21.5),
+)  # fmt: skip
+Config.set("graphics", "width", str(DISPLAY.width))
+Config.set("graphics", "height", str(DISPLAY.height))
 Config.set("graphics", "resizable", "0")
 Config.set("kivy", "exit_on_escape", "0")
 
@@ -50,7 +61,7 @@ from kivy.uix.label import Label  # noqa: E402
 
 from door_controller.testing import FakeClock  # noqa: E402
 from kiosk.model import KioskModel  # noqa: E402
-from kiosk.services import KioskSettings, Services  # noqa: E402
+from kiosk.services import KioskSettings, ReaderPlace, Services  # noqa: E402
 from kiosk.testing import RecordingSpeaker  # noqa: E402
 from kiosk.ui.app import KioskApp  # noqa: E402
 from kiosk.ui.theme import MIN_TARGET_MM  # noqa: E402
@@ -58,14 +69,22 @@ from sync.replica import Replica, record_kiosk_tap  # noqa: E402
 
 rep = Replica.open(SPEC["db"])
 clock = FakeClock(datetime.fromisoformat(SPEC["now"]))
-settings = KioskSettings(SPEC["kiosk"], ("sv", "en"), "sv", 60, True, True)
+clock.is_trusted = SPEC.get("clock_trusted", True)
+settings = KioskSettings(
+    SPEC["kiosk"], ("sv", "en"), "sv", 60, True, True, display=DISPLAY,
+    qr_url_template=SPEC.get("qr_url_template"),
+    readers={r: ReaderPlace(*p) for r, p in SPEC.get("readers", {}).items()},
+)  # fmt: skip
+speaker = RecordingSpeaker(has_headset=SPEC.get("headset", False))
 svc = Services(
-    rep, clock, RecordingSpeaker(), settings, SPEC["node"], SPEC["facility"],
-    bytes.fromhex(SPEC["key"]),
+    rep, clock, speaker, settings, SPEC["node"], SPEC["facility"], bytes.fromhex(SPEC["key"]),
 )  # fmt: skip
 model = KioskModel(svc)
-app = KioskApp(model, poll_s=0.05)
-out: dict[str, Any] = {"shots": [], "small": [], "screens": [], "errors": [], "probes": {}}
+app = KioskApp(model, DISPLAY, poll_s=0.05)
+out: dict[str, Any] = {
+    "shots": [], "small": [], "screens": [], "errors": [], "probes": {}, "scrolled": [],
+    "keys": [], "measures": {},
+}  # fmt: skip
 kept: list[Any] = []  # probed widgets stay alive: no identity is reused
 artifacts = Path(SPEC.get("artifacts", "."))
 steps: list[list[Any]] = list(SPEC["steps"])
@@ -79,10 +98,29 @@ def find(name: str) -> Any:
     raise LookupError(f"no button {name!r} on {model.screen.value}")
 
 
+def visible(w: Any) -> bool:
+    """The whole widget is inside the window and inside the scroll view's viewport."""
+    x0, y0 = w.to_window(w.x, w.y)
+    x1, y1 = w.to_window(w.right, w.top)
+    if x0 < 0 or y0 < 0 or x1 > Window.width or y1 > Window.height:
+        return False
+    sv = app.view.scroll
+    parent = w.parent
+    while parent is not None and parent is not sv and parent.parent is not parent:
+        parent = parent.parent
+    if parent is not sv:
+        return True  # in the frame, not in the scroll view
+    _, sy0 = sv.to_window(sv.x, sv.y)
+    _, sy1 = sv.to_window(sv.right, sv.top)
+    return sy0 <= y0 and y1 <= sy1
+
+
 def touch(name: str) -> None:
     w = find(name)
-    app.view.scroll.scroll_to(w, padding=10, animate=False)
-    app.view.scroll.update_from_scroll()
+    if not visible(w):  # scroll only when the button is not on screen already
+        app.view.scroll.scroll_to(w, padding=10, animate=False)
+        app.view.scroll.update_from_scroll()
+        out["scrolled"].append(name)
     x, y = w.to_window(w.center_x, w.center_y)
     t = UnitTestTouch(x, y)
     t.touch_down()
@@ -115,11 +153,39 @@ def probe(name: str) -> None:
     out["probes"][name] = {"screen": model.screen.value, "widgets": found}
 
 
+def measure(name: str) -> None:
+    """Every label and button on screen: geometry in window pixels, font size,
+    colours, whether its words wrapped; and a screenshot to measure contrast in."""
+    assert app.view is not None
+    Window.canvas.ask_update()
+    EventLoop.idle()
+    path = Window.screenshot(name=str(artifacts / "measure.png"))
+    final = artifacts / f"measure-{name}.png"
+    os.replace(path, final)
+    found = []
+    for w in app.view.walk():
+        if not isinstance(w, Label) or not w.text or w.width <= 1:
+            continue
+        x0, y0 = w.to_window(w.x, w.y)
+        found.append({
+            "text": w.text, "font": w.font_size, "button": isinstance(w, Button),
+            "name": getattr(w, "hallvakt_name", None), "fit": getattr(w, "fit", False),
+            "least": getattr(w, "least", None), "window": [x0, y0, w.width, w.height],
+            "local": [w.x, w.y, w.width, w.height], "texture": list(w.texture_size),
+            "fg": list(w.color), "role": getattr(w, "role", None),
+        })  # fmt: skip
+    out["measures"][name] = {
+        "png": str(final), "widgets": found, "px_per_mm": DISPLAY.px_per_mm,
+        "size": [Window.width, Window.height], "high": model.prefs.high_contrast,
+    }  # fmt: skip
+
+
 def shot(name: str) -> None:
     keep = model.prefs
-    for lang in ("sv", "en"):
-        for contrast in (False, True):
-            model.prefs = type(keep)(lang, keep.text_size, contrast)
+    combos = SPEC.get("combos") or [("sv", False), ("sv", True), ("en", False), ("en", True)]
+    for lang, contrast in combos:
+        if True:
+            model.prefs = replace(keep, lang=lang, high_contrast=contrast)
             app.view.render()
             # Draw a frame even when the render changed nothing (kept widgets
             # already drawn): otherwise the back buffer read holds an old frame.
@@ -138,6 +204,7 @@ def run_step(_dt: float) -> None:
     if not steps:
         out["said"] = svc.speaker.texts()  # type: ignore[attr-defined]
         out["final"] = model.screen.value
+        out["renders"] = app.view.renders
         Path(SPEC["result"]).write_text(json.dumps(out, indent=1))
         app.stop()
         return
@@ -156,6 +223,46 @@ def run_step(_dt: float) -> None:
             probe(step[1])
         elif step[0] == "advance":
             clock.advance(step[1])
+        elif step[0] == "code":  # what the visitor reads off the screen
+            assert model.walkin is not None and model.walkin.done is not None
+            out["code"] = model.walkin.done.code
+        elif step[0] == "tab_to":  # Tab until the focus is on NAME, each move recorded
+            for _ in range(60):
+                before = len(speaker.said)
+                Window.dispatch("on_key_down", 9, 0, None, [])
+                out["keys"].append({
+                    "key": 9, "screen": model.screen.value, "focus": app.view.focus_name,
+                    "said": speaker.texts()[before:], "private": [],
+                })  # fmt: skip
+                if app.view.focus_name == step[1]:
+                    break
+            else:
+                raise LookupError(f"Tab never reached {step[1]!r}")
+        elif step[0] == "measure":
+            measure(step[1])
+        elif step[0] == "key":
+            before = len(speaker.said)
+            Window.dispatch("on_key_down", step[1], 0, None, step[2] if len(step) > 2 else [])
+            app.view.render()
+            out["keys"].append({
+                "key": step[1], "screen": model.screen.value,
+                "focus": app.view.focus_name, "said": speaker.texts()[before:],
+                "private": [t for _, t in speaker.private],
+            })  # fmt: skip
+        elif step[0] == "message":
+            from datetime import timedelta
+
+            from sync.replica import queue_command
+
+            with Replica.open(SPEC["db"]) as link:  # the sync link's connection
+                queue_command(
+                    link,
+                    step[1],
+                    "message",
+                    step[2],
+                    clock.now() + timedelta(minutes=5),
+                    clock.now(),
+                )
     except Exception as exc:  # reported to the test, which fails with it
         out["errors"].append(f"{step}: {type(exc).__name__}: {exc}")
     Clock.schedule_once(run_step, 0.15)  # a few polls and redraws between steps

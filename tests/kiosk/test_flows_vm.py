@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from door_controller.testing import FakeClock
+from kiosk import spoken
 from kiosk.caretaker import CaretakerModel
 from kiosk.identity import identify
 from kiosk.leader import L, LeaderFlow, LeaderTransition
@@ -144,6 +145,9 @@ def test_caretaker_view_and_unlock(
         ct.lockdown()  # not without the second tap
     ct.ask_lockdown()
     ct.lockdown()
+    with pytest.raises(ValueError):
+        ct.release()  # releasing asks again too
+    ct.ask_release()
     ct.release()
     assert [c.cmd for c in pending_commands(svc.rep)] == ["lockdown", "release"]
     assert ct.view().facility_pending == ("lockdown", "release")
@@ -271,5 +275,6 @@ def test_speech_never_says_the_code_unless_asked(
     assert any("Bokat" in t for t in speaker.texts())
     assert not any(done.code in t.replace(", ", "") for t in speaker.texts())
     model.speak_code()
-    assert speaker.texts()[-1] == f"Din dörrkod är {', '.join(done.code)}."
+    words = spoken.digits_words(done.code, "sv")
+    assert speaker.texts()[-1] == f"Din dörrkod är {words}. Tryck sedan på fyrkant."
     assert all(lang == "sv" for lang, _ in speaker.said)

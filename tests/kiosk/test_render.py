@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sync.demodata import (
+from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
     FACILITY_ID,
@@ -45,6 +45,7 @@ DAY = date(2026, 11, 24)  # a Tuesday
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 11:00 in Malmö
 SCREENS = ("today", "walkin-choose", "walkin-identify", "walkin-confirm", "walkin-done",
            "caretaker", "leader", "notice")  # fmt: skip
+READERS = {"main-in": ["door.main", "in", None], "gym-in": ["door.gym", "in", None]}
 
 
 def artifacts() -> Path:
@@ -76,8 +77,9 @@ def demo_db(path: Path) -> dict[str, str]:
     return cards
 
 
-def drive(tmp_path: Path, db: Path, steps: list[list[Any]]) -> dict[str, Any]:
+def drive(tmp_path: Path, db: Path, steps: list[list[Any]], **extra: Any) -> dict[str, Any]:
     spec = {
+        **extra,
         "db": str(db),
         "now": NOW.isoformat(),
         "kiosk": "foyer",
@@ -94,7 +96,7 @@ def drive(tmp_path: Path, db: Path, steps: list[list[Any]]) -> dict[str, Any]:
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
         [sys.executable, str(DRIVER), str(tmp_path / "spec.json")],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
     result: dict[str, Any] = json.loads((tmp_path / "result.json").read_text())
@@ -107,7 +109,8 @@ def test_every_screen_rendered_in_both_languages_and_themes(tmp_path: Path) -> N
     cards = demo_db(db)
     result = drive(tmp_path, db, [
         ["shot", "today"],
-        ["touch", "slot:hall.b:13:00"],
+        ["touch", "window:hall.b:11:00"],
+        ["touch", "start:13:00"],
         ["shot", "walkin-choose"],
         ["touch", "next"],
         ["shot", "walkin-identify"],
@@ -126,11 +129,9 @@ def test_every_screen_rendered_in_both_languages_and_themes(tmp_path: Path) -> N
         ["shot", "notice"],
         ["touch", "ok"],
         ["check"],
-    ])  # fmt: skip
+    ], combos=[["sv", False], ["en", True]])  # fmt: skip
     names = {Path(p).name for p in result["shots"]}
-    assert names == {
-        f"{s}-{lang}-{c}.png" for s in SCREENS for lang in ("sv", "en") for c in ("normal", "high")
-    }
+    assert names == {f"{s}-{c}.png" for s in SCREENS for c in ("sv-normal", "en-high")}
     for p in result["shots"]:
         data = Path(p).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
@@ -143,7 +144,8 @@ def test_walkin_by_touch_lands_in_the_outbox(tmp_path: Path) -> None:
     db = tmp_path / "node.db"
     cards = demo_db(db)
     result = drive(tmp_path, db, [
-        ["touch", "slot:hall.a:14:00"],
+        ["touch", "window:hall.a:11:00"],
+        ["touch", "start:14:00"],
         ["touch", "length:2"],
         ["touch", "next"],
         ["tap", cards["leader"]],
@@ -164,3 +166,300 @@ def test_walkin_by_touch_lands_in_the_outbox(tmp_path: Path) -> None:
         said = " ".join(result["said"])
         assert "Bokat" in said
     assert re.findall(r"\b\d{6}\b", said) == []  # the code was never spoken
+
+
+# --- measured on the rendered screen -------------------------------------------------------
+
+
+def pixel_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    from kiosk.ui.theme import contrast_ratio
+
+    return contrast_ratio(
+        "#{:02x}{:02x}{:02x}".format(*a[:3]), "#{:02x}{:02x}{:02x}".format(*b[:3])
+    )
+
+
+def check_measure(m: dict[str, Any]) -> list[str]:
+    """Sizes in millimetres, whole pixels, unwrapped header controls, and
+    contrast measured in the screenshot: text >= 4.5:1 against the pixels
+    around it, every button's outline >= 3:1 against the surface outside it."""
+    from PIL import Image
+
+    from kiosk.display import CAP_HEIGHT_EM
+
+    img = Image.open(m["png"]).convert("RGB")
+    width, height = img.size
+    per_mm = m["px_per_mm"]
+    bad: list[str] = []
+
+    def at(x: float, y: float) -> tuple[int, ...]:
+        px = min(width - 1, max(0, int(x)))
+        py = min(height - 1, max(0, height - 1 - int(y)))
+        return img.getpixel((px, py))  # type: ignore[return-value]
+
+    for w in m["widgets"]:
+        x, y, ww, hh = w["window"]
+        if y < 0 or y + hh > height:
+            continue  # (partly) scrolled out of the window: measured where it is shown
+        label = f"{w['name'] or w['text'][:30]!r}"
+        if any(v != int(v) for v in (x, y, ww, hh, w["font"])):
+            bad.append(f"{label}: not on whole pixels {w['window']} font {w['font']}")
+        cap = w["font"] * CAP_HEIGHT_EM / per_mm
+        if cap < 3.98:
+            bad.append(f"{label}: capitals {cap:.2f} mm")
+        if w["role"] in ("status_free", "status_busy") and cap < 14.98:
+            bad.append(f"{label}: status capitals {cap:.2f} mm")
+        if w["button"]:
+            if min(ww, hh) / per_mm < 8.95:
+                bad.append(f"{label}: target {ww / per_mm:.1f} x {hh / per_mm:.1f} mm")
+            if w["fit"] and w["texture"][1] > w["font"] * 1.6:
+                bad.append(f"{label}: header control wraps")
+            inside, outside = at(x + 0.5, y + hh / 2), at(x - 3, y + hh / 2)
+            if x >= 3 and pixel_ratio(inside, outside) < 3.0:
+                bad.append(f"{label}: outline {pixel_ratio(inside, outside):.2f}:1")
+        # Text: the ground (a corner inside) against the strongest pixel inside.
+        ground = at(x + 1, y + 1)
+        box = (int(x), max(0, height - int(y + hh)), int(x + ww), min(height, height - int(y)))
+        if box[2] - box[0] > 2 and box[3] - box[1] > 2:
+            crop = img.crop(box)
+            best = max(pixel_ratio(ground, p) for _, p in crop.getcolors(maxcolors=1 << 22) or [])
+            if best < 4.5:
+                bad.append(f"{label}: text contrast {best:.2f}:1")
+    return bad
+
+
+def measured(tmp_path: Path, orientation: str) -> dict[str, Any]:
+    db = tmp_path / "node.db"
+    cards = demo_db(db)
+    return drive(tmp_path, db, [
+        ["measure", "today"],
+        ["touch", "contrast"],
+        ["measure", "today-high"],
+        ["touch", "contrast"],
+        ["touch", "textsize"], ["touch", "textsize"],
+        ["measure", "today-large"],
+        ["touch", "textsize"],
+        ["touch", "window:hall.b:11:00"],
+        ["measure", "walkin-choose"],
+        ["touch", "next"],
+        ["measure", "walkin-identify"],
+        ["touch", "cancel"],
+        ["tap", cards["caretaker"]],
+        ["measure", "caretaker"],
+        ["touch", "contrast"],
+        ["measure", "caretaker-high"],
+        ["touch", "done"],
+        ["tap", cards["leader"]],
+        ["measure", "leader"],
+    ], orientation=orientation, readers=READERS)  # fmt: skip
+
+
+def test_sizes_and_contrast_measured_portrait(tmp_path: Path) -> None:
+    result = measured(tmp_path, "portrait")
+    assert len(result["measures"]) == 8
+    for name, m in result["measures"].items():
+        assert check_measure(m) == [], name
+        assert m["size"] == [1080, 1920]
+
+
+def test_sizes_and_contrast_measured_landscape(tmp_path: Path) -> None:
+    result = measured(tmp_path, "landscape")
+    for name, m in result["measures"].items():
+        assert check_measure(m) == [], name
+        assert m["size"] == [1920, 1080]
+    today = result["measures"]["today"]
+    statuses = [w for w in today["widgets"] if w["role"] in ("status_free", "status_busy")]
+    assert len(statuses) == 4 and all(w["window"][1] >= 0 for w in statuses)  # all on screen
+
+
+def test_today_fills_the_screen(tmp_path: Path) -> None:
+    """No half-empty screen: Today's content reaches the bottom of the window."""
+    from PIL import Image
+
+    db = tmp_path / "node.db"
+    demo_db(db)
+    result = drive(tmp_path, db, [["measure", "today"]])
+    img = Image.open(result["measures"]["today"]["png"]).convert("RGB")
+    w, h = img.size
+    bottom = img.crop((0, int(h * 0.75), w, h))
+    screen_bg = (0xF5, 0xF5, 0xF0)
+    count = dict((p, n) for n, p in bottom.getcolors(maxcolors=1 << 22) or []).get(screen_bg, 0)
+    share = count / (bottom.width * bottom.height)
+    assert share < 0.2  # the timeline fills the last quarter, not the screen's background
+
+
+# --- without sight: keys only, and what was spoken -----------------------------------------
+
+
+KP = {str(d): 256 + d for d in range(10)}
+TAB, ENTER = 9, 13
+
+
+def test_walkin_by_keys_only_with_what_was_spoken(tmp_path: Path) -> None:
+    db = tmp_path / "node.db"
+    demo_db(db)
+    phone = "0701234567"
+    result = drive(tmp_path, db, [
+        ["tab_to", "book-now:hall.a"],
+        ["key", ENTER],
+        ["tab_to", "start:13:00"],
+        ["key", ENTER],
+        ["tab_to", "next"],
+        ["key", ENTER],
+        *[["key", KP[d]] for d in phone],
+        ["tab_to", "phone"],
+        ["key", ENTER],
+        ["tab_to", "confirm"],
+        ["key", ENTER],
+        ["tab_to", "say"],
+        ["key", ENTER],
+        ["code"],
+        ["shot", "keys-done"],
+    ], combos=[["sv", False]])  # fmt: skip
+    keys = result["keys"]
+    said = [(k["focus"], k["said"]) for k in keys]
+    # Today: the first Tab lands on "Boka nu" and says it, with the time in words.
+    assert said[0] == ("book-now:hall.a", ["Boka nu, elva till tolv"])
+    enter_choose = next(k for k in keys if k["screen"] == "walkin")
+    assert enter_choose["said"] == [
+        "Boka Sektion A. Välj starttid och längd. Vald tid: elva till tolv."
+    ]
+    picked = next(k for k in keys if k["focus"] == "start:13:00")
+    assert picked["said"] == ["Start tretton"]
+    after_pick = keys[keys.index(picked) + 1]
+    assert after_pick["said"] == [
+        "Boka Sektion A. Välj starttid och längd. Vald tid: tretton till fjorton."
+    ]
+    nxt = next(k for k in keys if k["focus"] == "next")
+    assert nxt["said"] == ["Nästa: boka tretton till fjorton"]
+    identify = keys[keys.index(nxt) + 1]
+    assert identify["said"] == ["Håll ditt kort mot läsaren. Eller ange ditt telefonnummer."]
+    typed = [k for k in keys if k["key"] >= 256]
+    assert [k["said"] for k in typed][:2] == [["1 siffra"], ["2 siffror"]]
+    assert all(phone[:3] not in " ".join(k["said"]) for k in keys)  # the number never spoken
+    confirm_screen = keys[keys.index(next(k for k in keys if k["focus"] == "phone")) + 1]
+    assert confirm_screen["said"] == [
+        "Sektion A, tretton till fjorton. Taxa för privatperson. Tryck Bekräfta för att boka."
+    ]
+    done = keys[keys.index(next(k for k in keys if k["focus"] == "confirm")) + 1]
+    assert done["screen"] == "walkin" and done["said"][0].startswith(
+        "Bokat: Sektion A, tretton till fjorton."
+    )
+    assert "visas på skärmen" in done["said"][0] and result["code"] not in " ".join(done["said"])
+    code_words = ", ".join(
+        ["noll", "ett", "två", "tre", "fyra", "fem", "sex", "sju", "åtta", "nio"][int(c)]
+        for c in result["code"]
+    )
+    assert keys[-1]["said"] == [f"Din dörrkod är {code_words}. Tryck sedan på fyrkant."]
+    with Replica.open(db) as rep:
+        [event] = [e for e in pending_events(rep) if e.type == "walkin.created"]
+        assert (
+            "phone_digest" in event.body
+            and event.body["booking"]["start"] == "2026-11-24T12:00:00Z"
+        )
+
+
+def test_headset_gets_the_code_and_nothing_else_says_it(tmp_path: Path) -> None:
+    db = tmp_path / "node.db"
+    demo_db(db)
+    result = drive(tmp_path, db, [
+        ["touch", "window:hall.a:11:00"],
+        ["touch", "next"],
+        *[["key", KP[d]] for d in "0701234567"],
+        ["touch", "phone"],
+        ["touch", "confirm"],
+        ["tab_to", "say"],
+        ["key", ENTER],
+        ["code"],
+    ], headset=True)  # fmt: skip
+    last = result["keys"][-1]
+    assert last["said"] == ["Koden läses upp i hörlurarna."]
+    words = ["noll", "ett", "två", "tre", "fyra", "fem", "sex", "sju", "åtta", "nio"]
+    spoken_code = ", ".join(words[int(c)] for c in result["code"])
+    assert all(spoken_code not in s for s in result["said"])  # the speaker never says it
+    assert any(spoken_code in p for p in last["private"])
+
+
+# --- messages from central, on the real kiosk ---------------------------------------------
+
+
+def test_message_from_central_is_shown_and_answered(tmp_path: Path) -> None:
+    db = tmp_path / "node.db"
+    cards = demo_db(db)
+    result = drive(tmp_path, db, [
+        ["message", 7, {"text": "Hallen stänger 20:00 i kväll", "audience": "public"}],
+        ["message", 8, {"text": "Vattenläcka i förrådet", "audience": "caretaker"}],
+        ["advance", 1],
+        ["shot", "message-public"],
+        ["tap", cards["caretaker"]],
+        ["shot", "message-caretaker"],
+        ["measure", "message-caretaker"],
+        ["touch", "done"],
+        ["measure", "message-public"],
+    ], combos=[["sv", False], ["en", True]], readers=READERS)  # fmt: skip
+    public = [w["text"] for w in result["measures"]["message-public"]["widgets"]]
+    assert any("Hallen stänger 20:00 i kväll" in t for t in public)
+    assert not any("Vattenläcka" in t for t in public)
+    caretaker = [w["text"] for w in result["measures"]["message-caretaker"]["widgets"]]
+    assert any("Vattenläcka i förrådet" in t for t in caretaker)
+    assert sum("Hallen stänger" in s for s in result["said"]) >= 1
+    with Replica.open(db) as rep:
+        done = [e.body for e in pending_events(rep) if e.type == "command.done"]
+    assert [(d["seq"], d["result"]) for d in done] == [(7, "done"), (8, "done")]
+
+
+# --- never promise what the door refuses ---------------------------------------------------
+
+
+def test_untrusted_clock_offers_nothing_and_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "node.db"
+    demo_db(db)
+    result = drive(tmp_path, db, [["measure", "today"], ["shot", "today-untrusted"]],
+                   clock_trusted=False, combos=[["sv", False]])  # fmt: skip
+    widgets = result["measures"]["today"]["widgets"]
+    assert not any((w["name"] or "").startswith(("book-now:", "window:")) for w in widgets)
+    assert any("klocka" in w["text"] for w in widgets)
+
+
+def test_stale_walkin_sold_by_the_kiosk_opens_the_real_door(tmp_path: Path) -> None:
+    """PROTOCOL.md §7 across processes: the kiosk (its own process, offscreen)
+    sells a walk-in while the data is stale and the clock trusted, inside the
+    node's lease; the door controller, in this process on the same database
+    file, opens for the code at the booking's start."""
+    from door_controller.core import DoorCore, LockCommand, ReaderSite
+    from door_controller.readers.events import KeyPressed
+    from door_controller.testing import FakeClock
+    from sync.protocol.timeutil import to_ts
+    from tests.support.door_node import DoorNode
+
+    db = tmp_path / "node.db"
+    demo_db(db)
+    with Replica.open(db) as rep, rep.write():  # central last heard 80 h ago
+        rep.conn.execute("UPDATE sync_state SET head_seen_ts = ?", [to_ts(NOW) - 80 * 3600])
+    result = drive(tmp_path, db, [
+        ["touch", "window:hall.a:11:00"],
+        ["touch", "start:13:00"],
+        ["touch", "next"],
+        *[["key", KP[d]] for d in "0701234567"],
+        ["touch", "phone"],
+        ["touch", "confirm"],
+        ["code"],
+    ])  # fmt: skip
+    assert result["final"] == "walkin" and "code" in result
+    clock = FakeClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))  # 13:00 local, its start
+    core = DoorCore(
+        node=DEMO_NODE, facility_id=FACILITY_ID, credential_key=DEMO_CREDENTIAL_KEY,
+        readers={"main-in": ReaderSite("door.main")},
+    )  # fmt: skip
+    door = DoorNode(db, core, clock)  # the door daemon's parts on that database file
+    try:
+        door.start()
+        out: list[object] = []
+        for k in result["code"] + "#":
+            out += door.feed(KeyPressed("main-in", k)).effects
+    finally:
+        door.close()
+    with Replica.open(db) as rep:
+        assert LockCommand("door.main", False) in out, [
+            e.body for e in pending_events(rep) if e.type.startswith("access.")
+        ]

@@ -18,6 +18,7 @@ import pytest
 from door_controller.testing import FakeClock
 from kiosk.identity import normalise_phone, phone_digest
 from kiosk.services import Services
+from kiosk.texts import code_text
 from kiosk.walkin import TABLE, E, InvalidTransition, W, WalkinFlow, step
 from kiosk.walkin_store import credential_id, new_code
 from sync.replica import (
@@ -62,7 +63,8 @@ def test_walkin_inside_a_lease(svc: Services, card: Callable[[str], str], site: 
     flow.confirm()
     done = flow.view().done
     assert flow.state is W.DONE and done is not None and done.verdict == "pending"
-    assert len(done.code) == 6 and done.code.isdigit() and done.code in done.qr
+    assert len(done.code) == 6 and done.code.isdigit() and code_text(done.code) in done.qr
+    assert done.qr.startswith("BEGIN:VEVENT") and "DTSTART:20260504T110000Z" in done.qr
 
     events = [e for e in pending_events(svc.rep) if e.type == "walkin.created"]
     assert len(events) == 1
@@ -96,15 +98,16 @@ def test_no_walkin_outside_a_lease(svc: Services, card: Callable[[str], str], si
     flow = WalkinFlow(svc, "A")
     with pytest.raises(ValueError):
         flow.pick(T0 + 4 * H)  # after the lease ends
-    with pytest.raises(ValueError):
-        flow.pick(T0 + timedelta(minutes=10))  # not a slot boundary
+    flow.pick(T0 + timedelta(minutes=10))  # inside a slot: that slot is picked
+    assert flow.chosen is not None and flow.chosen.start == T0
     # The lease is withdrawn while the visitor is identifying.
     flow.pick(T0)
     flow.next()
     flow.tap(card("anna"))
     site.apply(svc.rep, site.changes(2, 3, site.delete("lease", "lease-A")))
     flow.confirm()
-    assert flow.state is W.REFUSED and flow.error == "no_lease"
+    # The shared rule (PROTOCOL.md §7) refuses first: the door would not open.
+    assert flow.state is W.REFUSED and flow.error == "access_no_lease"
     assert [e for e in pending_events(svc.rep) if e.type == "walkin.created"] == []
     assert [c for c in svc.rep.all(Credential) if c.kind == "code"] == []
     flow.back()

@@ -10,14 +10,14 @@ a lease this node holds, on free time; a refused one writes nothing.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sync.replica import (
@@ -71,20 +71,39 @@ def test_seq_starts_at_one_and_rises_by_one(replica: Replica) -> None:
     assert [e.seq for e in pending_events(replica, after=2, limit=2)] == [3, 4]
 
 
-def test_event_ids_are_uuid7_and_time_ordered(replica: Replica) -> None:
-    t0 = time.time_ns() // 1_000_000
+def test_event_ids_are_uuid7_made_from_the_event_time(replica: Replica) -> None:
     emit(replica, 50)
-    t1 = time.time_ns() // 1_000_000
     events = pending_events(replica)
     assert len({e.id for e in events}) == 50
-    for e in events:
+    for i, e in enumerate(events):
         u = uuid.UUID(e.id)
         assert str(u) == e.id  # canonical lower-case text
         assert u.version == 7 and u.variant == uuid.RFC_4122
         assert (u.int >> 76) & 0xF == 0x7 and (u.int >> 62) & 0b11 == 0b10
-        assert t0 <= uuid_ms(e.id) <= t1
-    stamps = [uuid_ms(e.id) for e in events]
-    assert stamps == sorted(stamps)
+        at = NOW + timedelta(seconds=i)
+        assert uuid_ms(e.id) == int(at.timestamp() * 1000)  # the ``at`` passed in, not the clock
+    assert [e.id for e in events] == sorted(e.id for e in events)
+
+
+def test_event_ids_of_one_millisecond_follow_seq(tmp_path: Path) -> None:
+    """Within a millisecond the ids count up in seq order, also when two
+    processes (two connections) append in turn."""
+    at = datetime(2026, 5, 4, 10, 0, 0, 123_456, tzinfo=UTC)
+    path = tmp_path / "node.db"
+    with Replica.open(path) as a, Replica.open(path) as b:
+        for i in range(200):
+            append_event(a if i % 3 else b, "door.opened", {"i": i}, at)
+        events = pending_events(a, limit=1000)
+    assert [e.seq for e in events] == list(range(1, 201))
+    ids = [e.id for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == 200
+    assert {uuid_ms(x) for x in ids} == {int(at.timestamp() * 1000)}
+
+
+def test_an_earlier_event_time_keeps_its_own_time(replica: Replica) -> None:
+    late = append_event(replica, "door.opened", {}, NOW)
+    early = append_event(replica, "door.opened", {}, NOW - timedelta(minutes=5))
+    assert uuid_ms(early.id) == uuid_ms(late.id) - 5 * 60_000
 
 
 @given(a=st.integers(0, 2**48 - 2), gap=st.integers(1, 2**20))
@@ -96,9 +115,49 @@ def test_uuid7_orders_by_milliseconds(a: int, gap: int) -> None:
     assert uuid.UUID(x).version == 7 and uuid.UUID(y).variant == uuid.RFC_4122
 
 
+@given(
+    ms=st.integers(0, 2**48 - 2),
+    counter=st.integers(0, 2**42 - 1),
+    tail=st.integers(0, 2**32 - 1),
+)
+@example(ms=5, counter=2**42 - 1, tail=0)  # the counter is full: the next millisecond
+@example(ms=5, counter=2**30 - 1, tail=2**32 - 1)  # a carry from rand_b into rand_a
+def test_uuid7_after_an_id_of_its_millisecond_sorts_after_it(
+    ms: int, counter: int, tail: int
+) -> None:
+    prev = uuid.UUID(
+        int=ms << 80
+        | 0x7 << 76
+        | (counter >> 30) << 64
+        | 0b10 << 62
+        | (counter & (2**30 - 1)) << 32
+        | tail
+    )
+    nxt = uuid7(ms, after=str(prev))
+    assert nxt > str(prev)
+    u = uuid.UUID(nxt)
+    assert u.version == 7 and u.variant == uuid.RFC_4122
+    # one more in the counter, or (counter full) the next millisecond
+    assert uuid_ms(nxt) == (ms if counter < 2**42 - 1 else ms + 1)
+
+
+def test_uuid7_after_another_millisecond_is_a_fresh_id() -> None:
+    ms = 1_777_000_000_000
+    later = uuid7(ms + 1)
+    assert uuid_ms(uuid7(ms, after=later)) == ms  # not moved: its own time
+    assert uuid_ms(uuid7(ms + 2, after=later)) == ms + 2
+
+
 def test_uuid7_random_bits_differ_within_a_millisecond() -> None:
     ids = {uuid7(1_777_000_000_000) for _ in range(2_000)}
     assert len(ids) == 2_000
+
+
+def test_uuid7_time_must_fit_48_bits() -> None:
+    with pytest.raises(ValueError, match="48 bits"):
+        uuid7(2**48)
+    with pytest.raises(ValueError, match="48 bits"):
+        uuid7(-1)
 
 
 def test_unknown_types_and_non_json_bodies_write_nothing(replica: Replica, dump: Dumper) -> None:
@@ -110,7 +169,9 @@ def test_unknown_types_and_non_json_bodies_write_nothing(replica: Replica, dump:
     with pytest.raises(ValueError, match="naive"):
         append_event(replica, "door.opened", {}, datetime(2026, 5, 4, 10, 0))
     assert dump(replica) == before
-    assert "walkin.created" in EVENT_TYPES and len(EVENT_TYPES) == 16
+    assert (
+        "walkin.created" in EVENT_TYPES and len(EVENT_TYPES) == 19
+    )  # door.fire_release, door.exit_request, booking.released
 
 
 @pytest.mark.parametrize("value", [{1, 2}, NOW, b"raw"], ids=["set", "datetime", "bytes"])

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from sync.protocol.timeutil import format_instant, parse_instant
 from sync.replica import (
     ENTITIES,
     Booking,
@@ -33,7 +34,6 @@ from sync.replica import (
     WeeklyWindow,
     parse_record,
 )
-from sync.replica.timeutil import format_instant, parse_instant
 
 D = "A" * 43  # a well-formed digest
 
@@ -53,6 +53,7 @@ FULL: dict[str, dict[str, Any]] = {
         "walkin_slot_minutes": 45,
         "walkin_max_slots": 3,
         "sort": -4,
+        "release_after_minutes": 20,
     },
     "door": {
         "id": "main",

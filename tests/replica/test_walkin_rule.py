@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.replica.records import Booking, Lease
+from sync.protocol.records import Booking, Lease
 from sync.replica.walkin_rule import WalkinAccess, walkin_access
 
 NODE = "skurup.hallen.n1"

@@ -22,9 +22,9 @@ from sync.central.events import store_events
 from sync.central.store import Store
 from sync.central.web import accounts
 from sync.protocol import Clock, ClockSource, Hello, OutboxRange, State, Status
+from sync.protocol.records import Booking, Door, Facility, Holder, Resource
+from sync.protocol.timeutil import to_ts
 from sync.replica import OutboxEvent, uuid7
-from sync.replica.records import Booking, Door, Facility, Holder, Resource
-from sync.replica.timeutil import to_ts
 
 FACILITY = "f1"
 NODE, QUIET = "n1", "n2"

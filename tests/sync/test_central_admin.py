@@ -1,6 +1,6 @@
 """``hallvakt central ...`` and central.toml (sync/central/admin.py, config.py, importer.py).
 
-Run through the real console entry point (firmware_config.cli.main): init
+Run through the real console entry point (hallvakt.cli.main): init
 writes a 0600 signing key and prints a block a node config accepts; the admin
 actions change the store only through mutate, refuse what the contract
 forbids with a clear message and exit status, and report every problem of a
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.schema import ConfigError
 from firmware_config.values import parse_central_key
+from hallvakt.cli import main
 from sync.central import changelog as cl
 from sync.central.admin import Failed, broker_settings
 from sync.central.config import (
@@ -38,7 +38,7 @@ from sync.central.link import BrokerSettings
 from sync.central.nodes import b64url
 from sync.protocol.testing import private_key
 from sync.replica import Booking, Lease
-from sync.testca import TestCA
+from tests.support.tls import TestCA
 
 FAC = "fac1"
 _dbs = itertools.count(1)
@@ -358,6 +358,22 @@ def test_import_parsers_report_every_problem() -> None:
     assert parse_time("2026-05-04T19:00+02:00", "UTC") == datetime(2026, 5, 4, 17, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="not a time"):
         parse_time("tomorrow", "UTC")
+
+
+def test_revoke_node_and_replace_key(ready: Path, run: Run) -> None:
+    code, out, err = run("revoke-node", "--config", str(ready), "--node", "n1")
+    assert code == 0 and out.startswith("node n1 revoked (1 keys removed)"), err
+    assert "revoke its certificate" in out
+    code, _, err = run("revoke-node", "--config", str(ready), "--node", "n9")
+    assert code == 1 and "node 'n9' is not registered" in err
+    key = b64url(private_key("n1-new").public_key().public_bytes_raw())
+    code, out, err = run("replace-key", "--config", str(ready), "--node", "n1", "--public-key", key)
+    assert code == 0 and "now trusted with key n1-" in out, err
+    with open_store(ready) as store:
+        kids = [
+            r[0] for r in store.execute("SELECT kid FROM node_keys WHERE node = 'n1'").fetchall()
+        ]
+    assert len(kids) == 1 and out.split("key ")[1].startswith(kids[0])
 
 
 # --- book, command, demo-seed, status ------------------------------------------------------

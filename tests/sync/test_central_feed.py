@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from hallvakt.demo.data import generate
 from sync.central import changelog as cl
 from sync.central.db import Store
 from sync.central.feed import (
@@ -27,7 +28,6 @@ from sync.central.feed import (
     snapshot_parts,
 )
 from sync.central.testing import FakeNode, as_dict, replica_records
-from sync.demodata import generate
 from sync.protocol import MAX_TOKEN_BYTES, Changes, Snapshot
 from sync.protocol.testing import private_key, ring
 from sync.replica import ApplyOutcome, Replica

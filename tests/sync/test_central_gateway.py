@@ -11,6 +11,7 @@ makes walk-ins with the replica's own API.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -273,6 +274,43 @@ def test_dropped_messages_change_nothing_and_are_logged(
     assert q == [("malformed", b"not a token")]
 
 
+def test_a_revoked_node_is_refused_and_logged_and_a_new_key_replaces_the_old(
+    central: Central, store: Store, node: FakeNode
+) -> None:
+    e = [plain_event(s) for s in range(1, 4)]
+    first = node.events(T, e[:1])
+    assert [a.through for a in acks(gate(node, central.handle(first.topic, first.payload, T)))] == [
+        1
+    ]
+    nodes.queue_command(store, N1, Cmd.LOCKDOWN, {}, NOW)
+    assert nodes.revoke_node(store, N1, NOW) == 1
+    assert nodes.is_revoked(store, N1)
+    before = state(store)
+    refused = node.events(T, e[1:2])
+    assert central.handle(refused.topic, refused.payload, T) == []
+    assert state(store) == {
+        **before,
+        "commands": store.execute("SELECT * FROM commands").fetchall(),
+    }
+    assert [r[0] for r in store.execute("SELECT state FROM commands").fetchall()] == ["cancelled"]
+    log = store.execute("SELECT node, reason, detail FROM security_log ORDER BY id").fetchall()
+    assert log[0][:2] == (N1, "revoked")
+    assert (
+        log[-1][0] == N1 and log[-1][1] == "unknown_key" and log[-1][2].startswith("node revoked")
+    )
+    with pytest.raises(nodes.RegistryError, match="not registered"):
+        nodes.revoke_node(store, "n9.hall", NOW)
+    # Provisioned again: the new key replaces the old one, which stays refused.
+    new = FakeNode(N1, private_key("n1-again"), "k2", node.central_keys, node.replica)
+    raw = private_key("n1-again").public_key().public_bytes_raw()
+    assert nodes.replace_key(store, N1, raw, "k2", NOW) == "k2"
+    assert not nodes.is_revoked(store, N1)
+    old = node.events(T, e[1:2])
+    assert central.handle(old.topic, old.payload, T) == []
+    ok = new.events(T, e[1:2])
+    assert [a.through for a in acks(gate(new, central.handle(ok.topic, ok.payload, T)))] == [2]
+
+
 def test_status_keeps_the_newest_by_iat(central: Central, store: Store, node: FakeNode) -> None:
     for iat, st in [(T + 10, State.ONLINE), (T + 5, State.OFFLINE), (T + 10, State.OFFLINE)]:
         out = node.status(iat, st)
@@ -430,3 +468,70 @@ def test_reconnect_backoff_is_exponential_with_full_jitter() -> None:
     assert max(b.next() for _ in range(200)) > 150  # reaches the 5-minute cap's range
     b.reset()
     assert b.next() <= 1.0
+
+
+def test_in_flight_is_a_chain_through_the_nodes_applied_rev() -> None:
+    from sync.central.delivery import Sent, in_flight
+
+    chain = Sent(1, ((2, 100), (3, 100), (4, 110)), None, None)
+    assert in_flight(chain, 1, 105, 15) == [(2, 100), (3, 100), (4, 110)]
+    assert in_flight(chain, 2, 105, 15) == [(3, 100), (4, 110)]  # one applied
+    assert in_flight(chain, 3, 116, 15) == [(4, 110)]  # 3 applied; 4 sent 6 s ago
+    assert in_flight(chain, 2, 115, 15) == []  # batch 3 lost: it and all after it
+    assert in_flight(chain, 5, 105, 15) == []  # a snapshot moved the node off the chain
+    assert in_flight(chain, 0, 105, 15) == []
+
+
+def test_two_gateways_on_one_store_share_what_was_sent(
+    store: Store, central: Central, node: FakeNode, site: Any
+) -> None:
+    """What a node was sent is in the store: the second gateway neither sends a
+    batch in flight again nor repeats a snapshot the first one just sent."""
+    with Store.open(store.url) as other_store:
+        other = Central(other_store, central.signer, Settings(budget=256, renew_every_s=10**9))
+        first = Central(store, central.signer, Settings(budget=256, renew_every_s=10**9))
+        h = node.hello(T)
+        node.take(first.handle(h.topic, h.payload, T), T)
+        c0 = node.cursor(T, applied=0)  # an empty replica's cursor, right after its hello
+        assert other.handle(c0.topic, c0.payload, T + 1) == []  # the snapshot just went
+        for i in range(6):
+            b = site.booking(
+                f"y{i}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+            )
+            cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
+        cur = node.cursor(T + 2)
+        sent = first.handle(cur.topic, cur.payload, T + 2)
+        assert sent and all(node.gate(o, T).kind is Kind.CHANGES for o in sent)
+        assert other.handle(cur.topic, cur.payload, T + 3) == []  # in flight, by the other
+        node.take(sent, T + 3)
+        assert in_sync(node, store)
+
+
+def test_concurrent_cursors_on_two_gateways_send_each_batch_once(
+    store: Store, central: Central, node: FakeNode, site: Any
+) -> None:
+    """Two gateways answer the same cursor at the same moment (as two consumers of
+    the shared subscription would a duplicate): the node's lock lets one decide."""
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    for i in range(6):
+        b = site.booking(
+            f"z{i}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+        )
+        cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
+    cur = node.cursor(T + 1)
+    results: list[list[Any]] = []
+    barrier = threading.Barrier(2)
+
+    def answer() -> None:
+        with Store.open(store.url) as s:
+            gw = Central(s, central.signer, Settings(budget=256, renew_every_s=10**9))
+            barrier.wait(5)
+            results.append(gw.handle(cur.topic, cur.payload, T + 1))
+
+    threads = [threading.Thread(target=answer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(len(r) for r in results)[0] == 0 and sorted(len(r) for r in results)[1] > 0

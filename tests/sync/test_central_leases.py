@@ -19,9 +19,9 @@ from sync.central import changelog as cl
 from sync.central import leases, nodes
 from sync.central.db import Store
 from sync.protocol.testing import private_key
+from sync.protocol.timeutil import to_ts
 from sync.replica import Booking, Lease
 from sync.replica.queries import related_resources
-from sync.replica.timeutil import to_ts
 
 NOW = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # Monday 08:00 in Stockholm (CEST)
 FAC, N1, N2 = "fac1", "n1.hall", "n2.hall"

@@ -22,8 +22,10 @@ from starlette.testclient import TestClient
 
 from sync.central.events import store_events
 from sync.central.store import Store
-from sync.central.web import WebSettings, create_app, i18n
+from sync.central.web import i18n
+from sync.central.web.app import create_app
 from sync.central.web.guard import Throttle
+from sync.central.web.settings import WebSettings
 from tests.support.central_web import (
     ACCOUNTS,
     EPOCH,

@@ -16,7 +16,7 @@ from sync.central.events import store_events
 from sync.central.store import Store
 from sync.central.web import accounts, alarms, commands, fleet, guard, sessions
 from sync.protocol import Cmd
-from sync.replica.timeutil import from_ts, to_ts
+from sync.protocol.timeutil import from_ts, to_ts
 from tests.support.central_web import (
     EPOCH,
     EVIL_NAME,

@@ -12,6 +12,7 @@ message is acknowledged only after its effect is committed.
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,10 +32,13 @@ from sync.link import (
     Subscribe,
     Wakeup,
 )
-from sync.link import core as link_core
+from sync.link import downstream as link_downstream
+from sync.link.downstream import UNTRUSTED_UNLOCK
+from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
 from sync.protocol import (
     Ack,
+    Audience,
     Changes,
     ClockSource,
     Cmd,
@@ -55,6 +59,7 @@ from sync.protocol import (
 from sync.protocol.envelope import b64url_encode
 from sync.protocol.testing import private_key
 from sync.replica import (
+    EXPIRED_UNSHOWN,
     ChangeBatch,
     OutboxEvent,
     Replica,
@@ -205,6 +210,7 @@ def test_an_event_too_large_alone_travels_with_its_body_truncated(node: Harness)
 def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness) -> None:
     add_events(small.rep, 15)
     small.connect()
+    small.deliver(Head(0, 0, small.clock.now().unix + 3600))  # central answers at once
     assert small.core.next_wakeup() == small.clock.mono + 10
     assert seqs(small.up(small.tick(9.9))) == []
     assert seqs(small.up(small.tick(0.1))) == [(1, 10), (11, 15)]
@@ -215,6 +221,36 @@ def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness)
     assert seqs(small.up(small.tick(9.9))) == []
     assert seqs(small.up(small.tick(0.1))) == [(6, 10), (11, 15)]
     assert small.core.sender.resent_batches == 6
+
+
+def test_until_central_answers_a_batch_goes_again_after_2_s_doubling_to_10(
+    small: Harness,
+) -> None:
+    """After a broker restart the node may connect before central subscribed
+    again: what it sent reached nobody. Until central is heard, resend soon."""
+    add_events(small.rep, 15)
+    small.connect()
+    start = small.clock.mono
+    assert small.core.next_wakeup() == start + 2
+    sent_at = []
+    while len(sent_at) < 5:  # the hello's own repeats wake it up too
+        wake = small.core.next_wakeup()
+        assert wake is not None
+        batches = seqs(small.up(small.tick(wake - small.clock.mono)))
+        if batches:
+            assert batches == [(1, 10), (11, 15)]
+            sent_at.append(small.clock.mono - start)
+    assert sent_at == [2, 6, 14, 24, 34]  # waits of 2, 4, 8, 10, 10 s
+
+
+def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness) -> None:
+    add_events(small.rep, 15)
+    small.connect()
+    small.tick(1.5)  # sent 1.5 s ago, no answer: central was not there
+    msgs = small.up(small.deliver(Head(0, 0, small.clock.now().unix + 3600)))
+    assert seqs(msgs) == [(1, 10), (11, 15)]
+    # Sent again just now, with central listening: its second try, 20 s.
+    assert small.core.next_wakeup() == small.clock.mono + 20
 
 
 def test_resend_after_reconnect_from_the_first_unacked_seq(small: Harness) -> None:
@@ -313,7 +349,7 @@ def test_a_message_that_always_fails_is_quarantined_after_five_tries(
     def broken(*args: object) -> object:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(link_core, "apply_changes", broken)
+    monkeypatch.setattr(link_downstream, "apply_changes", broken)
     node.connect()
     node.deliver(changes(site, 0, 1))
     for _ in range(3):
@@ -394,6 +430,28 @@ def test_changes_applied_duplicate_and_gap(
     assert node.rep.state().applied_rev == 3
 
 
+def test_a_gap_just_after_a_confirmed_batch_is_answered_within_a_second(
+    node: Harness, site: Any
+) -> None:
+    """PROTOCOL.md §6: every gap leads to a cursor. The cursor that confirmed
+    rev 1 went out 0.2 s before the gap; the pacer holds a second one back, and
+    the retry timer sends it 1 s after the first (it waited 150 s before)."""
+    node.connect()
+    msgs = node.up(node.deliver(changes(site, 0, 1, *site.upserts(site.entities()))))
+    assert msgs == [Cursor(1, Want.CHANGES)]
+    node.clock.advance(0.2)
+    out = node.deliver(changes(site, 2, 3))
+    assert node.up(out) == []
+    wake = node.core.next_wakeup()
+    assert wake is not None and wake <= node.clock.now().mono + 0.8 + 1e-9
+    assert node.up(node.tick(0.8)) == [Cursor(1, Want.CHANGES)]
+    # Gaps keep coming (central streams on from the wrong base): one a second.
+    node.clock.advance(0.1)
+    assert node.up(node.deliver(changes(site, 3, 4))) == []
+    assert node.up(node.tick(0.5)) == []
+    assert node.up(node.tick(0.4)) == [Cursor(1, Want.CHANGES)]
+
+
 def test_a_gap_asks_again_with_a_cursor(node: Harness, site: Any) -> None:
     node.connect()
     assert node.up(node.deliver(changes(site, 4, 5))) == [Cursor(0, Want.CHANGES)]
@@ -436,7 +494,7 @@ def test_corruption_found_while_applying_asks_for_a_snapshot(
     def corrupt(*args: object) -> object:
         raise ReplicaCorrupt("stored booking does not validate")
 
-    monkeypatch.setattr(link_core, "apply_changes", corrupt)
+    monkeypatch.setattr(link_downstream, "apply_changes", corrupt)
     node.connect()
     out = node.deliver(changes(site, 0, 1))
     assert node.up(out) == [Cursor(0, Want.SNAPSHOT)]
@@ -457,9 +515,33 @@ def test_commands_are_queued_for_the_door_controller_and_the_kiosk(node: Harness
     queued = pending_commands(node.rep)
     assert [(c.seq, c.cmd, c.args) for c in queued] == [
         (1, "unlock", {"door": "main", "seconds": 5}),
-        (2, "message", {"text": "Hallen stänger 21"}),
+        (2, "message", {"text": "Hallen stänger 21", "audience": "public"}),
     ]
     assert last_command_seq(node.rep) == 2
+
+
+def test_a_message_no_kiosk_took_expires_at_its_exp(node: Harness) -> None:
+    """docs/kiosk.md "Messages from central": the link ends it (a kiosk that is
+    down cannot), once, with the clock trusted; the wakeup is at its exp."""
+    node.connect()
+    out = node.deliver(cmd(node, 3, Cmd.MESSAGE, KioskText("Stängt", Audience.CARETAKER), life=90))
+    wake = [o.at for o in out if isinstance(o, Wakeup)]
+    assert wake and min(wake) <= node.clock.mono + 90
+    node.tick(60)
+    assert [c.seq for c in pending_commands(node.rep)] == [3]
+    node.tick(31)
+    assert pending_commands(node.rep) == []
+    node.tick(60)
+    done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
+    assert done == [{"seq": 3, "cmd": "message", "result": "expired", "detail": EXPIRED_UNSHOWN}]
+
+
+def test_an_untrusted_clock_expires_no_message(node: Harness) -> None:
+    node.connect()
+    node.deliver(cmd(node, 4, Cmd.MESSAGE, KioskText("Stängt"), life=30))
+    node.clock.trusted = False
+    node.tick(3600)
+    assert [c.seq for c in pending_commands(node.rep)] == [4]
 
 
 def test_an_unlock_is_refused_while_the_clock_is_untrusted(node: Harness) -> None:
@@ -469,9 +551,7 @@ def test_an_unlock_is_refused_while_the_clock_is_untrusted(node: Harness) -> Non
     node.deliver(cmd(node, 2, Cmd.LOCKDOWN))
     assert [c.seq for c in pending_commands(node.rep)] == [2]
     done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
-    assert done == [
-        {"seq": 1, "cmd": "unlock", "result": "failed", "detail": link_core.UNTRUSTED_UNLOCK}
-    ]
+    assert done == [{"seq": 1, "cmd": "unlock", "result": "failed", "detail": UNTRUSTED_UNLOCK}]
     assert last_command_seq(node.rep) == 2
 
 
@@ -516,7 +596,18 @@ def forged(node: Harness, good: tuple[str, bytes]) -> tuple[str, bytes]:
     return good[0], b".".join([head, flipped, sig])
 
 
+def unsigned(node: Harness, good: tuple[str, bytes]) -> tuple[str, bytes]:
+    """The token as ``alg: none`` with an empty signature (RFC 7515 §A.5)."""
+    _, payload, _ = good[1].split(b".")
+    head = json.dumps({"alg": "none", "kid": CENTRAL_KID, "typ": "hallvakt+json"}).encode()
+    return good[0], b64url_encode(head).encode() + b"." + payload + b"."
+
+
 CASES: dict[str, tuple[str, Callable[[Harness], tuple[str, bytes]]]] = {
+    "alg_none": (
+        "bad_signature",
+        lambda n: unsigned(n, n.sign(Head(9, 0, n.clock.now().unix + 60))),
+    ),
     "bad_signature": (
         "bad_signature",
         lambda n: forged(n, n.sign(Head(9, 0, n.clock.now().unix + 60))),
@@ -580,7 +671,7 @@ def test_a_dropped_message_changes_nothing_and_is_recorded(
     assert [e.body["reason"] for e in events] == [reason]
     assert set(events[0].body) == {"topic", "reason", "detail"}
     assert seqs(node.up(out)) == [(events[0].seq, events[0].seq)]
-    assert node.core.rejected[reason] == 1
+    assert node.core.inbound.rejected[reason] == 1
     assert quarantine_count(node.rep) == 0
 
 
@@ -625,14 +716,14 @@ def test_garbage_bytes_are_quarantined(node: Harness) -> None:
 def test_security_events_are_limited_per_minute(node: Harness) -> None:
     node.connect()
     bad = CASES["unknown_key"][1](node)
-    for _ in range(link_core.SECURITY_EVENTS_PER_MIN + 10):
+    for _ in range(SECURITY_EVENTS_PER_MIN + 10):
         node.deliver(bad)
-    assert len(security_events(node.rep)) == link_core.SECURITY_EVENTS_PER_MIN
+    assert len(security_events(node.rep)) == SECURITY_EVENTS_PER_MIN
     node.tick(60)
     node.deliver(bad)
     last = security_events(node.rep)[-1]
     assert last.body["suppressed"] == 10
-    assert node.core.rejected["unknown_key"] == link_core.SECURITY_EVENTS_PER_MIN + 11
+    assert node.core.inbound.rejected["unknown_key"] == SECURITY_EVENTS_PER_MIN + 11
 
 
 # --- odds and ends ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from sync.protocol import (
     Ack,
+    Audience,
     Changes,
     Clock,
     ClockSource,
@@ -50,6 +51,7 @@ from sync.protocol import (
 )
 from sync.protocol.envelope import b64url_decode, canonical_json
 from sync.protocol.testing import private_key, ring
+from sync.protocol.wire import Op
 from sync.replica import (
     EVENT_TYPES,
     ChangeBatch,
@@ -62,7 +64,6 @@ from sync.replica import (
     append_event,
     pending_events,
 )
-from sync.replica.apply import Op
 
 NODE = "malmo.kroksbackshallen.n1"
 IAT = 1780000000
@@ -171,6 +172,11 @@ TABLE: list[tuple[Message, dict[str, Any]]] = [
         Command(11, Cmd.MESSAGE, IAT + 60, KioskText("Hallen stänger 21:00")),
         claims("command", {"seq": 11, "cmd": "message", "args": {"text": "Hallen stänger 21:00"}},
                exp=IAT + 60),
+    ),
+    (
+        Command(12, Cmd.MESSAGE, IAT + 60, KioskText("Ring Kim", Audience.CARETAKER)),
+        claims("command", {"seq": 12, "cmd": "message",
+                           "args": {"text": "Ring Kim", "audience": "caretaker"}}, exp=IAT + 60),
     ),
 ]  # fmt: skip
 
@@ -424,6 +430,12 @@ def test_message_text_limit() -> None:
     for bad in ("å" * 501, None, 5):
         with pytest.raises(MessageError, match=r"args\.text"):
             decode(_kiosk_text(bad))
+    public = {**BASE["command"], "cmd": "message", "args": {"text": "x", "audience": "public"}}
+    assert decode(public).args == KioskText("x", Audience.PUBLIC)  # type: ignore[union-attr]
+    for bad_audience in ("everyone", 3, ""):
+        wrong = {**public, "args": {"text": "x", "audience": bad_audience}}
+        with pytest.raises(MessageError, match=r"args\.audience"):
+            decode(wrong)
 
 
 def test_boundaries_that_are_valid() -> None:
@@ -501,7 +513,11 @@ def test_the_test_sites_changes_and_snapshot_decode(site: Any) -> None:
 # --- Hypothesis ------------------------------------------------------------------------
 
 json_leaf = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
 )
 json_values = st.recursive(
     json_leaf,

@@ -58,6 +58,7 @@ from sync.protocol import (
 )
 from sync.protocol.envelope import b64url_encode
 from sync.protocol.testing import FakeBroker, private_key, ring
+from sync.protocol.wire import OutboxEvent
 from sync.replica import (
     ApplyOutcome,
     ChangeBatch,
@@ -69,7 +70,6 @@ from sync.replica import (
     backlog,
     pending_events,
 )
-from sync.replica.outbox import OutboxEvent
 
 NODE, OTHER = "test.hall.n1", "test.hall.n2"
 NODE_KID, OTHER_KID, CENTRAL_KID = "test.hall.n1/1", "test.hall.n2/1", "central/1"

@@ -1,4 +1,4 @@
-"""System-test fixtures: a real Mosquitto per test (sync/broker/) and paho clients.
+"""System-test fixtures: a real Mosquitto per test (hallvakt/demo/broker/) and paho clients.
 
 - ``make_broker(**changes)``: a started ``PrivateBroker`` whose ``BrokerConfig``
   has ``changes`` applied (e.g. ``autosave_interval=1``); stopped at teardown.
@@ -7,7 +7,7 @@
   (pytest keeps the last runs' temp directories: read the log after a failure).
 - ``broker``: the default private broker: a unix socket and a loopback TCP
   port, anonymous, persistence in its own temp directory, production limits.
-- ``test_ca``: a throwaway CA (sync/testca.py) in the test's temp directory.
+- ``test_ca``: a throwaway CA (tests/support/tls.py) in the test's temp directory.
 - ``identity("node-a")``: the TLS client files of a certificate with that CN.
 - ``tls_broker``: a broker with production's TLS listener (client certificate
   required, CN = user name = client id) and production's ACL file
@@ -35,8 +35,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync.broker import BrokerConfig, PrivateBroker, TlsListener, mosquitto_available
-from sync.testca import Issued, TestCA
+from tests.support.broker import BrokerConfig, PrivateBroker, TlsListener, mosquitto_available
+from tests.support.tls import Issued, TestCA
 
 ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "hallvakt.acl"
 WAIT = 5.0  # seconds: the longest any single broker round trip may take here

@@ -1,4 +1,4 @@
-"""A real Mosquitto: the private broker of sync/broker/, and the production
+"""A real Mosquitto: the private broker of hallvakt/demo/broker/, and the production
 setup of deploy/mosquitto/ (TLS with client certificates, CN = user name, the
 ACL of PROTOCOL.md §3). What the broker keeps across a restart and a crash,
 and what a node can and cannot do. Each "nothing else arrived" is shown with a
@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-import sync.broker.process
+import hallvakt.demo.broker.process
 from firmware_config.values import GATEWAY_ID_PATTERN, NODE_ID_PATTERN, is_reserved_node_id
-from sync.broker import (
+from tests.support.broker import (
     AUTOSAVE_INTERVAL,
     MAX_PACKET_SIZE,
     MAX_PAYLOAD,
@@ -31,7 +31,7 @@ from sync.broker import (
     probe,
     render,
 )
-from sync.testca import TestCA
+from tests.support.tls import TestCA
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 GRANTED_QOS1 = 1
@@ -111,10 +111,10 @@ def test_a_port_taken_before_the_broker_binds_it_is_picked_again(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))  # bound, not listening: the probe gets no answer
         busy = taken.getsockname()[1]
-        real = sync.broker.process.free_port
+        real = hallvakt.demo.broker.process.free_port
         picks = iter([busy])
         monkeypatch.setattr(
-            sync.broker.process, "free_port", lambda host: next(picks, None) or real(host)
+            hallvakt.demo.broker.process, "free_port", lambda host: next(picks, None) or real(host)
         )
         b = make_broker(unix_socket=None)
         assert b.tcp_address is not None and b.tcp_address[1] != busy

@@ -1,4 +1,4 @@
-"""The central gateway against a real Mosquitto (sync/central/link.py over sync/broker/).
+"""The central gateway against a real Mosquitto (sync/central/link.py over hallvakt/demo/broker/).
 
 A fake node written here speaks the contract with ``sync.protocol`` (``pack``
 to sign, ``check`` to gate, via sync/central/testing.py's ``FakeNode``) over a
@@ -16,16 +16,15 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from firmware_config.cli import main
 from firmware_config.values import parse_central_key
-from sync.broker import PrivateBroker
+from hallvakt.cli import main
 from sync.central import changelog as cl
 from sync.central import nodes
 from sync.central.admin import run_gateway
@@ -39,6 +38,7 @@ from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_r
 from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
 from sync.protocol.testing import private_key
 from sync.replica import Replica
+from tests.support.broker import PrivateBroker
 
 FAC, N1 = "fac1", "n1.hall"
 CENTRAL_KEYS = {"central-1": private_key("central").public_key()}
@@ -384,3 +384,20 @@ def test_the_gateway_reconnects_after_the_broker_restarts(
         peer.send(peer.fake.hello(now()))
         peer.receive(Kind.SNAPSHOT)
         assert peer.fake.applied_rev == 1
+
+
+def test_a_gateway_stopped_with_leave_shared_on_stop_hands_all_up_traffic_to_the_other(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], mqtt: Mqtt, db: str
+) -> None:
+    """Mosquitto hands a share of a shared subscription to an offline member's
+    session; a gateway that leaves the group on a clean stop is not such a member."""
+    ready(start_gateway(unix(broker, "central-1")))
+    second = ready(start_gateway(replace(unix(broker, "central-2"), leave_shared_on_stop=True)))
+    second.close()  # SIGTERM's path: unsubscribe, then disconnect (its session stays)
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    node = NodePeer(mqtt(N1, broker.unix_socket), fake)
+    events = [plain_event(s) for s in range(1, 21)]
+    for i in range(0, 20, 2):  # ten batches, each answered at once by central-1
+        node.send(fake.events(now(), events[i : i + 2]))
+        (ack,) = acks([node.receive(Kind.ACK, fake)])
+        assert ack.through == i + 2

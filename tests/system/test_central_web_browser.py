@@ -30,10 +30,12 @@ from pathlib import Path
 import pytest
 
 from door_controller.readers.osdp_sim import SimClient
-from sync.broker import BrokerConfig, PrivateBroker, mosquitto_available
 from sync.central.store import Store
-from sync.central.web import Running, WebSettings, accounts, start
-from sync.testing_e2e import (
+from sync.central.web import accounts
+from sync.central.web.server import Running, start
+from sync.central.web.settings import WebSettings
+from tests.support.broker import BrokerConfig, PrivateBroker, mosquitto_available
+from tests.support.e2e import (
     BROKER_LOG_TYPES,
     BrokerAccess,
     CentralSite,

@@ -37,7 +37,9 @@ from typing import Any
 import pytest
 
 from door_controller.testing import FakeClock
-from firmware_config.progress import (
+from hallvakt.demo.broker import mosquitto_available
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
+from hallvakt.progress import (
     LinkStatus,
     Sample,
     Staged,
@@ -49,12 +51,10 @@ from kiosk.services import KioskSettings, Services
 from kiosk.testing import RecordingSpeaker
 from kiosk.today import build_today
 from kiosk.walkin import W, WalkinFlow
-from sync.broker import mosquitto_available
-from sync.demodata import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
 from sync.replica import Replica, backlog, card_digest, walkin_states
 
 ROOT = Path(__file__).resolve().parents[2]
-HALLVAKT = (sys.executable, "-m", "firmware_config.cli")
+HALLVAKT = (sys.executable, "-m", "hallvakt.cli")
 UNKNOWN_CARD = "0BADC0DE/32"
 
 
@@ -251,6 +251,20 @@ def test_demo_door_walkin_central_booking_and_clean_stop(demo: DemoRun) -> None:
     assert leader_digest in json.dumps([b for t, b in bodies if t == "access.granted"])
     assert central_booking == 1  # the accepted walk-in is central's booking now
 
+    # The day's report, with the command the panel prints: a PDF, and the same as CSV
+    # shows the demo team's booking used (the leader's card opened the door).
+    made = demo.hallvakt(*st["report"])
+    assert made.returncode == 0, made.stderr
+    args = list(st["report"])
+    pdf = Path(args[args.index("--out") + 1])
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    args[args.index("--format") + 1], args[args.index("--out") + 1] = "csv", "-"
+    table = demo.hallvakt(*args)
+    assert table.returncode == 0, table.stderr
+    lines = [line.split(";") for line in table.stdout.lstrip("\ufeff").splitlines()]
+    used = {r[3]: int(r[8]) for r in lines[1:] if r[0] == "resource"}
+    assert used["demo.room"] > 0, lines[:12]
+
     # Central away: the door carries on, the event waits, and goes up once it is back.
     status = Path(st["node"]["database"]).parent / "run" / "sync-status.json"
     stop = demo.hallvakt("demo", "broker", "stop", "--dir", str(demo.root))
@@ -293,7 +307,7 @@ def test_offline_demo_runs_door_and_kiosk_without_central(offline_demo: DemoRun)
 
 
 def test_progress_view_of_long_operations() -> None:
-    """``hallvakt status --watch``'s core (firmware_config/progress.py): a snapshot
+    """``hallvakt status --watch``'s core (hallvakt/progress.py): a snapshot
     download, catch-up and an outbox draining after days offline, from samples."""
     t0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

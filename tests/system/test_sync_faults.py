@@ -1,7 +1,7 @@
 """Faults in the running system: processes killed, the broker lost, a log pruned.
 
 The node's link (``hallvakt sync``) and central's gateway (``hallvakt central``)
-run as child processes on a private Mosquitto (sync/testing_e2e/). The
+run as child processes on a private Mosquitto (tests/support/e2e/). The
 node's events come from the test through ``sync.replica.append_event`` (an
 ``EventWriter`` thread stands in for the door controller), and every committed
 ``(seq, id)`` is recorded before an ack can delete it. Each test ends with
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import PrivateBroker
 from sync.central import changelog as cl
 from sync.central.db import Store
 from sync.central.testing import as_dict, replica_records
 from sync.replica import Replica, backlog
-from sync.testing_e2e import (
+from tests.support.broker import PrivateBroker
+from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
     BrokerAccess,

@@ -1,6 +1,6 @@
 """Forged, replayed, rolled-back and misaddressed messages on the production TLS listener.
 
-The broker is production's (sync/broker/ ``TlsListener``, client certificates
+The broker is production's (tests/support/broker.py ``TlsListener``, client certificates
 required, CN = MQTT user = client id, deploy/mosquitto/hallvakt.acl); central's
 gateway (``central-1``) and the nodes' links (``hallvakt sync``) run as child
 processes over ``mqtts://`` with certificates from a test CA. A second
@@ -42,7 +42,6 @@ from pathlib import Path
 import pytest
 
 from firmware_config.secrets import load_node_key
-from sync.broker import PrivateBroker, TlsListener
 from sync.central.testing import plain_event
 from sync.protocol import (
     Clock,
@@ -60,8 +59,8 @@ from sync.protocol import (
 )
 from sync.protocol.testing import private_key
 from sync.replica import backlog, heartbeats, pending_commands
-from sync.testca import TestCA
-from sync.testing_e2e import (
+from tests.support.broker import PrivateBroker, TlsListener
+from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
     BrokerAccess,
@@ -74,6 +73,7 @@ from sync.testing_e2e import (
     hallvakt_argv,
     wait_for,
 )
+from tests.support.tls import TestCA
 
 A, B = "sec.hall.n1", "sec.hall.n2"
 ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "hallvakt.acl"

@@ -177,12 +177,57 @@ INITIAL = Migration(
     ),
 )
 
+# What each node was sent (sync/central/delivery.py): in the store, so that
+# several gateways share it (docs/central.md "Several gateways").
+DELIVERY = Migration(
+    "0002_delivery",
+    (
+        # "base;rev@sent_ts,rev@sent_ts,..." (delivery.py), '' when nothing is in flight
+        "ALTER TABLE node_state ADD COLUMN sent_batches TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE node_state ADD COLUMN sent_snapshot_rev INTEGER",
+        "ALTER TABLE node_state ADD COLUMN sent_snapshot_ts INTEGER",
+    ),
+)
+
+
+# What central makes of the events (sync/central/evidence, docs/reports.md): one
+# row per booking, kept in step with the booking record by ``mutate`` and with
+# the node events that name it as they become contiguous. Columns before
+# ``first_entry_ts`` copy the booking (``known`` = 0 while only events named it);
+# the rest are the events' facts, each merged so that the order of arrival does
+# not matter (first = min, last = max, the headcount of the latest report).
+EVIDENCE = Migration(
+    "0003_evidence",
+    (
+        """CREATE TABLE evidence (
+            facility TEXT NOT NULL, booking_id TEXT NOT NULL,
+            known INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0,
+            resources TEXT, start_ts INTEGER, end_ts INTEGER, holder TEXT, title TEXT,
+            status TEXT, origin TEXT, node TEXT,
+            first_entry_ts INTEGER, last_entry_ts INTEGER, entries INTEGER NOT NULL DEFAULT 0,
+            leader_entry_ts INTEGER, no_show_ts INTEGER, released_ts INTEGER, released_node TEXT,
+            start_participants INTEGER, start_leaders INTEGER, start_report_ts INTEGER,
+            start_report_id TEXT,
+            end_participants INTEGER, end_leaders INTEGER, end_report_ts INTEGER,
+            end_report_id TEXT,
+            verdict TEXT, verdict_reason TEXT,
+            PRIMARY KEY (facility, booking_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX evidence_start ON evidence (facility, start_ts)",
+        "CREATE INDEX evidence_holder ON evidence (holder, start_ts)",
+        # bookings stored before this migration get their rows once (ledger.catch_up)
+        "CREATE TABLE evidence_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO evidence_state (name, value) VALUES ('caught_up', 0)",
+    ),
+)
+
+
 # Central's web page (sync/central/web/, docs/central.md "Web page"): what the
 # nodes report of their doors and readers, kept current as events are stored
 # (sync/central/observed.py); the answer to each command; the page's accounts,
 # sessions, login failures and audit log; indexes for the alarm feed.
 WEB = Migration(
-    "0003_web",
+    "0004_web",
     (
         """CREATE TABLE node_devices (
             node TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
@@ -223,7 +268,8 @@ WEB = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (INITIAL, WEB)
+
+MIGRATIONS: tuple[Migration, ...] = (INITIAL, DELIVERY, EVIDENCE, WEB)
 
 
 def _exists(store: Store, table: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Self
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from ...sqlite import BUSY_TIMEOUT_S, Transactional, open_database
+from ...replica.sqlite import BUSY_TIMEOUT_S, Transactional, open_database
 from .base import Params, Result, Store, StoreError, StoreLocked
 
 

@@ -12,11 +12,10 @@ script refreshes live content (static/app.js); every page works without it.
   do, with no HTTP in them.
 - ``app``, ``routes``, ``routes_admin``: the application and its pages.
 - ``i18n``, ``labels``: Swedish and English.
-- ``server``: ``serve``, the entry point the command line and the demo call.
+- ``server``: ``serve`` and ``start``, the entry points the command line and
+  the demo call.
+- ``cli``: ``hallvakt central web`` and ``web-user``.
+
+The package imports nothing itself: the ``hallvakt`` command builds its
+argument tree from ``cli`` without loading Starlette, Jinja2 or uvicorn.
 """
-
-from .app import create_app
-from .server import Running, serve, start
-from .settings import WebSettings
-
-__all__ = ["Running", "WebSettings", "create_app", "serve", "start"]

@@ -27,7 +27,7 @@ from datetime import datetime
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from sync.replica.timeutil import to_ts
+from sync.protocol.timeutil import to_ts
 
 from ..store import Store
 

@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sync.replica.timeutil import zone
+from sync.protocol.timeutil import zone
 
 from ..store import Store, StoreError
 from . import accounts, i18n, labels, sessions

@@ -18,15 +18,10 @@ import getpass
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
+from ..config import CentralConfig
 from . import accounts, sessions
 from .settings import WebSettings
-
-
-class _Config(Protocol):
-    @property
-    def store(self) -> object: ...
 
 
 def add_arguments(web: argparse.ArgumentParser, user: argparse.ArgumentParser) -> None:
@@ -48,12 +43,11 @@ def add_arguments(web: argparse.ArgumentParser, user: argparse.ArgumentParser) -
     user.add_argument("--disable", action="store_true", help="disable the account")
 
 
-def store_url(cfg: _Config) -> str:
-    location = cfg.store
-    return str(getattr(location, "url", location))
+def store_url(cfg: CentralConfig) -> str:
+    return cfg.store.url
 
 
-def run_web(cfg: _Config, args: argparse.Namespace) -> int:
+def run_web(cfg: CentralConfig, args: argparse.Namespace) -> int:
     from .server import serve
 
     settings = WebSettings(
@@ -79,7 +73,7 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def run_web_user(cfg: _Config, args: argparse.Namespace) -> int:
+def run_web_user(cfg: CentralConfig, args: argparse.Namespace) -> int:
     from ..store import open_store
 
     now = datetime.now(UTC).replace(microsecond=0)

@@ -25,7 +25,7 @@ from typing import Any
 
 from sync.protocol import Cmd
 from sync.protocol.messages import COMMAND_MAX_LIFETIME, MESSAGE_MAX_CHARS, UNLOCK_MAX_SECONDS
-from sync.replica.timeutil import from_ts
+from sync.protocol.timeutil import from_ts
 
 from ..nodes import RegistryError, node_facility, queue_command
 from ..store import Store

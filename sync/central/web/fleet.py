@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sync.replica.timeutil import to_ts, zone
+from sync.protocol.timeutil import to_ts, zone
 
 from ..store import Store
 

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sync.replica.timeutil import to_ts, zone
+from sync.protocol.timeutil import to_ts, zone
 
 from ..nodes import node_facility
 from . import alarms, commands, fleet, fleet_rows, labels, routes_admin

@@ -19,7 +19,7 @@ from datetime import datetime
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sync.replica.timeutil import from_ts
+from sync.protocol.timeutil import from_ts
 
 from ..nodes import RegistryError, parse_public_key, register_node
 from ..store import Store

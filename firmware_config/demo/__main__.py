@@ -1,8 +1,0 @@
-"""``python -m firmware_config.demo kiosk --config FILE [--screens DIR]``: the
-demo's kiosk child (``kiosk_child``), as ``hallvakt demo`` starts it."""
-
-import sys
-
-from firmware_config.demo.kiosk_child import main
-
-sys.exit(main(sys.argv[1:]))
