@@ -1,5 +1,5 @@
 """Central's store seeded for the web page's tests: a facility as central holds it,
-a node that has reported door and reader states, and the three kinds of account.
+a node that has reported door and reader states, and the four kinds of account.
 
 - ``seed(store, now)``: facility ``f1`` ("Kroksbäckshallen") with a hall, two
   doors, an association whose public name and a booking today whose title
@@ -33,6 +33,7 @@ EVIL_NAME = '<img src=x onerror="alert(1)">IK <b>Evil</b>'
 EVIL_TITLE = "<script>alert('title')</script>Träning"
 ACCOUNTS = {
     "vera": ("viewer", "viewer-password-1"),
+    "greta": ("grants", "grants-password-1"),
     "olle": ("operator", "operator-password-1"),
     "ada": ("admin", "admin-password-01"),
 }

@@ -12,19 +12,23 @@ The browser: signs in; sees the node online with its reader; sees a "door
 forced" alarm appear on the live alarm page when the door contact opens
 while the door is locked (through the simulated reader's input); sends an
 unlock, confirms it and watches it go to command.done; is refused the
-command as a viewer; and sees the node go offline when its link is stopped.
+command as a viewer; as the grants officer, makes the usage and attendance
+reports of the evidence the node sent (entries, headcounts and no-shows
+through the real link) and downloads the CSV; and sees the node go offline
+when its link is stopped.
 It takes a screenshot of every page (``WEB_SCREENSHOTS=DIR`` keeps them
 there; docs/central.md shows them) and checks each is a real picture.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +38,7 @@ from sync.central.store import Store
 from sync.central.web import accounts
 from sync.central.web.server import Running, start
 from sync.central.web.settings import WebSettings
+from sync.replica import append_event
 from tests.support.broker import BrokerConfig, PrivateBroker, mosquitto_available
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
@@ -46,9 +51,14 @@ from tests.support.e2e import (
 )
 
 NODE = "demo.node.n1"
+FAC = "kroksbackshallen"
 ROW = "#node-demo\\.node\\.n1"  # the fleet table's row of NODE (CSS escapes the dots)
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-USERS = {"olle": ("operator", "operator-password-1"), "vera": ("viewer", "viewer-password-1")}
+USERS = {
+    "olle": ("operator", "operator-password-1"),
+    "vera": ("viewer", "viewer-password-1"),
+    "greta": ("grants", "grants-password-1"),
+}
 DOORS = """
 [[outputs]]
 id = "relays"
@@ -73,6 +83,7 @@ direction = "in"
 selenium = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 
 
 @dataclass
@@ -180,13 +191,14 @@ def shot(b: WebDriver, system: System, name: str) -> Path:
     return path
 
 
-def sign_in(b: WebDriver, system: System, user: str) -> None:
+def sign_in(b: WebDriver, system: System, user: str, lands: str = "") -> None:
     b.delete_all_cookies()
     b.get(system.web.url + "login")
     b.find_element(By.ID, "username").send_keys(user)
     b.find_element(By.ID, "password").send_keys(USERS[user][1])
     b.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
-    wait_for(lambda: b.current_url == system.web.url, f"{user} signed in", timeout=20)
+    landed = system.web.url + lands
+    wait_for(lambda: b.current_url == landed, f"{user} signed in", timeout=20)
 
 
 def text_of(b: WebDriver, css: str) -> str:
@@ -301,8 +313,109 @@ def test_a_viewer_is_refused_a_command(system: System, browser: WebDriver) -> No
         assert cmds == 1  # only the operator's unlock
 
 
+def _evidence(system: System) -> tuple[int, dict[str, int], int]:
+    """The node reports what happened at its door for the demo's sessions that
+    have ended: the leader's card for two in three (with a headcount at the
+    start), a no-show for the others. Returns (entered, headcount per
+    association, no-shows)."""
+    now = int(time.time())
+    with Store.open(system.central.store) as store:
+        associations = {
+            str(i)
+            for i, data in store.execute("SELECT id, data FROM holders WHERE facility = ?", [FAC])
+            if json.loads(data)["kind"] == "association"
+        }
+        ended = [
+            (str(booking), int(start_ts), str(holder))
+            for booking, start_ts, holder in store.execute(
+                "SELECT booking_id, start_ts, holder FROM evidence WHERE facility = ?"
+                " AND known = 1 AND removed = 0 AND status IN ('confirmed', 'tentative')"
+                " AND end_ts < ? ORDER BY start_ts DESC",
+                [FAC, now - 600],
+            )
+            if holder in associations
+        ][:30]
+    assert len(ended) >= 6, "the demo's days before today hold ended sessions"
+    entered = noshows = 0
+    heads: dict[str, int] = {}
+    rep = system.node.replica()
+    try:
+        with rep.write():
+            for i, (booking, start_ts, holder) in enumerate(ended):
+                at = datetime.fromtimestamp(int(start_ts), UTC)
+                if i % 3 == 2:
+                    append_event(
+                        rep, "booking.no_show", {"booking": booking}, at + timedelta(minutes=20)
+                    )
+                    noshows += 1
+                    continue
+                body = {"door": "door.main", "booking": booking, "reason": "booking"}
+                append_event(rep, "access.granted", body, at + timedelta(minutes=2))
+                count = 8 + i % 9
+                append_event(
+                    rep,
+                    "attendance.reported",
+                    {"booking": booking, "stage": "start", "participants": count, "leaders": 1},
+                    at + timedelta(minutes=5),
+                )
+                entered += 1
+                heads[holder] = heads.get(holder, 0) + count
+    finally:
+        rep.close()
+    return entered, heads, noshows
+
+
+def test_the_grants_officer_makes_and_downloads_a_report(
+    system: System, browser: WebDriver
+) -> None:
+    entered, heads, noshows = _evidence(system)
+
+    def interpreted() -> bool:
+        with Store.open(system.central.store) as store:
+            n = store.execute(
+                "SELECT count(*) FROM evidence WHERE start_participants IS NOT NULL"
+                " OR no_show_ts IS NOT NULL"
+            ).scalar()
+        return int(n) == entered + noshows
+
+    wait_for(interpreted, "central interpreted the node's evidence", alive=[system.node.link])
+    b = browser
+    sign_in(b, system, "greta", lands="reports")
+    assert b.find_elements(By.CSS_SELECTOR, "a[href='/alarms']") == []  # reports only
+    b.find_element(By.CSS_SELECTOR, "form[action='/reports'] button[type=submit]").click()
+    wait_for(lambda: "Användning av lokaler" in b.page_source, "the usage report")
+    img = b.find_element(By.CSS_SELECTOR, ".report figure img")
+    assert "Värmekarta" in (img.get_attribute("alt") or "")
+    wait_for(
+        lambda: bool(
+            b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
+        ),
+        "the heatmap image loaded",
+    )
+    csv = b.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        " fetch(arguments[0]).then(r => r.text().then(t => done([r.status, t])));",
+        b.find_element(By.LINK_TEXT, "Ladda ned CSV").get_attribute("href"),
+    )
+    assert csv[0] == 200 and csv[1].startswith("level;facility;")  # the BOM is decoded away
+    shot(b, system, "reports")
+    Select(b.find_element(By.ID, "r-kind")).select_by_value("attendance")
+    busiest = max(heads, key=lambda h: heads[h])
+    Select(b.find_element(By.ID, "r-association")).select_by_value(busiest)
+    b.find_element(By.CSS_SELECTOR, "form[action='/reports'] button[type=submit]").click()
+    wait_for(lambda: "Närvaro och aktivitetsstöd" in b.page_source, "the attendance report")
+    shown = [
+        int(c.text)
+        for c in b.find_elements(By.CSS_SELECTOR, ".report tbody tr td:nth-of-type(8)")
+        if c.text.isdigit()
+    ]  # the participants column (the 9th cell; the first is the row's header)
+    assert sum(shown) == heads[busiest]
+    shot(b, system, "reports-attendance")
+
+
 def test_the_node_goes_offline_when_its_link_stops(system: System, browser: WebDriver) -> None:
     b = browser
+    sign_in(b, system, "vera")
     b.get(system.web.url)
     row = ROW
     assert "Online" in text_of(b, row)
@@ -313,6 +426,5 @@ def test_the_node_goes_offline_when_its_link_stops(system: System, browser: WebD
         alive=[system.central.gateway],
     )
     shot(b, system, "fleet-offline")
-    for page, name in (("reports", "reports"), ("commands", "commands")):
-        b.get(system.web.url + page)
-        shot(b, system, name)
+    b.get(system.web.url + "commands")
+    shot(b, system, "commands")

@@ -39,16 +39,30 @@ NAME_MAX = 100
 
 class Role(enum.StrEnum):
     VIEWER = "viewer"
+    GRANTS = "grants"  # the grants officer: the evidence reports, nothing of the doors
     OPERATOR = "operator"
     ADMIN = "admin"
 
 
-_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+# What each role may do, named by the role a page needs (docs/central.md "Roles"):
+# the viewer sees the fleet, alarms and commands; the grants officer the reports
+# only; the operator both and sends commands; the admin everything.
+_MAY = {
+    Role.VIEWER: frozenset({Role.VIEWER}),
+    Role.GRANTS: frozenset({Role.GRANTS}),
+    Role.OPERATOR: frozenset({Role.VIEWER, Role.GRANTS, Role.OPERATOR}),
+    Role.ADMIN: frozenset(Role),
+}
 
 
 def allows(role: Role, needed: Role) -> bool:
-    """Whether ``role`` may do what ``needed`` may (admin ⊃ operator ⊃ viewer)."""
-    return _RANK[role] >= _RANK[needed]
+    """Whether ``role`` may do what a page that needs ``needed`` does (``_MAY``)."""
+    return needed in _MAY[role]
+
+
+def home(role: Role) -> str:
+    """The first page of a role: the reports for the grants officer, else the fleet."""
+    return "/reports" if role is Role.GRANTS else "/"
 
 
 class AccountError(ValueError):

@@ -82,6 +82,7 @@ class Ctx:
     form: dict[str, str]
     addr: str
     cookies: list[tuple[str, str, int | None]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # uploads (``page(upload=N)``)
 
     @property
     def user(self) -> Account | None:
@@ -145,25 +146,37 @@ def _origin_ok(request: Request) -> bool:
     return origin != "null" and urlsplit(origin).netloc == host
 
 
-def page(role: Role | None = Role.VIEWER, *, csrf: bool = True) -> Callable[[Handler], Any]:
+def page(
+    role: Role | None = Role.VIEWER, *, csrf: bool = True, upload: int = 0
+) -> Callable[[Handler], Any]:
     """Wrap a page handler (module rules). ``role`` None: open to everyone
     (the login page); ``csrf`` False only for the login form, which checks
-    its own pre-session token."""
+    its own pre-session token. ``upload``: a POST may carry one file of at
+    most this many bytes (and fields as large), else none."""
 
     def wrap(fn: Handler) -> Any:
         async def endpoint(request: Request) -> Response:
             form: dict[str, str] = {}
+            files: dict[str, bytes] = {}
             if request.method == "POST":
                 try:
                     raw = await request.form(
-                        max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+                        max_files=1 if upload else 0,
+                        max_fields=MAX_FORM_FIELDS,
+                        max_part_size=max(upload, MAX_FIELD_BYTES),
                     )
+                    for k, v in raw.items():
+                        if isinstance(v, str):
+                            form[k] = v
+                        else:
+                            files[k] = await v.read(upload + 1)
+                            if len(files[k]) > upload:
+                                raise ValueError("file too large")
                 except Exception:  # a malformed or oversized body: refused, nothing read
                     return Response("bad form", status_code=400)
-                form = {k: v for k, v in raw.items() if isinstance(v, str)}
                 await raw.close()
             web: Web = request.app.state.web
-            return await run_in_threadpool(_run, web, request, form, fn, role, csrf)
+            return await run_in_threadpool(_run, web, request, form, fn, role, csrf, files)
 
         endpoint.__name__ = fn.__name__
         return endpoint
@@ -178,6 +191,7 @@ def _run(
     fn: Handler,
     role: Role | None,
     csrf: bool,
+    files: dict[str, bytes],
 ) -> Response:
     s = web.settings
     lang = i18n.negotiate(request.cookies.get("lang"), request.headers.get("accept-language"))
@@ -189,12 +203,16 @@ def _run(
             store, request.cookies.get(s.cookie_name), now, s.session_idle_s, s.session_max_s
         )
         ctx = Ctx(web, request, store, now, lang, t, session, form, client_addr(request))
+        ctx.files = files
         if role is not None:
             if session is None:
                 if request.method == "GET":
                     return ctx.redirect(ctx.url("/login", next=_local(request)))
                 return ctx.error(403, t.gettext(N_("You are not signed in.")))
             if not accounts.allows(session.account.role, role):
+                home = accounts.home(session.account.role)
+                if request.method == "GET" and request.url.path == "/" and home != "/":
+                    return ctx.redirect(home)  # the grants officer's first page is the reports
                 return ctx.error(
                     403, t.gettext(N_("Your role does not allow this.")), needed=role.value
                 )

@@ -1,9 +1,9 @@
 """``hallvakt central web`` and ``hallvakt central web-user``: the web page's command line.
 
-- ``web [--host H] [--port N] [--reports-dir D] [--forwarded-allow-ips IPS]
+- ``web [--host H] [--port N] [--forwarded-allow-ips IPS]
   [--allow-remote]``: serve the page over the config's store until SIGTERM or
   SIGINT; loopback (127.0.0.1:8080) by default, and it prints its URL.
-- ``web-user --username U --role viewer|operator|admin [--name N]
+- ``web-user --username U --role viewer|grants|operator|admin [--name N]
   [--password-stdin] [--disable]``: add an account (the password is asked
   twice on a terminal, or read from standard input), or change an existing
   one's role or password, or disable it. Every session of a changed account
@@ -17,7 +17,6 @@ import argparse
 import getpass
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ..config import CentralConfig
 from . import accounts, sessions
@@ -27,7 +26,6 @@ from .settings import WebSettings
 def add_arguments(web: argparse.ArgumentParser, user: argparse.ArgumentParser) -> None:
     web.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     web.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: a free one)")
-    web.add_argument("--reports-dir", type=Path, default=None, help="report files to offer")
     web.add_argument(
         "--forwarded-allow-ips",
         default=None,
@@ -54,7 +52,7 @@ def run_web(cfg: CentralConfig, args: argparse.Namespace) -> int:
         store_url(cfg),
         host=args.host,
         port=args.port,
-        reports_dir=args.reports_dir,
+        evidence=cfg.evidence_settings,
         forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return serve(

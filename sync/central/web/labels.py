@@ -79,7 +79,12 @@ COMMAND_STATES = {
     "expired": N_("expired"),
 }
 
-ROLES = {"viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin")}
+ROLES = {
+    "viewer": N_("viewer"),
+    "grants": N_("grants officer"),
+    "operator": N_("operator"),
+    "admin": N_("admin"),
+}
 
 ACTIONS = {
     "command": N_("command sent"),
@@ -89,6 +94,8 @@ ACTIONS = {
     "account_added": N_("account added"),
     "account_changed": N_("account changed"),
     "node_registered": N_("node registered"),
+    "report_viewed": N_("report viewed"),
+    "report_downloaded": N_("report downloaded"),
 }
 
 BOOKING_STATUS = {

@@ -2,8 +2,8 @@
 
 Each handler reads through ``Ctx.store`` and renders one template; with
 ``?fragment=1`` a page with live content renders only that content, for the
-page's script to swap in (static/app.js). The login, language, reports, audit
-and admin pages are in ``routes_admin``.
+page's script to swap in (static/app.js). The login, language, audit
+and admin pages are in ``routes_admin``, the reports in ``routes_reports``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from sync.protocol.timeutil import to_ts, zone
 
 from ..nodes import node_facility
-from . import alarms, commands, fleet, fleet_rows, labels, routes_admin
+from . import alarms, commands, fleet, fleet_rows, labels, routes_admin, routes_reports
 from .accounts import Role
 from .app import Ctx, page
 from .i18n import N_
@@ -210,4 +210,5 @@ def routes() -> list[BaseRoute]:
         Route("/commands", send_command, methods=["POST"]),
         Route("/commands/{node}/{seq}", command_page),
         *routes_admin.routes(),
+        *routes_reports.ROUTES,
     ]

@@ -1,4 +1,4 @@
-"""Signing in and out, the language, reports, the audit log and the admin page.
+"""Signing in and out, the language, the audit log and the admin page.
 
 Login (rules this module guarantees, with ``sessions`` and ``guard``):
 - The login form carries a pre-session CSRF token that must equal its
@@ -23,7 +23,7 @@ from sync.protocol.timeutil import from_ts
 
 from ..nodes import RegistryError, parse_public_key, register_node
 from ..store import Store
-from . import accounts, guard, i18n, reports, sessions
+from . import accounts, guard, i18n, sessions
 from .accounts import AccountError, Role
 from .app import Ctx, _origin_ok, page, safe_next
 from .i18n import N_
@@ -71,7 +71,8 @@ def login(ctx: Ctx) -> Response:
     guard.record(ctx.store, ctx.now, account, "login", ctx.addr)
     ctx.cookies.append((s.cookie_name, token, s.session_max_s))
     ctx.cookies.append((s.login_cookie_name, "", 0))
-    return ctx.redirect(safe_next(ctx.form.get("next")))
+    target = safe_next(ctx.form.get("next"))
+    return ctx.redirect(accounts.home(account.role) if target == "/" else target)
 
 
 @page()
@@ -91,39 +92,6 @@ def language(ctx: Ctx) -> Response:
     if lang in i18n.LANGUAGES:
         ctx.cookies.append(("lang", lang, 365 * 86400))
     return ctx.redirect(safe_next(ctx.request.query_params.get("next")))
-
-
-# --- reports ---------------------------------------------------------------------------
-
-
-@page()
-def reports_page(ctx: Ctx) -> Response:
-    folder = ctx.web.settings.reports_dir
-    return ctx.render(
-        "reports.html",
-        files=reports.listing(folder),
-        folder=folder,
-        generator=reports.generator(),
-    )
-
-
-@page()
-def report_file(ctx: Ctx) -> Response:
-    name = ctx.request.path_params["name"]
-    try:
-        data, media = reports.open_report(ctx.web.settings.reports_dir, name)
-    except reports.NotAReport:
-        return ctx.error(404, ctx._(N_("No such report.")))
-    inline = ctx.request.query_params.get("view") == "1" and media == "application/pdf"
-    disposition = "inline" if inline else "attachment"
-    return Response(
-        data,
-        media_type=media,
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 # --- audit and admin ----------------------------------------------------------------------
@@ -219,8 +187,6 @@ def routes() -> list[BaseRoute]:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/lang/{lang}", language),
-        Route("/reports", reports_page),
-        Route("/reports/files/{name}", report_file),
         Route("/audit", audit_page),
         Route("/admin", admin_page),
         Route("/admin/accounts", add_account, methods=["POST"]),

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..evidence.settings import Evidence
 from ..store import Store, engine_of, open_store
 from .guard import Throttle
 
@@ -26,7 +27,9 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080  # 0: a free port (``serve`` reports which)
     tz: str = "Europe/Stockholm"  # how times are shown and filters read
-    reports_dir: Path | None = None  # report files to list and download
+    # central.toml's [evidence] and [municipalities]: the reports' grant rule,
+    # periods and strikes (``CentralConfig.evidence_settings``)
+    evidence: Evidence = field(default_factory=Evidence)
     session_idle_s: int = 2 * 3600
     session_max_s: int = 12 * 3600
     throttle: Throttle = field(default_factory=Throttle)
