@@ -121,6 +121,7 @@ def panel(state: Mapping[str, Any], hv: str, seconds: float | None) -> str:
     if web:
         out += ["", f"Central's web page: {web['url']}"]
         out.append(f"  sign in as {web['user']}, password {web['password']} (an admin)")
+        out.append(f"  the grants officer's reports: {web['url']}reports")
     out += ["", "Be a person at the main entrance (Huvudentrén):"]
     for person in state["people"]:
         args = ["tap", person["card"], *(["--pin", person["pin"]] if person["pin"] else [])]
