@@ -6,7 +6,7 @@ PostgreSQL, beside the gateway (a sibling process on the same store). A small
 script refreshes live content (static/app.js); every page works without it.
 
 - ``settings``: ``WebSettings`` and the per-thread ``Stores``.
-- ``accounts``, ``sessions``, ``guard``: local accounts (argon2, three roles),
+- ``accounts``, ``sessions``, ``guard``: local accounts (argon2, four roles),
   sessions in the store, the login throttle and the audit log.
 - ``fleet``, ``alarms``, ``commands``, ``reports``: what the pages show and
   do, with no HTTP in them.

@@ -1,9 +1,11 @@
-"""Local accounts of the web page: argon2 password hashes and three roles.
+"""Local accounts of the web page: argon2 password hashes and four roles.
 
 Rules this module guarantees:
-- A role is ``viewer`` (sees everything the page shows), ``operator`` (also
-  sends commands) or ``admin`` (also manages accounts and registers nodes and
-  their keys). ``allows(role, needed)`` is the one check every page makes.
+- A role is ``viewer`` (the fleet, facilities, alarms and commands, read
+  only), ``grants`` (the grants officer: the evidence reports only),
+  ``operator`` (both, and sends commands) or ``admin`` (also manages accounts
+  and registers nodes and their keys). ``allows(role, needed)`` is the one
+  check every page makes (``_MAY``).
 - Passwords are stored only as argon2id hashes (argon2-cffi, RFC 9106's
   low-memory profile unless told otherwise); a hash made with older
   parameters is replaced at the next successful login.
@@ -103,7 +105,7 @@ def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise AccountError("a role is viewer, operator or admin") from None
+        raise AccountError("a role is viewer, grants, operator or admin") from None
 
 
 def _name(display_name: str, username: str) -> str:
