@@ -178,7 +178,7 @@ def test_a_backlog_with_garbage_forgeries_and_duplicates_is_one_batch_that_keeps
 
     gw = Gateway(cfg, log).start()
     gw.wait_connected()
-    marker(1)
+    copies = marker(1)
     assert gw.stop() == 0
     t = int(time.time())
     b0 = fakes["b0.hall"].events(t, [plain_event(q) for q in range(1, 5)])
@@ -209,7 +209,9 @@ def test_a_backlog_with_garbage_forgeries_and_duplicates_is_one_batch_that_keeps
             m = peer.expect_message(max(0.01, deadline - time.monotonic()))
             node = m.topic.split("/")[2]
             out = Outgoing(m.topic, m.payload, m.retain)
-            got += [(node, a.through) for a in acks(fakes[node].take([out], int(time.time())))]
+            answers = acks(fakes[node].take([out], int(time.time())))
+            if node != LATE:  # a late copy of the first marker may come from the session too
+                got += [(node, a.through) for a in answers]
         assert sorted(got) == [
             ("b0.hall", 4),
             ("b0.hall", 4),
@@ -217,7 +219,7 @@ def test_a_backlog_with_garbage_forgeries_and_duplicates_is_one_batch_that_keeps
             ("b3.hall", 2),
             ("b3.hall", 2),
         ]
-        copies = marker(2)
+        copies += marker(2)
     finally:
         assert gw.stop() == 0
     with Store.open(store_url) as s:
@@ -250,5 +252,7 @@ def test_a_backlog_with_garbage_forgeries_and_duplicates_is_one_batch_that_keeps
     finally:
         assert gw.stop() == 0
     third = int(re.findall(r"stopping: (\d+) messages", log.read_text())[-1])
-    assert 1 <= third < copies  # its markers (and a late copy of the last one) only
+    # only LATE's markers: its own, and late copies of the earlier ones (one
+    # copy of each earlier marker was handled before)
+    assert 1 <= third <= copies - 2, (third, copies, log.read_text()[-3000:])
     assert "Traceback" not in log.read_text()
