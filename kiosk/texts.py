@@ -284,7 +284,8 @@ def reader_name(tr: Translator, line: ReaderLine) -> str:
 def reader_state_text(tr: Translator, line: ReaderLine) -> str:
     """Online, or offline with the cause in the screen's language."""
     if line.online:
-        return f"{OK} {tr._('Connected')}"
+        connected = tr._("Connected")
+        return f"{OK} {connected}"
     detail = line.detail.lower()
     cause = next((tr._(words) for key, words in READER_STATES.items() if key in detail), "")
     words = tr._("NOT CONNECTED")
