@@ -358,7 +358,8 @@ class DayView(Widget):  # type: ignore[misc]
         g = self._now
         g.clear()
         g.add(Color(*st.fg("now")))
-        g.add(Line(points=[x0 + axis, yy, x0 + axis + ncols * col_w, yy], width=st.px(0.5)))
+        thick = st.px(0.75)
+        g.add(Rectangle(pos=(x0 + axis, yy - thick // 2), size=(ncols * col_w, thick)))
         tex = WORDS.texture(label, font, True, None, "right")
         if tex is not None:
             tw, th = tex.size
@@ -384,4 +385,4 @@ class DayView(Widget):  # type: ignore[misc]
         x0, axis, col_w, ncols, line_h, _ = self._geometry
         half = line_h // 2 + self.st.px(1)
         x, y = self.to_window(x0, self.now_y - half)
-        return (int(x), int(y), axis + ncols * col_w, 2 * half)
+        return (int(x) - 2, int(y), axis + ncols * col_w + 4, 2 * half)

@@ -209,6 +209,10 @@ class Redraw:
         self.mode, self.egl = platform_mode()
         Window.bind(on_draw=self._on_draw)
 
+    def whole(self) -> None:
+        """Draw the next frame whole (tests compare it with the partial ones)."""
+        self._window = ()
+
     def damage(self) -> list[Rect] | None:
         """What changed since the last frame (None: everything)."""
         window = (Window.size, tuple(Window.clearcolor))

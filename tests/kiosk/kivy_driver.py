@@ -20,7 +20,9 @@ slow frame on a loaded machine delays a step and never reorders it.
 - ``["measure", NAME]``: every text and button on screen with its geometry,
   font and colours, and a screenshot to measure them in;
 - ``["advance", SECONDS]``: move the fake clock (the kiosk's next ticks see
-  the minute turn and refresh).
+  the minute turn and refresh);
+- ``["verify", NAME]``: the window as drawn (only what changed) against the
+  same state drawn whole; the box of differing pixels, or None.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ model = KioskModel(svc)
 app = KioskApp(model, DISPLAY, poll_s=0.05)
 out: dict[str, Any] = {
     "shots": [], "small": [], "screens": [], "errors": [], "scrolled": [], "keys": [],
-    "measures": {},
+    "measures": {}, "verified": {},
 }  # fmt: skip
 flips = [0]
 Window.bind(on_flip=lambda *_: flips.__setitem__(0, flips[0] + 1))
@@ -145,6 +147,32 @@ def check() -> None:
         if isinstance(w, Press) and (w.height < least or w.width < least):
             out["small"].append([model.screen.value, w.text, w.width, w.height])
     out["screens"].append(model.screen.value)
+
+
+def verify(name: str) -> None:
+    """The window as drawn frame by frame (only what changed, where the
+    platform keeps frames) against the same state drawn whole: the pixels
+    that differ are recorded, and both pictures kept when any do."""
+    from PIL import Image, ImageChops
+
+    assert app.view is not None
+    Window.canvas.ask_update()
+    EventLoop.idle()
+    kept = Window.screenshot(name=str(artifacts / "verify.png"))
+    app.view.redraw.whole()
+    Window.canvas.ask_update()
+    EventLoop.idle()
+    whole = Window.screenshot(name=str(artifacts / "verify.png"))
+    a, b = Image.open(kept).convert("RGB"), Image.open(whole).convert("RGB")
+    box = ImageChops.difference(a, b).getbbox()
+    out["verified"][name] = list(box) if box else None
+    if box:
+        os.replace(kept, artifacts / f"verify-{name}-partial.png")
+        os.replace(whole, artifacts / f"verify-{name}-whole.png")
+    else:
+        os.remove(kept)
+        os.remove(whole)
+    out["redraw"] = app.view.redraw.mode
 
 
 def measure(name: str) -> None:
@@ -237,6 +265,8 @@ def run_step(_dt: float) -> None:
             ]
         elif step[0] == "measure":
             measure(step[1])
+        elif step[0] == "verify":
+            verify(step[1])
         elif step[0] == "key":
             before = len(speaker.said)
             Window.dispatch("on_key_down", step[1], 0, None, step[2] if len(step) > 2 else [])

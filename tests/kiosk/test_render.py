@@ -170,6 +170,48 @@ def test_walkin_by_touch_lands_in_the_outbox(tmp_path: Path) -> None:
     assert re.findall(r"\b\d{6}\b", said) == []  # the code was never spoken
 
 
+@pytest.mark.parametrize("orientation", ["portrait", "landscape"])
+def test_drawing_only_what_changed_gives_the_whole_picture(
+    tmp_path: Path, orientation: str
+) -> None:
+    """After every kind of change (the minute, new words, a new screen or step,
+    focus, contrast, text size, a scroll view), the window drawn a changed part
+    at a time is pixel for pixel the window drawn whole."""
+    db = tmp_path / "node.db"
+    cards = demo_db(db)
+    steps: list[list[Any]] = [["verify", "today"]]
+    for name, step in [
+        ("minute", ["advance", 60]),
+        ("minutes", ["advance", 120]),
+        ("walkin-open", ["touch", "window:hall.b:11:00"]),
+        ("walkin-pick", ["touch", "start:14:00"]),
+        ("walkin-length", ["touch", "length:2"]),
+        ("walkin-focus", ["key", 9]),
+        ("walkin-focus-next", ["key", 9]),
+        ("walkin-next", ["touch", "next"]),
+        ("walkin-digit", ["touch", "key:0"]),
+        ("walkin-erase", ["touch", "erase"]),
+        ("walkin-contrast", ["touch", "contrast"]),
+        ("walkin-back", ["touch", "back"]),
+        ("walkin-textsize", ["touch", "textsize"]),
+        ("walkin-cancel", ["touch", "cancel"]),
+        ("caretaker", ["tap", cards["caretaker"]]),
+        ("caretaker-secs", ["touch", "secs:60"]),
+        ("caretaker-ask", ["touch", "lockdown"]),
+        ("caretaker-no", ["touch", "lockdown-no"]),
+        ("caretaker-larger", ["touch", "textsize"]),
+        ("caretaker-close", ["touch", "done"]),
+        ("leader", ["tap", cards["leader"]]),
+        ("today-again", ["touch", "done"]),
+        ("idle-warning", ["advance", 45]),
+    ]:
+        steps += [step, ["verify", name]]
+    result = drive(tmp_path, db, steps, combos=[["sv", False]], orientation=orientation)
+    assert result["redraw"] == "kept"  # the offscreen window keeps its frames
+    assert len(result["verified"]) == 24
+    assert {k: v for k, v in result["verified"].items() if v} == {}
+
+
 # --- measured on the rendered screen -------------------------------------------------------
 
 
