@@ -72,7 +72,6 @@ class DayView(Widget):  # type: ignore[misc]
         self.mark: tuple[datetime, datetime, str] | None = None
         self.st: Style | None = None
         self.view: TodayView | None = None
-        self.version = 0  # bumped on every redraw of the blocks (damage tracking)
         self._key: tuple[object, ...] = ()
         self._laid: tuple[object, ...] = ()
         self._buttons: dict[str, Press] = {}
@@ -81,15 +80,14 @@ class DayView(Widget):  # type: ignore[misc]
         self.mark_rect: tuple[int, int, int, int] | None = None
         self._drawn_mark: object = None
         self._now_drawn: tuple[object, ...] = ()
+        self._units: dict[tuple[object, ...], tuple[InstructionGroup, set[tuple[object, ...]]]] = {}
         self._damage: list[tuple[int, int, int, int]] | None = None
         self._items: set[tuple[object, ...]] | None = None
         self._frame: tuple[object, ...] = ()
         self._geometry: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
-        self._grid = InstructionGroup()
         self._blocks = InstructionGroup()
         self._marked = InstructionGroup()
         self._now = InstructionGroup()
-        self.canvas.before.add(self._grid)
         self.canvas.before.add(self._blocks)
         self.canvas.before.add(self._marked)
         self.canvas.after.add(self._now)
@@ -174,8 +172,6 @@ class DayView(Widget):  # type: ignore[misc]
         if laid == self._laid:
             return
         self._laid = laid
-        tr = self.model.tr
-        _ = tr._
         font = st.font(1.0)
         line_h = WORDS.extent("X", font, False)[1] + st.px(1)
         axis = st.px(26)
@@ -194,7 +190,73 @@ class DayView(Widget):  # type: ignore[misc]
 
         self._y_of = y_of
         self._geometry = (x0, axis, col_w, ncols, line_h, font)
-        gap, least = st.px(1.5), st.px(MIN_TARGET_MM)
+        frame = (x0, y0, w, h, axis, col_w, ncols, view.span, st.key(), self.model.prefs.lang)
+        units: dict[tuple[object, ...], tuple[InstructionGroup, set[tuple[object, ...]]]] = {}
+        key: tuple[object, ...] = (frame, "axis")
+        units[key] = self._units.get(key) or self._axis_unit(st, frame, body_top, body_h)
+        c = 0
+        for hall, rows in cols:
+            content = (hall.name, hall.entries) if hall is not None else None
+            key = (frame, c, content, tuple((r.name, r.entries, r.windows) for r in rows))
+            units[key] = self._units.get(key) or self._unit(st, c, hall, rows, body_top)
+            self._place_buttons(st, c, rows)
+            c += len(rows)
+        self._units = units
+        self._blocks.clear()
+        items: set[tuple[object, ...]] = set()
+        for group, drawn in units.values():
+            self._blocks.add(group)
+            items |= drawn
+        if frame != self._frame or self._items is None:
+            self._damage = None  # everything moved
+        elif self._damage is not None:
+            for item in self._items ^ items:
+                x, y, w_, h_ = (int(str(v)) for v in item[-4:])
+                self._damage.append((x, y, w_, h_))
+        self._frame, self._items = frame, items
+        self._drawn_mark = None
+        self._draw_now()
+        self._draw_mark()
+
+    def _axis_unit(self, st: Style, frame: tuple[Any, ...], body_top: int, body_h: int,
+                   ) -> tuple[InstructionGroup, set[tuple[object, ...]]]:  # fmt: skip
+        """The lines of the grid and the hours beside it."""
+        x0, _y0, _w, _h, axis, col_w, ncols, (start, end) = frame[:8]
+        _x0, _axis, _col_w, _ncols, line_h, _font = self._geometry
+        assert self._y_of is not None
+        g = InstructionGroup()
+        g.add(Color(*st.outline("card")))
+        for i in range(ncols + 1):
+            x = x0 + axis + i * col_w
+            g.add(Line(points=[x, body_top, x, body_top - body_h], width=1))
+        hours = []
+        hour = start
+        while hour <= end:
+            yy = self._y_of(hour)
+            g.add(Line(points=[x0 + axis, yy, x0 + axis + ncols * col_w, yy], width=1))
+            hours.append((hour, yy))
+            hour += _HOUR
+        items: set[tuple[object, ...]] = {("axis", x0, body_top - body_h, axis + ncols * col_w,
+                                           body_h)}  # fmt: skip
+        g.add(Color(*st.fg("screen")))
+        for hour, yy in hours:
+            got = self._words(texts.hhmm(hour), "screen", x0, yy - line_h // 2,
+                              axis - st.px(1), line_h, halign="right", top=False)  # fmt: skip
+            if got is not None:
+                g.add(Rectangle(texture=got[1], pos=got[2], size=got[3]))
+        return g, items
+
+    def _unit(self, st: Style, c: int, hall: Row | None, rows: list[Row], body_top: int,
+              ) -> tuple[InstructionGroup, set[tuple[object, ...]]]:  # fmt: skip
+        """A room's column, or a hall's sections: the names, every booking as
+        a block of its role's colour (one mesh a role: one draw call for
+        hundreds of bookings), their words a colour at a time."""
+        tr = self.model.tr
+        _ = tr._
+        assert self._y_of is not None
+        y_of = self._y_of
+        x0, axis, col_w, _ncols, line_h, _font = self._geometry
+        gap = st.px(1.5)
         fills: dict[str, list[tuple[int, int, int, int]]] = {}
         labels: list[tuple[str, Any, tuple[int, int], tuple[int, int]]] = []
         items: set[tuple[object, ...]] = set()  # what is drawn, to find what changed
@@ -215,97 +277,60 @@ class DayView(Widget):  # type: ignore[misc]
             items.add(("block", role, bx, by, bw, bh))
             words(text, role, bx, by, bw, bh)
 
-        c = 0
-        for hall, rows in cols:
-            if hall is not None:
-                left = x0 + axis + c * col_w
-                words(hall.name, "screen", left, body_top + line_h + st.px(2), len(rows) * col_w,
-                      line_h, bold=True)  # fmt: skip
-                for e in hall.entries:
-                    block("busy_block", c, c + len(rows), e.start, e.end, texts.block_label(tr, e))
-            for row in rows:
-                words(row.name, "screen", x0 + axis + c * col_w, body_top + st.px(1), col_w,
-                      line_h, bold=True)  # fmt: skip
-                for e in row.entries:
-                    if not e.via_hall or self.only is not None:
-                        block("busy_block", c, c + 1, e.start, e.end, texts.block_label(tr, e))
-                for win in row.windows:
-                    if not win.sellable:
-                        block("closed_block", c, c + 1, win.start, win.end, _("Drop-in paused"))
-                        continue
-                    if self.only is not None:
-                        block(
-                            "free_block",
-                            c,
-                            c + 1,
-                            win.start,
-                            win.end,
-                            _("Free {when}").format(when=texts.span(win.start, win.end)),
-                        )
-                        continue
-                    b = self._buttons.get(f"window:{row.resource}:{texts.hhmm(win.start)}")
-                    if b is None:
-                        continue
-                    top_, bottom = y_of(win.start), y_of(win.end)
-                    if top_ - bottom < least:
-                        bottom = top_ - least
-                    left = x0 + axis + c * col_w
-                    b.pos = (left + gap, bottom + gap)
-                    b.size = (max(1, col_w - 2 * gap), max(1, top_ - bottom - 2 * gap))
-                c += 1
-        hour = start
-        while hour <= end:
-            yy = y_of(hour)
-            words(texts.hhmm(hour), "screen", x0, yy - line_h // 2, axis - st.px(1), line_h,
-                  halign="right", top=False)  # fmt: skip
-            hour += _HOUR
-        self._draw(st, fills, labels, (x0, axis, col_w, ncols, body_top, body_h, start, end))
-        frame = (x0, y0, w, h, axis, col_w, ncols, view.span, st.key())
-        if frame != self._frame or self._items is None:
-            self._damage = None  # everything moved
-        elif self._damage is not None:
-            for item in self._items ^ items:
-                x, y, w_, h_ = (int(str(v)) for v in item[-4:])
-                self._damage.append((x, y, w_, h_))
-        self._frame, self._items = frame, items
-        self.version += 1
-        self._drawn_mark = None
-        self._draw_now()
-        self._draw_mark()
-
-    def _draw(self, st: Style, fills: dict[str, list[tuple[int, int, int, int]]],
-              labels: list[tuple[str, Any, tuple[int, int], tuple[int, int]]],
-              frame: tuple[Any, ...]) -> None:  # fmt: skip
-        """The grid, then each role's blocks as one mesh (one draw call for
-        hundreds of bookings), then the words, a colour at a time."""
-        x0, axis, col_w, ncols, body_top, body_h, start, end = frame
-        grid, blocks = self._grid, self._blocks
-        grid.clear()
-        blocks.clear()
-        grid.add(Color(*st.outline("card")))
-        for i in range(ncols + 1):
-            x = x0 + axis + i * col_w
-            grid.add(Line(points=[x, body_top, x, body_top - body_h], width=1))
-        hour = start
-        while hour <= end:
-            yy = self._y_of(hour)
-            grid.add(Line(points=[x0 + axis, yy, x0 + axis + ncols * col_w, yy], width=1))
-            hour += _HOUR
+        if hall is not None:
+            left = x0 + axis + c * col_w
+            words(hall.name, "screen", left, body_top + line_h + st.px(2), len(rows) * col_w,
+                  line_h, bold=True)  # fmt: skip
+            for e in hall.entries:
+                block("busy_block", c, c + len(rows), e.start, e.end, texts.block_label(tr, e))
+        for i, row in enumerate(rows):
+            col = c + i
+            words(row.name, "screen", x0 + axis + col * col_w, body_top + st.px(1), col_w,
+                  line_h, bold=True)  # fmt: skip
+            for e in row.entries:
+                if not e.via_hall or self.only is not None:
+                    block("busy_block", col, col + 1, e.start, e.end, texts.block_label(tr, e))
+            for win in row.windows:
+                if not win.sellable:
+                    block("closed_block", col, col + 1, win.start, win.end, _("Drop-in paused"))
+                elif self.only is not None:
+                    free = _("Free {when}").format(when=texts.span(win.start, win.end))
+                    block("free_block", col, col + 1, win.start, win.end, free)
+        g = InstructionGroup()
         for role, rects in fills.items():
             vertices: list[float] = []
             indices: list[int] = []
             for n, (x, y, w, h) in enumerate(rects):
                 vertices += [x, y, 0, 0, x + w, y, 1, 0, x + w, y + h, 1, 1, x, y + h, 0, 1]
-                i = 4 * n
-                indices += [i, i + 1, i + 2, i + 2, i + 3, i]
-            blocks.add(Color(*st.bg(role)))
-            blocks.add(Mesh(vertices=vertices, indices=indices, mode="triangles"))
+                k = 4 * n
+                indices += [k, k + 1, k + 2, k + 2, k + 3, k]
+            g.add(Color(*st.bg(role)))
+            g.add(Mesh(vertices=vertices, indices=indices, mode="triangles"))
         last = None
         for role, tex, pos, size in sorted(labels, key=lambda item: item[0]):
             if role != last:
-                blocks.add(Color(*st.fg(role)))
+                g.add(Color(*st.fg(role)))
                 last = role
-            blocks.add(Rectangle(texture=tex, pos=pos, size=size))
+            g.add(Rectangle(texture=tex, pos=pos, size=size))
+        return g, items
+
+    def _place_buttons(self, st: Style, c: int, rows: list[Row]) -> None:
+        """The free windows' buttons over their columns (at least 9 mm tall)."""
+        if self.only is not None or self._y_of is None:
+            return
+        x0, axis, col_w, _ncols, _line_h, _font = self._geometry
+        gap, least = st.px(1.5), st.px(MIN_TARGET_MM)
+        for i, row in enumerate(rows):
+            for win in row.windows:
+                b = self._buttons.get(f"window:{row.resource}:{texts.hhmm(win.start)}")
+                if b is None or not win.sellable:
+                    continue
+                top_, bottom = self._y_of(win.start), self._y_of(win.end)
+                if top_ - bottom < least:
+                    bottom = top_ - least
+                left = x0 + axis + (c + i) * col_w
+                b.pos = (left + gap, bottom + gap)
+                b.size = (max(1, col_w - 2 * gap), max(1, top_ - bottom - 2 * gap))
 
     def take_damage(self) -> list[tuple[int, int, int, int]] | None:
         """What changed in the blocks since last asked (window pixels), None
@@ -351,9 +376,9 @@ class DayView(Widget):  # type: ignore[misc]
             return
         yy = self._y_of(view.now)
         label = texts.hhmm(view.now)
-        if (yy, label, self.version) == self._now_drawn:
+        if (yy, label, self._frame) == self._now_drawn:
             return
-        self._now_drawn = (yy, label, self.version)
+        self._now_drawn = (yy, label, self._frame)
         x0, axis, col_w, ncols, line_h, font = self._geometry
         g = self._now
         g.clear()

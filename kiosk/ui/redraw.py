@@ -44,6 +44,9 @@ MAX_PASSES = 4
 # about what filling this many pixels costs in software GL (measured on Today
 # with 280 bookings: ~1.8 ms a pass; ~1 ms per 100,000 pixels).
 PASS_COST_PX = 200_000
+# Damage over this share of the window is drawn whole: a clear of the whole
+# window is faster in software GL than a scissored one, and nothing is lost.
+WHOLE_SHARE = 0.5
 
 EGL_DRAW, EGL_EXTENSIONS = 0x3059, 0x3055
 EGL_SWAP_BEHAVIOR, EGL_BUFFER_PRESERVED, EGL_BUFFER_AGE = 0x3093, 0x3094, 0x313D
@@ -161,14 +164,17 @@ def _area(r: Rect) -> int:
 
 def passes(rects: list[Rect], limit: int = MAX_PASSES) -> list[Rect]:
     """``rects`` as at most ``limit`` rectangles covering them, drawn at the
-    least cost: overlapping ones are joined, then the pair whose union
-    wastes the fewest pixels, again and again; of the ways along that road,
-    the one with the fewest pixels plus ``PASS_COST_PX`` for each rectangle."""
+    least cost: the pair whose union wastes the fewest pixels is joined,
+    again and again; of the ways along that road, the one with the fewest
+    pixels plus ``PASS_COST_PX`` for each rectangle. Many rectangles, or
+    ones that cover most of their bounding box, are drawn as that box."""
     out = list(dict.fromkeys(r for r in rects if _area(r)))
-    if len(out) > 8 * limit:  # scattered changes: one rectangle around them all
-        box = out[0]
-        for r in out[1:]:
-            box = _union(box, r)
+    if not out:
+        return []
+    box = out[0]
+    for r in out[1:]:
+        box = _union(box, r)
+    if len(out) > 3 * limit or sum(_area(r) for r in out) >= _area(box) // 2:
         return [box]
     best_cost, best = -1.0, out
     while out:
@@ -287,6 +293,9 @@ class Redraw:
                 clipped.append((x0, y0, x1 - x0, y1 - y0))
         todo = passes(clipped)
         self.last = (clipped, todo)
+        if sum(_area(r) for r in todo) >= W * H * WHOLE_SHARE:
+            self.drawn_px = W * H
+            return False  # most of it: Kivy's own clear and draw cost less
         self.partial += 1
         self.drawn_px = sum(_area(r) for r in todo)
         for r in todo:
