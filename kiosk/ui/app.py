@@ -39,7 +39,7 @@ from ..keys import Act, action
 from ..leader import L
 from ..model import KioskModel, Screen
 from ..walkin import W
-from . import screens
+from . import screens, staff
 from .frame import frame
 from .redraw import Redraw
 from .today import today
@@ -50,8 +50,8 @@ POLL_S = 0.25
 PAGES: dict[Screen, Callable[[KioskModel, Style, int], Any]] = {
     Screen.TODAY: today,
     Screen.WALKIN: screens.walkin,
-    Screen.LEADER: screens.leader,
-    Screen.CARETAKER: screens.caretaker,
+    Screen.LEADER: staff.leader,
+    Screen.CARETAKER: staff.caretaker,
     Screen.NOTICE: screens.notice,
 }
 BACK_NAMES = ("back", "cancel", "ok", "lockdown-no", "release-no", "done")
@@ -159,7 +159,7 @@ class KioskRoot(Column):
     def render(self) -> None:
         m, st = self.model, self.style()
         width = self._width = int(self.width) or self.display.width
-        self._strips = self.frame_tree.mount(frame(m, st), st)
+        self._strips = self.frame_tree.mount(frame(m, st, width), st)
         place = self._place()
         moved = place != self.place
         if moved:

@@ -174,7 +174,7 @@ class DayView(Widget):  # type: ignore[misc]
         self._laid = laid
         font = st.font(1.0)
         line_h = WORDS.extent("X", font, False)[1] + st.px(1)
-        axis = st.px(26)
+        axis = max(st.px(26), WORDS.extent("00:00", font, True)[0] + st.px(3))
         cols = columns(view.rows) if self.only is None else [(None, list(view.rows))]
         ncols = sum(len(c) for _hall, c in cols)
         has_group = any(hall is not None for hall, _rows in cols)
@@ -236,6 +236,10 @@ class DayView(Widget):  # type: ignore[misc]
             g.add(Line(points=[x0 + axis, yy, x0 + axis + ncols * col_w, yy], width=1))
             hours.append((hour, yy))
             hour += _HOUR
+        every = 1  # hours named: every one, or every other when they would touch
+        while len(hours) > every and hours[0][1] - hours[every][1] < line_h:
+            every += 1
+        hours = hours[::every]
         items: set[tuple[object, ...]] = {("axis", x0, body_top - body_h, axis + ncols * col_w,
                                            body_h)}  # fmt: skip
         g.add(Color(*st.fg("screen")))

@@ -6,6 +6,8 @@ time-limit warning with its live countdown and "more time" button.
 Rules this module guarantees:
 - ``frame`` is a spec (``tree``): the strips are kept widgets, and a render
   that changes one word (the minute, the countdown) redraws that word.
+- The place and the time share a line when they fit on it, else each has
+  its own: no word is broken.
 - The header's controls are buttons sized to their one line of words that
   flow onto a second row as whole buttons: a control's words never wrap, at
   every text size, in every language and orientation.
@@ -20,7 +22,7 @@ from .. import texts
 from ..i18n import NATIVE_NAMES
 from ..model import TEXT_SCALES, VOLUMES, KioskModel
 from .tree import Btn, Txt, col, flow, row
-from .widgets import Style, later
+from .widgets import WORDS, Style, later
 
 
 def controls(m: KioskModel) -> list[Btn]:
@@ -102,17 +104,20 @@ def controls(m: KioskModel) -> list[Btn]:
     return out
 
 
-def frame(m: KioskModel, st: Style) -> Any:
+def frame(m: KioskModel, st: Style, width: int) -> Any:
     """The strips above the screen, top down, as one column."""
     tr = m.tr
     _ = tr._
     when = f"{texts.date_text(tr, m.today.day)}  {texts.hhmm(m.today.now)}"
+    place = Txt(m.today.facility, "header", factor=1.3, bold=True)
+    now = Txt(when, "header", factor=1.1, halign="right", fit=True)
+    room = width - st.px(2) * 3
+    needed = WORDS.extent(m.today.facility, st.font(1.3), True)[0] + st.px(6)
+    side_by_side = needed + WORDS.extent(when, st.font(1.1), False)[0] < room
+    top = row(place, now) if side_by_side else col(place, Txt(when, "header", factor=1.1))
     strips: list[Any] = [
         col(
-            row(
-                Txt(m.today.facility, "header", factor=1.3, bold=True),
-                Txt(when, "header", factor=1.1, halign="right"),
-            ),
+            top,
             flow(*controls(m), gap=2),
             role="header", gap=2, pad=2, key="header",
         )

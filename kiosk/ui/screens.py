@@ -25,8 +25,6 @@ from typing import Any
 import segno
 
 from .. import texts
-from ..caretaker import UNLOCK_CHOICES
-from ..leader import L
 from ..model import KioskModel
 from ..walkin import W
 from .dayview import DayView
@@ -52,19 +50,22 @@ def _flexible(specs: list[Any]) -> bool:
 
 
 def page(st: Style, width: int, top: list[Any], bottom: list[Any], *,
-         side: list[Any] | None = None) -> Any:  # fmt: skip
+         side: list[Any] | None = None, way_beside: bool = False) -> Any:  # fmt: skip
     """A screen: ``top`` from the top down, ``bottom`` (the way on) at the
-    bottom, the room between them left to the flexible parts (or empty). In
-    landscape ``side`` and ``bottom`` are a second column."""
+    bottom, the room between them left to the flexible parts (or empty).
+    In landscape ``side`` is a second column (with the way on, when
+    ``way_beside``); in portrait it follows ``top``."""
     side = side or []
-    if st.d.landscape:
-        left = col(*top, *([] if _flexible(top) else [Gap(flex=1)]), gap=3, flex=1, width=3)
-        right = col(*side, *([] if _flexible(side) else [Gap(flex=1)]), *bottom, gap=3,
-                    flex=1, width=2)  # fmt: skip
+
+    def column(parts: list[Any], end: list[Any], **kw: Any) -> Any:
+        filler = [] if _flexible(parts) else [Gap(flex=1)]
+        return col(*parts, *filler, *end, gap=3, flex=1, **kw)
+
+    if st.d.landscape and side:
+        left = column(top, [] if way_beside else bottom, width=3)
+        right = column(side, bottom if way_beside else [], width=2)
         return row(left, right, gap=6, pad=PAD_MM, flex=1, key="page")
-    middle = top + side
-    filler = [] if _flexible(middle) else [Gap(flex=1)]
-    return col(*middle, *filler, *bottom, gap=3, pad=PAD_MM, flex=1, key="page")
+    return column(top + side, bottom, pad=PAD_MM, key="page")
 
 
 def room_day(model: KioskModel, resource: str, mark: tuple[Any, Any, str] | None,
@@ -151,15 +152,13 @@ def _choose(model: KioskModel, st: Style, width: int) -> tuple[list[Any], list[A
         ]
     when = texts.span(v.start, v.end)
     yours = _("Your time {when}").format(when=when)
-    side = [
-        room_day(model, v.resource, (v.start, v.end, yours) if v.start and v.end else None),
-        Txt(_("Chosen: {when}").format(when=when), factor=2.0, bold=True),
-    ]
+    side = [room_day(model, v.resource, (v.start, v.end, yours) if v.start and v.end else None)]
     go = _action(
         _("Next"), lambda: model.act(flow.next), "next",
         spoken=_("Next: book {when}").format(when=texts.span_text(tr, v.start, v.end, True)),
     )  # fmt: skip
-    return top, side, [actions(_cancel(model), go)]
+    summary = Txt(_("Chosen: {when}").format(when=when), factor=2.0, bold=True)
+    return top, side, [summary, actions(_cancel(model), go)]
 
 
 def _cancel(model: KioskModel) -> Btn:
@@ -178,7 +177,7 @@ def _identify(model: KioskModel, st: Style) -> tuple[list[Any], list[Any], list[
     tr, flow = model.tr, model.walkin
     assert flow is not None
     v, _ = flow.view(), tr._
-    top: list[Any] = [Txt(_("Tap your card on the reader."), factor=1.8, bold=True)]
+    top: list[Any] = [Txt(_("Tap your card on the reader."), factor=2.2, bold=True)]
     if not v.phone_allowed:
         return top, [], [actions(_back(model), _cancel(model))]
     keys = [
@@ -259,12 +258,12 @@ def _done(model: KioskModel, st: Style, width: int) -> tuple[list[Any], list[Any
     matrix = tuple(tuple(int(bool(x)) for x in r) for r in qr.matrix)
     scan: list[Any] = [Qr(matrix, side), Txt(hint, factor=1.2)]
     card: list[Any] = [
-        Txt(_("Door code:"), "card", factor=1.4, bold=True),
         Gap(flex=1),
+        Txt(_("Door code:"), "card", factor=1.5, bold=True, halign="center"),
         Txt(code, "code", size=code_size(st, code, column - pad), bold=True, halign="center"),
-        Gap(flex=1),
         Txt(_("Type the code and # on the door's keypad. It works during your booking."),
-            "card", factor=1.3),
+            "card", factor=1.3, halign="center"),
+        Gap(flex=1),
     ]  # fmt: skip
     if not st.d.landscape:
         card.append(row(Qr(matrix, side), col(Txt(hint, "card", factor=1.2), width=1), gap=4))
@@ -314,242 +313,10 @@ def walkin(model: KioskModel, st: Style, width: int) -> Any:
         top, side, bottom = _confirm(model, st)
     elif v.state is W.DONE:
         top, side, bottom = _done(model, st, width)
-        return page(st, width, top, bottom, side=side)
+        return page(st, width, top, bottom, side=side, way_beside=True)
     else:  # refused: the reason is the error above
         top, bottom = [], [actions(_back(model), _cancel(model))]
     return page(st, width, head + top, bottom, side=side)
-
-
-# --- the leader -------------------------------------------------------------------------
-
-
-def _numpad(model: KioskModel, st: Style) -> tuple[list[Any], Any]:
-    flow = model.leader
-    assert flow is not None
-    v, _ = flow.view(), model.tr._
-    fields = []
-    for attr, label, value in (
-        ("p", _("Participants"), v.participants),
-        ("l", _("Leaders"), v.leaders),
-    ):
-        chosen = v.field == attr
-        fields.append(
-            Btn(
-                ("✓ " if chosen else "") + f"{label}: {value}", later(model.count_field, attr),
-                f"field:{attr}", "selected" if chosen else "button_quiet", factor=1.5,
-                primary=True, spoken=f"{label}: {value}", height_mm=CHOICE_MM,
-                key=f"field:{attr}",
-            )
-        )  # fmt: skip
-    keys = [
-        Btn(k, later(model.count_digit, k), f"num:{k}", "button_quiet", factor=2.0,
-            primary=True, key=f"num:{k}")
-        for k in "1234567890"
-    ]  # fmt: skip
-    keys.append(
-        Btn("⌫ " + _("Erase"), model.count_erase, "num-erase", "button_quiet", factor=1.3,
-            primary=True, spoken=_("Erase"), key="num-erase")
-    )  # fmt: skip
-    return [grid(2, *fields, gap=3, key="fields")], grid(
-        3, *keys, gap=3, row_mm=KEY_MM, flex=1, key="numpad"
-    )
-
-
-def leader(model: KioskModel, st: Style, width: int) -> Any:
-    flow = model.leader
-    if flow is None:
-        return page(st, width, [], [])
-    tr = model.tr
-    v, _ = flow.view(), tr._
-    done = Btn(_("Done"), model.home, "done", "button_quiet", factor=1.3, primary=True,
-               height_mm=ACTION_MM)  # fmt: skip
-    top: list[Any] = [Txt(v.team or _("Your team"), factor=1.8, bold=True)]
-    if v.booking is None:
-        top.append(Txt(_("No booking for your team today."), factor=1.5))
-        return page(st, width, top, [done])
-    booking = [Txt(f"{v.resource_name}, {texts.span(v.start, v.end)}", "card", factor=1.6,
-                   bold=True)]  # fmt: skip
-    if v.checked_in is not None:
-        seen = _("Checked in at the door at {time}").format(time=texts.hhmm(v.checked_in))
-        booking.append(Txt(f"{texts.OK} {seen}", "ok", factor=1.3))
-    else:
-        nobody = _("Nobody has entered yet")
-        booking.append(Txt(f"{texts.WARN} {nobody}", "card", factor=1.3))
-    top.append(col(*booking, role="card", framed=True, gap=2, pad=3))
-    side: list[Any] = []
-    bottom: list[Any] = [done]
-    if v.state is L.DONE and v.saved is not None:
-        top.append(Txt(texts.OK + " " + texts.saved_text(tr, *v.saved), "ok", factor=1.6,
-                       bold=True))  # fmt: skip
-    elif v.state is L.COUNT:
-        fields, pad = _numpad(model, st)
-        top += fields
-        err = texts.error_text(tr, v.error)
-        if err:
-            top.append(Txt(f"{texts.BAD} {err}", "alarm", factor=1.3, bold=True))
-        save = _action(
-            "✓ " + _("Save headcount"), lambda: model.act(flow.submit), "save",
-            spoken=_("Save headcount: {counts}").format(
-                counts=texts.counts_text(tr, v.participants, v.leaders)),
-        )  # fmt: skip
-        if st.d.landscape:
-            side = [pad]
-        else:
-            top.append(pad)
-        bottom = [actions(done, save)]
-    elif v.stage in ("start", "end"):
-        words = _("Enter headcount") if v.stage == "start" else _("Confirm headcount at the end")
-        if v.start_report is not None:
-            n = v.start_report.participants
-            top.append(Txt(_("Headcount at the start: {n}").format(n=n), factor=1.3))
-        bottom = [actions(done, _action(words, lambda: model.act(flow.start_count), "count"))]
-    else:
-        top.append(
-            Txt(_("The headcount can be entered from 15 minutes before the start."), factor=1.3)
-        )
-    if v.state is not L.COUNT and v.resource is not None:
-        side = [room_day(model, v.resource, (v.start, v.end, v.team or v.title))]
-    return page(st, width, top, bottom, side=side)
-
-
-# --- the caretaker ----------------------------------------------------------------------
-
-
-def caretaker(model: KioskModel, st: Style, width: int) -> Any:
-    ct = model.caretaker
-    if ct is None:
-        return page(st, width, [], [])
-    v, tr = ct.view(), model.tr
-    _ = tr._
-    n = len(v.alarm_lines)
-    alarms = tr.n_("{n} alarm", "{n} alarms", n).format(n=n)
-    left: list[Any] = [Txt(_("Caretaker"), factor=1.6, bold=True)]
-    if v.message:
-        left.append(
-            Txt("ℹ " + _("Message from the booking system: {text}").format(text=v.message),
-                "message", factor=1.15, bold=True)
-        )  # fmt: skip
-    left.append(
-        Txt(f"{texts.BAD if n else texts.OK} {alarms}", "alarm" if n else "ok", factor=1.4,
-            bold=True)
-    )  # fmt: skip
-    if v.alarm_lines:
-        left.append(Txt("\n".join(texts.alarm_text(tr, a) for a in v.alarm_lines), "alarm"))
-    secs = [
-        Btn(("✓ " if s == ct.seconds else "") + _("{n} s").format(n=s),
-            later(model.act, later(ct.pick_seconds, s)), f"secs:{s}",
-            "selected" if s == ct.seconds else "button_quiet", factor=1.2,
-            spoken=_("Unlock for {n} seconds").format(n=s), primary=True, key=f"secs:{s}")
-        for s in UNLOCK_CHOICES
-    ]  # fmt: skip
-    left += [Txt(_("Doors"), factor=1.3, bold=True), Txt(_("Unlock for:")),
-             grid(4, *secs, gap=2, key="secs")]  # fmt: skip
-    for d in v.doors:
-        since = _(" since {time}").format(time=texts.hhmm(d.since)) if d.since else ""
-        state = texts.door_state_text(tr, d) + since
-        if d.pending:
-            state += " · " + _("waiting for the door controller: {cmds}").format(
-                cmds=", ".join(d.pending)
-            )
-        left.append(
-            col(
-                Txt(d.name, "card", bold=True, factor=1.2),
-                Txt(state, "alarm" if d.alarm else "card"),
-                Btn(_("Unlock {door} for {n} s").format(door=d.name, n=ct.seconds),
-                    later(model.act, later(ct.unlock, d.door)), f"unlock:{d.door}",
-                    surface="card", primary=True),
-                role="card", framed=True, gap=2, key=f"door:{d.door}",
-            )
-        )  # fmt: skip
-    if v.confirming in ("lockdown", "release"):
-        question = (
-            _("Lock every door now? Only staff cards will open.") if v.confirming == "lockdown"
-            else _("Release the lockdown? The doors go back to their schedules.")
-        )  # fmt: skip
-        yes = ct.lockdown if v.confirming == "lockdown" else ct.release
-        yes_words = _("Yes, lock down") if v.confirming == "lockdown" else _("Yes, release")
-        left.append(Txt(f"{texts.WARN} {question}", "alarm", factor=1.3, bold=True))
-        left.append(
-            row(
-                Btn(_("No"), lambda: model.act(ct.abort), f"{v.confirming}-no", "button_quiet",
-                    factor=1.2, primary=True),
-                Btn(yes_words, lambda: model.act(yes), f"{v.confirming}-yes", "button_danger",
-                    factor=1.2, primary=True),
-                gap=3,
-            )
-        )  # fmt: skip
-    else:
-        left.append(
-            row(
-                Btn(_("Lock down all doors"), lambda: model.act(ct.ask_lockdown), "lockdown",
-                    "button_danger", factor=1.2, primary=True),
-                Btn(_("Release lockdown"), lambda: model.act(ct.ask_release), "release",
-                    "button_quiet", factor=1.2, primary=True),
-                gap=3,
-            )
-        )  # fmt: skip
-    if v.facility_pending:
-        left.append(
-            Txt(_("waiting for the door controller: {cmds}").format(
-                cmds=", ".join(v.facility_pending)))
-        )  # fmt: skip
-    right = _caretaker_state(model, v)
-    close = Btn(_("Close"), model.home, "done", "button_quiet", factor=1.3, primary=True,
-                height_mm=ACTION_MM)  # fmt: skip
-    if st.d.landscape:
-        return page(st, width, left, [close], side=right)
-    return page(st, width, left + right, [close])
-
-
-def _caretaker_state(model: KioskModel, v: Any) -> list[Any]:
-    tr = model.tr
-    _ = tr._
-    readers = [
-        f"{texts.reader_name(tr, r)}: {texts.reader_state_text(tr, r)}" for r in v.readers
-    ] or [_("No reader has reported yet")]
-    sync = v.sync
-    health = texts.banner_text(tr, sync.health) or texts.OK + " " + _(
-        "In contact with the booking system"
-    )
-    lines = [health]
-    if sync.last_contact:
-        lines.append(
-            _("Bookings last updated at {time}").format(time=texts.hhmm(sync.last_contact))
-        )
-    if sync.backlog:
-        waiting = tr.n_(
-            "{n} record not yet sent to the booking system",
-            "{n} records not yet sent to the booking system",
-            sync.backlog,
-        ).format(n=sync.backlog)
-        lines.append(
-            waiting
-            + (_(" (the oldest from {age} ago)").format(age=texts.age_text(tr, sync.oldest))
-               if sync.oldest else "")
-        )  # fmt: skip
-    else:
-        lines.append(_("Everything is sent to the booking system"))
-    books = []
-    for b in v.today:
-        if b.checked_in:
-            state = f"{texts.OK} " + _("checked in {time}").format(time=texts.hhmm(b.checked_in))
-        elif b.no_show:
-            state = f"{texts.BAD} " + _("no-show")
-        else:
-            state = f"{texts.WARN} " + _("nobody yet")
-        books.append(f"{texts.span(b.start, b.end)} {b.resource}: {state}")
-    out: list[Any] = [
-        Txt(_("Readers"), factor=1.3, bold=True),
-        Txt("\n".join(readers)),
-        Txt(_("Contact with the booking system"), factor=1.3, bold=True),
-        Txt("\n".join(lines)),
-        Txt(_("Today's check-ins and no-shows"), factor=1.3, bold=True),
-        Txt("\n".join(books) or _("No bookings have started today")),
-    ]
-    if v.rejected:
-        out.append(Txt(_("Rejected drop-in bookings"), factor=1.3, bold=True))
-        out.append(Txt("\n".join(texts.rejected_text(tr, r) for r in v.rejected), "alarm"))
-    return out
 
 
 def notice(model: KioskModel, st: Style, width: int) -> Any:

@@ -87,7 +87,7 @@ def today(model: KioskModel, st: Style, width: int) -> Any:
 
     day = Own("dayview", make, lambda w, st_: w.update(st_), flex=1)
     if st.d.landscape:
-        return row(col(*cards, gap=2, width=3), _sized(day, 2), gap=2, pad=2, flex=1, key="page")
+        return row(col(*cards, gap=2, width=11), _sized(day, 9), gap=2, pad=2, flex=1, key="page")
     return col(*cards, day, gap=2, pad=2, flex=1, key="page")
 
 

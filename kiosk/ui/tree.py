@@ -40,6 +40,7 @@ class Txt:
     size: int | None = None
     lines: int = 0  # at most this many lines, shortened (0: all)
     flex: float | None = None  # share a column's height, words centred in it
+    fit: bool = False  # as wide as its words on one line (in a row: what it needs)
     key: str = ""
 
 
@@ -205,7 +206,7 @@ def _apply(w: Any, spec: Any, st: Style) -> None:
     if isinstance(spec, Txt):
         w.size_hint_y = spec.flex
         w.set(st, spec.words, spec.role, spec.size or st.font(spec.factor), spec.bold,
-              spec.halign, spec.lines)  # fmt: skip
+              spec.halign, spec.lines, spec.fit)  # fmt: skip
         _flex(w, spec.flex)
     elif isinstance(spec, Btn):
         w.size_hint_y = spec.flex

@@ -171,8 +171,10 @@ class Words:
         opts: dict[str, Any] = {}
         if width is not None:
             opts.update(text_size=(max(1, width), None), halign=halign)
-            if lines:
-                opts.update(max_lines=lines, shorten=True, shorten_from="right")
+            if lines == 1:  # one line: cut at the right, with an ellipsis
+                opts.update(max_lines=1, shorten=True, shorten_from="right")
+            elif lines:  # whole words on as many lines as there is room for
+                opts.update(max_lines=lines)
         core = CoreLabel(
             text=words, font_size=px, font_name=FONT, bold=bold, color=(1, 1, 1, 1), **opts
         )
@@ -339,8 +341,13 @@ class Text(Painted):
         return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
     def set(self, st: Style, words: str, role: str, px: int, bold: bool, halign: str,
-            lines: int = 0) -> None:  # fmt: skip
+            lines: int = 0, fit: bool = False) -> None:  # fmt: skip
         self.role, self.halign, self.lines = role, halign, lines
+        if fit:
+            self.size_hint_x = None
+            self._fit_width(WORDS.extent(words, px, bold)[0] + 2 * self.pad)
+        elif self.size_hint_x is None:
+            self.size_hint_x = 1
         self.color = st.fg(role)
         self._ink.rgba = self.color
         own = st.bg(role)
@@ -348,6 +355,9 @@ class Text(Painted):
         if (words, px, bold) != (self.text, self.font_size, self.bold):
             self.text, self.font_size, self.bold = words, px, bold
             self._wrap()
+
+    def _fit_width(self, width: int) -> None:
+        self.width = width
 
     def _wrap(self, *_: Any) -> None:
         room = max(1, int(self.width) - 2 * self.pad)
