@@ -41,10 +41,11 @@ from ..model import KioskModel, Screen
 from ..walkin import W
 from . import screens, staff
 from .frame import frame
+from .layout import Column
 from .redraw import Redraw
 from .today import today
 from .tree import Tree
-from .widgets import Column, Press, Style
+from .widgets import Press, Style
 
 POLL_S = 0.25
 PAGES: dict[Screen, Callable[[KioskModel, Style, int], Any]] = {

@@ -33,7 +33,8 @@ from .. import texts
 from ..model import KioskModel
 from ..today import Row, TodayView
 from .theme import MIN_TARGET_MM
-from .widgets import WORDS, Press, Style, before_frame, later
+from .widgets import Press, Style, before_frame, later
+from .words import WORDS
 
 _HOUR = timedelta(hours=1)
 LEAST_MM = 90.0  # the timeline is never squeezed below 9 cm
@@ -152,7 +153,7 @@ class DayView(Widget):  # type: ignore[misc]
         assert st is not None
         _x0, _axis, _col_w, _ncols, line_h, font = self._geometry
         pad = st.px(1)
-        lines = max(0, min(3, (room_h - pad) // max(1, line_h - st.px(1))))
+        lines = max(0, min(3, (room_h - pad) // max(1, line_h)))
         if not lines or room_w <= 2 * pad:
             return None
         tex = WORDS.fit(text, font, bold, room_w - 2 * pad, halign, lines=lines)

@@ -22,7 +22,8 @@ from .. import texts
 from ..i18n import NATIVE_NAMES
 from ..model import TEXT_SCALES, VOLUMES, KioskModel
 from .tree import Btn, Txt, col, flow, row
-from .widgets import WORDS, Style, later
+from .widgets import Style, later
+from .words import WORDS
 
 
 def controls(m: KioskModel) -> list[Btn]:

@@ -35,7 +35,8 @@ from kivy.graphics.opengl import GL_SCISSOR_TEST, glDisable, glEnable, glScissor
 from kivy.uix.scrollview import ScrollView
 
 from .dayview import DayView
-from .widgets import Painted, QrCode, Stack, run_before_frame
+from .layout import Stack
+from .widgets import Painted, QrCode, run_before_frame
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in window pixels
 MARGIN = 8  # pixels around a damaged widget (outlines, the focus ring outside it)

@@ -29,7 +29,8 @@ from ..model import KioskModel
 from ..walkin import W
 from .dayview import DayView
 from .tree import Btn, Gap, Own, Qr, Txt, col, grid, row
-from .widgets import WORDS, Style, later
+from .widgets import Style, later
+from .words import WORDS
 
 PHONE_KEYS = "123456789+0"
 ACTION_MM = 20.0  # the way on, at the bottom of a screen
@@ -314,8 +315,10 @@ def walkin(model: KioskModel, st: Style, width: int) -> Any:
     elif v.state is W.DONE:
         top, side, bottom = _done(model, st, width)
         return page(st, width, top, bottom, side=side, way_beside=True)
-    else:  # refused: the reason is the error above
-        top, bottom = [], [actions(_back(model), _cancel(model))]
+    else:  # refused: the reason, large, in the middle of the screen
+        reason = Txt(f"{texts.BAD} {err}", "alarm", factor=1.8, bold=True, halign="center")
+        middle = [title, Gap(flex=1), reason, Gap(flex=1)]
+        return page(st, width, middle, [actions(_back(model), _cancel(model))])
     return page(st, width, head + top, bottom, side=side)
 
 

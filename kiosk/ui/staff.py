@@ -21,7 +21,7 @@ from ..caretaker import UNLOCK_CHOICES
 from ..leader import L
 from ..model import KioskModel
 from .screens import ACTION_MM, CHOICE_MM, KEY_MM, _action, actions, page, room_day
-from .tree import Btn, Txt, col, grid, row
+from .tree import Btn, Gap, Txt, col, grid, row
 from .widgets import Style, later
 
 # --- the leader -------------------------------------------------------------------------
@@ -45,15 +45,18 @@ def _numpad(model: KioskModel, st: Style) -> tuple[list[Any], Any]:
                 key=f"field:{attr}",
             )
         )  # fmt: skip
-    keys = [
+    keys: list[Any] = [
         Btn(k, later(model.count_digit, k), f"num:{k}", "button_quiet", factor=2.0,
             primary=True, key=f"num:{k}")
-        for k in "1234567890"
+        for k in "123456789"
     ]  # fmt: skip
-    keys.append(
+    keys += [
+        Gap(key="num-none"),  # 0 under 8, as on a phone
+        Btn("0", later(model.count_digit, "0"), "num:0", "button_quiet", factor=2.0,
+            primary=True, key="num:0"),
         Btn("⌫ " + _("Erase"), model.count_erase, "num-erase", "button_quiet", factor=1.3,
-            primary=True, spoken=_("Erase"), key="num-erase")
-    )  # fmt: skip
+            primary=True, spoken=_("Erase"), key="num-erase"),
+    ]  # fmt: skip
     return [grid(2, *fields, gap=3, key="fields")], grid(
         3, *keys, gap=3, row_mm=KEY_MM, flex=1, key="numpad"
     )

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .layout import Column, Flow, Grid, Row, Space, show
 from .theme import MIN_TARGET_MM, PRIMARY_TARGET_MM
-from .widgets import Column, Flow, Grid, Press, QrCode, Row, Space, Style, Text, show
+from .widgets import Press, QrCode, Style, Text
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,9 @@ slow frame on a loaded machine delays a step and never reorders it.
 - ``["advance", SECONDS]``: move the fake clock (the kiosk's next ticks see
   the minute turn and refresh);
 - ``["verify", NAME]``: the window as drawn (only what changed) against the
-  same state drawn whole; the box of differing pixels, or None.
+  same state drawn whole; the box of differing pixels, or None;
+- ``["trust", BOOL]``: the clock becomes trusted or untrusted;
+- ``["fresh"]``: central's head verified at the fake time (the data is fresh).
 """
 
 from __future__ import annotations
@@ -243,6 +245,12 @@ def run_step(_dt: float) -> None:
             check()
         elif step[0] == "advance":
             clock.advance(step[1])
+        elif step[0] == "trust":  # the kernel's NTP state turns (PROTOCOL.md §7)
+            clock.is_trusted = bool(step[1])
+        elif step[0] == "fresh":  # central's head verified now, as the sync link records it
+            with Replica.open(SPEC["db"]) as link:
+                state = link.state()
+                link.record_head(state.applied_rev, state.applied_rev, clock.now())
         elif step[0] == "code":  # what the visitor reads off the screen
             assert model.walkin is not None and model.walkin.done is not None
             out["code"] = model.walkin.done.code
