@@ -9,8 +9,11 @@ STAMP  := $(VENV)/.installed-stamp
 PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # Debian packages the tests and the demo use: the broker, pty plumbing, and the
 # Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice,
+# PostgreSQL (central's production store: its tests start a private server),
+# poppler-utils (pdftoppm: the report tests render PDF pages to PNG to look at them),
 # and the bold face of the kiosk's font (Kivy ships only the regular one).
-DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng alsa-utils fonts-dejavu-core
+DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
+            alsa-utils postgresql poppler-utils fonts-dejavu-core
 
 .PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs kiosk-screens
 

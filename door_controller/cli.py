@@ -47,14 +47,17 @@ def run_dir(cfg: NodeConfig) -> Path:
     return cfg.database.parent / "run"
 
 
-def _input_count(cfg: NodeConfig, reader: str) -> int:
-    numbers = [
-        spec.source.number
+def _rest_levels(cfg: NodeConfig, reader: str) -> tuple[bool, ...]:
+    """The raw levels at rest of ``reader``'s wired inputs (a normally-closed
+    contact is closed at rest), as many as its highest wired input needs."""
+    wired = {
+        spec.source.number: spec.normally == "closed"
         for d in cfg.doors
-        for spec in (d.contact, d.request_to_exit, d.fire_release)
+        for spec in (d.contact, d.request_to_exit, d.fire_release, d.tamper)
         if spec is not None and spec.source.reader == reader
-    ]
-    return max(numbers) + 1 if numbers else 0
+    }
+    count = max(wired) + 1 if wired else 0
+    return tuple(wired.get(i, False) for i in range(count))
 
 
 def _relay_sink(pair: PtyPair, name: str, stop: threading.Event) -> None:
@@ -89,10 +92,10 @@ def simulated(cfg: NodeConfig) -> Iterator[NodeConfig]:
             if r.kind == "osdp" and r.key is not None and r.address is not None:
                 by_port.setdefault(r.port, []).append(r)
         for i, (port, on_port) in enumerate(sorted(by_port.items())):
-            specs = [
-                SimReaderSpec(r.address, load_reader_key(r.key), _input_count(cfg, r.id))
-                for r in on_port
-            ]
+            specs = []
+            for r in on_port:
+                rest = _rest_levels(cfg, r.id)
+                specs.append(SimReaderSpec(r.address, load_reader_key(r.key), len(rest), rest))
             control = rd / f"osdp-{i}.sock"
             sim = stack.enter_context(SimProcess(specs, control, link=rd / f"osdp-{i}"))
             ports[port] = sim.controller_path

@@ -9,8 +9,11 @@ Rules this module guarantees (docs/door.md has the table as a diagram):
   hold it released; ``POWERLESS`` drives nothing (the lock does what its fail
   mode does: fail-safe releases, fail-secure stays locked).
 - A door that was granted relocks when it closes, or when its unlock time runs
-  out unopened. A door opened while locked is forced (alarm) unless
-  request-to-exit released it.
+  out unopened; every grant (and exit request) drives the lock, also while
+  the door is already unlocked. A door opened while locked is forced (alarm)
+  unless request-to-exit released it.
+- On a restart (``restart_state``) the lock is asserted, locked, from the
+  state the door last recorded; only a door in fire release stays released.
 - Fire release overrides everything until the fire input clears; lockdown
   overrides everything but fire.
 - Each door change emits the PROTOCOL.md §5 event type it stands for.
@@ -20,6 +23,7 @@ Time never appears here: timers are actions the caller runs and feeds back.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -82,61 +86,75 @@ _OVERRIDES: dict[DoorEvent, Transition] = {
 }
 
 
-def _row(state: DoorState, **specific: Transition) -> dict[tuple[DoorState, DoorEvent], Transition]:
+def _row(
+    state: DoorState, specific: Mapping[DoorEvent, Transition] | None = None
+) -> dict[tuple[DoorState, DoorEvent], Transition]:
     """A state's row: its specific transitions, the overrides, and explicit
-    no-ops (stay, do nothing) for every other event."""
+    no-ops (stay, do nothing) for every other event. Keyed by the events
+    themselves, so a misspelt event cannot be silently ignored."""
+    specific = dict(specific or {})
     row: dict[tuple[DoorState, DoorEvent], Transition] = {}
     for ev in DoorEvent:
-        t = specific.get(ev.name) or _OVERRIDES.get(ev) or Transition(state)
+        t = specific.pop(ev, None) or _OVERRIDES.get(ev) or Transition(state)
         row[(state, ev)] = t
+    if specific:  # keys that are no DoorEvent (mypy refuses them too)
+        raise DoorStateError(f"row {state.value}: unknown events {sorted(map(str, specific))}")
     return row
 
 
 TABLE: dict[tuple[DoorState, DoorEvent], Transition] = {
     **_row(
         S.LOCKED,
-        GRANT=Transition(S.UNLOCKED, (A.RELEASE, A.START_UNLOCK_TIMER)),
-        REX=Transition(S.UNLOCKED, (A.RELEASE, A.START_UNLOCK_TIMER)),
-        DOOR_OPENED=Transition(S.FORCED, (A.EMIT_FORCED,)),
+        {
+            E.GRANT: Transition(S.UNLOCKED, (A.RELEASE, A.START_UNLOCK_TIMER)),
+            E.REX: Transition(S.UNLOCKED, (A.RELEASE, A.START_UNLOCK_TIMER)),
+            E.DOOR_OPENED: Transition(S.FORCED, (A.EMIT_FORCED,)),
+        },
     ),
     **_row(
         S.UNLOCKED,
-        GRANT=Transition(S.UNLOCKED, (A.START_UNLOCK_TIMER,)),  # restart the time
-        REX=Transition(S.UNLOCKED, (A.START_UNLOCK_TIMER,)),
-        UNLOCK_TIMEOUT=Transition(S.LOCKED, (A.LOCK,)),
-        DOOR_OPENED=Transition(S.OPEN, (A.CANCEL_TIMERS, A.START_HELD_TIMER, A.EMIT_OPENED)),
+        {
+            # Another grant restarts the time and drives the lock again, so
+            # every grant reaches the relay (a lost frame is made good).
+            E.GRANT: Transition(S.UNLOCKED, (A.RELEASE, A.START_UNLOCK_TIMER)),
+            E.REX: Transition(S.UNLOCKED, (A.RELEASE, A.START_UNLOCK_TIMER)),
+            E.UNLOCK_TIMEOUT: Transition(S.LOCKED, (A.LOCK,)),
+            E.DOOR_OPENED: Transition(S.OPEN, (A.CANCEL_TIMERS, A.START_HELD_TIMER, A.EMIT_OPENED)),
+        },
     ),
     **_row(
         S.OPEN,
-        DOOR_CLOSED=Transition(S.LOCKED, (*_RELOCK, A.EMIT_CLOSED)),
-        HELD_TIMEOUT=Transition(S.HELD_OPEN, (A.EMIT_HELD_OPEN,)),
+        {
+            E.DOOR_CLOSED: Transition(S.LOCKED, (*_RELOCK, A.EMIT_CLOSED)),
+            E.HELD_TIMEOUT: Transition(S.HELD_OPEN, (A.EMIT_HELD_OPEN,)),
+        },
     ),
-    **_row(
-        S.HELD_OPEN,
-        DOOR_CLOSED=Transition(S.LOCKED, (*_RELOCK, A.EMIT_CLOSED)),
-    ),
-    **_row(
-        S.FORCED,
-        DOOR_CLOSED=Transition(S.LOCKED, (A.LOCK, A.EMIT_CLOSED)),
-    ),
+    **_row(S.HELD_OPEN, {E.DOOR_CLOSED: Transition(S.LOCKED, (*_RELOCK, A.EMIT_CLOSED))}),
+    **_row(S.FORCED, {E.DOOR_CLOSED: Transition(S.LOCKED, (A.LOCK, A.EMIT_CLOSED))}),
     **_row(
         S.LOCKDOWN,
-        DOOR_OPENED=Transition(S.LOCKDOWN, (A.EMIT_FORCED,)),
-        DOOR_CLOSED=Transition(S.LOCKDOWN, (A.EMIT_CLOSED,)),
-        LOCKDOWN_OFF=Transition(S.LOCKED, (A.LOCK,)),
+        {
+            E.DOOR_OPENED: Transition(S.LOCKDOWN, (A.EMIT_FORCED,)),
+            E.DOOR_CLOSED: Transition(S.LOCKDOWN, (A.EMIT_CLOSED,)),
+            E.LOCKDOWN_OFF: Transition(S.LOCKED, (A.LOCK,)),
+        },
     ),
     **_row(
         S.FIRE_RELEASE,
-        LOCKDOWN_ON=Transition(S.FIRE_RELEASE),  # fire wins over lockdown
-        FIRE_OFF=Transition(S.LOCKED, (A.LOCK,)),
-        DOOR_OPENED=Transition(S.FIRE_RELEASE, (A.EMIT_OPENED,)),
-        DOOR_CLOSED=Transition(S.FIRE_RELEASE, (A.EMIT_CLOSED,)),
+        {
+            E.LOCKDOWN_ON: Transition(S.FIRE_RELEASE),  # fire wins over lockdown
+            E.FIRE_OFF: Transition(S.LOCKED, (A.LOCK,)),
+            E.DOOR_OPENED: Transition(S.FIRE_RELEASE, (A.EMIT_OPENED,)),
+            E.DOOR_CLOSED: Transition(S.FIRE_RELEASE, (A.EMIT_CLOSED,)),
+        },
     ),
     **_row(
         S.POWERLESS,
-        LOCKDOWN_ON=Transition(S.POWERLESS),
-        FIRE_ON=Transition(S.POWERLESS),
-        POWER_RESTORED=Transition(S.LOCKED, (A.LOCK,)),
+        {
+            E.LOCKDOWN_ON: Transition(S.POWERLESS),
+            E.FIRE_ON: Transition(S.POWERLESS),
+            E.POWER_RESTORED: Transition(S.LOCKED, (A.LOCK,)),
+        },
     ),
 }
 
@@ -154,21 +172,37 @@ LOCK_HELD: dict[DoorState, bool | None] = {
 ALARM_STATES = frozenset({S.HELD_OPEN, S.FORCED})
 
 
-def step(state: DoorState, event: DoorEvent) -> Transition:
-    """The transition for ``event`` in ``state``; raises ``DoorStateError`` if undefined."""
+def step(
+    state: DoorState,
+    event: DoorEvent,
+    table: Mapping[tuple[DoorState, DoorEvent], Transition] = TABLE,
+) -> Transition:
+    """The transition for ``event`` in ``state`` (from ``table``, by default the
+    door table); raises ``DoorStateError`` if the pair is not defined."""
     try:
-        return TABLE[(state, event)]
+        return table[(state, event)]
     except KeyError:
         raise DoorStateError(f"no transition for {event.value} in {state.value}") from None
 
 
-def restart_state(*, fire_active: bool, lockdown: bool) -> Transition:
-    """Where a door starts when the controller (re)starts: the lock is asserted
-    at once; a fire input releases; a persisted lockdown holds."""
-    if fire_active:
+def restart_state(previous: DoorState | None, *, lockdown: bool) -> Transition:
+    """Where a door starts when the controller (re)starts, from the state it
+    last recorded (``previous``, None if never) and the persisted lockdown.
+
+    The lock is asserted at once, locked, except for a door that was in fire
+    release: it stays released until its fire input is read inactive (the
+    reader reports its inputs when its secure channel comes up). A door that
+    was open stays ``open`` (its held-open timer starts again), held open or
+    forced keeps its alarm, until its contact is read closed; a lockdown
+    holds. A grant in progress (``unlocked``) is forgotten."""
+    if previous is S.FIRE_RELEASE:
         return Transition(S.FIRE_RELEASE, (A.RELEASE,))
     if lockdown:
         return Transition(S.LOCKDOWN, (A.LOCK,))
+    if previous is S.OPEN:
+        return Transition(S.OPEN, (A.LOCK, A.START_HELD_TIMER))
+    if previous in (S.HELD_OPEN, S.FORCED):
+        return Transition(previous, (A.LOCK,))
     return Transition(S.LOCKED, (A.LOCK,))
 
 

@@ -1,36 +1,44 @@
 """Fakes of our own ports, for tests and the simulator. They speak real bytes
-where the real port does (see ``outputs.relay`` for the relay board)."""
+where the real port does (see ``outputs.relay`` for the relay board).
+
+``FakeFacts`` is the core's ``Facts`` port over records held in memory: the
+replica's answers without a database, so the core is tested without one.
+
+``FakeClock`` is the node's one fake clock (``sync.replica.testing``), named
+here too because the door's and the kiosk's tests have always imported it
+from here."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sync.replica import card_digest, code_digest, format_instant, pin_digest
+from sync.replica import (
+    Booking,
+    Credential,
+    Door,
+    Grant,
+    Holder,
+    Lease,
+    Policy,
+    Record,
+    Resource,
+    Revocation,
+    card_digest,
+    code_digest,
+    format_instant,
+    pin_digest,
+    zone,
+)
+from sync.replica.access import AccessContext, Candidate
+from sync.replica.door_fallback import StaffMemory, fallback_context
+from sync.replica.queries import related_resources
+from sync.replica.store import SyncState
+from sync.replica.testing import FakeClock
 
-from .outputs.relay import RelayFrameParser, RelaySet
-
-
-@dataclass(slots=True)
-class FakeClock:
-    """A clock that moves only when told to: wall and monotonic time together."""
-
-    wall: datetime
-    mono: float = 1000.0
-    is_trusted: bool = True
-
-    def now(self) -> datetime:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def trusted(self) -> bool:
-        return self.is_trusted
-
-    def advance(self, seconds: float) -> None:
-        self.wall += timedelta(seconds=seconds)
-        self.mono += seconds
+from .outputs.relay import RelayFrameParser, RelaySet, command
 
 
 @dataclass(slots=True)
@@ -42,6 +50,13 @@ class FakeRelayBoard:
     state: dict[int, bool] = field(default_factory=dict)
     garbage: list[bytes] = field(default_factory=list)
     _parser: RelayFrameParser = field(default_factory=RelayFrameParser)
+
+    def set(self, channel: int, on: bool) -> None:
+        """The daemon's ``RelayBoard.set``, as the frame it would send arrives."""
+        self.receive(command(channel, on))
+
+    def close(self) -> None:
+        """Nothing to close: the daemon closes its boards when it stops."""
 
     def receive(self, data: bytes) -> None:
         for ev in self._parser.feed(data):
@@ -120,3 +135,107 @@ def site_ops(key: bytes, t0: datetime) -> list[dict[str, object]]:
         ),
         up("policy", {"id": "default", "pin_max_attempts": 3, "pin_lockout_seconds": 60}),
     ]
+
+
+class FakeFacts:
+    """``core.Facts`` over records in memory.
+
+    Gathers what ``sync.replica.access`` gathers (credentials by digest,
+    revocations, the holder's and its groups' active bookings, or the code's
+    booking and its lease, the holder's grants on the door, the resources the
+    door serves), without its coarse time filter: deciding is the core's.
+    ``unreadable`` makes every answer the staff fallback's (``staff``), as
+    ``ReplicaFacts`` answers when the database cannot be read.
+    """
+
+    def __init__(
+        self,
+        records: Iterable[Record],
+        *,
+        head_seen: datetime | None,
+        rev: int = 1,
+        policy: Policy | None = None,
+        tz: str = "Europe/Stockholm",
+    ) -> None:
+        self.by_type: dict[type[Record], dict[str, Record]] = {}
+        for rec in records:
+            self.by_type.setdefault(type(rec), {})[rec.id] = rec
+        self.head_seen, self.rev = head_seen, rev
+        self._policy = policy or Policy("default")
+        self._tz = zone(tz)
+        self.leaders: set[str] = set()
+        self.unreadable = False
+        self.staff: StaffMemory | None = None
+
+    def _all(self, cls: type[Record]) -> list[Record]:
+        return list(self.by_type.get(cls, {}).values())
+
+    def _get(self, cls: type[Record], ident: str | None) -> Record | None:
+        return self.by_type.get(cls, {}).get(ident or "")
+
+    def access(self, door: str, digest: str, at: datetime) -> AccessContext:
+        if self.unreadable:
+            empty = StaffMemory(0, (), (), (), frozenset())
+            return fallback_context(self.staff or empty, door, digest, at)
+        state = SyncState(1, self.rev, 0, 0, self.rev, 1, self.head_seen, self.head_seen, 0)
+        d = self._get(Door, door)
+        if not isinstance(d, Door):
+            return AccessContext(None, at, (), self._policy, state)
+        resources = {r.id: r for r in self._all(Resource) if isinstance(r, Resource)}
+        served = frozenset(x for rid in d.resources for x in related_resources(resources, rid))
+        revoked = {
+            (r.credential, r.digest) for r in self._all(Revocation) if isinstance(r, Revocation)
+        }
+        bookings = [b for b in self._all(Booking) if isinstance(b, Booking) and b.active]
+        candidates = []
+        for c in self._all(Credential):
+            if not isinstance(c, Credential) or c.digest != digest:
+                continue
+            is_revoked = any(rc == c.id or rd == c.digest for rc, rd in revoked)
+            if c.kind == "code":
+                mine = [b for b in bookings if b.id == c.booking]
+                leases = tuple(
+                    le for b in mine if isinstance(le := self._get(Lease, b.lease), Lease)
+                )
+                candidates.append(Candidate(c, is_revoked, tuple(mine), (), leases))
+                continue
+            holder = self._get(Holder, c.holder)
+            groups = {c.holder, *(holder.member_of if isinstance(holder, Holder) else ())}
+            mine = sorted(
+                (b for b in bookings if b.holder in groups), key=lambda b: (b.start, b.id)
+            )
+            grants = tuple(
+                g
+                for g in self._all(Grant)
+                if isinstance(g, Grant) and g.holder == c.holder and door in g.doors
+            )
+            candidates.append(Candidate(c, is_revoked, tuple(mine), grants))
+        return AccessContext(d, at, tuple(candidates), self._policy, state, served)
+
+    def pin_matches(self, holder: str, digest: str, at: datetime) -> bool | None:
+        if self.unreadable:
+            return None
+        return any(
+            isinstance(c, Credential)
+            and c.kind == "pin"
+            and c.holder == holder
+            and c.digest == digest
+            and c.valid_at(at)
+            for c in self._all(Credential)
+        )
+
+    def leaders_in(self, bookings: Collection[str]) -> frozenset[str]:
+        return frozenset(b for b in bookings if b in self.leaders)
+
+    def door(self, door: str) -> Door | None:
+        d = self._get(Door, door)
+        return d if isinstance(d, Door) else None
+
+    def policy(self) -> Policy:
+        return self._policy
+
+    def tz(self) -> ZoneInfo:
+        return self._tz
+
+
+__all__ = ["FakeClock", "FakeFacts", "FakeRelayBoard", "site_ops"]

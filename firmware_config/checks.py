@@ -32,7 +32,7 @@ from .schema import Context, Entry, KeyPath, format_path, quote, suggest
 T = TypeVar("T", Door, Reader, Output, Kiosk)
 READER_INPUTS = 16  # OSDP osdp_ISTATR reports inputs from 0
 LISTS = ("outputs", "doors", "readers", "kiosks")
-DOOR_INPUTS = ("contact", "request_to_exit", "fire_release")
+DOOR_INPUTS = ("contact", "request_to_exit", "fire_release", "tamper")
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,7 +214,7 @@ class Lock:
 
 
 @table(
-    "A door input: door contact, request-to-exit, or fire release, wired to an "
+    "A door input: door contact, request-to-exit, fire release or tamper, wired to an "
     "input of an OSDP reader (counted from 0; serial-line readers have none). Doors may "
     "share a fire release; any other input feeds one door input."
 )
@@ -241,6 +241,7 @@ class Door:
     contact: Annotated[DoorInput | None, Optional(None, "door position contact")]
     request_to_exit: Annotated[DoorInput | None, Optional(None, "exit button or motion sensor")]
     fire_release: Annotated[DoorInput | None, Optional(None, "fire alarm release")]
+    tamper: Annotated[DoorInput | None, Optional(None, "tamper switch or tamper loop")]
 
 
 @table(

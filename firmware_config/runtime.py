@@ -4,14 +4,10 @@
 dependency: one datagram to ``$NOTIFY_SOCKET``. Outside systemd it does
 nothing. ``Notifier`` sends ``READY=1`` once and ``WATCHDOG=1`` at most every
 ``interval`` seconds, so a loop can call ``alive()`` on every turn.
-``kernel_clock_synced`` asks the kernel whether NTP keeps wall time in step
-(PROTOCOL.md §7: an untrusted clock admits only staff grants).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import socket
 import time
@@ -56,22 +52,3 @@ class Notifier:
 
     def stopping(self) -> None:
         sd_notify("STOPPING=1")
-
-
-class _Timex(ctypes.Structure):
-    # struct timex (Linux): only the leading fields we read; padded generously.
-    _fields_ = [("modes", ctypes.c_uint), ("pad", ctypes.c_long * 40)]
-
-
-def kernel_clock_synced() -> bool:
-    """Whether the kernel says wall time is NTP-synchronised (adjtimex != TIME_ERROR)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        tx = _Timex()
-        state = int(libc.adjtimex(ctypes.byref(tx)))
-    except (OSError, AttributeError):
-        return False
-    return state not in (-1, 5)  # 5 = TIME_ERROR: clock not synchronised

@@ -319,6 +319,10 @@ def _central(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
     p.add_argument("--date", type=_iso_date, default=None, help="the demo's today, YYYY-MM-DD")
     action("status", "nodes, their lag and last hello, events, dropped messages")
+    p = action("report", "usage, no-shows, attendance or claims check as CSV or PDF")
+    from sync.central.reports.command import add_arguments as report_arguments  # argparse only
+
+    report_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

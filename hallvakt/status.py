@@ -16,7 +16,6 @@ from typing import Any
 
 from firmware_config.config import load_or_exit
 from firmware_config.model import NodeConfig
-from firmware_config.runtime import kernel_clock_synced
 from sync.protocol.timeutil import age_s, parse_instant
 from sync.replica import (
     Replica,
@@ -26,6 +25,8 @@ from sync.replica import (
     quarantine_count,
     reader_states,
 )
+from sync.replica.clock import kernel_clock_synced
+from sync.replica.door_health import fresh_door_health
 from sync.replica.queries import outbox_age
 
 PROCESSES = ("door", "sync", "kiosk")
@@ -107,6 +108,12 @@ def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -
     for d in door_states(rep):
         line = f"door {d.door}: {d.state} for {age(now - d.since)}"
         (r.bad if d.state in ALARMS or d.state == "lockdown" else r.ok)(line)
+    health = fresh_door_health(cfg.database, now)  # beside the database: shown on a full disk too
+    for f in health.faults if health is not None else ():
+        r.bad(f"door: database fault for {age(now - f.since)}: {f.detail}; {f.consequence}")
+    if health is not None and (health.journalled or health.in_memory):
+        r.bad(f"door: {health.journalled} events journalled, {health.in_memory} held in memory")
+    r.data["door_faults"] = [f.kind.value for f in health.faults] if health is not None else []
     st = rep.state()
     policy = rep.policy()
     r.data["sync"] = {"applied_rev": st.applied_rev, "head_rev": st.head_rev}

@@ -5,7 +5,9 @@ Rules this module guarantees:
   last wrote (``door_states``), alarms (forced, held open, fire release,
   power lost, readers offline), readers, sync health (last contact, applied
   rev, outbox backlog and the age of its oldest event), today's check-ins and
-  no-shows, and walk-ins central rejected.
+  no-shows, walk-ins central rejected, and the door controller's database
+  faults (``sync.replica.door_health``: disk full, write lock held, a corrupt
+  row, an unreadable file), each an alarm.
 - Commands (unlock a door for N seconds, lockdown, release) are never carried
   out here: they are queued with ``queue_local_command`` for the door
   controller, which writes ``command.done`` (an outbox event) when it has.
@@ -41,6 +43,7 @@ from sync.replica import (
     resource_tree,
     walkin_states,
 )
+from sync.replica.door_health import DoorFault, door_faults
 from sync.replica.queries import outbox_age
 
 from .identity import Identity
@@ -122,6 +125,7 @@ class CaretakerView:
     last: str | None  # the last command queued (cmd name), for the screen to confirm
     alarm_lines: tuple[DoorLine | ReaderLine, ...] = ()  # every alarm counted, listed
     message: str | None = None  # central's message for the caretaker, today
+    door_faults: tuple[DoorFault, ...] = ()  # the door controller's database faults (alarms)
 
 
 class CaretakerModel:
@@ -184,6 +188,7 @@ class CaretakerModel:
             *(d for d in doors if d.alarm),
             *(r for r in readers if not r.online),
         )
+        faults = door_faults(rep.path, now)
         return CaretakerView(
             tuple(doors),
             readers,
@@ -191,11 +196,12 @@ class CaretakerModel:
             today,
             rejected,
             tuple(c.cmd for c in pending if "door" not in c.args),
-            len(alarm_lines),
+            len(alarm_lines) + len(faults),
             self.confirming,
             self.last,
             alarm_lines,
             self.message,
+            faults,
         )
 
     def _today(self, now: datetime, grace_minutes: int) -> tuple[BookingLine, ...]:

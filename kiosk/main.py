@@ -15,9 +15,10 @@ from firmware_config.config import EX_CONFIG, load_or_exit
 from firmware_config.model import Kiosk, Reader
 from firmware_config.secrets import SecretError, load_credential_key
 from sync.replica import Replica
+from sync.replica.clock import SystemClock
 
 from .display import DEFAULT_DIAGONAL_IN, Display
-from .services import KioskSettings, ReaderPlace, Services, SystemClock
+from .services import KioskSettings, ReaderPlace, Services
 from .speech import EspeakSpeaker
 
 BUSY_TIMEOUT_S = 2.0  # a write waits this long for the door controller's lock, then says "busy"

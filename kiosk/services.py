@@ -12,13 +12,11 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
-from firmware_config.runtime import kernel_clock_synced
 from sync.replica import Replica
 
 from .display import Display
@@ -50,22 +48,6 @@ class Speaker(Protocol):
 
     @property
     def available(self) -> bool: ...
-
-
-@dataclass(slots=True)
-class SystemClock:
-    """The real clock; trusted while the kernel says NTP keeps it in step."""
-
-    assume_trusted: bool = False
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def trusted(self) -> bool:
-        return self.assume_trusted or kernel_clock_synced()
 
 
 @dataclass(frozen=True, slots=True)

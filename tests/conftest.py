@@ -29,6 +29,9 @@ from hypothesis import settings
 from sync.protocol.timeutil import format_instant
 from sync.replica import ChangeBatch, Replica, apply_changes, card_digest, pin_digest
 
+# central's store on SQLite and PostgreSQL: pg_server, store_url, pg_url
+pytest_plugins = ["tests.support.central_stores"]
+
 settings.register_profile("hallvakt", max_examples=60, deadline=None)
 settings.register_profile("thorough", max_examples=1_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "hallvakt"))

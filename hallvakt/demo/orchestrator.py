@@ -33,7 +33,7 @@ from sync.replica import Replica, reader_states
 from ..progress import Screen, Tracker, read_sample, status_file
 from .files import Layout, setup, write_json
 from .offline import copy_central_into_node
-from .panel import book_args, panel, shown, typed_hallvakt
+from .panel import book_args, panel, report_args, shown, typed_hallvakt
 from .processes import Child, broker_in_own_session, hallvakt_argv
 from .world import DEMO_TZ, READER, Plan
 
@@ -167,6 +167,7 @@ class Demo:
         hv = hallvakt_argv()
         if self.online:
             self.state["book"] = book_args(lay, self.plan)
+            self.state["report"] = report_args(lay, self.plan)
             self._spawn("central", [*hv, "central", "--config", str(lay.central_toml.resolve())])
             self._central_subscribed(self.children[-1])
             self._spawn("sync", [*hv, "sync", "--config", cfg, "--trust-clock"])

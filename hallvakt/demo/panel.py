@@ -15,13 +15,14 @@ import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from hallvakt.demo.data import FACILITY_ID
 
 from .files import Layout
-from .world import DOOR, READER, Plan
+from .world import DEMO_HOURS, DOOR, READER, Plan
 
 
 def shown(path: Path) -> str:
@@ -43,11 +44,45 @@ def typed_hallvakt() -> str:
 def book_args(layout: Layout, p: Plan) -> list[str]:
     """``hallvakt central book ...`` (without the program) for the panel's booking."""
     return [
-        "central", "book", "--config", str(layout.central_toml.resolve()),
-        "--facility", FACILITY_ID, "--resource", "gym",
-        "--start", f"{p.book_start:%Y-%m-%d %H:%M}", "--end", f"{p.book_end:%Y-%m-%d %H:%M}",
-        "--title", "Kvällsträning (central)",
-    ]  # fmt: skip
+        "central",
+        "book",
+        "--config",
+        str(layout.central_toml.resolve()),
+        "--facility",
+        FACILITY_ID,
+        "--resource",
+        "gym",
+        "--start",
+        f"{p.book_start:%Y-%m-%d %H:%M}",
+        "--end",
+        f"{p.book_end:%Y-%m-%d %H:%M}",
+        "--title",
+        "Kvällsträning (central)",
+    ]
+
+
+def report_args(layout: Layout, p: Plan) -> list[str]:
+    """``hallvakt central report ...`` (without the program): usage of the demo's
+    day as a PDF in the demo's folder (docs/reports.md)."""
+    day = f"{p.booked_until - timedelta(hours=DEMO_HOURS):%Y-%m-%d}"
+    out = layout.root / f"usage-{day}.pdf"
+    return [
+        "central",
+        "report",
+        "usage",
+        "--config",
+        str(layout.central_toml.resolve()),
+        "--facility",
+        FACILITY_ID,
+        "--from",
+        day,
+        "--to",
+        day,
+        "--format",
+        "pdf",
+        "--out",
+        str(out.resolve()),
+    ]
 
 
 def _cmd(hv: str, args: Sequence[str]) -> str:
@@ -99,6 +134,14 @@ def panel(state: Mapping[str, Any], hv: str, seconds: float | None) -> str:
             "Book centrally and watch it appear on the kiosk (Today, Gymmet):",
             f"    {_cmd(hv, book)}",
             f"    {_cmd(hv, ['central', 'status', '--config', central_cfg])}",
+        ]
+        if state.get("report"):
+            report = [shown(Path(a)) if a.startswith("/") else a for a in state["report"]]
+            out += [
+                "Report the day (usage as PDF; also no-shows, attendance: docs/reports.md):",
+                f"    {_cmd(hv, report)}",
+            ]
+        out += [
             "Take central away: the node carries on offline and its events wait; then back:",
             f"    {_cmd(hv, ['demo', 'broker', 'stop', *dir_args])}    (or: kill {b.get('pid')})",
             f"    {_cmd(hv, ['status', '--watch', '--config', node_cfg])}",

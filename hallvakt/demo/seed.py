@@ -42,6 +42,7 @@ def run_demo_seed(cfg: CentralConfig, args: argparse.Namespace) -> int:
     ops = [cl.upsert_wire(e, d) for e, items in entities.items() if e != "lease" for d in items]
     with open_store(cfg) as store:
         with store.write():
+            store.lock("facility", FACILITY_ID)
             rev = cl.mutate_chunked(store, FACILITY_ID, ops, now, BUDGET)
             for section in DEMO_SECTIONS:
                 leases.set_walkin_windows(store, FACILITY_ID, section, args.node, DEMO_WINDOWS)

@@ -46,10 +46,12 @@ from . import events as ev
 from . import leases, nodes
 from .config import CentralConfig, load_central_config
 from .db import Store, StoreError
+from .evidence import ledger
 from .feed import BUDGET, Signer
 from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
+from .reports import command as report_command
 
 EX_CONFIG = 78
 
@@ -70,9 +72,8 @@ def load_signer(cfg: CentralConfig) -> Signer:
 
 
 def open_store(cfg: CentralConfig) -> Store:
-    if not cfg.store.exists():
-        raise Failed(f"{cfg.store} does not exist (run `hallvakt central init`)")
-    return Store.open(cfg.store)
+    """The config's store, which ``init`` made; raises ``StoreError`` if it has not."""
+    return Store.open(cfg.store.url, create=False)
 
 
 def settings(cfg: CentralConfig) -> Settings:
@@ -82,6 +83,7 @@ def settings(cfg: CentralConfig) -> Settings:
         dropped_keep_days=cfg.retention.dropped_days,
         horizon_days=cfg.leases.horizon_days,
         renew_every_s=cfg.leases.renew_every_s,
+        evidence=cfg.evidence_settings,
     )
 
 
@@ -125,6 +127,7 @@ def broker_settings(cfg: CentralConfig) -> BrokerSettings:
         b.client_id,
         b.keepalive_s,
         b.session_expiry_s,
+        leave_shared_on_stop=b.leave_shared_on_stop,
     )
 
 
@@ -157,8 +160,12 @@ def run_gateway(cfg: CentralConfig, stop: threading.Event | None = None) -> int:
 
 
 def run_init(cfg: CentralConfig, args: argparse.Namespace) -> int:
-    cfg.store.parent.mkdir(parents=True, exist_ok=True)
-    Store.open(cfg.store).close()
+    if cfg.store.path is not None:
+        cfg.store.path.parent.mkdir(parents=True, exist_ok=True)
+    with Store.open(cfg.store.url) as store:
+        made = ledger.catch_up(store)  # bookings stored before evidence existed
+    if made:
+        print(f"evidence  {made} bookings stored before evidence was kept", file=sys.stderr)
     path = cfg.signing.key
     if path.exists():
         key = load_signer(cfg).key
@@ -200,6 +207,7 @@ def run_import(cfg: CentralConfig, args: argparse.Namespace) -> int:
         else:
             raise Failed(f"{file}: an import file is .json or .csv")
         with store.write():
+            store.lock("facility", args.facility)
             before = cl.revs(store, args.facility).rev
             problems = [
                 f"{op.id}: {p}"
@@ -265,7 +273,7 @@ def run_status(cfg: CentralConfig, args: argparse.Namespace) -> int:
         for f, r in facs.items():
             print(f"{f:<30} {r.rev:>5} {r.oldest_rev:>11}")
         counts = ev.counts(store)
-        rows = store.conn.execute(
+        rows = store.execute(
             "SELECT n.node, n.facility, s.applied_rev, s.hello_ts, s.status_state, s.epoch"
             " FROM nodes n JOIN node_state s ON s.node = n.node ORDER BY n.node"
         ).fetchall()
@@ -281,15 +289,16 @@ def run_status(cfg: CentralConfig, args: argparse.Namespace) -> int:
                 f"{node:<30} {fac:<20} {applied:>7} {lag:>4}  {seen:<9} {state or '-':<8}"
                 f" {counts.get(node, 0):>6} {thr:>8}"
             )
-        sec = store.conn.execute(
-            "SELECT count(*), coalesce(sum(at_ts >= ?), 0) FROM security_log", [now - 86_400]
-        ).fetchone()
-        quarantined = store.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        sec = store.execute(
+            "SELECT count(*), count(*) FILTER (WHERE at_ts >= ?) FROM security_log",
+            [now - 86_400],
+        ).rows[0]
+        quarantined = store.execute("SELECT count(*) FROM quarantine").scalar()
         print(
             f"\nsecurity rejections: {sec[0]} ({sec[1]} in the last 24 h);"
             f" quarantined: {quarantined}"
         )
-        for at, topic, reason, detail in store.conn.execute(
+        for at, topic, reason, detail in store.execute(
             "SELECT at_ts, topic, reason, detail FROM security_log ORDER BY id DESC LIMIT 5"
         ):
             print(f"  {age_s(now - at)} ago  {reason:<14} {topic}  {detail[:80]}")
@@ -307,6 +316,7 @@ ACTIONS: dict[str, Action] = {
     "book": run_book,
     "command": run_command,
     "status": run_status,
+    "report": report_command.run_report,
 }
 
 
@@ -337,7 +347,7 @@ def _run(work: Callable[[CentralConfig], int], config: Path) -> int:
         return EX_CONFIG
     try:
         return work(cfg)
-    except (Failed, StoreError, ImportFailed, OSError) as exc:
+    except (Failed, StoreError, ImportFailed, OSError) as exc:  # ReportError is a StoreError
         print(f"hallvakt central: {exc}", file=sys.stderr)
         return 1
 

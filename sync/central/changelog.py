@@ -41,10 +41,12 @@ from sync.protocol.timeutil import to_ts
 from sync.protocol.wire import Op
 
 from .db import TABLES, Store, StoreError
+from .evidence.ledger import booking_changed
 
 R = TypeVar("R", bound=Record)
 _ID = re.compile(ENTITY_ID)  # docs/protocol.md, one rule for all (firmware_config.ids)
 ENTITY_ORDER = tuple(ENTITIES)  # facility, resource, door, ... (snapshot order)
+_LOG_PAGE = 4096  # revisions read at most per log_after call (a budget never needs more)
 
 
 class MutateError(StoreError):
@@ -105,7 +107,7 @@ def op_wire(op: Op) -> dict[str, Any]:
 
 
 def revs(store: Store, facility: str) -> Revs:
-    row = store.conn.execute(
+    row = store.execute(
         "SELECT rev, oldest_rev FROM facility_revs WHERE facility = ?", [facility]
     ).fetchone()
     return Revs(0, 0) if row is None else Revs(int(row[0]), int(row[1]))
@@ -113,13 +115,13 @@ def revs(store: Store, facility: str) -> Revs:
 
 def facilities(store: Store) -> dict[str, Revs]:
     """Every facility with a revision, by id."""
-    rows = store.conn.execute("SELECT facility, rev, oldest_rev FROM facility_revs ORDER BY 1")
+    rows = store.execute("SELECT facility, rev, oldest_rev FROM facility_revs ORDER BY 1")
     return {f: Revs(r, o) for f, r, o in rows}
 
 
 def get(store: Store, facility: str, cls: type[R], ident: str) -> R | None:
     """The current record, or None."""
-    row = store.conn.execute(
+    row = store.execute(
         f"SELECT data FROM {TABLES[cls.ENTITY]} WHERE facility = ? AND id = ?", [facility, ident]
     ).fetchone()
     return None if row is None else cls.from_wire(json.loads(row[0]))
@@ -128,7 +130,7 @@ def get(store: Store, facility: str, cls: type[R], ident: str) -> R | None:
 def records(store: Store, facility: str, entity: str) -> list[Record]:
     """Every current record of ``entity`` in ``facility``, by id."""
     cls = ENTITIES[entity]
-    rows = store.conn.execute(
+    rows = store.execute(
         f"SELECT data FROM {TABLES[entity]} WHERE facility = ? ORDER BY id", [facility]
     )
     return [cls.from_wire(json.loads(d)) for (d,) in rows]
@@ -145,16 +147,16 @@ def log_after(store: Store, facility: str, after: int, max_bytes: int) -> list[L
     ``oldest_rev`` first."""
     out: list[LogEntry] = []
     total = 0
-    cur = store.conn.execute(
-        "SELECT rev, ops, size FROM changelog WHERE facility = ? AND rev > ? ORDER BY rev",
-        [facility, after],
+    rows = store.execute(
+        "SELECT rev, ops, size FROM changelog WHERE facility = ? AND rev > ? AND rev <= ?"
+        " ORDER BY rev",
+        [facility, after, after + _LOG_PAGE],
     )
-    for rev, ops, size in cur:
+    for rev, ops, size in rows:
         if out and total + size > max_bytes:
             break
         out.append(LogEntry(rev, json.loads(ops), size))
         total += size
-    cur.close()
     return out
 
 
@@ -194,6 +196,7 @@ def mutate(store: Store, facility: str, ops: Sequence[Op], now: datetime) -> int
     Raises ``MutateError`` (nothing written)."""
     checked = _validated(facility, ops)
     with store.write():
+        store.lock("facility", facility)
         current = revs(store, facility)
         rev = current.rev + 1
         applied = [op for op in checked if _apply(store, facility, op, rev)]
@@ -202,11 +205,11 @@ def mutate(store: Store, facility: str, ops: Sequence[Op], now: datetime) -> int
         text = json.dumps(
             [op_wire(op) for op in applied], separators=(",", ":"), ensure_ascii=False
         )
-        store.conn.execute(
+        store.execute(
             "INSERT INTO changelog (facility, rev, at_ts, ops, size) VALUES (?, ?, ?, ?, ?)",
             [facility, rev, to_ts(now), text, len(text.encode())],
         )
-        store.conn.execute(
+        store.execute(
             "INSERT INTO facility_revs (facility, rev) VALUES (?, ?)"
             " ON CONFLICT (facility) DO UPDATE SET rev = excluded.rev",
             [facility, rev],
@@ -222,6 +225,7 @@ def mutate_chunked(
     fits a ``changes`` message. Validates everything before writing anything."""
     checked = _validated(facility, ops)
     with store.write():
+        store.lock("facility", facility)
         rev = revs(store, facility).rev
         chunk: list[Op] = []
         size = 0
@@ -240,7 +244,7 @@ def mutate_chunked(
 def _apply(store: Store, facility: str, op: Op, rev: int) -> bool:
     """Apply one op at ``rev``; False if it changes nothing."""
     table = TABLES[op.entity]
-    c = store.conn
+    c = store
     row = c.execute(
         f"SELECT data FROM {table} WHERE facility = ? AND id = ?", [facility, op.id]
     ).fetchone()
@@ -272,14 +276,19 @@ def _apply(store: Store, facility: str, op: Op, rev: int) -> bool:
                 "INSERT INTO booking_resources VALUES (?, ?, ?, ?, ?)",
                 [(facility, b.id, r, to_ts(b.start), to_ts(b.end)) for r in b.resources],
             )
+        booking_changed(store, facility, op.id, _booking_of(op))
     elif op.entity == "lease":
         _lease_version(store, facility, op, rev)
     return True
 
 
+def _booking_of(op: Op) -> Booking | None:
+    return op.record if isinstance(op.record, Booking) else None
+
+
 def _put_indexed(store: Store, facility: str, rec: Record, text: str) -> None:
     if isinstance(rec, Booking):
-        store.conn.execute(
+        store.execute(
             "INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 facility,
@@ -293,25 +302,30 @@ def _put_indexed(store: Store, facility: str, rec: Record, text: str) -> None:
             ],
         )
     elif isinstance(rec, Lease):
-        store.conn.execute(
+        store.execute(
             "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?)",
             [facility, rec.id, text, rec.node, rec.resource, to_ts(rec.start), to_ts(rec.end)],
         )
 
 
 def _lease_version(store: Store, facility: str, op: Op, rev: int) -> None:
-    c = store.conn
+    c = store
     new = op.record if isinstance(op.record, Lease) else None
     span = None if new is None else (new.node, new.resource, to_ts(new.start), to_ts(new.end))
+    # at most one version of a lease is current (removed_rev NULL)
     row = c.execute(
-        "SELECT rowid, node, resource, start_ts, end_ts FROM lease_versions"
+        "SELECT node, resource, start_ts, end_ts FROM lease_versions"
         " WHERE facility = ? AND lease_id = ? AND removed_rev IS NULL",
         [facility, op.id],
     ).fetchone()
-    if row is not None and tuple(row[1:]) == span:
+    if row is not None and tuple(row) == span:
         return
     if row is not None:
-        c.execute("UPDATE lease_versions SET removed_rev = ? WHERE rowid = ?", [rev, row[0]])
+        c.execute(
+            "UPDATE lease_versions SET removed_rev = ?"
+            " WHERE facility = ? AND lease_id = ? AND removed_rev IS NULL",
+            [rev, facility, op.id],
+        )
     if span is not None:
         c.execute(
             "INSERT INTO lease_versions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -327,18 +341,18 @@ def prune_log(store: Store, now: datetime, keep_days: int, keep_revs: int) -> di
     cutoff = to_ts(now) - keep_days * 86_400
     moved: dict[str, int] = {}
     with store.write():
-        for facility, r in facilities(store).items():
-            young = store.conn.execute(
+        for facility in facilities(store):
+            store.lock("facility", facility)
+            r = revs(store, facility)
+            young = store.execute(
                 "SELECT min(rev) FROM changelog WHERE facility = ? AND at_ts >= ?",
                 [facility, cutoff],
-            ).fetchone()[0]
+            ).scalar()
             upto = min(r.rev - keep_revs, r.rev if young is None else int(young) - 1)
             if upto <= r.oldest_rev:
                 continue
-            store.conn.execute(
-                "DELETE FROM changelog WHERE facility = ? AND rev <= ?", [facility, upto]
-            )
-            store.conn.execute(
+            store.execute("DELETE FROM changelog WHERE facility = ? AND rev <= ?", [facility, upto])
+            store.execute(
                 "UPDATE facility_revs SET oldest_rev = ? WHERE facility = ?", [upto, facility]
             )
             moved[facility] = upto
@@ -350,7 +364,7 @@ def prune_lease_versions(store: Store, now: datetime, keep_days: int) -> int:
     walk-in in one of them arriving later is rejected as ``no_lease``)."""
     cutoff = to_ts(now) - keep_days * 86_400
     with store.write():
-        cur = store.conn.execute(
+        res = store.execute(
             "DELETE FROM lease_versions WHERE removed_rev IS NOT NULL AND end_ts < ?", [cutoff]
         )
-    return int(cur.rowcount)
+    return res.rowcount

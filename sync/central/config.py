@@ -6,6 +6,11 @@ Rules this module guarantees:
   default and meaning. Problems are reported all at once, one
   ``FILE: key.path: problem`` line each; unknown keys get a suggestion.
 - Relative paths are taken from the config file's directory.
+- ``store`` is a SQLite path (or ``sqlite:///path``) or a PostgreSQL URL
+  without a password (``StoreURL``); ``StoreLocation.url`` is what
+  ``sync.central.store.open_store`` takes.
+- ``[evidence]`` and ``[municipalities.*]`` (evidence/settings.py) hold the
+  activity-grant rules, retention and strikes of the reports.
 - The broker URL follows node.toml's rules (``mqtts://`` with ``ca``, ``cert``
   and ``key``; plain ``mqtt://`` only to loopback; ``unix:///path``), and the
   session expiry is at least a day (FIELD-NOTES: without it a session ends at
@@ -22,17 +27,92 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import json
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+
+from pydantic import ValidationInfo
+from pydantic_core import core_schema
 
 from firmware_config.config import parse_toml, read_config_text
 from firmware_config.model import BROKER_TLS_RULES, BROKER_URL, BROKER_URL_KEY, KID
+from firmware_config.rules import Check
 from firmware_config.schema import Optional as Opt
-from firmware_config.schema import Required, describe, fields_of, nested_table, table, table_info
+from firmware_config.schema import (
+    Required,
+    describe,
+    fields_of,
+    invalid,
+    nested_table,
+    strip,
+    table,
+    table_info,
+)
 from firmware_config.schema import validate as validate_table
-from firmware_config.validators import FilePath, Int, Text
+from firmware_config.validators import Bool, FilePath, Int, Spec, Text
 from firmware_config.values import GATEWAY_ID_PATTERN, BrokerURL
+
+from .evidence.settings import Evidence, EvidenceDefaults, Municipality
+from .store import engine_of
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where central's store is: ``url`` is what ``sync.central.store.open_store``
+    takes; ``path`` the SQLite file (None on PostgreSQL)."""
+
+    url: str
+    path: Path | None
+
+    @property
+    def engine(self) -> str:
+        return engine_of(self.url)
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else self.url
+
+
+class StoreURL(Spec):
+    """A SQLite path (relative: from the config's directory) or ``sqlite:///path``,
+    or a PostgreSQL URL ``postgresql://[user@][host][:port]/dbname[?host=/socket/dir]``
+    without a password (libpq reads it from ``PGPASSFILE`` or ``~/.pgpass``)."""
+
+    def _check(self, value: str, info: ValidationInfo) -> StoreLocation:
+        if value.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            try:
+                conninfo = psycopg.conninfo.conninfo_to_dict(value)
+            except psycopg.ProgrammingError as exc:
+                raise invalid(f"not a PostgreSQL URL: {exc}") from None
+            if "password" in conninfo:
+                raise invalid(
+                    "a password does not belong in central.toml: put it in the gateway's"
+                    " ~/.pgpass or PGPASSFILE (0600), or use the unix socket's peer"
+                    " authentication (docs/central.md)"
+                )
+            if not conninfo.get("dbname"):
+                raise invalid("the PostgreSQL URL names no database (postgresql://host/dbname)")
+            return StoreLocation(value, None)
+        if value.startswith("sqlite://"):
+            if not value.startswith("sqlite:///"):
+                raise invalid("a SQLite URL is sqlite:///absolute/path")
+            value = value[len("sqlite://") :]
+        elif "://" in value:
+            raise invalid(f"{value.split('://')[0]}:// is not a store: postgresql:// or a path")
+        file = FilePath._resolve(value, info)
+        return StoreLocation(f"sqlite:///{file}", file)
+
+    def schema(self) -> core_schema.CoreSchema:
+        return core_schema.with_info_after_validator_function(
+            self._check, core_schema.str_schema(strict=True)
+        )
+
+    def describe(self) -> str:
+        return "a SQLite path, or `postgresql://[user@]host[:port]/dbname` (no password)"
+
 
 GATEWAY_ID = Text(
     GATEWAY_ID_PATTERN,
@@ -92,6 +172,16 @@ class Broker:
         Int(86_400, 14 * 86_400),
         Opt(7 * 86_400, "MQTT session expiry in seconds (at least a day)"),
     ]
+    leave_shared_on_stop: Annotated[
+        bool,
+        Bool(),
+        Opt(
+            False,
+            "on a clean stop, leave the shared subscription first, so that the broker hands"
+            " nodes' messages to the other gateways rather than to this one's session"
+            " (set it with several gateways; with one, the session keeps them for its restart)",
+        ),
+    ]
 
 
 @table("How long central keeps its logs. A node behind the pruned change log gets a snapshot.")
@@ -119,18 +209,56 @@ class LeaseSettings:
     renew_every_s: Annotated[int, Int(60, 86_400), Opt(900, "how often the gateway renews leases")]
 
 
-@table("The top level of central.toml.")
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """How the reference describes a key with no value spec (pydantic ignores it)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _one_name_each(
+    raw: Mapping[str, object], values: Mapping[str, Any]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    seen: dict[str, str] = {}
+    for key, m in (values.get("municipalities") or {}).items():
+        if m.name in seen:
+            yield ("municipalities", key), f"names {m.name!r} as [{seen[m.name]}] does"
+        seen.setdefault(m.name, key)
+
+
+@table(
+    "The top level of central.toml.",
+    [Check(_one_name_each, "each municipality is named once", ["municipalities"])],
+)
 @dataclass(frozen=True, slots=True)
 class CentralConfig:
     store: Annotated[
-        Path,
-        FilePath(),
-        Required("central's database (SQLite, WAL)", "/var/lib/hallvakt-central/central.db"),
+        StoreLocation,
+        StoreURL(),
+        Required(
+            "central's store: a SQLite file (WAL; the default for one site) or PostgreSQL"
+            " (production: docs/central.md)",
+            "/var/lib/hallvakt-central/central.db",
+        ),
     ]
     signing: Annotated[Signing, Required("central's signing key")]
     broker: Annotated[Broker, Required("the MQTT broker")]
     retention: Annotated[Retention, Opt({}, "log retention")]
     leases: Annotated[LeaseSettings, Opt({}, "walk-in leases")]
+    evidence: Annotated[EvidenceDefaults, Opt({}, "evidence, reports and the activity-grant rule")]
+    municipalities: Annotated[
+        Mapping[str, Municipality],
+        _Words("tables `[municipalities.KEY]`, KEY your own name for one"),
+        Opt({}, "municipalities with their own grant rule or retention, by a key of yours"),
+    ]
+
+    @property
+    def evidence_settings(self) -> Evidence:
+        """``[evidence]`` and ``[municipalities]``, as reports and retention use them."""
+        return Evidence(self.evidence, self.municipalities)
 
 
 def parse_central_config(
@@ -155,9 +283,15 @@ REFERENCE_END = "<!-- END central.toml reference -->"
 def _tables(cls: type, path: str) -> list[tuple[type, str]]:
     out = [(cls, path)]
     for f in fields_of(cls):
+        name = f"{path}.{f.name}" if path else f.name
         sub = nested_table(f.annotation)
+        if sub is None:  # a table of tables by free keys: [municipalities.KEY]
+            bare, _ = strip(f.annotation)
+            args = typing.get_args(bare)
+            if len(args) == 2 and isinstance(args[1], type) and table_info(args[1]):
+                sub, name = args[1], f"{name}.KEY"
         if sub is not None:
-            out += _tables(sub, f"{path}.{f.name}" if path else f.name)
+            out += _tables(sub, name)
     return out
 
 
@@ -180,7 +314,7 @@ def reference() -> str:
             elif key.default is None or nested:
                 default = "not set" if key.default is None else ""
             else:
-                default = f"`{json.dumps(key.default)}`"
+                default = f"`{json.dumps(key.default, ensure_ascii=False)}`"
             lines.append(f"| `{f.name}` | {describe(f.annotation)} | {default} | {key.doc} |")
         if info.rules:
             lines += ["", "Rules: " + "; ".join(r.describe() for r in info.rules) + "."]

@@ -40,6 +40,8 @@ from sync.replica.queries import related_resources
 
 from . import changelog as cl
 from .db import Store
+from .evidence import ledger as evidence
+from .evidence.release import release_booking
 from .leases import bookings_overlapping, tree
 
 ACCEPTED, REJECTED = "accepted", "rejected"
@@ -56,7 +58,7 @@ class Stored:
 
 
 def through(store: Store, node: str, epoch: int) -> int:
-    row = store.conn.execute(
+    row = store.execute(
         "SELECT through FROM event_streams WHERE node = ? AND epoch = ?", [node, str(epoch)]
     ).fetchone()
     return 0 if row is None else int(row[0])
@@ -74,12 +76,18 @@ def store_events(
     one transaction. Returns the ack's content: ``through`` and the verdicts of
     this batch's walk-ins and of walk-ins that just took effect."""
     ep = str(epoch)
-    c = store.conn
+    c = store
     new = 0
     with store.write():
+        store.lock("node", node)  # one writer of a node's stream at a time: ``through`` is exact
+        rows = {
+            e.seq: (node, ep, e.seq, e.type, to_ts(e.at), json.dumps(e.body), to_ts(now))
+            for e in events
+        }
+        fresh = _insert_new(store, [(*rows[e.seq], e.id) for e in events])
         for e in events:
-            row = (node, ep, e.seq, e.type, to_ts(e.at), json.dumps(e.body), to_ts(now))
-            if _insert(store, e.id, row):
+            row = rows[e.seq]
+            if e.seq in fresh:
                 new += 1
                 continue
             old = c.execute(
@@ -114,6 +122,7 @@ def store_events(
             )
             if facility is not None:
                 revisions = _take_effect(store, node, facility, ep, before, upto, now)
+                evidence.interpret(store, node, facility, ep, before, upto)
             c.execute(
                 "DELETE FROM node_marks WHERE node = ? AND epoch = ? AND last_seq <= ?",
                 [node, ep, upto],
@@ -122,17 +131,22 @@ def store_events(
     return Stored(upto, verdicts, new, revisions)
 
 
-def _insert(store: Store, event_id: str, row: tuple[Any, ...]) -> bool:
-    cur = store.conn.execute(
-        "INSERT OR IGNORE INTO events (node, epoch, seq, type, at_ts, body, received_ts, id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [*row, event_id],
+def _insert_new(store: Store, rows: list[tuple[Any, ...]]) -> set[int]:
+    """Insert the events that are new (one statement); the seqs inserted. A row
+    whose (node, epoch, seq) or id is stored already is left out."""
+    if not rows:
+        return set()
+    marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+    res = store.execute(
+        "INSERT INTO events (node, epoch, seq, type, at_ts, body, received_ts, id)"
+        f" VALUES {marks} ON CONFLICT DO NOTHING RETURNING seq",
+        [v for r in rows for v in r],
     )
-    return cur.rowcount == 1
+    return {int(seq) for (seq,) in res}
 
 
 def _note(store: Store, node: str, detail: str, now: datetime) -> None:
-    store.conn.execute(
+    store.execute(
         "INSERT INTO quarantine (at_ts, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)",
         [to_ts(now), f"hallvakt/v1/{node}/up/evt", "event_conflict", detail, b""],
     )
@@ -141,7 +155,7 @@ def _note(store: Store, node: str, detail: str, now: datetime) -> None:
 def _verdicts(
     store: Store, node: str, ep: str, seqs: list[int], before: int, upto: int
 ) -> dict[str, Verdict]:
-    rows = store.conn.execute(
+    rows = store.execute(
         "SELECT seq, coalesce(id, clash_id), verdict, reason FROM events"
         " WHERE node = ? AND epoch = ? AND verdict IS NOT NULL AND seq BETWEEN ? AND ?",
         [node, ep, min([*seqs, before + 1]), max([*seqs, upto])],
@@ -154,23 +168,30 @@ def _take_effect(
     store: Store, node: str, facility: str, ep: str, before: int, upto: int, now: datetime
 ) -> dict[str, int]:
     revisions: dict[str, int] = {}
-    rows = store.conn.execute(
-        "SELECT seq, type, body FROM events WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ?"
-        " AND type IN ('walkin.created', 'walkin.cancelled') AND processed = 0 ORDER BY seq",
+    rows = store.execute(
+        "SELECT seq, type, body, at_ts FROM events WHERE node = ? AND epoch = ? AND seq > ?"
+        " AND seq <= ? AND type IN ('walkin.created', 'walkin.cancelled', 'booking.released')"
+        " AND processed = 0 ORDER BY seq",
         [node, ep, before, upto],
     ).fetchall()
-    for seq, type_, body in rows:
+    if rows:  # judged on the facility as it stands: no booking may slip in meanwhile
+        store.lock("facility", facility)  # always after the node's lock
+    for seq, type_, body, at_ts in rows:
         verdict: Verdict | None = None
         data = json.loads(body)
         if type_ == "walkin.created":
             verdict, booking = judge_walkin(store, node, facility, ep, seq, data)
             if booking is not None:
                 revisions[facility] = cl.mutate(store, facility, [cl.upsert(booking)], now)
+        elif type_ == "booking.released":  # docs/reports.md, "No-show release"
+            rev = release_booking(store, node, facility, data, int(at_ts), now)
+            if rev is not None:
+                revisions[facility] = rev
         else:
             rev = cancel_walkin(store, node, facility, data, now)
             if rev is not None:
                 revisions[facility] = rev
-        store.conn.execute(
+        store.execute(
             "UPDATE events SET processed = 1, verdict = ?, reason = ?"
             " WHERE node = ? AND epoch = ? AND seq = ?",
             [
@@ -181,7 +202,7 @@ def _take_effect(
                 seq,
             ],
         )
-    store.conn.execute(
+    store.execute(
         "UPDATE events SET processed = 1 WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ?"
         " AND processed = 0",
         [node, ep, before, upto],
@@ -216,7 +237,7 @@ def judge_walkin(
         return _reject("conflict", f"booking id {booking.id!r} is already in use")
     resource = booking.resources[0]
     start, end = to_ts(booking.start), to_ts(booking.end)
-    versions = store.conn.execute(
+    versions = store.execute(
         "SELECT start_ts, end_ts, removed_rev FROM lease_versions"
         " WHERE facility = ? AND lease_id = ? AND node = ? AND resource = ?",
         [facility, booking.lease, node, resource],
@@ -237,7 +258,7 @@ def judge_walkin(
 def _applied_bound(store: Store, node: str, ep: str, seq: int) -> int:
     """The lowest ``applied_rev`` known to be at or above the node's when it made
     event ``seq``: its latest cursor, or a later hello whose outbox covered it."""
-    row = store.conn.execute(
+    row = store.execute(
         "SELECT s.applied_rev, (SELECT min(m.applied_rev) FROM node_marks m"
         " WHERE m.node = s.node AND m.epoch = ? AND m.last_seq >= ?)"
         " FROM node_state s WHERE s.node = ?",
@@ -266,6 +287,4 @@ def cancel_walkin(
 
 def counts(store: Store) -> dict[str, int]:
     """Events stored per node."""
-    return {
-        n: int(c) for n, c in store.conn.execute("SELECT node, count(*) FROM events GROUP BY node")
-    }
+    return {n: int(c) for n, c in store.execute("SELECT node, count(*) FROM events GROUP BY node")}

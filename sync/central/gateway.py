@@ -20,7 +20,9 @@ Rules this module guarantees:
   flight to a node: a batch sent in the last ``in_flight_s`` above the node's
   ``applied_rev`` is not sent again (a node sends a cursor after each batch it
   applies). A snapshot just sent to a node is not sent again within
-  ``snapshot_resend_s`` unless it asks for one.
+  ``snapshot_resend_s`` unless it asks for one. What was sent is kept in the
+  store (delivery.py) and decided under the node's lock, so these rules hold
+  across several gateways: no gateway keeps state of its own but counters.
 - ``status``: the newest by ``iat`` is kept.
 - ``tick``: heads for nodes whose facility moved (a mutation in any process)
   or whose head is ``head_resign_s`` old, with the missing changes pushed to
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -57,9 +59,11 @@ from sync.protocol.messages import COMMAND_MAX_LIFETIME
 from sync.protocol.timeutil import from_ts, to_ts
 
 from . import changelog as cl
+from . import delivery, feed, leases, nodes
 from . import events as ev
-from . import feed, leases, nodes
 from .db import Store
+from .evidence import retention
+from .evidence.settings import Evidence
 
 log = logging.getLogger("hallvakt.central")
 
@@ -78,6 +82,7 @@ class Settings:
     changelog_keep_days: int = 30
     changelog_keep_revs: int = 10_000
     dropped_keep_days: int = 90
+    evidence: Evidence = field(default_factory=Evidence)  # retention per municipality
 
 
 class Central:
@@ -88,8 +93,6 @@ class Central:
         self.signer = signer
         self.settings = settings or Settings()
         self.stats: Counter[str] = Counter()
-        self._snapshots: dict[str, tuple[int, int]] = {}  # node -> (rev, sent at)
-        self._in_flight: dict[str, tuple[list[int], int]] = {}  # node -> (batch revs, sent at)
         self._renewed_at: int | None = None
         self._pruned_at: int | None = None
 
@@ -114,11 +117,11 @@ class Central:
             return []
         match msg:
             case Hello():
-                nodes.record_hello(self.store, node, msg, res.iat, at)
-                self._in_flight.pop(node, None)  # a new connection: send from its applied_rev
-                head = nodes.take_head(self.store, node, now)
-                out = [self._head(node, head, now)]
-                return out + self._catch_up(node, facility, msg.applied_rev, Want.CHANGES, now)
+                with self.store.write():  # one commit: the hello, its head, what it gets next
+                    nodes.record_hello(self.store, node, msg, res.iat, at)
+                    head = nodes.take_head(self.store, node, now)
+                    step = self._decide(node, facility, msg.applied_rev, Want.CHANGES, now)
+                return [self._head(node, head, now), *self._answer(node, facility, step, now)]
             case Events():
                 stored = ev.store_events(self.store, node, facility, msg.epoch, msg.events, at)
                 self.stats["events_new"] += stored.new
@@ -127,8 +130,10 @@ class Central:
                     out += self.heads(now)
                 return out
             case Cursor():
-                nodes.record_cursor(self.store, node, msg.applied_rev, at)
-                return self._catch_up(node, facility, msg.applied_rev, msg.want, now)
+                with self.store.write():
+                    nodes.record_cursor(self.store, node, msg.applied_rev, at)
+                    step = self._decide(node, facility, msg.applied_rev, msg.want, now)
+                return self._answer(node, facility, step, now)
             case Status():
                 nodes.record_status(self.store, node, msg, res.iat, at)
                 return []
@@ -153,39 +158,54 @@ class Central:
             Head(r.rev, r.oldest_rev, now + self.settings.head_lifetime_s), node, now
         )
 
-    def _catch_up(
+    def _decide(
         self, node: str, facility: str, applied: int, want: Want, now: int
-    ) -> list[Outgoing]:
+    ) -> list[Outgoing] | None:
+        """What brings ``node`` from ``applied`` up to date, decided and recorded
+        under the node's lock in the caller's write transaction (delivery.py),
+        so that of several gateways only one sends each batch or snapshot: the
+        messages to send, or None for a snapshot (read by ``_answer`` after the
+        commit, in one consistent read)."""
         s = self.settings
+        self.store.lock("node", node)
+        r = cl.revs(self.store, facility)
+        step = feed.plan(applied, want, r)
+        if step is feed.Plan.AHEAD:
+            log.warning(
+                "node %s reports applied_rev %d above %s's rev %d (central restored?)",
+                node,
+                applied,
+                facility,
+                r.rev,
+            )
+            return []
+        if step is feed.Plan.UP_TO_DATE:
+            return []
+        if step is feed.Plan.CHANGES:
+            out = self._changes(node, facility, applied, now)
+            if out is not None:
+                return out
+        last = delivery.sent(self.store, node)
+        if (
+            want is Want.CHANGES
+            and last.snapshot_rev == r.rev
+            and last.snapshot_at is not None
+            and now - last.snapshot_at < s.snapshot_resend_s
+        ):
+            return []
+        delivery.record_snapshot(self.store, node, r.rev, now)
+        return None
+
+    def _answer(
+        self, node: str, facility: str, step: list[Outgoing] | None, now: int
+    ) -> list[Outgoing]:
+        """``step`` of ``_decide``; a snapshot is read now, in one read transaction."""
+        if step is not None:
+            return step
         with self.store.read():
             r = cl.revs(self.store, facility)
-            step = feed.plan(applied, want, r)
-            if step is feed.Plan.AHEAD:
-                log.warning(
-                    "node %s reports applied_rev %d above %s's rev %d (central restored?)",
-                    node,
-                    applied,
-                    facility,
-                    r.rev,
-                )
-                return []
-            if step is feed.Plan.UP_TO_DATE:
-                return []
-            if step is feed.Plan.CHANGES:
-                out = self._changes(node, facility, applied, now)
-                if out is not None:
-                    return out
-            recent = self._snapshots.get(node)
-            if (
-                want is Want.CHANGES
-                and recent is not None
-                and recent[0] == r.rev
-                and now - recent[1] < s.snapshot_resend_s
-            ):
-                return []
             records = cl.all_records(self.store, facility)
-        self._snapshots[node] = (r.rev, now)
-        parts = feed.pack_snapshot(self.signer, node, now, r.rev, records, s.budget)
+        parts = feed.pack_snapshot(self.signer, node, now, r.rev, records, self.settings.budget)
         self.stats["snapshots"] += 1
         log.info(
             "snapshot rev %d for %s: %d records in %d parts", r.rev, node, len(records), len(parts)
@@ -196,24 +216,25 @@ class Central:
         """At most ``max_batches`` batches in flight to a node: batches sent within
         ``in_flight_s`` and above its ``applied_rev`` count, and are not sent
         again (a node sends a cursor after every batch it applies). None when a
-        revision is too large for a message."""
+        revision is too large for a message, or the log no longer reaches back
+        (pruned meanwhile). Runs in the caller's write transaction, under the
+        node's lock: what was sent is read and recorded in the store."""
         s = self.settings
-        start, room, kept = applied, s.max_batches, []
-        sent = self._in_flight.get(node)
-        if sent is not None and now - sent[1] < s.in_flight_s:
-            kept = [r for r in sent[0] if r > applied]
-            if kept:
-                start, room = kept[-1], s.max_batches - len(kept)
+        kept = delivery.in_flight(delivery.sent(self.store, node), applied, now, s.in_flight_s)
+        start = kept[-1][0] if kept else applied
+        room = s.max_batches - len(kept)
         if room <= 0:
             return []
         entries = cl.log_after(self.store, facility, start, s.budget * room)
         if not entries:
             return []
+        if entries[0].rev != start + 1:
+            return None
         packed = feed.pack_changes(self.signer, node, now, entries, start, s.budget)
         if packed is None:
             return None
         packed = packed[:room]
-        self._in_flight[node] = (kept + [r for r, _ in packed], now)
+        delivery.record_batches(self.store, node, applied, kept + [(r, now) for r, _ in packed])
         self.stats["changes"] += len(packed)
         return [o for _, o in packed]
 
@@ -227,12 +248,20 @@ class Central:
         out = []
         for node, r in nodes.claim_heads(self.store, now, self.settings.head_resign_s):
             out.append(self._head(node, r, now))
-            known = nodes.known_state(self.store, node)
+            known = nodes.known_state(self.store, node)  # a first look, without the lock
             if known is None or not known.online or known.facility is None:
                 continue
-            if feed.plan(known.applied_rev, Want.CHANGES, r) is feed.Plan.CHANGES:
-                with self.store.read():
-                    out += self._changes(node, known.facility, known.applied_rev, now) or []
+            if feed.plan(known.applied_rev, Want.CHANGES, r) is not feed.Plan.CHANGES:
+                continue
+            with self.store.write():
+                self.store.lock("node", node)
+                again = nodes.known_state(self.store, node)  # again, under it
+                if (
+                    again is not None
+                    and again.facility is not None
+                    and feed.plan(again.applied_rev, Want.CHANGES, r) is feed.Plan.CHANGES
+                ):
+                    out += self._changes(node, again.facility, again.applied_rev, now) or []
         return out
 
     def commands(self, now: int) -> list[Outgoing]:
@@ -257,4 +286,6 @@ class Central:
                 log.info("change log of %s pruned: oldest_rev %d", facility, oldest)
             cl.prune_lease_versions(self.store, at, s.changelog_keep_days)
             nodes.prune_dropped(self.store, at, s.dropped_keep_days)
+            for facility, n in retention.prune(self.store, at, s.evidence).items():
+                log.info("evidence of %s past retention: %d sessions deleted", facility, n)
         return self.heads(now) + self.commands(now)

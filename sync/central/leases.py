@@ -44,6 +44,7 @@ from . import changelog as cl
 from .db import Store, StoreError
 
 MANAGED_PREFIX = "wl:"
+RELEASE_PREFIX = "rl:"  # leases on the rest of a slot released at the hall
 HORIZON_DAYS = 14  # PROTOCOL.md §7: central sends at least 14 days ahead
 KEEP_ENDED_S = 86_400
 Span = tuple[int, int]  # [start, end) in Unix seconds
@@ -105,18 +106,19 @@ def set_walkin_windows(
     """Let ``node`` sell walk-ins on ``resource`` in these weekly windows (replacing
     any earlier ones of that resource); an empty list removes them."""
     with store.write():
-        store.conn.execute(
+        store.lock("facility", facility)
+        store.execute(
             "DELETE FROM walkin_windows WHERE facility = ? AND resource = ?", [facility, resource]
         )
         if windows:
             text = json.dumps([w.to_wire() for w in windows], separators=(",", ":"))
-            store.conn.execute(
+            store.execute(
                 "INSERT INTO walkin_windows VALUES (?, ?, ?, ?)", [facility, resource, node, text]
             )
 
 
 def walkin_windows(store: Store) -> list[WalkinWindows]:
-    rows = store.conn.execute("SELECT * FROM walkin_windows ORDER BY facility, resource")
+    rows = store.execute("SELECT * FROM walkin_windows ORDER BY facility, resource")
     return [WalkinWindows(f, r, n, parse_windows(json.loads(w))) for f, r, n, w in rows]
 
 
@@ -140,14 +142,14 @@ def bookings_overlapping(
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    rows = store.conn.execute(
-        "SELECT DISTINCT b.data, b.start_ts FROM booking_resources r JOIN bookings b"
+    rows = store.execute(
+        "SELECT DISTINCT b.data, b.start_ts, b.id FROM booking_resources r JOIN bookings b"
         " ON b.facility = r.facility AND b.id = r.booking_id"
         f" WHERE r.facility = ? AND r.resource IN ({marks}) AND r.start_ts < ? AND r.end_ts > ?"
         " AND b.active = 1 ORDER BY b.start_ts, b.id",
         [facility, *ids, span[1], span[0]],
     )
-    return [Booking.from_wire(json.loads(d)) for d, _ in rows]
+    return [Booking.from_wire(json.loads(d)) for d, _, _ in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,7 @@ def held_leases(
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    rows = store.conn.execute(
+    rows = store.execute(
         "SELECT v.lease_id, v.node, v.resource, v.start_ts, v.end_ts, v.removed_rev"
         " FROM lease_versions v LEFT JOIN node_state s ON s.node = v.node"
         f" WHERE v.facility = ? AND v.resource IN ({marks}) AND v.start_ts < ? AND v.end_ts > ?"
@@ -221,6 +223,7 @@ def book(store: Store, facility: str, booking: Booking, now: datetime) -> int:
     if booking.origin != "central":
         raise BookingRefused("central books only bookings of origin central")
     with store.write():
+        store.lock("facility", facility)
         problems = booking_problems(store, facility, booking)
         if problems:
             raise BookingRefused("; ".join(problems))
@@ -331,13 +334,14 @@ def renew_leases(
     facilities = {w.facility for w in walkin_windows(store)}
     facilities |= {
         f
-        for (f,) in store.conn.execute(
+        for (f,) in store.execute(
             "SELECT DISTINCT facility FROM leases WHERE substr(id, 1, ?) = ?",
             [len(MANAGED_PREFIX), MANAGED_PREFIX],
         )
     }
     for facility in sorted(facilities):
         with store.write():
+            store.lock("facility", facility)
             before = cl.revs(store, facility).rev
             ops = _renewal_ops(store, facility, now, horizon_days)
             rev = cl.mutate_chunked(store, facility, ops, now, max_bytes) if ops else before
@@ -351,11 +355,14 @@ def _renewal_ops(store: Store, facility: str, now: datetime, horizon_days: int) 
     now_ts = to_ts(now)
     ops: list[Op] = []
     for rec in cl.records(store, facility, "lease"):
-        if not isinstance(rec, Lease) or not rec.id.startswith(MANAGED_PREFIX):
+        managed = rec.id.startswith(MANAGED_PREFIX)
+        if not isinstance(rec, Lease) or not (managed or rec.id.startswith(RELEASE_PREFIX)):
             continue
         start, end = to_ts(rec.start), to_ts(rec.end)
         if end <= now_ts - KEEP_ENDED_S:
             ops.append(cl.delete("lease", rec.id))
+        elif not managed:  # a released slot's lease (evidence/release.py) runs out by itself
+            continue
         elif rec.id in want:
             if want[rec.id] == rec:
                 del want[rec.id]

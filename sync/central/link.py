@@ -71,6 +71,7 @@ class BrokerSettings:
     client_id: str = "central-1"
     keepalive_s: int = 60
     session_expiry_s: int = 7 * 86_400
+    leave_shared_on_stop: bool = False  # central.toml broker.leave_shared_on_stop
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
 
@@ -159,6 +160,7 @@ class Link:
         self.connected = threading.Event()  # set while a CONNACK 0 stands
         self.subscribed = threading.Event()  # and once its SUBACK came (tests wait for it)
         self.connects = 0  # CONNACKs that accepted the connection
+        self._left = threading.Event()  # the UNSUBACK of a clean stop came
         self._items: queue.Queue[_Item] = queue.Queue()
 
     # --- paho callbacks: queue and return ------------------------------------------
@@ -189,6 +191,10 @@ class Link:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
+        # No window of 20 QoS 1 publishes in flight: PUBACKs are read only between
+        # handled messages, so a window would hold a fan-out to a trickle
+        # (docs/benchmarks.md, "Central at fleet scale").
+        c.max_inflight_messages_set(0)
         props = connect_properties(b.session_expiry_s)
         c.connect_async(ep.host, ep.port, ep.keepalive, clean_start=False, properties=props)
         return c
@@ -223,12 +229,30 @@ class Link:
                     next_tick = time.monotonic() + self.tick_every_s
                     self._publish(client, self._guarded(self.central.tick))
         finally:
+            was_connected = self.connected.is_set()
             self.connected.clear()
             self.subscribed.clear()
             if client.socket() is not None:
+                if was_connected and self.broker.leave_shared_on_stop:  # docs/central.md
+                    self._leave(client)
                 client.disconnect()
                 client.loop(timeout=0.05)
             release(client)  # paho closes its socket pair only in __del__
+
+    def _leave(self, client: paho.Client, wait_s: float = 2.0) -> None:
+        """Unsubscribe from the shared ``up/`` subscription before a clean stop
+        (``leave_shared_on_stop``, for several gateways): a broker keeps handing
+        a share of ``up/`` to a member's session while it is offline (Mosquitto
+        does), so a stopped gateway would hold back that share until it comes
+        back. What is already queued for it stays in its session."""
+        shared = [t for t in central_subscriptions() if t.startswith("$share/")]
+        client.unsubscribe(shared)
+        self._left.clear()
+        client.on_unsubscribe = lambda *a: self._left.set()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and not self._left.is_set():  # until the UNSUBACK
+            if client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
 
     def _connect(self, client: paho.Client) -> bool:
         """Open the connection and send CONNECT (paho's ``reconnect`` closes any

@@ -49,6 +49,7 @@ from sync.protocol.codes import is_node_id
 from sync.protocol.messages import COMMAND_MAX_LIFETIME
 from sync.protocol.timeutil import from_ts, to_ts
 
+from . import delivery
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError
 
@@ -107,28 +108,31 @@ def register_node(
     text = b64url(raw_key)
     ts = to_ts(now)
     with store.write():
-        row = store.conn.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
+        store.lock("node", node)
+        row = store.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
         if row is not None and row[0] != facility:
             raise RegistryError(f"node {node!r} is registered to facility {row[0]!r}")
-        old = store.conn.execute(
+        old = store.execute(
             "SELECT public_key FROM node_keys WHERE node = ? AND kid = ?", [node, kid]
         ).fetchone()
         if old is not None and old[0] != text:
             raise RegistryError(f"node {node!r} already has another key under kid {kid!r}")
-        store.conn.execute(
-            "INSERT OR IGNORE INTO nodes (node, facility, registered_ts) VALUES (?, ?, ?)",
+        store.execute(
+            "INSERT INTO nodes (node, facility, registered_ts) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             [node, facility, ts],
         )
-        store.conn.execute("INSERT OR IGNORE INTO node_state (node) VALUES (?)", [node])
-        store.conn.execute(
-            "INSERT OR IGNORE INTO node_keys VALUES (?, ?, ?, ?)", [node, kid, text, ts]
+        store.execute("INSERT INTO node_state (node) VALUES (?) ON CONFLICT DO NOTHING", [node])
+        store.execute(
+            "INSERT INTO node_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [node, kid, text, ts],
         )
     return kid
 
 
 def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
     """The keys registered to ``node`` by kid; ``{}`` for a node not registered."""
-    rows = store.conn.execute("SELECT kid, public_key FROM node_keys WHERE node = ?", [node])
+    rows = store.execute("SELECT kid, public_key FROM node_keys WHERE node = ?", [node])
     return {
         kid: Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key + "="))
         for kid, key in rows
@@ -136,12 +140,12 @@ def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
 
 
 def node_facility(store: Store, node: str) -> str | None:
-    row = store.conn.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
+    row = store.execute("SELECT facility FROM nodes WHERE node = ?", [node]).fetchone()
     return None if row is None else str(row[0])
 
 
 def applied_rev(store: Store, node: str) -> int:
-    row = store.conn.execute("SELECT applied_rev FROM node_state WHERE node = ?", [node]).fetchone()
+    row = store.execute("SELECT applied_rev FROM node_state WHERE node = ?", [node]).fetchone()
     return 0 if row is None else int(row[0])
 
 
@@ -155,7 +159,7 @@ class KnownState:
 
 
 def known_state(store: Store, node: str) -> KnownState | None:
-    row = store.conn.execute(
+    row = store.execute(
         "SELECT n.facility, s.applied_rev, s.status_state FROM nodes n"
         " JOIN node_state s ON s.node = n.node WHERE n.node = ?",
         [node],
@@ -170,34 +174,34 @@ def record_hello(store: Store, node: str, hello: Hello, iat: int, now: datetime)
     """Remember a ``hello`` (PROTOCOL.md §5) unless a newer one was seen."""
     epoch = str(hello.epoch)
     with store.write():
-        row = store.conn.execute(
+        store.lock("node", node)
+        row = store.execute(
             "SELECT epoch, applied_rev, hello_iat FROM node_state WHERE node = ?", [node]
         ).fetchone()
         if row is None:
             return
         if row[0] is not None and row[0] != epoch and (row[2] is None or iat >= row[2]):
             # a new node database: the old one's marks can judge nothing any more
-            store.conn.execute(
-                "DELETE FROM node_marks WHERE node = ? AND epoch != ?", [node, epoch]
-            )
+            store.execute("DELETE FROM node_marks WHERE node = ? AND epoch != ?", [node, epoch])
         if hello.outbox.last >= 1:
-            store.conn.execute(
+            store.execute(
                 "INSERT INTO node_marks VALUES (?, ?, ?, ?)",
                 [node, epoch, hello.outbox.last, hello.applied_rev],
             )
+        delivery.forget_batches(store, node)  # a new connection: what was in flight is lost
         if row[2] is not None and iat < row[2]:
             return  # an older hello arriving late (or replayed) describes the past
         rev = hello.applied_rev
         if row[0] == epoch:
             rev = max(rev, int(row[1]))
-        store.conn.execute(
+        store.execute(
             "UPDATE node_state SET epoch = ?, boot_id = ?, software = ?, applied_rev = ?,"
             " first_unacked = ?, outbox_last = ?, clock_trusted = ?, clock_source = ?,"
             " hello_ts = ?, hello_iat = ? WHERE node = ?",
             [
                 epoch,
-                hello.boot_id,
-                hello.software,
+                clean(hello.boot_id, 128),
+                clean(hello.software, 128),
                 rev,
                 hello.outbox.first_unacked,
                 hello.outbox.last,
@@ -214,9 +218,11 @@ def record_cursor(store: Store, node: str, rev: int, now: datetime) -> int:
     """Remember a ``cursor``'s ``applied_rev`` (never lower within an epoch);
     return the node's ``applied_rev`` afterwards."""
     with store.write():
-        store.conn.execute(
-            "UPDATE node_state SET applied_rev = max(applied_rev, ?), cursor_ts = ? WHERE node = ?",
-            [rev, to_ts(now), node],
+        store.lock("node", node)
+        store.execute(
+            "UPDATE node_state SET applied_rev = CASE WHEN applied_rev > ? THEN applied_rev"
+            " ELSE ? END, cursor_ts = ? WHERE node = ?",
+            [rev, rev, to_ts(now), node],
         )
         return applied_rev(store, node)
 
@@ -224,7 +230,8 @@ def record_cursor(store: Store, node: str, rev: int, now: datetime) -> int:
 def record_status(store: Store, node: str, status: Status, iat: int, now: datetime) -> bool:
     """Keep ``status`` if it is the newest by ``iat`` (ties: this later one)."""
     with store.write():
-        cur = store.conn.execute(
+        store.lock("node", node)
+        cur = store.execute(
             "UPDATE node_state SET status_state = ?, status_epoch = ?, status_iat = ?,"
             " status_ts = ? WHERE node = ? AND (status_iat IS NULL OR status_iat <= ?)",
             [status.state.value, str(status.epoch), iat, to_ts(now), node, iat],
@@ -232,14 +239,20 @@ def record_status(store: Store, node: str, status: Status, iat: int, now: dateti
         return cur.rowcount == 1
 
 
+def clean(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, NUL replaced (PostgreSQL's text
+    holds no NUL; a message may carry one into a detail)."""
+    return text[:limit].replace("\x00", "\ufffd")
+
+
 def log_security(
     store: Store, topic: str, node: str | None, reason: str, detail: str, now: datetime
 ) -> None:
     """A dropped message that is a security event (PROTOCOL.md §4)."""
     with store.write():
-        store.conn.execute(
+        store.execute(
             "INSERT INTO security_log (at_ts, topic, node, reason, detail) VALUES (?, ?, ?, ?, ?)",
-            [to_ts(now), topic[:200], node, reason, detail[:500]],
+            [to_ts(now), clean(topic, 200), node, reason, clean(detail, 500)],
         )
 
 
@@ -248,9 +261,9 @@ def quarantine(
 ) -> None:
     """A malformed or unknown message, kept for inspection (PROTOCOL.md §4)."""
     with store.write():
-        store.conn.execute(
+        store.execute(
             "INSERT INTO quarantine (at_ts, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)",
-            [to_ts(now), topic[:200], reason, detail[:500], payload],
+            [to_ts(now), clean(topic, 200), reason, clean(detail, 500), payload],
         )
 
 
@@ -258,8 +271,8 @@ def prune_dropped(store: Store, now: datetime, keep_days: int) -> int:
     """Forget security-log and quarantine rows older than ``keep_days``."""
     cutoff = to_ts(now) - keep_days * 86_400
     with store.write():
-        a = store.conn.execute("DELETE FROM security_log WHERE at_ts < ?", [cutoff]).rowcount
-        b = store.conn.execute("DELETE FROM quarantine WHERE at_ts < ?", [cutoff]).rowcount
+        a = store.execute("DELETE FROM security_log WHERE at_ts < ?", [cutoff]).rowcount
+        b = store.execute("DELETE FROM quarantine WHERE at_ts < ?", [cutoff]).rowcount
     return int(a + b)
 
 
@@ -271,12 +284,15 @@ def claim_heads(store: Store, iat: int, resign_s: int) -> list[tuple[str, Revs]]
     since the last one, or it was signed ``resign_s`` or more ago. Records the
     new head as published in the same write."""
     with store.write():
-        rows = store.conn.execute(
+        store.lock("job", "heads")  # one claimer at a time: each head is claimed once
+        rows = store.execute(
             "SELECT n.node, coalesce(f.rev, 0), coalesce(f.oldest_rev, 0) FROM nodes n"
             " JOIN node_state s ON s.node = n.node"
             " LEFT JOIN facility_revs f ON f.facility = n.facility"
-            " WHERE s.head_iat IS NULL OR s.head_iat <= ? OR s.head_rev IS NOT coalesce(f.rev, 0)"
-            " OR s.head_oldest_rev IS NOT coalesce(f.oldest_rev, 0)",
+            " WHERE s.head_iat IS NULL OR s.head_iat <= ?"
+            " OR s.head_rev IS DISTINCT FROM coalesce(f.rev, 0)"
+            " OR s.head_oldest_rev IS DISTINCT FROM coalesce(f.oldest_rev, 0)"
+            " ORDER BY n.node",
             [iat - resign_s],
         ).fetchall()
         for node, rev, oldest in rows:
@@ -287,6 +303,7 @@ def claim_heads(store: Store, iat: int, resign_s: int) -> list[tuple[str, Revs]]
 def take_head(store: Store, node: str, iat: int) -> Revs:
     """The head for ``node`` now (after a hello), recorded as published."""
     with store.write():
+        store.lock("node", node)
         facility = node_facility(store, node)
         r = Revs(0, 0) if facility is None else revs(store, facility)
         _set_head(store, node, r, iat)
@@ -294,7 +311,7 @@ def take_head(store: Store, node: str, iat: int) -> Revs:
 
 
 def _set_head(store: Store, node: str, r: Revs, iat: int) -> None:
-    store.conn.execute(
+    store.execute(
         "UPDATE node_state SET head_rev = ?, head_oldest_rev = ?, head_iat = ? WHERE node = ?",
         [r.rev, r.oldest_rev, iat, node],
     )
@@ -337,7 +354,7 @@ def queue_command(
     elif isinstance(typed, KioskText):
         wire = {"text": typed.text, "audience": str(typed.audience)}
     with store.write():
-        row = store.conn.execute(
+        row = store.execute(
             "UPDATE node_state SET command_seq = command_seq + 1 WHERE node = ?"
             " RETURNING command_seq",
             [node],
@@ -345,7 +362,7 @@ def queue_command(
         if row is None:
             raise RegistryError(f"node {node!r} is not registered")
         seq = int(row[0])
-        store.conn.execute(
+        store.execute(
             "INSERT INTO commands (node, seq, cmd, args, created_ts) VALUES (?, ?, ?, ?, ?)",
             [node, seq, cmd.value, json.dumps(wire), ts],
         )
@@ -359,11 +376,11 @@ def take_commands(
     are marked expired instead (a node would refuse them anyway)."""
     ts = to_ts(now)
     with store.write():
-        store.conn.execute(
+        store.execute(
             "UPDATE commands SET state = 'expired' WHERE state = 'queued' AND created_ts <= ?",
             [ts - lifetime],
         )
-        rows = store.conn.execute(
+        rows = store.execute(
             "UPDATE commands SET state = 'sent', sent_ts = ? WHERE state = 'queued'"
             " RETURNING node, seq, cmd, args, created_ts",
             [ts],

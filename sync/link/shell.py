@@ -45,9 +45,10 @@ from firmware_config.runtime import Notifier
 from firmware_config.secrets import load_node_key
 from sync.protocol.timeutil import format_instant
 from sync.replica import Replica, beat
+from sync.replica.clock import SystemClock
 
 from .backoff import Backoff
-from .clock import SystemClock
+from .clock import LinkClock
 from .core import LinkCore, LinkSettings
 from .events import (
     AckInbound,
@@ -140,7 +141,7 @@ class LinkRunner:
         self,
         core: LinkCore,
         transport: MqttTransport,
-        clock: SystemClock,
+        clock: LinkClock,
         status: StatusFile | None = None,
         *,
         backoff: Backoff | None = None,
@@ -315,7 +316,7 @@ def run(
         runner = LinkRunner(
             core,
             transport,
-            SystemClock(assume_clock_trusted),
+            LinkClock(SystemClock(assume_clock_trusted)),
             StatusFile(status_path(cfg)),
             stop=stop,
         )

@@ -75,6 +75,8 @@ class Resource(Record):
     walkin_slot_minutes: Annotated[int | None, Integer(15, 240)] = None
     walkin_max_slots: Annotated[int, Integer(1, 16)] = 2
     sort: Annotated[int, Integer(-10_000, 10_000)] = 0
+    # None: no no-show release at the hall (docs/reports.md)
+    release_after_minutes: Annotated[int | None, Integer(5, 240)] = None
 
     def check(self) -> None:
         if self.parent == self.id:

@@ -125,12 +125,15 @@ EVENT_TYPES = frozenset(
         "door.held_open",
         "door.forced",
         "door.tamper",
+        "door.fire_release",  # docs/protocol.md: this node's additions to §5's list
+        "door.exit_request",
         "reader.online",
         "reader.offline",
         "walkin.created",
         "walkin.cancelled",
         "booking.checked_in",
         "booking.no_show",
+        "booking.released",  # the project's addition: docs/protocol.md, docs/reports.md
         "attendance.reported",
         "command.done",
         "security.rejected",

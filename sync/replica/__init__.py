@@ -23,7 +23,7 @@ from sync.protocol.records import (
     WeeklyWindow,
     parse_record,
 )
-from sync.protocol.timeutil import day_bounds, format_instant, local_day
+from sync.protocol.timeutil import day_bounds, format_instant, local_day, zone
 from sync.protocol.wire import (
     EVENT_TYPES,
     BatchError,
@@ -107,6 +107,7 @@ from .queries import (
     related_resources,
     resource_tree,
 )
+from .release import release_due, sweep_releases
 from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
 from .walkins import (
     RejectedWalkin,
@@ -211,6 +212,7 @@ __all__ = [
     "record_kiosk_tap",
     "rejected_walkins",
     "related_resources",
+    "release_due",
     "replace_all",
     "report_attendance",
     "resource_tree",
@@ -221,7 +223,9 @@ __all__ = [
     "staged_snapshot",
     "start_report",
     "sweep_no_shows",
+    "sweep_releases",
     "take_message",
     "uuid7",
     "walkin_states",
+    "zone",
 ]

@@ -5,7 +5,8 @@ Rules this module guarantees:
   ``access.denied`` event, with the door, the credential digest (or
   ``unknown``), the booking, the reason, the replica rev and the clock state.
 - The first granted entry of a booking also records ``booking.checked_in``, in
-  the same transaction; later entries do not repeat it. An entry by a card
+  the same transaction; later entries do not repeat it. A booking row that
+  no longer validates costs only the check-in, never the access event. An entry by a card
   (not a visitor code) also marks the booking's leader as in.
 - ``sweep_no_shows`` records ``booking.no_show`` once for each active central
   booking that ended more than ``policy.no_show_grace_minutes`` ago with nobody
@@ -27,7 +28,7 @@ from sync.protocol.timeutil import format_instant, from_ts, to_ts
 from sync.protocol.wire import OutboxEvent
 
 from .outbox import append_event
-from .store import Replica
+from .store import Replica, ReplicaCorrupt
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,10 @@ class AccessRecord:
     rev: int = 0
     clock_trusted: bool = True
     stale: bool = False
+    fallback: bool = False  # decided on the staff fallback: the replica was unreadable
 
     def body(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "door": self.door,
             "reader": self.reader,
             "credential": self.digest if self.digest is not None else "unknown",
@@ -59,6 +61,9 @@ class AccessRecord:
             "clock": {"trusted": self.clock_trusted},
             "stale": self.stale,
         }
+        if self.fallback:
+            body["replica"] = "unreadable"
+        return body
 
 
 def record_access(rep: Replica, rec: AccessRecord, at: datetime) -> list[OutboxEvent]:
@@ -68,7 +73,10 @@ def record_access(rep: Replica, rec: AccessRecord, at: datetime) -> list[OutboxE
             append_event(rep, "access.granted" if rec.granted else "access.denied", rec.body(), at)
         ]
         if rec.granted and rec.booking is not None:
-            booking = rep.get(Booking, rec.booking)
+            try:
+                booking = rep.get(Booking, rec.booking)
+            except ReplicaCorrupt:
+                booking = None  # the decision stands; only the check-in is not recorded
             row = rep.conn.execute(
                 "SELECT checked_in_ts FROM attendance WHERE booking_id = ?", [rec.booking]
             ).fetchone()

@@ -196,3 +196,17 @@ def _kiosk_memory(db: Database) -> None:
     db.execute(
         "CREATE INDEX walkins_phone_digest ON walkins(phone_digest) WHERE phone_digest IS NOT NULL"
     )
+
+
+@MIGRATIONS(name="0008_door_memory")
+def _door_memory(db: Database) -> None:
+    # The lockdown, with who set it, so that it holds across a door controller
+    # restart (door_records.lockdown_state).
+    db.execute(
+        "CREATE TABLE door_lockdown (id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " active INTEGER NOT NULL, by TEXT NOT NULL, since_ts INTEGER NOT NULL)"
+    )
+    # How far each generation of the door's journal (door_journal.py) has been
+    # merged into the outbox: moved in the merge's own transaction, so a crash
+    # between the merge and the journal's reset neither loses nor repeats.
+    db.execute("CREATE TABLE door_journal (generation TEXT PRIMARY KEY, merged INTEGER NOT NULL)")

@@ -11,7 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from door_controller.decision import Decision, PinCheck, Reason, decide
-from sync.protocol.records import Booking, Credential, Door, Grant, Holder, Policy, WeeklyWindow
+from sync.protocol.records import (
+    Booking,
+    Credential,
+    Door,
+    Grant,
+    Holder,
+    Lease,
+    Policy,
+    WeeklyWindow,
+)
 from sync.replica.access import AccessContext, Candidate
 from sync.replica.store import SyncState
 
@@ -28,6 +37,7 @@ STAFF_CARD = Credential("c9", "s1", "card", DIGEST)
 WEEKDAYS = WeeklyWindow((1, 2, 3, 4, 5), 6 * 60, 22 * 60)
 GRANT = Grant("g1", "s1", ("d1",), (WEEKDAYS,))
 DEFAULT_POLICY = Policy("default")
+SERVED = frozenset({"hall"})
 
 
 def state(*, head_age: timedelta | None = timedelta(minutes=5), at: datetime = NOW) -> SyncState:
@@ -42,7 +52,7 @@ def ctx(
     at: datetime = NOW,
     door: Door | None = DOOR,
 ) -> AccessContext:
-    return AccessContext(door, at, cands, policy, state(head_age=head_age, at=at))
+    return AccessContext(door, at, cands, policy, state(head_age=head_age, at=at), SERVED)
 
 
 def leader(bookings: tuple[Booking, ...] = (BOOKING,), *, revoked: bool = False) -> Candidate:
@@ -236,7 +246,111 @@ def test_night_window_across_dst(utc: datetime, granted: bool) -> None:
     assert d.granted is granted
 
 
-# --- properties -------------------------------------------------------------------
+# --- the booking window, at its edges (door d1: 30 min before, 15 min after) ----------
+
+M = timedelta(minutes=1)
+S = timedelta(seconds=1)
+START, END = BOOKING.start, BOOKING.end
+
+
+@pytest.mark.parametrize(
+    ("at", "granted"),
+    [
+        (START - 30 * M - S, False),
+        (START - 30 * M, True),  # from before_minutes before the start
+        (END + 15 * M - S, True),
+        (END + 15 * M, False),  # to after_minutes after the end, exclusive
+    ],
+)
+@pytest.mark.parametrize("kind", ["card", "code"])
+def test_window_edges(at: datetime, granted: bool, kind: str) -> None:
+    cand = leader() if kind == "card" else code()
+    d = decide(ctx(cand, at=at), TZ, clock_trusted=True, pin=PinCheck.OK)
+    assert d.granted is granted
+    if not granted:
+        assert d.reason is (Reason.NO_BOOKING if kind == "card" else Reason.OUTSIDE_WINDOW)
+
+
+@pytest.mark.parametrize(
+    ("booking", "reason"),
+    [
+        (replace(BOOKING, resources=("gym",)), Reason.NO_BOOKING),  # a resource the door skips
+        (replace(BOOKING, status="cancelled"), Reason.NO_BOOKING),
+        (replace(BOOKING, status="tentative"), None),
+    ],
+)
+def test_only_active_bookings_of_served_resources_open(
+    booking: Booking, reason: Reason | None
+) -> None:
+    d = decide(ctx(leader((booking,))), TZ, clock_trusted=True, pin=PinCheck.OK)
+    assert (d.granted, d.reason) == ((True, Reason.BOOKING) if reason is None else (False, reason))
+
+
+def test_of_several_bookings_the_one_open_now_is_named() -> None:
+    later = replace(BOOKING, id="b2", start=NOW + timedelta(hours=3), end=NOW + timedelta(hours=4))
+    earlier = replace(
+        BOOKING, id="b0", start=NOW - timedelta(hours=5), end=NOW - timedelta(hours=4)
+    )
+    d = decide(ctx(leader((earlier, BOOKING, later))), TZ, clock_trusted=True, pin=PinCheck.OK)
+    assert (d.granted, d.booking) == (True, "b1")
+
+
+# --- the walk-in exception (PROTOCOL.md §7) ------------------------------------------------
+
+NODE = "test.hall.n1"
+LEASE = Lease("l1", NODE, "hall", NOW - timedelta(hours=1), NOW + timedelta(hours=2))
+WALKIN = Booking(
+    "w1", ("hall",), NOW, NOW + timedelta(minutes=30), origin="walkin", lease="l1", node=NODE
+)
+WALKIN_CODE = Credential("wc", None, "code", DIGEST, booking="w1")
+
+
+def walkin(booking: Booking = WALKIN, lease: Lease | None = LEASE) -> Candidate:
+    return Candidate(WALKIN_CODE, False, (booking,), (), () if lease is None else (lease,))
+
+
+@pytest.mark.parametrize(
+    ("cand", "at", "trusted", "reason"),
+    [
+        (walkin(), NOW, True, Reason.VISITOR_CODE),
+        (walkin(lease=None), NOW, True, Reason.STALE_REPLICA),
+        (walkin(replace(WALKIN, node="test.hall.n2")), NOW, True, Reason.STALE_REPLICA),
+        (walkin(lease=replace(LEASE, node="test.hall.n2")), NOW, True, Reason.STALE_REPLICA),
+        (walkin(), NOW, False, Reason.CLOCK_UNTRUSTED),
+        (walkin(), LEASE.end, True, Reason.STALE_REPLICA),  # the lease has ended
+        (walkin(), NOW - 31 * M, True, Reason.OUTSIDE_WINDOW),  # before its window
+        (code(), NOW, True, Reason.STALE_REPLICA),  # a central booking's code
+    ],
+)
+def test_a_stale_replica_still_honours_our_own_walkin(
+    cand: Candidate, at: datetime, trusted: bool, reason: Reason
+) -> None:
+    d = decide(ctx(cand, head_age=timedelta(days=9), at=at), TZ, clock_trusted=trusted, node=NODE)
+    assert d.reason is reason and d.granted is (reason is Reason.VISITOR_CODE)
+
+
+def test_a_walkin_never_waits_for_a_leader() -> None:
+    policy = Policy("default", codes_after_leader=True)
+    d = decide(ctx(walkin(), policy=policy), TZ, clock_trusted=True, node=NODE)
+    assert (d.granted, d.reason) == (True, Reason.VISITOR_CODE)
+
+
+def test_on_the_staff_fallback_only_grants_open() -> None:
+    fallback = replace(ctx(staff(), leader()), source="fallback")
+    g = decide(replace(fallback, candidates=(staff(),)), TZ, clock_trusted=True)
+    assert (g.granted, g.reason, g.fallback) == (True, Reason.GRANT, True)
+    d = decide(replace(fallback, candidates=(leader(),)), TZ, clock_trusted=True, pin=PinCheck.OK)
+    assert (d.granted, d.reason, d.fallback) == (False, Reason.REPLICA_UNREADABLE, True)
+    nobody = decide(replace(fallback, candidates=()), TZ, clock_trusted=True)
+    assert (nobody.granted, nobody.reason) == (False, Reason.REPLICA_UNREADABLE)
+
+
+def test_a_pin_that_cannot_be_checked_never_opens() -> None:
+    d = decide(ctx(leader()), TZ, clock_trusted=True, pin=PinCheck.UNKNOWN)
+    assert (d.granted, d.reason) == (False, Reason.REPLICA_UNREADABLE)
+
+
+# --- properties: relations between decisions, never the rule rebuilt ------------------------
 
 instants = st.datetimes(
     min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
@@ -265,19 +379,18 @@ def contexts(draw: st.DrawFn) -> tuple[AccessContext, dict[str, object]]:
     )
     start = at + timedelta(minutes=draw(st.integers(-600, 600)))
     booking = Booking(
-        "b1", ("hall",), start, start + timedelta(minutes=draw(st.integers(15, 240))), "ik"
-    )
-    # The replica hands over only bookings that open the door now; model that.
-    opens = (
-        start - timedelta(minutes=DOOR.before_minutes)
-        <= at
-        < booking.end + timedelta(minutes=DOOR.after_minutes)
+        "b1",
+        (draw(st.sampled_from(["hall", "gym"])),),
+        start,
+        start + timedelta(minutes=draw(st.integers(15, 240))),
+        "ik",
+        status=draw(st.sampled_from(["confirmed", "tentative", "cancelled"])),
     )
     grants = tuple(
         Grant(f"g{i}", holder.id, ("d1",), (w,))
         for i, w in enumerate(draw(st.lists(windows, max_size=2)))
     )
-    cand = Candidate(cred, draw(st.booleans()), (booking,) if opens else (), grants)
+    cand = Candidate(cred, draw(st.booleans()), (booking,), grants)
     head_age = draw(st.none() | st.integers(0, 200).map(lambda h: timedelta(hours=h)))
     policy = Policy(
         "default", pin_required=draw(st.booleans()), codes_after_leader=draw(st.booleans())
@@ -287,48 +400,51 @@ def contexts(draw: st.DrawFn) -> tuple[AccessContext, dict[str, object]]:
         "pin": draw(st.sampled_from(list(PinCheck))),
         "leaders_in": draw(st.sampled_from([(), ("b1",)])),
     }
-    return AccessContext(DOOR, at, (cand,), policy, state(head_age=head_age, at=at)), kwargs
+    source = draw(st.sampled_from(["replica", "replica", "fallback"]))
+    c = AccessContext(DOOR, at, (cand,), policy, state(head_age=head_age, at=at), SERVED, source)
+    return c, kwargs
 
 
 def _decide(c: AccessContext, kwargs: dict[str, object]) -> Decision:
     return decide(c, TZ, **kwargs)  # type: ignore[arg-type]
 
 
+def _with(c: AccessContext, **changes: object) -> AccessContext:
+    return replace(c, candidates=(replace(c.candidates[0], **changes),))
+
+
 @given(contexts())
-def test_never_granted_outside_a_window(case: tuple[AccessContext, dict[str, object]]) -> None:
+def test_a_grant_names_what_allowed_it(case: tuple[AccessContext, dict[str, object]]) -> None:
     c, kwargs = case
     d = _decide(c, kwargs)
+    cand = c.candidates[0]
     if d.granted:
-        cand = c.candidates[0]
-        local = c.at.astimezone(TZ)
-        in_grant = any(
-            w.contains(local.isoweekday(), local.hour * 60 + local.minute)
-            for g in cand.grants
-            for w in g.windows
-        )
-        assert in_grant or bool(cand.bookings)
-        if d.reason is Reason.GRANT:
-            assert in_grant
+        assert (d.booking is None) != (d.grant is None)
+        assert d.grant is None or d.grant in {g.id for g in cand.grants}
+        assert d.booking is None or d.booking in {b.id for b in cand.bookings}
+        # take away what it named, and this presentation is no longer let in by it
+        if d.grant is not None:
+            again = _decide(_with(c, grants=()), kwargs)
+            assert again.grant is None
         else:
-            b = cand.bookings[0]
-            assert b.start - timedelta(minutes=30) <= c.at < b.end + timedelta(minutes=15)
+            again = _decide(_with(c, bookings=()), kwargs)
+            assert not again.granted
 
 
 @given(contexts())
 def test_revoked_never_granted(case: tuple[AccessContext, dict[str, object]]) -> None:
     c, kwargs = case
-    d = _decide(c, kwargs)
-    if c.candidates[0].revoked:
-        assert not d.granted and d.reason is Reason.REVOKED
+    d = _decide(_with(c, revoked=True), kwargs)
+    assert not d.granted and d.reason is Reason.REVOKED
 
 
 @given(contexts())
-def test_stale_or_untrusted_grants_only_staff_grants(
+def test_stale_untrusted_or_fallback_grants_only_staff_grants(
     case: tuple[AccessContext, dict[str, object]],
 ) -> None:
     c, kwargs = case
     d = _decide(c, kwargs)
-    if d.granted and (d.stale or not d.clock_trusted):
+    if d.granted and (d.stale or not d.clock_trusted or c.source == "fallback"):
         assert d.reason is Reason.GRANT and d.grant is not None
 
 
@@ -340,3 +456,55 @@ def test_pin_policy_is_never_bypassed_by_a_booking(
     d = _decide(c, kwargs)
     if d.granted and d.reason is Reason.BOOKING and c.policy.pin_required:
         assert kwargs["pin"] is PinCheck.OK
+
+
+@given(contexts(), st.integers(-3000, 3000))
+def test_moving_the_booking_and_the_instant_together_decides_the_same(
+    case: tuple[AccessContext, dict[str, object]], minutes: int
+) -> None:
+    """A booking decision depends on where the instant lies in the booking,
+    not on the date (grants are left out: their windows are facility time)."""
+    c, kwargs = case
+    c = _with(c, grants=())
+    shift = timedelta(minutes=minutes)
+    b = c.candidates[0].bookings[0]
+    moved = _with(
+        replace(c, at=c.at + shift, state=state(head_age=_age(c), at=c.at + shift)),
+        bookings=(replace(b, start=b.start + shift, end=b.end + shift),),
+    )
+    one, two = _decide(c, kwargs), _decide(moved, kwargs)
+    assert (one.granted, one.reason) == (two.granted, two.reason)
+
+
+@given(contexts(), st.integers(0, 120), st.integers(0, 120))
+def test_a_longer_booking_never_shuts_a_door_it_opened(
+    case: tuple[AccessContext, dict[str, object]], earlier: int, later: int
+) -> None:
+    c, kwargs = case
+    d = _decide(c, kwargs)
+    b = c.candidates[0].bookings[0]
+    longer = replace(
+        b, start=b.start - timedelta(minutes=earlier), end=b.end + timedelta(minutes=later)
+    )
+    if d.granted:
+        assert _decide(_with(c, bookings=(longer,)), kwargs).granted
+
+
+@given(contexts(), st.integers(0, 120), st.integers(0, 120))
+def test_wider_door_margins_never_shut_a_door_they_opened(
+    case: tuple[AccessContext, dict[str, object]], before: int, after: int
+) -> None:
+    c, kwargs = case
+    assert c.door is not None
+    door = replace(
+        c.door,
+        before_minutes=min(240, c.door.before_minutes + before),
+        after_minutes=min(240, c.door.after_minutes + after),
+    )
+    if _decide(c, kwargs).granted:
+        assert _decide(replace(c, door=door), kwargs).granted
+
+
+def _age(c: AccessContext) -> timedelta | None:
+    seen = c.state.head_seen_at
+    return None if seen is None else c.at - seen

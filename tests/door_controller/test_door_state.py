@@ -16,6 +16,8 @@ from door_controller.door_state import (
     DoorEvent,
     DoorState,
     DoorStateError,
+    Transition,
+    _row,
     physical_lock,
     restart_state,
     step,
@@ -30,12 +32,17 @@ def test_table_is_complete_and_holds_only_known_states() -> None:
 
 
 def test_pair_outside_table_raises() -> None:
-    table_backup = TABLE.pop((DoorState.LOCKED, DoorEvent.GRANT))
-    try:
-        with pytest.raises(DoorStateError, match="no transition for grant in locked"):
-            step(DoorState.LOCKED, DoorEvent.GRANT)
-    finally:
-        TABLE[(DoorState.LOCKED, DoorEvent.GRANT)] = table_backup
+    partial = {pair: t for pair, t in TABLE.items() if pair != (DoorState.LOCKED, DoorEvent.GRANT)}
+    with pytest.raises(DoorStateError, match="no transition for grant in locked"):
+        step(DoorState.LOCKED, DoorEvent.GRANT, partial)
+    assert step(DoorState.LOCKED, DoorEvent.GRANT).state is DoorState.UNLOCKED  # TABLE untouched
+
+
+def test_a_row_names_events_not_strings() -> None:
+    row = _row(DoorState.OPEN, {DoorEvent.HELD_TIMEOUT: Transition(DoorState.HELD_OPEN)})
+    assert row[(DoorState.OPEN, DoorEvent.HELD_TIMEOUT)].state is DoorState.HELD_OPEN
+    with pytest.raises(DoorStateError, match="unknown events"):
+        _row(DoorState.OPEN, {"HELD_TIMEOUT": Transition(DoorState.HELD_OPEN)})  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize(("state", "event"), ALL_PAIRS, ids=lambda x: x.value)
@@ -115,10 +122,35 @@ def test_fail_modes_on_power_loss() -> None:
     assert step(s, DoorEvent.POWER_RESTORED).state is DoorState.LOCKED
 
 
-def test_restart_asserts_lock_or_fire() -> None:
-    assert restart_state(fire_active=False, lockdown=False).actions == (Action.LOCK,)
-    assert restart_state(fire_active=True, lockdown=True).state is DoorState.FIRE_RELEASE
-    assert restart_state(fire_active=False, lockdown=True).state is DoorState.LOCKDOWN
+@pytest.mark.parametrize("previous", [None, *DoorState], ids=lambda s: str(s and s.value))
+@pytest.mark.parametrize("lockdown", [False, True], ids=["no-lockdown", "lockdown"])
+def test_restart_asserts_the_lock_unless_fire_release(
+    previous: DoorState | None, lockdown: bool
+) -> None:
+    t = restart_state(previous, lockdown=lockdown)
+    lock = [a for a in t.actions if a in (Action.LOCK, Action.RELEASE)]
+    if previous is DoorState.FIRE_RELEASE:  # fire wins: released until the input reads inactive
+        assert (t.state, lock) == (DoorState.FIRE_RELEASE, [Action.RELEASE])
+        return
+    assert lock == [Action.LOCK]
+    if lockdown:
+        assert t.state is DoorState.LOCKDOWN
+    elif previous in (DoorState.OPEN, DoorState.HELD_OPEN, DoorState.FORCED):
+        assert t.state is previous  # the alarm (or its timer) carries on until closed
+    else:
+        assert t.state is DoorState.LOCKED
+    # a restored state answers every event through the table
+    for ev in DoorEvent:
+        step(t.state, ev)
+
+
+def test_every_grant_drives_the_lock_even_when_unlocked() -> None:
+    for ev in (DoorEvent.GRANT, DoorEvent.REX):
+        t = step(DoorState.UNLOCKED, ev)
+        assert (t.state, t.actions) == (
+            DoorState.UNLOCKED,
+            (Action.RELEASE, Action.START_UNLOCK_TIMER),
+        )
 
 
 @given(st.lists(st.sampled_from(list(DoorEvent)), max_size=60))

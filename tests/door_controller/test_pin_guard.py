@@ -47,3 +47,25 @@ def test_success_resets_run_and_growth_is_forgotten() -> None:
     for t in range(2):
         assert g.failure("r1", "c1", later + t) is None
     assert g.failure("r1", "c1", later + 2) == later + 2 + 60  # growth forgotten
+
+
+def test_wrong_codes_lock_only_their_own_reader() -> None:
+    g = PinGuard(max_attempts=3, base_lockout_s=60)
+    for t in range(3):  # max_attempts wrong codes: no lockout anywhere
+        assert g.failure("r1", None, t) is None
+    assert g.locked_until("r1", None, 3) is None
+    for t in range(3, 5):
+        assert g.failure("r1", None, t) is None
+    assert g.failure("r1", None, 5) == 65  # the sixth (2 x max) locks r1's keypad
+    assert g.locked_until("r1", None, 6) == 65
+    assert g.locked_until("r2", None, 6) is None  # the other keypad is free
+
+
+def test_an_opening_code_resets_its_readers_run() -> None:
+    g = PinGuard(max_attempts=3, base_lockout_s=60)
+    for t in range(5):
+        g.failure("r1", None, t)
+    g.success("r1", None, 5)
+    for t in range(6, 11):
+        assert g.failure("r1", None, t) is None  # five again: the run started over
+    assert g.locked_until("r1", None, 11) is None

@@ -20,8 +20,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
@@ -475,20 +473,16 @@ def test_untrusted_clock_offers_nothing_and_says_why(tmp_path: Path) -> None:
     assert any("klocka" in w["text"] for w in widgets)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the door controller asks walkin_access (sync.replica.walkin_rule) in the door "
-    "team's branch (issue 11), not yet on main; strict: this passes once it lands",
-)
 def test_stale_walkin_sold_by_the_kiosk_opens_the_real_door(tmp_path: Path) -> None:
     """PROTOCOL.md §7 across processes: the kiosk (its own process, offscreen)
     sells a walk-in while the data is stale and the clock trusted, inside the
     node's lease; the door controller, in this process on the same database
     file, opens for the code at the booking's start."""
-    from door_controller.engine import DoorEngine, LockCommand, ReaderSite
+    from door_controller.core import DoorCore, LockCommand, ReaderSite
     from door_controller.readers.events import KeyPressed
     from door_controller.testing import FakeClock
     from sync.protocol.timeutil import to_ts
+    from tests.support.door_node import DoorNode
 
     db = tmp_path / "node.db"
     demo_db(db)
@@ -504,16 +498,20 @@ def test_stale_walkin_sold_by_the_kiosk_opens_the_real_door(tmp_path: Path) -> N
         ["code"],
     ])  # fmt: skip
     assert result["final"] == "walkin" and "code" in result
-    with Replica.open(db) as rep:
-        clock = FakeClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))  # 13:00 local, its start
-        door = DoorEngine(
-            rep, clock, credential_key=DEMO_CREDENTIAL_KEY, facility_id=FACILITY_ID,
-            readers={"main-in": ReaderSite("door.main")},
-        )  # fmt: skip
+    clock = FakeClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))  # 13:00 local, its start
+    core = DoorCore(
+        node=DEMO_NODE, facility_id=FACILITY_ID, credential_key=DEMO_CREDENTIAL_KEY,
+        readers={"main-in": ReaderSite("door.main")},
+    )  # fmt: skip
+    door = DoorNode(db, core, clock)  # the door daemon's parts on that database file
+    try:
         door.start()
         out: list[object] = []
         for k in result["code"] + "#":
-            out += door.handle(KeyPressed("main-in", k))
+            out += door.feed(KeyPressed("main-in", k)).effects
+    finally:
+        door.close()
+    with Replica.open(db) as rep:
         assert LockCommand("door.main", False) in out, [
             e.body for e in pending_events(rep) if e.type.startswith("access.")
         ]

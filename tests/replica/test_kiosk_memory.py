@@ -197,7 +197,7 @@ def test_an_old_database_migrates_and_its_rows_keep_working(tmp_path: Path, site
     old.close()
 
     with Replica.open(path) as rep:
-        assert [m.name for m in MIGRATIONS.applied(rep.db)][-1] == "0007_kiosk_memory"
+        assert "0007_kiosk_memory" in [m.name for m in MIGRATIONS.applied(rep.db)]
         assert MIGRATIONS.pending(rep.db) == []
         assert checked_in(rep, b.id) == NOW + H
         assert start_report(rep, b.id) is None

@@ -53,6 +53,7 @@ FULL: dict[str, dict[str, Any]] = {
         "walkin_slot_minutes": 45,
         "walkin_max_slots": 3,
         "sort": -4,
+        "release_after_minutes": 20,
     },
     "door": {
         "id": "main",

@@ -9,6 +9,7 @@ config or an import file at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import stat
 import tomllib
@@ -40,14 +41,15 @@ from sync.replica import Booking, Lease
 from tests.support.tls import TestCA
 
 FAC = "fac1"
+_dbs = itertools.count(1)
 Run = Callable[..., tuple[int, str, str]]
 
 
-def write_config(tmp_path: Path, extra: str = "") -> Path:
+def write_config(tmp_path: Path, extra: str = "", store: str = "data/central.db") -> Path:
     path = tmp_path / "central.toml"
     path.write_text(
         f"""
-store = "data/central.db"
+store = "{store}"
 [signing]
 key = "secrets/central.key"
 kid = "central-2026a"
@@ -61,8 +63,15 @@ url = "mqtt://127.0.0.1:1883"
 
 
 @pytest.fixture
-def cfg(tmp_path: Path) -> Path:
-    return write_config(tmp_path)
+def cfg(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> Path:
+    """central.toml with a SQLite path, or a PostgreSQL URL (an empty database)."""
+    if engine == "sqlite":
+        return write_config(tmp_path)
+    server = request.getfixturevalue("pg_server")
+    name = f"admin{next(_dbs)}"
+    server.create_database(name)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return write_config(tmp_path, store=server.url(name))
 
 
 @pytest.fixture
@@ -101,15 +110,16 @@ def ready(cfg: Path, run: Run, site: Any, tmp_path: Path) -> Path:
 
 
 def open_store(cfg: Path) -> Store:
-    return Store.open(load_central_config(cfg).store)
+    return Store.open(load_central_config(cfg).store.url)
 
 
 # --- central.toml -----------------------------------------------------------------
 
 
-def test_config_defaults_and_relative_paths(cfg: Path, tmp_path: Path) -> None:
-    c = load_central_config(cfg)
-    assert c.store == tmp_path / "data" / "central.db"
+def test_config_defaults_and_relative_paths(tmp_path: Path) -> None:
+    c = load_central_config(write_config(tmp_path))
+    assert c.store.path == tmp_path / "data" / "central.db"
+    assert c.store.url == f"sqlite:///{tmp_path}/data/central.db"
     assert c.signing.key == tmp_path / "secrets" / "central.key"
     assert (c.broker.client_id, c.broker.session_expiry_s) == ("central-1", 7 * 86_400)
     assert (c.retention.changelog_days, c.retention.changelog_revs) == (30, 10_000)
@@ -231,7 +241,10 @@ def test_init_writes_a_private_key_and_prints_what_nodes_pin(cfg: Path, run: Run
     raw = parse_central_key(pinned["central-2026a"]).raw
     code, out2, err2 = run("init", "--config", str(cfg))  # again: the key is kept
     assert code == 0 and "kept" in err2 and out2 == out
-    assert len(raw) == 32 and c.store.exists()
+    assert len(raw) == 32
+    with open_store(cfg) as store:  # made and migrated
+        assert store.engine == c.store.engine
+        assert store.execute("SELECT count(*) FROM nodes").scalar() == 0
 
 
 def test_register_node_checks_ids_and_keys(ready: Path, run: Run) -> None:
@@ -405,7 +418,7 @@ def test_demo_seed_loads_the_demo_facility_with_leases_for_the_node(cfg: Path, r
         ls = [r for r in cl.records(s, "kroksbackshallen", "lease") if isinstance(r, Lease)]
         assert ls and {le.node for le in ls} == {"demo.node.n1"}
         assert {le.resource for le in ls} == {"hall.a", "hall.b", "hall.c"}
-        assert s.conn.execute("SELECT count(*) FROM nodes").fetchone() == (0,)  # registers nothing
+        assert s.execute("SELECT count(*) FROM nodes").fetchone() == (0,)  # registers nothing
     assert (
         run("demo-seed", "--config", str(cfg), "--node", "demo.node.n1", "--date", "2026-05-04")[0]
         == 0
@@ -414,7 +427,7 @@ def test_demo_seed_loads_the_demo_facility_with_leases_for_the_node(cfg: Path, r
 
 def test_status_shows_nodes_lag_and_rejections(ready: Path, run: Run) -> None:
     with open_store(ready) as s:
-        s.conn.execute(
+        s.execute(
             "INSERT INTO security_log (at_ts, topic, node, reason, detail)"
             " VALUES (?, 't', 'n1', 'bad_signature', 'd')",
             [int(datetime.now(UTC).timestamp())],

@@ -11,12 +11,12 @@ free on related resources.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync.central import changelog as cl
@@ -27,6 +27,7 @@ from sync.central.testing import cancel_event, plain_event, walkin_event
 from sync.protocol import Clock, ClockSource, Hello, OutboxRange
 from sync.protocol.testing import private_key
 from sync.replica import Booking, OutboxEvent, Verdict
+from tests.support.central_stores import reset
 
 NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 FAC, N1, N2 = "fac1", "n1.hall", "n2.hall"
@@ -47,8 +48,8 @@ def setup(site: Any, store: Store) -> None:
 
 
 @pytest.fixture
-def store(site: Any) -> Iterator[Store]:
-    s = Store.open(":memory:")
+def store(store_url: str, site: Any) -> Iterator[Store]:
+    s = Store.open(store_url)
     setup(site, s)
     try:
         yield s
@@ -91,7 +92,7 @@ def test_through_is_the_contiguous_prefix_with_gaps_and_duplicates(store: Store)
     assert send(store, e[3:5]).through == 8  # the gap filled: 1..8
     assert send(store, e[9:10]).through == 8
     assert send(store, e[8:9]).through == 10
-    assert store.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 10
+    assert store.execute("SELECT count(*) FROM events").fetchone()[0] == 10
     # another epoch (a new node database) is a stream of its own
     assert send(store, [plain_event(1)], epoch=EPOCH + 1).through == 1
     assert ev.through(store, N1, EPOCH) == 10
@@ -102,12 +103,12 @@ def test_an_id_stored_for_another_event_does_not_stop_through(store: Store) -> N
     send(store, [first])
     clash = OutboxEvent(1, first.id, "door.closed", first.at, {})
     assert send(store, [clash], node=N2).through == 1  # stored without its id
-    assert store.conn.execute(
+    assert store.execute(
         "SELECT count(*) FROM events WHERE id IS NULL AND clash_id = ?", [first.id]
     ).fetchone() == (1,)
     # the same seq resent with another id: noted, nothing changes
     send(store, [plain_event(1)])
-    reasons = [r for (r,) in store.conn.execute("SELECT reason FROM quarantine")]
+    reasons = [r for (r,) in store.execute("SELECT reason FROM quarantine")]
     assert reasons == ["event_conflict", "event_conflict"]
     assert ev.through(store, N1, EPOCH) == 1
 
@@ -115,7 +116,7 @@ def test_an_id_stored_for_another_event_does_not_stop_through(store: Store) -> N
 def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     for table in ("events", "event_streams", "bookings", "changelog", "facility_revs"):
-        out[table] = sorted(store.conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+        out[table] = sorted(store.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
     return out
 
 
@@ -153,35 +154,42 @@ def deliveries(draw: st.DrawFn) -> tuple[list[OutboxEvent], list[list[OutboxEven
     return events, [batches[i] for i in order]
 
 
+@pytest.fixture
+def pair(new_store_url: Callable[[], str]) -> Iterator[tuple[Store, Store]]:
+    with Store.open(new_store_url()) as a, Store.open(new_store_url()) as b:
+        yield a, b
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(deliveries())
 def test_any_order_and_duplication_gives_the_same_store_and_through(
-    site: Any, case: tuple[list[OutboxEvent], list[list[OutboxEvent]]]
+    site: Any, pair: tuple[Store, Store], case: tuple[list[OutboxEvent], list[list[OutboxEvent]]]
 ) -> None:
     events, delivered = case
     got_seqs = {e.seq for batch in delivered for e in batch}
     prefix = 0
     while prefix + 1 in got_seqs:
         prefix += 1
-    with Store.open(":memory:") as a, Store.open(":memory:") as b:
-        setup(site, a)
-        setup(site, b)
-        last = 0
-        for batch in delivered:
-            stored = send(a, batch)
-            assert stored.through >= last  # never goes back
-            last = stored.through
-        assert ev.through(a, N1, EPOCH) == prefix
-        # the reference: the delivered events, once each, in seq order
-        once = sorted(
-            {e.seq: e for batch in delivered for e in batch}.values(), key=lambda e: e.seq
-        )
-        for e in once:
-            send(b, [e])
-        assert dump(a) == dump(b)
-        # and every walk-in up to through has its verdict, none beyond it
-        judged = {s for (s,) in a.conn.execute("SELECT seq FROM events WHERE verdict IS NOT NULL")}
-        walkins = {e.seq for e in events if e.type == "walkin.created"}
-        assert judged == {s for s in walkins if s <= prefix}
+    a, b = pair
+    reset(a)  # the stores are the test's; each example starts from empty ones
+    reset(b)
+    setup(site, a)
+    setup(site, b)
+    last = 0
+    for batch in delivered:
+        stored = send(a, batch)
+        assert stored.through >= last  # never goes back
+        last = stored.through
+    assert ev.through(a, N1, EPOCH) == prefix
+    # the reference: the delivered events, once each, in seq order
+    once = sorted({e.seq: e for batch in delivered for e in batch}.values(), key=lambda e: e.seq)
+    for e in once:
+        send(b, [e])
+    assert dump(a) == dump(b)
+    # and every walk-in up to through has its verdict, none beyond it
+    judged = {s for (s,) in a.execute("SELECT seq FROM events WHERE verdict IS NOT NULL")}
+    walkins = {e.seq for e in events if e.type == "walkin.created"}
+    assert judged == {s for s in walkins if s <= prefix}
 
 
 # --- walk-in verdicts ------------------------------------------------------------
@@ -273,7 +281,7 @@ def test_a_walkin_made_before_a_hello_is_judged_by_that_hellos_rev(store: Store,
     # a walk-in made after that hello is judged by the cursor
     w2 = walkin_event(2, walkin(site, "online", "A", "10:00", "11:00"))
     assert verdict(send(store, [w2]), w2) == ("rejected", "no_lease")
-    assert store.conn.execute("SELECT count(*) FROM node_marks").fetchone()[0] == 0  # used up
+    assert store.execute("SELECT count(*) FROM node_marks").fetchone()[0] == 0  # used up
 
 
 def test_walkin_cancelled_cancels_only_the_nodes_own_active_walkin(store: Store, site: Any) -> None:

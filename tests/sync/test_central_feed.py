@@ -39,8 +39,8 @@ FAC = "kroksbackshallen"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "central.db")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     try:
         yield s
     finally:

@@ -11,6 +11,7 @@ makes walk-ins with the replica's own API.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,8 +51,8 @@ FAC, N1 = "fac1", "n1.hall"
 
 
 @pytest.fixture
-def store(tmp_path: Path, site: Any) -> Iterator[Store]:
-    s = Store.open(tmp_path / "central.db")
+def store(store_url: str, site: Any) -> Iterator[Store]:
+    s = Store.open(store_url)
     cl.mutate(s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW)
     nodes.register_node(s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", NOW)
     try:
@@ -98,7 +99,7 @@ def in_sync(node: FakeNode, store: Store) -> bool:
 
 def state(store: Store) -> dict[str, Any]:
     tables = ("node_state", "events", "event_streams", "changelog", "commands", "node_marks")
-    return {t: store.conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+    return {t: store.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
 
 
 def test_hello_gets_head_and_snapshot_then_changes_after_a_mutation(
@@ -132,10 +133,10 @@ def test_hello_gets_head_and_snapshot_then_changes_after_a_mutation(
     outs = central.handle(c.topic, c.payload, T + 3)
     assert kinds(outs, node) == [Kind.CHANGES]
     assert node.applied_rev == 2 and in_sync(node, store)
-    assert store.conn.execute("SELECT applied_rev FROM node_state").fetchone() == (1,)
+    assert store.execute("SELECT applied_rev FROM node_state").fetchone() == (1,)
     c = node.cursor(T + 4)
     assert central.handle(c.topic, c.payload, T + 4) == []
-    assert store.conn.execute("SELECT applied_rev FROM node_state").fetchone() == (2,)
+    assert store.execute("SELECT applied_rev FROM node_state").fetchone() == (2,)
 
 
 def test_a_node_far_behind_gets_bounded_batches_and_catches_up_by_cursor(
@@ -196,7 +197,7 @@ def test_events_are_acked_after_storing_and_duplicates_get_the_same_ack(
     assert [a.through for a in acks(gate(node, central.handle(gap.topic, gap.payload, T)))] == [3]
     fill = node.events(T, e[3:4])
     assert [a.through for a in acks(gate(node, central.handle(fill.topic, fill.payload, T)))] == [5]
-    assert store.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    assert store.execute("SELECT count(*) FROM events").fetchone()[0] == 5
 
 
 def test_a_walkin_made_on_the_node_is_accepted_and_comes_back_as_centrals(
@@ -261,7 +262,7 @@ def test_dropped_messages_change_nothing_and_are_logged(
     assert central.handle(f"hallvakt/v1/{N1}/dn/head", h.payload, T) == []
     assert central.handle(f"hallvakt/v1/{N1}/up/evt", b"not a token", T) == []
     assert state(store) == before
-    log = store.conn.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
+    log = store.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
     assert log == [
         (N1, "bad_signature"),
         (N1, "unknown_key"),
@@ -269,7 +270,7 @@ def test_dropped_messages_change_nothing_and_are_logged(
         (N1, "wrong_node"),
         (N1, "wrong_topic"),
     ]
-    q = store.conn.execute("SELECT reason, payload FROM quarantine").fetchall()
+    q = store.execute("SELECT reason, payload FROM quarantine").fetchall()
     assert q == [("malformed", b"not a token")]
 
 
@@ -278,7 +279,7 @@ def test_status_keeps_the_newest_by_iat(central: Central, store: Store, node: Fa
         out = node.status(iat, st)
         assert out.retain
         central.handle(out.topic, out.payload, T + 20)
-    row = store.conn.execute("SELECT status_state, status_iat FROM node_state").fetchone()
+    row = store.execute("SELECT status_state, status_iat FROM node_state").fetchone()
     assert row == ("offline", T + 10)  # the tie went to the later one; the older was ignored
 
 
@@ -306,7 +307,7 @@ def test_commands_are_sent_once_with_rising_seq_and_a_short_life(
     assert central.tick(T + 61) == []
     nodes.queue_command(store, N1, Cmd.RESYNC, {}, NOW)
     assert central.tick(T + 300) == []  # too old to send: expired
-    assert store.conn.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
+    assert store.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
         (1, "sent"),
         (2, "sent"),
         (3, "expired"),
@@ -349,9 +350,9 @@ def test_tick_renews_leases_and_prunes_at_their_intervals(store: Store, node: Fa
     assert cl.revs(store, FAC) == cl.Revs(3, 2) and cl.records(store, FAC, "lease") == []
     # a removed version is forgotten once it ended longer ago than the log is kept:
     # Monday's already; next Monday's (still held until the node applies rev 3) later
-    assert store.conn.execute("SELECT count(*) FROM lease_versions").fetchone() == (1,)
+    assert store.execute("SELECT count(*) FROM lease_versions").fetchone() == (1,)
     c.tick(T + 20 * day)
-    assert store.conn.execute("SELECT count(*) FROM lease_versions").fetchone() == (0,)
+    assert store.execute("SELECT count(*) FROM lease_versions").fetchone() == (0,)
 
 
 def test_a_new_epoch_forgets_the_old_databases_marks(store: Store) -> None:
@@ -361,11 +362,11 @@ def test_a_new_epoch_forgets_the_old_databases_marks(store: Store) -> None:
 
     hello(1, 10)
     hello(1, 11)
-    assert store.conn.execute("SELECT count(*) FROM node_marks").fetchone() == (2,)
+    assert store.execute("SELECT count(*) FROM node_marks").fetchone() == (2,)
     hello(2, 12)
-    assert store.conn.execute("SELECT epoch FROM node_marks").fetchall() == [("2",)]
+    assert store.execute("SELECT epoch FROM node_marks").fetchall() == [("2",)]
     hello(1, 9)  # a late old hello: marks kept, state not moved back
-    assert store.conn.execute("SELECT epoch FROM node_state").fetchone() == ("2",)
+    assert store.execute("SELECT epoch FROM node_state").fetchone() == ("2",)
 
 
 def test_batches_in_flight_are_not_sent_again_on_each_cursor(
@@ -430,3 +431,70 @@ def test_reconnect_backoff_is_exponential_with_full_jitter() -> None:
     assert max(b.next() for _ in range(200)) > 150  # reaches the 5-minute cap's range
     b.reset()
     assert b.next() <= 1.0
+
+
+def test_in_flight_is_a_chain_through_the_nodes_applied_rev() -> None:
+    from sync.central.delivery import Sent, in_flight
+
+    chain = Sent(1, ((2, 100), (3, 100), (4, 110)), None, None)
+    assert in_flight(chain, 1, 105, 15) == [(2, 100), (3, 100), (4, 110)]
+    assert in_flight(chain, 2, 105, 15) == [(3, 100), (4, 110)]  # one applied
+    assert in_flight(chain, 3, 116, 15) == [(4, 110)]  # 3 applied; 4 sent 6 s ago
+    assert in_flight(chain, 2, 115, 15) == []  # batch 3 lost: it and all after it
+    assert in_flight(chain, 5, 105, 15) == []  # a snapshot moved the node off the chain
+    assert in_flight(chain, 0, 105, 15) == []
+
+
+def test_two_gateways_on_one_store_share_what_was_sent(
+    store: Store, central: Central, node: FakeNode, site: Any
+) -> None:
+    """What a node was sent is in the store: the second gateway neither sends a
+    batch in flight again nor repeats a snapshot the first one just sent."""
+    with Store.open(store.url) as other_store:
+        other = Central(other_store, central.signer, Settings(budget=256, renew_every_s=10**9))
+        first = Central(store, central.signer, Settings(budget=256, renew_every_s=10**9))
+        h = node.hello(T)
+        node.take(first.handle(h.topic, h.payload, T), T)
+        c0 = node.cursor(T, applied=0)  # an empty replica's cursor, right after its hello
+        assert other.handle(c0.topic, c0.payload, T + 1) == []  # the snapshot just went
+        for i in range(6):
+            b = site.booking(
+                f"y{i}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+            )
+            cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
+        cur = node.cursor(T + 2)
+        sent = first.handle(cur.topic, cur.payload, T + 2)
+        assert sent and all(node.gate(o, T).kind is Kind.CHANGES for o in sent)
+        assert other.handle(cur.topic, cur.payload, T + 3) == []  # in flight, by the other
+        node.take(sent, T + 3)
+        assert in_sync(node, store)
+
+
+def test_concurrent_cursors_on_two_gateways_send_each_batch_once(
+    store: Store, central: Central, node: FakeNode, site: Any
+) -> None:
+    """Two gateways answer the same cursor at the same moment (as two consumers of
+    the shared subscription would a duplicate): the node's lock lets one decide."""
+    h = node.hello(T)
+    node.take(central.handle(h.topic, h.payload, T), T)
+    for i in range(6):
+        b = site.booking(
+            f"z{i}", ["gym"], NOW + timedelta(hours=i), NOW + timedelta(hours=i, minutes=50)
+        )
+        cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
+    cur = node.cursor(T + 1)
+    results: list[list[Any]] = []
+    barrier = threading.Barrier(2)
+
+    def answer() -> None:
+        with Store.open(store.url) as s:
+            gw = Central(s, central.signer, Settings(budget=256, renew_every_s=10**9))
+            barrier.wait(5)
+            results.append(gw.handle(cur.topic, cur.payload, T + 1))
+
+    threads = [threading.Thread(target=answer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(len(r) for r in results)[0] == 0 and sorted(len(r) for r in results)[1] > 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,8 @@ FAC = "fac1"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "central.db")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     try:
         yield s
     finally:
@@ -42,16 +41,8 @@ def seed(store: Store, site: Any) -> int:
 
 
 def log_revs(store: Store, facility: str = FAC) -> list[int]:
-    rows = store.conn.execute(
-        "SELECT rev FROM changelog WHERE facility = ? ORDER BY rev", [facility]
-    )
+    rows = store.execute("SELECT rev FROM changelog WHERE facility = ? ORDER BY rev", [facility])
     return [r for (r,) in rows]
-
-
-def test_store_is_wal_with_synchronous_full(store: Store) -> None:
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert Store.open(store.path).conn.execute("PRAGMA user_version").fetchone() is not None
 
 
 def test_mutate_applies_logs_and_counts_revisions_per_facility(store: Store, site: Any) -> None:
@@ -114,7 +105,7 @@ def test_booking_index_and_lease_versions_follow_the_records(store: Store, site:
     seed(store, site)
     b = site.booking("b1", ["A", "B"], "2026-05-04T16:00:00Z", "2026-05-04T17:00:00Z")
     cl.mutate(store, FAC, [cl.upsert_wire("booking", b)], NOW)
-    rows = store.conn.execute("SELECT resource FROM booking_resources ORDER BY 1").fetchall()
+    rows = store.execute("SELECT resource FROM booking_resources ORDER BY 1").fetchall()
     assert rows == [("A",), ("B",)]
     cl.mutate(
         store,
@@ -122,10 +113,10 @@ def test_booking_index_and_lease_versions_follow_the_records(store: Store, site:
         [cl.upsert_wire("booking", {**b, "resources": ["C"], "status": "cancelled"})],
         NOW,
     )
-    assert store.conn.execute("SELECT resource FROM booking_resources").fetchall() == [("C",)]
-    assert store.conn.execute("SELECT active FROM bookings").fetchall() == [(0,)]
+    assert store.execute("SELECT resource FROM booking_resources").fetchall() == [("C",)]
+    assert store.execute("SELECT active FROM bookings").fetchall() == [(0,)]
     cl.mutate(store, FAC, [cl.delete("booking", "b1")], NOW)
-    assert store.conn.execute("SELECT count(*) FROM booking_resources").fetchone()[0] == 0
+    assert store.execute("SELECT count(*) FROM booking_resources").fetchone()[0] == 0
 
     lease = site.lease("l1", "A", "2026-05-04T09:00:00Z", "2026-05-04T12:00:00Z")
     r1 = cl.mutate(store, FAC, [cl.upsert_wire("lease", lease)], NOW)
@@ -133,8 +124,9 @@ def test_booking_index_and_lease_versions_follow_the_records(store: Store, site:
         store, FAC, [cl.upsert_wire("lease", {**lease, "end": "2026-05-04T11:00:00Z"})], NOW
     )
     r3 = cl.mutate(store, FAC, [cl.delete("lease", "l1")], NOW)
-    versions = store.conn.execute(
-        "SELECT end_ts - start_ts, created_rev, removed_rev FROM lease_versions ORDER BY rowid"
+    versions = store.execute(
+        "SELECT end_ts - start_ts, created_rev, removed_rev FROM lease_versions"
+        " ORDER BY created_rev"
     ).fetchall()
     assert versions == [(3 * 3600, r1, r2), (2 * 3600, r2, r3)]
     assert cl.get(store, FAC, Lease, "l1") is None

@@ -17,7 +17,7 @@ from firmware_config.model import Broker, BrokerURL
 from firmware_config.provision import provision
 from firmware_config.secrets import load_node_key, write_secret
 from sync.link import Backoff
-from sync.link.clock import SystemClock
+from sync.link.clock import LinkClock
 from sync.link.events import Moment, Publish
 from sync.link.pacing import CursorPacer, DropLimit
 from sync.link.shell import StatusFile, node_kid, settings_for, status_path
@@ -26,6 +26,7 @@ from sync.link.transport import MqttTransport, TransportError, endpoint_for
 from sync.mqtt import Endpoint
 from sync.protocol import ClockSource, Want
 from sync.replica import Replica
+from sync.replica.clock import SystemClock
 from tests.support.config import BASE, patch
 
 # --- backoff (PROTOCOL.md §2: 1 s up to 5 min, full jitter) --------------------------------
@@ -183,7 +184,7 @@ def test_the_config_schema_accepts_what_the_link_reads(tmp_path: Path) -> None:
 
 
 def test_system_clock_readings() -> None:
-    m = SystemClock(assume_trusted=True).now()
+    m = LinkClock(SystemClock(assume_trusted=True)).now()
     assert m.wall.tzinfo is UTC and m.trusted
     assert m.source in (ClockSource.NTP, ClockSource.RTC, ClockSource.NONE)
 

@@ -513,7 +513,11 @@ def test_the_test_sites_changes_and_snapshot_decode(site: Any) -> None:
 # --- Hypothesis ------------------------------------------------------------------------
 
 json_leaf = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
 )
 json_values = st.recursive(
     json_leaf,

@@ -16,7 +16,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,19 +73,19 @@ class Gateway:
 
 
 @pytest.fixture
-def db(tmp_path: Path, site: Any) -> Path:
-    path = tmp_path / "central.db"
-    with Store.open(path) as s:
+def db(store_url: str, site: Any) -> str:
+    """The store (each engine) with the test site and node n1 registered."""
+    with Store.open(store_url) as s:
         ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
         cl.mutate(s, FAC, ops, datetime.now(UTC))
         nodes.register_node(
             s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", datetime.now(UTC)
         )
-    return path
+    return store_url
 
 
 @pytest.fixture
-def start_gateway(db: Path) -> Iterator[Callable[..., Gateway]]:
+def start_gateway(db: str) -> Iterator[Callable[..., Gateway]]:
     made: list[Gateway] = []
 
     def start(broker: BrokerSettings, cls: type[Central] = Central) -> Gateway:
@@ -187,7 +187,7 @@ def now() -> int:
 
 
 def test_hello_gets_a_retained_head_and_a_snapshot(
-    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
 ) -> None:
     ready(start_gateway(unix(broker)))
     node.send(node.fake.hello(now()))
@@ -198,14 +198,14 @@ def test_hello_gets_a_retained_head_and_a_snapshot(
     with Store.open(db) as s:
         assert node.fake.replica is not None
         assert replica_records(node.fake.replica) == as_dict(cl.all_records(s, FAC))
-        assert s.conn.execute("SELECT epoch, hello_ts IS NOT NULL FROM node_state").fetchone() == (
+        assert s.execute("SELECT epoch, hello_ts IS NOT NULL FROM node_state").fetchone() == (
             str(node.fake.epoch),
             1,
         )
 
 
 def test_events_get_an_ack_and_duplicates_the_same_through(
-    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
 ) -> None:
     ready(start_gateway(unix(broker)))
     fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)  # events not from a replica outbox
@@ -215,11 +215,11 @@ def test_events_get_an_ack_and_duplicates_the_same_through(
         (got,) = acks([node.receive(Kind.ACK, fake)])
         assert (got.epoch, got.through) == (fake.epoch, 3)
     with Store.open(db) as s:
-        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (3,)
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (3,)
 
 
 def test_forged_and_misaddressed_messages_are_logged_and_change_nothing(
-    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
 ) -> None:
     ready(start_gateway(unix(broker)))
     mallory = FakeNode(N1, private_key("mallory"), "mallory", CENTRAL_KEYS)
@@ -240,14 +240,14 @@ def test_forged_and_misaddressed_messages_are_logged_and_change_nothing(
     node.send(node.fake.cursor(now(), want=Want.SNAPSHOT))
     node.receive(Kind.SNAPSHOT)
     with Store.open(db) as s:
-        log = s.conn.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
+        log = s.execute("SELECT node, reason FROM security_log ORDER BY id").fetchall()
         assert log == [(N1, "unknown_key"), (N1, "unknown_key"), (N1, "wrong_node")]
-        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
-        assert s.conn.execute("SELECT count(*) FROM node_marks").fetchone() == (0,)
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        assert s.execute("SELECT count(*) FROM node_marks").fetchone() == (0,)
 
 
 def test_a_message_whose_handling_died_is_delivered_again_to_the_next_gateway(
-    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: Path
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
 ) -> None:
     first = ready(start_gateway(unix(broker), CrashingCentral))
     fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
@@ -256,14 +256,14 @@ def test_a_message_whose_handling_died_is_delivered_again_to_the_next_gateway(
     assert not first.thread.is_alive()
     first.close()
     with Store.open(db) as s:
-        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (0,)
     # same client id, same session (clean_start false, session expiry): the broker
     # delivers the unacknowledged message again
     ready(start_gateway(unix(broker)))
     (got,) = acks([node.receive(Kind.ACK, fake)])
     assert isinstance(got, Ack) and got.through == 2
     with Store.open(db) as s:
-        assert s.conn.execute("SELECT count(*) FROM events").fetchone() == (2,)
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
 
 
 def test_messages_sent_while_the_gateway_is_down_wait_in_its_session(
@@ -339,7 +339,7 @@ def test_two_gateways_share_the_work_and_the_store(
     start_gateway: Callable[..., Gateway],
     identity: Callable[..., Any],
     mqtt: Mqtt,
-    db: Path,
+    db: str,
 ) -> None:
     """Two gateways, each with its own identity (certificate CN = client id,
     its own block in the production ACL), consume the shared subscription
@@ -364,7 +364,7 @@ def test_two_gateways_share_the_work_and_the_store(
     handled = [gw.link.central.stats["events"] for gw in gateways]
     assert sum(handled) == 10 and min(handled) > 0, handled  # each batch once, both worked
     with Store.open(db) as s:
-        assert s.conn.execute("SELECT count(*), max(seq) FROM events").fetchone() == (40, 40)
+        assert s.execute("SELECT count(*), max(seq) FROM events").fetchone() == (40, 40)
 
 
 def test_the_gateway_reconnects_after_the_broker_restarts(
@@ -384,3 +384,20 @@ def test_the_gateway_reconnects_after_the_broker_restarts(
         peer.send(peer.fake.hello(now()))
         peer.receive(Kind.SNAPSHOT)
         assert peer.fake.applied_rev == 1
+
+
+def test_a_gateway_stopped_with_leave_shared_on_stop_hands_all_up_traffic_to_the_other(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], mqtt: Mqtt, db: str
+) -> None:
+    """Mosquitto hands a share of a shared subscription to an offline member's
+    session; a gateway that leaves the group on a clean stop is not such a member."""
+    ready(start_gateway(unix(broker, "central-1")))
+    second = ready(start_gateway(replace(unix(broker, "central-2"), leave_shared_on_stop=True)))
+    second.close()  # SIGTERM's path: unsubscribe, then disconnect (its session stays)
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    node = NodePeer(mqtt(N1, broker.unix_socket), fake)
+    events = [plain_event(s) for s in range(1, 21)]
+    for i in range(0, 20, 2):  # ten batches, each answered at once by central-1
+        node.send(fake.events(now(), events[i : i + 2]))
+        (ack,) = acks([node.receive(Kind.ACK, fake)])
+        assert ack.through == i + 2

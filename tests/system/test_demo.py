@@ -251,6 +251,20 @@ def test_demo_door_walkin_central_booking_and_clean_stop(demo: DemoRun) -> None:
     assert leader_digest in json.dumps([b for t, b in bodies if t == "access.granted"])
     assert central_booking == 1  # the accepted walk-in is central's booking now
 
+    # The day's report, with the command the panel prints: a PDF, and the same as CSV
+    # shows the demo team's booking used (the leader's card opened the door).
+    made = demo.hallvakt(*st["report"])
+    assert made.returncode == 0, made.stderr
+    args = list(st["report"])
+    pdf = Path(args[args.index("--out") + 1])
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    args[args.index("--format") + 1], args[args.index("--out") + 1] = "csv", "-"
+    table = demo.hallvakt(*args)
+    assert table.returncode == 0, table.stderr
+    lines = [line.split(";") for line in table.stdout.lstrip("\ufeff").splitlines()]
+    used = {r[3]: int(r[8]) for r in lines[1:] if r[0] == "resource"}
+    assert used["demo.room"] > 0, lines[:12]
+
     # Central away: the door carries on, the event waits, and goes up once it is back.
     status = Path(st["node"]["database"]).parent / "run" / "sync-status.json"
     stop = demo.hallvakt("demo", "broker", "stop", "--dir", str(demo.root))

@@ -13,10 +13,17 @@ Rules this module guarantees:
 - What a reader reports (cards, keys, tamper, inputs) goes to libosdp's event
   queue; a full queue raises ``SimulatorError``, a report the reader cannot
   carry raises ``ValueError``, and neither reaches the line.
+- A reader reports the state of its inputs (``osdp_ISTATR``, all of them) and
+  an active tamper switch (``osdp_LSTATR``) on its own each time its secure
+  channel comes up, as a reader that reports on connect does: the control
+  panel never has to poll for them (libosdp 3.2.9's PD answers a status poll
+  with a NAK, and the panel then takes it offline for 300 s). Its inputs start
+  at their wiring's rest levels (``SimReaderSpec.rest``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +37,7 @@ from .line import LineChannel, SharedLine
 
 _KEYS_PER_EVENT = 64  # OSDP_EVENT_KEYPRESS_MAX_DATALEN: the binding does not check it
 _CARD_MAX_BYTES = 64  # OSDP_EVENT_CARDREAD_MAX_DATALEN
+SESSION_POLL_S = 0.02  # how often the watcher looks at each reader's secure channel
 
 
 def check_card(data: bytes, bits: int) -> None:
@@ -47,6 +55,13 @@ class SimReaderSpec:
     address: int
     scbk: bytes = field(repr=False)
     inputs: int = 0  # contact inputs it reports (osdp_ISTATR)
+    rest: tuple[bool, ...] = ()  # their raw levels at start (1 = circuit closed); default open
+
+    def __post_init__(self) -> None:
+        if self.rest and len(self.rest) != self.inputs:
+            raise ValueError(
+                f"reader {self.address}: {self.inputs} inputs, {len(self.rest)} levels"
+            )
 
 
 class SimReader:
@@ -81,6 +96,9 @@ class SimReader:
         self._other: list[dict[str, Any]] = []
         self._changed = threading.Condition()
         self._ack = 0
+        self._levels = list(spec.rest or (False,) * spec.inputs)
+        self._tamper = False
+        self._session = False  # the secure channel was up at the last look
 
     def _on_command(self, cmd: dict[str, Any]) -> tuple[int, None]:
         """libosdp's command callback, under its lock: record only, never raise."""
@@ -142,19 +160,44 @@ class SimReader:
 
     def set_tamper(self, active: bool) -> None:
         """Report the reader's tamper switch (``osdp_LSTATR``: tamper, power)."""
+        self._tamper = active
         report = bytes([int(active), 0])
         self._submit(
             {"event": osdp.Event.Status, "type": osdp.StatusReportType.Local, "report": report}
         )
 
     def set_inputs(self, states: Sequence[bool]) -> None:
-        """Report all contact inputs (``osdp_ISTATR``), input 0 first."""
+        """Set and report all contact inputs (``osdp_ISTATR``), input 0 first:
+        the raw levels, 1 for a closed circuit."""
         if len(states) != self.spec.inputs:
             raise ValueError(f"reader {self.spec.address} has {self.spec.inputs} inputs")
-        report = bytes(int(s) for s in states)
+        self._levels = [bool(s) for s in states]
+        self._report_inputs()
+
+    def _report_inputs(self) -> None:
+        report = bytes(int(s) for s in self._levels)
         self._submit(
             {"event": osdp.Event.Status, "type": osdp.StatusReportType.Input, "report": report}
         )
+
+    def inputs(self) -> list[bool]:
+        """The raw levels of the inputs as the reader holds them now."""
+        return list(self._levels)
+
+    def watch_session(self) -> bool:
+        """Report inputs (and an active tamper) if the secure channel has just come
+        up; True when it did. Called by ``SimulatedBus``'s watcher, never from
+        a libosdp callback."""
+        up = self.is_sc_active()
+        if not up or self._session:
+            self._session = up
+            return False
+        if self.spec.inputs:
+            self._report_inputs()  # raises when libosdp's queue is full: tried again
+        if self._tamper:
+            self.set_tamper(True)
+        self._session = True
+        return True
 
 
 class SimulatedBus:
@@ -172,6 +215,8 @@ class SimulatedBus:
         line = SharedLine(device_fd)
         self.readers = [SimReader(line, spec, log_level) for spec in readers]
         self._started = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def reader(self, address: int | None = None) -> SimReader:
         """The reader at ``address`` (``KeyError``); with one reader, None picks it."""
@@ -186,9 +231,23 @@ class SimulatedBus:
         for r in self.readers:
             r._pd.start()
         self._started = True
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch, name="sim-sessions", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """Each reader reports its state when its secure channel comes up."""
+        while not self._stop.wait(SESSION_POLL_S):
+            for r in self.readers:
+                with contextlib.suppress(SimulatorError):  # libosdp's queue full: next time
+                    r.watch_session()
 
     def stop(self) -> None:
-        """Stop every reader's libosdp thread; idempotent."""
+        """Stop the watcher and every reader's libosdp thread; idempotent."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
         if self._started:
             self._started = False
             for r in self.readers:

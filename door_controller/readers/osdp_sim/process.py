@@ -36,12 +36,17 @@ DESCRIPTION = "Simulated OSDP readers: libosdp's own peripheral device on one en
 
 
 def _reader_arg(text: str) -> SimReaderSpec:
-    """``ADDRESS=KEYHEX`` or ``ADDRESS=@KEYFILE`` (32 hex digits), optional ``:INPUTS``."""
+    """``ADDRESS=KEYHEX`` or ``ADDRESS=@KEYFILE`` (32 hex digits), optional
+    ``:INPUTS`` and ``:LEVELS`` (the inputs' raw levels at rest, e.g. ``101``)."""
     address, _, rest = text.partition("=")
     key, _, inputs = rest.partition(":")
+    inputs, _, levels = inputs.partition(":")
     if key.startswith("@"):
         key = Path(key[1:]).read_text().strip()
-    return SimReaderSpec(int(address), bytes.fromhex(key), int(inputs or 0))
+    if levels.strip("01"):
+        raise ValueError(f"input levels are 0s and 1s, not {levels!r}")
+    rest_levels = tuple(c == "1" for c in levels)
+    return SimReaderSpec(int(address), bytes.fromhex(key), int(inputs or 0), rest_levels)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +110,8 @@ class SimProcess:
     ):
         cmd = [sys.executable, "-m", "door_controller.readers.osdp_sim", "--control", str(control)]
         for r in readers:
-            cmd += ["--reader", f"{r.address}={r.scbk.hex()}:{r.inputs}"]
+            levels = "".join("1" if x else "0" for x in r.rest)
+            cmd += ["--reader", f"{r.address}={r.scbk.hex()}:{r.inputs}:{levels}"]
         if link is not None:
             cmd += ["--link", str(link)]
         self.client = SimClient(control)

@@ -94,12 +94,12 @@ def layout(extra: int) -> tuple[list[Space], list[Wire], list[Wire]]:
     doors: list[Wire] = []
     for sort, sp in enumerate(spaces):
         kind = "hall" if sp.sections else "room"
-        resources.append(rec("resource", sp.id, sp.name, kind, None, None, 2, sort * 10))
+        resources.append(rec("resource", sp.id, sp.name, kind, None, None, 2, sort * 10, None))
         for i, sec in enumerate(sp.sections):
             name = f"Sektion {'ABC'[i]}" if sp is main else f"{sp.name} sektion {'ABC'[i]}"
             walkin = 60 if sp is main else None
             resources.append(
-                rec("resource", sec, name, "section", sp.id, walkin, 2, sort * 10 + i + 1)
+                rec("resource", sec, name, "section", sp.id, walkin, 2, sort * 10 + i + 1, None)
             )
         if sp is main:  # the main entrance is an escape route: fail-safe
             doors.append(rec("door", "door.main", "Huvudentrén", [sp.id], 30, 15, 5, 30, "safe"))

@@ -1,0 +1,154 @@
+"""The door controller's database faults, for ``hallvakt status`` and the caretaker view.
+
+A fault of the node database (disk full, the write lock held too long, a row
+that no longer validates, a file that cannot be read) must be seen even while
+the database cannot be written: the door controller keeps its health in a
+small file beside the database, which ``read_door_health`` and
+``door_faults`` read.
+
+Rules this module guarantees:
+- The file's ``SIZE`` bytes are reserved when it is opened and every write
+  overwrites them in place (JSON padded with spaces): it keeps being written
+  on a full disk. A reader that meets a half-written file reads it again, and
+  gives up (None) rather than guess.
+- ``door_faults`` reports a fault only from a file written within
+  ``FRESH_S`` (a door controller that stopped says nothing about now; ``status``
+  shows it as not running).
+- A fault names its kind, what went wrong, since when, and what the door does
+  about it (``consequence``); the texts are the operator's, in English.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+SIZE = 4096
+FRESH_S = 30.0
+
+
+class FaultKind(enum.StrEnum):
+    READ = "read"  # the replica could not be read: staff grants only
+    WRITE = "write"  # records could not be written: they wait in the journal
+    JOURNAL = "journal"  # the journal could not take them either: held in memory
+
+
+CONSEQUENCE = {
+    FaultKind.READ: "the door admits staff grants only (the last ones read)",
+    FaultKind.WRITE: "events wait in the door's journal and are merged when writes work again",
+    FaultKind.JOURNAL: "events are held in the door controller's memory only",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DoorFault:
+    kind: FaultKind
+    detail: str
+    since: datetime
+
+    @property
+    def consequence(self) -> str:
+        return CONSEQUENCE[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class DoorHealth:
+    pid: int
+    at: datetime
+    faults: tuple[DoorFault, ...]
+    journalled: int = 0  # records waiting in the journal
+    in_memory: int = 0  # records held in memory only
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "at": self.at.isoformat(),
+            "faults": [
+                {"kind": f.kind.value, "detail": f.detail, "since": f.since.isoformat()}
+                for f in self.faults
+            ],
+            "journalled": self.journalled,
+            "in_memory": self.in_memory,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> DoorHealth:
+        """Raises ``ValueError``/``KeyError``/``TypeError`` for anything else."""
+        return cls(
+            int(doc["pid"]),
+            datetime.fromisoformat(doc["at"]),
+            tuple(
+                DoorFault(
+                    FaultKind(f["kind"]), str(f["detail"]), datetime.fromisoformat(f["since"])
+                )
+                for f in doc["faults"]
+            ),
+            int(doc["journalled"]),
+            int(doc["in_memory"]),
+        )
+
+
+def health_path(database: str | Path) -> Path:
+    """Where the door's health file for the database at ``database`` lives."""
+    return Path(f"{database}-door-health")
+
+
+class HealthFile:
+    """The writer's end: reserved once, overwritten in place."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Raises ``OSError`` when the file cannot be created or its space reserved."""
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            if os.fstat(self._fd).st_size < SIZE:
+                os.posix_fallocate(self._fd, 0, SIZE)
+        except OSError:
+            os.close(self._fd)
+            raise
+
+    def write(self, health: DoorHealth) -> None:
+        """Overwrite the file with ``health``; raises ``OSError``. Long texts are
+        cut so that the document fits."""
+        doc = health.to_json()
+        data = json.dumps(doc).encode()
+        while len(data) > SIZE and doc["faults"]:
+            for f in doc["faults"]:
+                f["detail"] = f["detail"][: max(0, len(f["detail"]) // 2)]
+            data = json.dumps(doc).encode()
+        os.pwrite(self._fd, data.ljust(SIZE, b" "), 0)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_door_health(database: str | Path) -> DoorHealth | None:
+    """What the door controller last wrote, or None (no file, or unreadable)."""
+    for _ in range(2):  # a write may be under way: read once more
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            text = health_path(database).read_bytes().strip()
+            return DoorHealth.from_json(json.loads(text))
+    return None
+
+
+def fresh_door_health(database: str | Path, now: datetime) -> DoorHealth | None:
+    """What the door controller wrote within ``FRESH_S`` of ``now``, else None."""
+    health = read_door_health(database)
+    if health is None or abs((now - health.at).total_seconds()) > FRESH_S:
+        return None
+    return health
+
+
+def door_faults(database: str | Path, now: datetime) -> tuple[DoorFault, ...]:
+    """The door controller's current database faults (none when it wrote no
+    health within ``FRESH_S``)."""
+    health = fresh_door_health(database, now)
+    return () if health is None else health.faults
