@@ -228,6 +228,7 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
 
         before = model.screen
         timed(label, press)
+        phase(label)
         if os.environ.get("BENCH_DEBUG"):
             print(
                 label,
@@ -240,8 +241,14 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
             )
         idle_frames(1)
 
+    def phase(name: str) -> None:
+        if os.environ.get("BENCH_DEBUG"):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"RSS {name}: {rss_mib():.1f} (peak {peak:.1f})", file=sys.__stderr__)
+
     def measure(_dt: float) -> None:
         idle_frames(3)
+        phase("first frames")
         if kind == "kiosk":
             for i in range(rounds):
                 clock.wall = NOW + timedelta(minutes=15 * (i % 20))
@@ -254,6 +261,7 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
                         app.view.redraw.last,
                         file=sys.__stderr__,
                     )
+            phase("new data")
             clock.wall = NOW
             model.refresh_today()
             app.view.render()
@@ -276,8 +284,13 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
                 ):  # fmt: skip
                     touch(label, name)
                 model.home()
+                phase("home")
                 model.on_tap(facts["caretaker"])
+                phase("caretaker tapped")
                 app.view.render()
+                phase("caretaker rendered")
+                idle_frames(1)
+                phase("caretaker frame 1")
                 idle_frames()
                 touch("caretaker: choice", "secs:30")
                 touch("caretaker: close", "done")
@@ -285,6 +298,7 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
                 app.view.render()
                 idle_frames()
                 touch("leader: done -> Today", "done")
+                phase("touches")
             out["redraw"] = {"mode": app.view.redraw.mode}
         else:
             for i in range(rounds):

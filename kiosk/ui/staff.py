@@ -5,11 +5,13 @@ Rules this module guarantees:
 - The leader sees the team's booking in large type, the room's day with the
   booking marked on it, and the headcount on a number pad that grows into
   the room there is (phone-like, 3 columns, at every text size).
-- The caretaker sees alarms first (their count is the number listed), each
+- The caretaker sees alarms first (their count is the number listed: doors,
+  readers and the door controller's database faults), each
   door on a card of its own with its state in words and an unlock button of
   at least 15 mm, lockdown and its release behind a second question, then
-  readers, contact with the booking system and the day's check-ins, each on
-  a card; in landscape the state is a second column.
+  readers, contact with the booking system and the day's check-ins (the
+  latest ``CHECK_INS_SHOWN`` listed, the earlier ones counted), each on a
+  card; in landscape the state is a second column.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from ..model import KioskModel
 from .screens import ACTION_MM, CHOICE_MM, KEY_MM, _action, actions, page, room_day
 from .tree import Btn, Gap, Txt, col, grid, row
 from .widgets import Style, later
+
+CHECK_INS_SHOWN = 8  # the day's latest bookings listed; the earlier ones are counted
 
 # --- the leader -------------------------------------------------------------------------
 
@@ -128,7 +132,8 @@ def caretaker(model: KioskModel, st: Style, width: int) -> Any:
         return page(st, width, [], [])
     v, tr = ct.view(), model.tr
     _ = tr._
-    n = len(v.alarm_lines)
+    listed = texts.alarms(v)  # the count is the number listed
+    n = len(listed)
     alarms = tr.n_("{n} alarm", "{n} alarms", n).format(n=n)
     left: list[Any] = [Txt(_("Caretaker"), factor=1.6, bold=True)]
     if v.message:
@@ -136,10 +141,8 @@ def caretaker(model: KioskModel, st: Style, width: int) -> Any:
         left.append(col(Txt("ℹ " + text, "message", factor=1.2, bold=True), role="message", pad=2))
     lines = [Txt(f"{texts.BAD if n else texts.OK} {alarms}", "alarm" if n else "ok",
                  factor=1.5, bold=True)]  # fmt: skip
-    if v.alarm_lines:
-        lines.append(
-            Txt("\n".join(texts.alarm_text(tr, a) for a in v.alarm_lines), "alarm", factor=1.15)
-        )
+    if listed:
+        lines.append(Txt("\n".join(texts.alarm_text(tr, a) for a in listed), "alarm", factor=1.15))
     left.append(col(*lines, role="card", framed=True, gap=1, pad=2))
     secs = [
         Btn(("✓ " if s == ct.seconds else "") + _("{n} s").format(n=s),
@@ -239,7 +242,20 @@ def _caretaker_state(model: KioskModel, v: Any) -> list[Any]:
     else:
         lines.append(_("Everything is sent to the booking system"))
     books = []
-    for b in v.today:
+    earlier, shown = v.today[:-CHECK_INS_SHOWN], v.today[-CHECK_INS_SHOWN:]
+    if earlier:
+        books.append(
+            tr.n_("{n} earlier booking:", "{n} earlier bookings:", len(earlier)).format(
+                n=len(earlier)
+            )
+            + " "
+            + _("{checked} checked in, {missed} no-shows, {waiting} nobody yet").format(
+                checked=sum(1 for b in earlier if b.checked_in),
+                missed=sum(1 for b in earlier if b.no_show and not b.checked_in),
+                waiting=sum(1 for b in earlier if not b.checked_in and not b.no_show),
+            )
+        )
+    for b in shown:
         if b.checked_in:
             state = f"{texts.OK} " + _("checked in {time}").format(time=texts.hhmm(b.checked_in))
         elif b.no_show:

@@ -47,7 +47,7 @@ class Words:
     same size and wrap width are rendered once (an LRU bounded in bytes keeps
     recent ones that no widget shows any more, for the next visit)."""
 
-    def __init__(self, budget_bytes: int = 4 << 20) -> None:
+    def __init__(self, budget_bytes: int = 1 << 20) -> None:
         self.budget = budget_bytes
         self._kept: OrderedDict[tuple[object, ...], Texture] = OrderedDict()
         self._bytes = 0

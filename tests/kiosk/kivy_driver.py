@@ -24,7 +24,9 @@ slow frame on a loaded machine delays a step and never reorders it.
 - ``["verify", NAME]``: the window as drawn (only what changed) against the
   same state drawn whole; the box of differing pixels, or None;
 - ``["trust", BOOL]``: the clock becomes trusted or untrusted;
-- ``["fresh"]``: central's head verified at the fake time (the data is fresh).
+- ``["fresh"]``: central's head verified at the fake time (the data is fresh);
+- ``["door_fault", KIND, DETAIL]``: the door controller reports a database
+  fault in its health file (``sync.replica.door_health``).
 """
 
 from __future__ import annotations
@@ -245,6 +247,19 @@ def run_step(_dt: float) -> None:
             check()
         elif step[0] == "advance":
             clock.advance(step[1])
+        elif step[0] == "door_fault":  # the door controller's health file reports a fault
+            from sync.replica.door_health import (
+                DoorFault,
+                DoorHealth,
+                FaultKind,
+                HealthFile,
+                health_path,
+            )
+
+            health = HealthFile(health_path(SPEC["db"]))
+            fault = DoorFault(FaultKind(step[1]), step[2], clock.now())
+            health.write(DoorHealth(os.getpid(), clock.now(), (fault,)))
+            health.close()
         elif step[0] == "trust":  # the kernel's NTP state turns (PROTOCOL.md §7)
             clock.is_trusted = bool(step[1])
         elif step[0] == "fresh":  # central's head verified now, as the sync link records it

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hallvakt.demo.data import (
     DEMO_CREDENTIAL_KEY,
     DEMO_NODE,
@@ -436,6 +438,8 @@ def test_headset_gets_the_code_and_nothing_else_says_it(tmp_path: Path) -> None:
 
 
 def test_message_from_central_is_shown_and_answered(tmp_path: Path) -> None:
+    """Central's messages on the real kiosk; the caretaker's screen also lists
+    a database fault the door controller reports, counted with the alarms."""
     db = tmp_path / "node.db"
     cards = demo_db(db)
     result = drive(tmp_path, db, [
@@ -443,6 +447,7 @@ def test_message_from_central_is_shown_and_answered(tmp_path: Path) -> None:
         ["message", 8, {"text": "Vattenläcka i förrådet", "audience": "caretaker"}],
         ["advance", 1],
         ["shot", "message-public"],
+        ["door_fault", "write", "database or disk is full"],
         ["tap", cards["caretaker"]],
         ["shot", "message-caretaker"],
         ["measure", "message-caretaker"],
@@ -454,6 +459,11 @@ def test_message_from_central_is_shown_and_answered(tmp_path: Path) -> None:
     assert not any("Vattenläcka" in t for t in public)
     caretaker = [w["text"] for w in result["measures"]["message-caretaker"]["widgets"]]
     assert any("Vattenläcka i förrådet" in t for t in caretaker)
+    # the held-open gym door, the gym reader offline, and the door's database fault
+    assert "✗ 3 larm" in caretaker
+    [listed] = [t for t in caretaker if "Dörrstyrningen kan inte skriva" in t]
+    assert len(listed.splitlines()) == 3
+    assert listed.rstrip().endswith("sedan 11:00")  # since when, in the facility's time
     assert sum("Hallen stänger" in s for s in result["said"]) >= 1
     with Replica.open(db) as rep:
         done = [e.body for e in pending_events(rep) if e.type == "command.done"]
