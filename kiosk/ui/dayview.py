@@ -10,7 +10,8 @@ Rules this module guarantees:
   that starts the walk-in at its first slot, at least ``MIN_TARGET_MM``
   tall; one that cannot is drawn as a plain block saying so.
 - Every block has words as well as a colour: "Booked"/the title, "Free: book",
-  and the now-line carries the time. A block too short for a line of words
+  and the now-line carries the time (an hour it would overlap is hidden whole,
+  not half). A block too short for a line of words
   shows its colour only (its words are in the status and spoken).
 - The widget is kept: blocks are laid out and drawn again only when the
   day's bookings, windows or span, the language, the style or the size
@@ -81,6 +82,10 @@ class DayView(Widget):  # type: ignore[misc]
         self.mark_rect: tuple[int, int, int, int] | None = None
         self._drawn_mark: object = None
         self._now_drawn: tuple[object, ...] = ()
+        self._now_box = (0, 0)  # the now-time's ground, bottom and top (local pixels)
+        self._hour_boxes: list[tuple[object, ...]] = []
+        self._name_lines = 1  # the rooms' names above their columns: on 1 or 2 lines
+        self.words_drawn: list[str] = []  # every word drawn and not hidden, for tests
         self._units: dict[tuple[object, ...], tuple[InstructionGroup, set[tuple[object, ...]]]] = {}
         self._damage: list[tuple[int, int, int, int]] | None = None
         self._items: set[tuple[object, ...]] | None = None
@@ -146,23 +151,25 @@ class DayView(Widget):  # type: ignore[misc]
 
     def _words(self, text: str, role: str, x: int, y: int, room_w: int, room_h: int, *,
                bold: bool = False, halign: str = "left", top: bool = True,
-               ) -> tuple[str, Any, tuple[int, int], tuple[int, int]] | None:  # fmt: skip
+               ) -> tuple[str, Any, tuple[int, int], tuple[int, int], str] | None:  # fmt: skip
         """Words in a box (as many lines as fit, at most 3, shortened): (role,
-        texture, pos, size), or None when not a line fits."""
+        texture, pos, size, the words as shown), or None when not a line fits."""
         st = self.st
         assert st is not None
         _x0, _axis, _col_w, _ncols, line_h, font = self._geometry
         pad = st.px(1)
-        lines = max(0, min(3, (room_h - pad) // max(1, line_h)))
+        text_h = line_h - st.px(1)  # one line of words
+        lines = max(0, min(3, (room_h - pad // 2) // max(1, text_h)))
         if not lines or room_w <= 2 * pad:
             return None
         tex = WORDS.fit(text, font, bold, room_w - 2 * pad, halign, lines=lines)
-        if tex is None:
+        if tex is None or tex.height > room_h:
             return None
         tw, th = tex.size
         tx = x + room_w - pad - tw if halign == "right" else x + pad
         ty = y + room_h - th - pad // 2 if top else y + (room_h - th) // 2
-        return (role, tex, (tx, ty), (tw, th))
+        shown = WORDS.shown(text, font, bold, room_w - 2 * pad, lines=lines)
+        return (role, tex, (tx, ty), (tw, th), shown)
 
     def _layout(self, *_args: Any) -> None:
         st, view = self.st, self.view
@@ -179,9 +186,12 @@ class DayView(Widget):  # type: ignore[misc]
         cols = columns(view.rows) if self.only is None else [(None, list(view.rows))]
         ncols = sum(len(c) for _hall, c in cols)
         has_group = any(hall is not None for hall, _rows in cols)
-        head = line_h * (2 if has_group else 1) + st.px(2)
-        body_top, body_h = y0 + h - head, max(1, h - head - st.px(2))
         col_w = (w - axis) // max(1, ncols)
+        room = col_w - 2 * st.px(1)  # a name on two lines when one is too narrow for it
+        narrow = any(WORDS.extent(r.name, font, True)[0] > room for _h, rs in cols for r in rs)
+        self._name_lines = 2 if narrow else 1
+        head = line_h * (self._name_lines + (1 if has_group else 0)) + st.px(2)
+        body_top, body_h = y0 + h - head, max(1, h - head - st.px(2))
         start, end = view.span
         span_s = max(1.0, (end - start).total_seconds())
 
@@ -191,7 +201,8 @@ class DayView(Widget):  # type: ignore[misc]
 
         self._y_of = y_of
         self._geometry = (x0, axis, col_w, ncols, line_h, font)
-        frame = (x0, y0, w, h, axis, col_w, ncols, view.span, st.key(), self.model.prefs.lang)
+        frame = (x0, y0, w, h, axis, col_w, ncols, view.span, st.key(), self.model.prefs.lang,
+                 self._name_lines)  # fmt: skip
         units: dict[tuple[object, ...], tuple[InstructionGroup, set[tuple[object, ...]]]] = {}
         key: tuple[object, ...] = (frame, "axis")
         units[key] = self._units.get(key) or self._axis_unit(st, frame, body_top, body_h)
@@ -215,6 +226,9 @@ class DayView(Widget):  # type: ignore[misc]
                 x, y, w_, h_ = (int(str(v)) for v in item[-4:])
                 self._damage.append((x, y, w_, h_))
         self._frame, self._items = frame, items
+        self._hour_boxes = [
+            i for i in items if i[0] == "words" and int(str(i[3])) < x0 + axis
+        ]  # the hours beside the axis (the rooms' names are right of it)
         self._drawn_mark = None
         self._draw_now()
         self._draw_mark()
@@ -245,10 +259,12 @@ class DayView(Widget):  # type: ignore[misc]
                                            body_h)}  # fmt: skip
         g.add(Color(*st.fg("screen")))
         for hour, yy in hours:
-            got = self._words(texts.hhmm(hour), "screen", x0, yy - line_h // 2,
+            label = texts.hhmm(hour)
+            got = self._words(label, "screen", x0, yy - line_h // 2,
                               axis - st.px(1), line_h, halign="right", top=False)  # fmt: skip
             if got is not None:
                 g.add(Rectangle(texture=got[1], pos=got[2], size=got[3]))
+                items.add(("words", "screen", got[4], *got[2], *got[3]))
         return g, items
 
     def _unit(self, st: Style, c: int, hall: Row | None, rows: list[Row], body_top: int,
@@ -262,6 +278,7 @@ class DayView(Widget):  # type: ignore[misc]
         y_of = self._y_of
         x0, axis, col_w, _ncols, line_h, _font = self._geometry
         gap = st.px(1.5)
+        name_h = line_h * self._name_lines
         fills: dict[str, list[tuple[int, int, int, int]]] = {}
         labels: list[tuple[str, Any, tuple[int, int], tuple[int, int]]] = []
         items: set[tuple[object, ...]] = set()  # what is drawn, to find what changed
@@ -270,8 +287,8 @@ class DayView(Widget):  # type: ignore[misc]
                   **kw: Any) -> None:  # fmt: skip
             got = self._words(text, role, x, y, room_w, room_h, **kw)
             if got is not None:
-                labels.append(got)
-                items.add(("words", role, text, *got[2], *got[3]))
+                labels.append(got[:4])
+                items.add(("words", role, got[4], *got[2], *got[3]))
 
         def block(role: str, c0: int, c1: int, t0: datetime, t1: datetime, text: str) -> None:
             left, width = x0 + axis + c0 * col_w, (c1 - c0) * col_w
@@ -284,14 +301,14 @@ class DayView(Widget):  # type: ignore[misc]
 
         if hall is not None:
             left = x0 + axis + c * col_w
-            words(hall.name, "screen", left, body_top + line_h + st.px(2), len(rows) * col_w,
+            words(hall.name, "screen", left, body_top + name_h + st.px(2), len(rows) * col_w,
                   line_h, bold=True)  # fmt: skip
             for e in hall.entries:
                 block("busy_block", c, c + len(rows), e.start, e.end, texts.block_label(tr, e))
         for i, row in enumerate(rows):
             col = c + i
             words(row.name, "screen", x0 + axis + col * col_w, body_top + st.px(1), col_w,
-                  line_h, bold=True)  # fmt: skip
+                  name_h, bold=True)  # fmt: skip
             for e in row.entries:
                 if not e.via_hall or self.only is not None:
                     block("busy_block", col, col + 1, e.start, e.end, texts.block_label(tr, e))
@@ -375,7 +392,8 @@ class DayView(Widget):  # type: ignore[misc]
         self.mark_rect = (bx, by, bw, bh)
 
     def _draw_now(self) -> None:
-        """The line at now, with its time on the axis."""
+        """The line at now, with its time on the axis on a ground of its own
+        that hides whole any hour it would overlap (never half an hour's digits)."""
         st, view = self.st, self.view
         if st is None or view is None or self._y_of is None:
             return
@@ -391,10 +409,20 @@ class DayView(Widget):  # type: ignore[misc]
         thick = st.px(0.75)
         g.add(Rectangle(pos=(x0 + axis, yy - thick // 2), size=(ncols * col_w, thick)))
         tex = WORDS.texture(label, font, True, None, "right")
+        lo, hi = yy - line_h // 2, yy - line_h // 2 + line_h
+        hidden = set()
+        for hour in self._hour_boxes:  # an hour it would cover in part: in whole
+            y, h = int(str(hour[4])), int(str(hour[6]))
+            if y < hi and y + h > lo:
+                lo, hi = min(lo, y), max(hi, y + h)
+                hidden.add(hour)
+        self._now_box = (lo, hi)
+        items = self._items or set()
+        self.words_drawn = sorted(str(i[2]) for i in items if i[0] == "words" and i not in hidden)
         if tex is not None:
             tw, th = tex.size
             g.add(Color(*st.bg("now")))
-            g.add(Rectangle(pos=(x0, yy - line_h // 2), size=(axis - st.px(1), line_h)))
+            g.add(Rectangle(pos=(x0, lo), size=(axis - st.px(1), hi - lo)))
             g.add(Color(*st.fg("now")))
             g.add(Rectangle(texture=tex, pos=(x0 + axis - st.px(2) - tw, yy - th // 2),
                             size=(tw, th)))  # fmt: skip
@@ -414,5 +442,7 @@ class DayView(Widget):  # type: ignore[misc]
             return None
         x0, axis, col_w, ncols, line_h, _ = self._geometry
         half = line_h // 2 + self.st.px(1)
-        x, y = self.to_window(x0, self.now_y - half)
-        return (int(x) - 2, int(y), axis + ncols * col_w + 4, 2 * half)
+        lo = min(self.now_y - half, self._now_box[0] - 2)
+        hi = max(self.now_y + half, self._now_box[1] + 2)
+        x, y = self.to_window(x0, lo)
+        return (int(x) - 2, int(y), axis + ncols * col_w + 4, hi - lo)

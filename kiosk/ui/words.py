@@ -7,7 +7,9 @@ Rules this module guarantees:
   does not know, and search the disk for it on every label).
 - ``Words`` renders words white on transparent, once per (words, size,
   weight, wrap width); a texture is as wide as its words unless they must
-  wrap (software GL pays for every pixel drawn, transparent ones too). A
+  wrap (software GL pays for every pixel drawn, transparent ones too).
+  Wrapped words limited to N lines are N lines at most, broken at spaces, the
+  last one ending in "…" when words were left out. A
   changed text gets a new texture: refilling one still queued for drawing
   makes llvmpipe finish the frame first. Recent textures no widget shows any
   more are kept up to ``budget`` bytes, for the next visit; measurements
@@ -25,6 +27,7 @@ from kivy.core.text import LabelBase
 from kivy.graphics.texture import Texture
 from kivy.resources import resource_find
 
+ELLIPSIS = "\u2026"
 FONT = "DejaVuSans"  # has the status symbols and Cyrillic
 # Kivy ships DejaVu Sans but not its bold face: Debian's fonts-dejavu-core has it
 # (Makefile's deps-debian). Without it, bold words are drawn regular.
@@ -87,14 +90,13 @@ class Words:
             self._kept.move_to_end(key)
             return tex
         opts: dict[str, Any] = {}
+        text = words
         if width is not None:
             opts.update(text_size=(max(1, width), None), halign=halign)
-            if lines == 1:  # one line: cut at the right, with an ellipsis
-                opts.update(max_lines=1, shorten=True, shorten_from="right")
-            elif lines:  # whole words on as many lines as there is room for
-                opts.update(max_lines=lines)
+            if lines:
+                text = self.broken(words, px, bold, max(1, width), lines)
         core = CoreLabel(
-            text=words, font_size=px, font_name=FONT, bold=bold, color=(1, 1, 1, 1), **opts
+            text=text, font_size=px, font_name=FONT, bold=bold, color=(1, 1, 1, 1), **opts
         )
         core.refresh()
         tex = core.texture
@@ -105,6 +107,45 @@ class Words:
             _, old = self._kept.popitem(last=False)
             self._bytes -= old.width * old.height * 4
         return tex
+
+    def broken(self, words: str, px: int, bold: bool, width: int, lines: int) -> str:
+        """``words`` broken into at most ``lines`` lines no wider than ``width``,
+        at spaces, the last one cut with an ellipsis when not all fit. (Kivy's
+        core label ignores ``max_lines`` unless given a height, and then drops
+        the FIRST lines; its ``shorten`` cuts out the middle words: "IK…ännu)".)"""
+
+        def fits(s: str) -> bool:
+            return self.extent(s, px, bold)[0] <= width
+
+        def cut(s: str) -> str:  # the longest start of ``s`` that fits with "…"
+            lo, hi = 0, len(s)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if fits(s[:mid].rstrip() + ELLIPSIS):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            return s[:lo].rstrip() + ELLIPSIS
+
+        out: list[str] = []
+        rest = words.split()
+        while rest and len(out) < lines:
+            n = 1
+            while n < len(rest) and fits(" ".join(rest[: n + 1])):
+                n += 1
+            line, rest = " ".join(rest[:n]), rest[n:]
+            if len(out) == lines - 1 and rest:  # the last line, and words left over
+                line, rest = cut(" ".join([line, *rest])), []
+            elif not fits(line):  # one word wider than the room
+                line = cut(line)
+            out.append(line)
+        return "\n".join(out)
+
+    def shown(self, words: str, px: int, bold: bool, room: int, *, lines: int = 0) -> str:
+        """The words as ``fit`` (wrapping) draws them: on lines, cut when limited."""
+        if not words or not lines or self.extent(words, px, bold)[0] <= room:
+            return words
+        return self.broken(words, px, bold, max(1, room), lines)
 
     def fit(self, words: str, px: int, bold: bool, room: int, halign: str, *, wrap: bool = True,
             lines: int = 0) -> Texture | None:  # fmt: skip

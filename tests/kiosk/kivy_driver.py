@@ -200,7 +200,9 @@ def measure(name: str) -> None:
             "local": [w.x, w.y, w.width, w.height], "texture": list(w.texture_size),
             "fg": list(w.color), "role": getattr(w, "role", None),
         })  # fmt: skip
+    timeline = [w.words_drawn for w in app.view.walk() if hasattr(w, "words_drawn")]
     out["measures"][name] = {
+        "timeline": timeline[0] if timeline else None,
         "name": name, "png": str(final), "widgets": found, "px_per_mm": DISPLAY.px_per_mm,
         "size": [Window.width, Window.height], "high": model.prefs.high_contrast,
     }  # fmt: skip

@@ -322,9 +322,19 @@ def reaches_bottom(m: dict[str, Any]) -> list[str]:
     )
 
 
+def timeline_named(m: dict[str, Any]) -> list[str]:
+    """Today's timeline draws (on its canvas) the rooms' names and the hours
+    (at 11:00 the now-time may hide 10:00 and 12:00 on a squeezed timeline)."""
+    words = [w.replace("\n", " ") for w in m["timeline"] or []]
+    need = ["Stora hallen", "Sektion A", "Sektion B", "Sektion C", "Gymmet", "14:00", "16:00"]
+    return [w for w in need if w not in words]
+
+
 def test_sizes_and_contrast_measured_portrait(tmp_path: Path) -> None:
     result = measured(tmp_path, "portrait")
     assert len(result["measures"]) == 8
+    for name in ("today", "today-high", "today-large"):
+        assert timeline_named(result["measures"][name]) == [], name
     for name, m in result["measures"].items():
         assert check_measure(m) == [], name
         assert reaches_bottom(m) == [], name
@@ -338,6 +348,8 @@ def test_sizes_and_contrast_measured_landscape(tmp_path: Path) -> None:
         assert reaches_bottom(m) == [], name
         assert m["size"] == [1920, 1080]
     today = result["measures"]["today"]
+    for name in ("today", "today-high", "today-large"):
+        assert timeline_named(result["measures"][name]) == [], name
     statuses = [w for w in today["widgets"] if w["role"] in ("status_free", "status_busy")]
     assert len(statuses) == 4 and all(w["window"][1] >= 0 for w in statuses)  # all on screen
 
