@@ -16,6 +16,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from .. import texts
@@ -236,7 +237,7 @@ def _caretaker_state(model: KioskModel, v: Any) -> list[Any]:
             "{n} records not yet sent to the booking system",
             sync.backlog,
         ).format(n=sync.backlog)
-        if sync.oldest:
+        if sync.oldest and sync.oldest >= timedelta(minutes=1):  # not "0 minutes ago"
             waiting += _(" (the oldest from {age} ago)").format(age=texts.age_text(tr, sync.oldest))
         lines.append(waiting)
     else:
