@@ -37,7 +37,7 @@ VALUE_MAY_START_WITH_DASH = frozenset({"--public-key"})
 def _run_demo(args: argparse.Namespace) -> int:
     from hallvakt.demo import run_demo
 
-    return run_demo(args)
+    return run_demo(args, hallvakt=main)  # its setup types `hallvakt central ...` commands
 
 
 def _run_provision(args: argparse.Namespace) -> int:
@@ -289,6 +289,12 @@ def _central(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = action("register-node", "trust a node's public key for its facility")
     p.add_argument("--node", required=True, help="node id (PROTOCOL.md §2)")
     p.add_argument("--facility", required=True, help="facility id")
+    p.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
+    p.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
+    p = action("revoke-node", "stop trusting a node: its keys go, its messages are refused")
+    p.add_argument("--node", required=True, help="node id")
+    p = action("replace-key", "trust a node's new public key instead of every old one")
+    p.add_argument("--node", required=True, help="node id")
     p.add_argument("--public-key", required=True, help="raw Ed25519 public key, base64url")
     p.add_argument("--kid", default=None, help="key id (default: node id + key fingerprint)")
     p = action(

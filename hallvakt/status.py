@@ -3,13 +3,15 @@
 Reads only the node database and the kernel clock; never the network, never
 the readers, so it answers also when every daemon is down. Exit status: 0 when
 everything is as it should be, 1 when something needs a look (each such line
-starts with ``!``), 78 for a broken config.
+starts with ``!``), 78 for a broken config or a database that cannot be used
+(missing directory, damaged file: one line saying what to do, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +21,7 @@ from firmware_config.model import NodeConfig
 from sync.protocol.timeutil import age_s, parse_instant
 from sync.replica import (
     Replica,
+    ReplicaError,
     backlog,
     door_states,
     heartbeats,
@@ -27,7 +30,9 @@ from sync.replica import (
 )
 from sync.replica.clock import kernel_clock_synced
 from sync.replica.door_health import fresh_door_health
+from sync.replica.integrity import BootCheck
 from sync.replica.queries import outbox_age
+from sync.replica.refusal import DAMAGED_ADVICE, advice, exit_status, open_or_exit
 
 PROCESSES = ("door", "sync", "kiosk")
 ALARMS = frozenset({"forced", "held_open"})
@@ -140,6 +145,7 @@ def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -
         assert oldest is not None
         line = f"outbox: {waiting} events waiting, oldest {age(now - oldest)}"
         (r.bad if now - oldest > timedelta(minutes=10) else r.ok)(line)
+    _integrity(cfg, r)
     q = quarantine_count(rep)
     if q:
         r.bad(f"quarantine: {q} messages from the broker were refused (see the sync log)")
@@ -157,12 +163,34 @@ def collect(cfg: NodeConfig, rep: Replica, now: datetime, clock_trusted: bool) -
     return r
 
 
+def _integrity(cfg: NodeConfig, r: Report) -> None:
+    """What the link's once-per-boot database check found (sync.replica.integrity)."""
+    last = BootCheck(cfg.database).last()
+    r.data["database_check"] = (
+        None if last is None else {"damaged": last.damaged, "corrupt": last.corrupt}
+    )
+    if last is None:
+        return
+    if last.damaged is not None:
+        r.bad(f"database: DAMAGED ({last.damaged}): {DAMAGED_ADVICE}")
+    elif last.corrupt is not None:
+        r.bad(
+            f"database: a stored record is corrupt ({last.corrupt}); the link asks for a snapshot"
+        )
+    else:
+        r.ok(f"database: checked in {last.seconds:.1f} s this boot, sound")
+
+
 def run_status(args: argparse.Namespace) -> int:
     """``hallvakt status --config FILE [--json]``."""
     cfg = load_or_exit(args.config)
     now = datetime.now(UTC)
-    with Replica.open(cfg.database, default_tz=cfg.timezone) as rep:
-        report = collect(cfg, rep, now, kernel_clock_synced())
+    try:
+        with open_or_exit(cfg.database, default_tz=cfg.timezone, create_dir=False) as rep:
+            report = collect(cfg, rep, now, kernel_clock_synced())
+    except ReplicaError as exc:  # found while reading (a damaged page)
+        print(f"{exc}: {advice(exc)}", file=sys.stderr)
+        return exit_status(exc)
     if args.json:
         print(json.dumps({**report.data, "problems": report.problems}, indent=2, default=str))
     else:

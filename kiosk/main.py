@@ -14,8 +14,8 @@ import sys
 from firmware_config.config import EX_CONFIG, load_or_exit
 from firmware_config.model import Kiosk, Reader
 from firmware_config.secrets import SecretError, load_credential_key
-from sync.replica import Replica
 from sync.replica.clock import SystemClock
+from sync.replica.refusal import open_or_exit
 
 from .display import DEFAULT_DIAGONAL_IN, Display
 from .services import KioskSettings, ReaderPlace, Services
@@ -92,7 +92,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from .model import KioskModel
     from .ui.app import KioskApp
 
-    rep = Replica.open(cfg.database, default_tz=cfg.timezone, busy_timeout_s=BUSY_TIMEOUT_S)
+    rep = open_or_exit(cfg.database, default_tz=cfg.timezone, busy_timeout_s=BUSY_TIMEOUT_S)
     rep.policy_overlay = cfg.policy.apply
     speaker = EspeakSpeaker(
         speaker_device=settings.speaker_device,

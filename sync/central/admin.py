@@ -12,6 +12,10 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 - ``init``: create the store and the signing key (0600, kept if present);
   print the ``[central_keys]`` block for node configs.
 - ``register-node --node ID --facility F --public-key B64URL [--kid K]``.
+- ``revoke-node --node ID``: every key of the node goes; its messages are
+  refused and logged (``nodes.revoke_node``).
+- ``replace-key --node ID --public-key B64URL [--kid K]``: the new key
+  replaces every old one (``nodes.replace_key``).
 - ``import --facility F FILE.json|FILE.csv``: records (one revision per
   ~96 KiB of ops, in one transaction), deletes and walk-in windows.
 - ``book --facility F --resource R --start T --end T --title T [--holder H]``.
@@ -192,6 +196,24 @@ def run_register(cfg: CentralConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_revoke(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    with open_store(cfg) as store:
+        gone = nodes.revoke_node(store, args.node, _now())
+    print(
+        f"node {args.node} revoked ({gone} keys removed): its messages are refused and logged."
+        " At the broker, revoke its certificate (docs/central.md, Revoking a node)"
+    )
+    return 0
+
+
+def run_replace_key(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    raw = nodes.parse_public_key(args.public_key)
+    with open_store(cfg) as store:
+        kid = nodes.replace_key(store, args.node, raw, args.kid, _now())
+    print(f"node {args.node} now trusted with key {kid} only; its old keys are refused")
+    return 0
+
+
 def run_import(cfg: CentralConfig, args: argparse.Namespace) -> int:
     file: Path = args.file
     try:
@@ -312,6 +334,8 @@ Action = Callable[[CentralConfig, argparse.Namespace], int]
 ACTIONS: dict[str, Action] = {
     "init": run_init,
     "register-node": run_register,
+    "revoke-node": run_revoke,
+    "replace-key": run_replace_key,
     "import": run_import,
     "book": run_book,
     "command": run_command,

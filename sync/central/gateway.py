@@ -49,6 +49,7 @@ from sync.protocol import (
     Hello,
     Outgoing,
     Rejected,
+    RejectReason,
     Status,
     TopicError,
     Want,
@@ -146,8 +147,12 @@ class Central:
             node = None
         if res.security:
             self.stats["security"] += 1
-            log.warning("dropped %s: %s (%s)", topic[:200], res.reason.value, res.detail)
-            nodes.log_security(self.store, topic, node, res.reason.value, res.detail, at)
+            detail = res.detail
+            revoked = node is not None and nodes.is_revoked(self.store, node)
+            if res.reason is RejectReason.UNKNOWN_KEY and revoked:
+                detail = f"node revoked: {detail}"  # hallvakt central revoke-node
+            log.warning("dropped %s: %s (%s)", topic[:200], res.reason.value, detail)
+            nodes.log_security(self.store, topic, node, res.reason.value, detail, at)
         else:
             self.stats["quarantined"] += 1
             log.info("quarantined %s: %s (%s)", topic[:200], res.reason.value, res.detail)

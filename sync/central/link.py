@@ -73,7 +73,9 @@ class BrokerSettings:
     session_expiry_s: int = 7 * 86_400
     leave_shared_on_stop: bool = False  # central.toml broker.leave_shared_on_stop
     reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 300.0
+    # A few seconds, full jitter: after a broker restart every node's events
+    # wait for central's shared subscription (issue 13 §4; it reached 25 s).
+    reconnect_max_s: float = 5.0
 
     def endpoint(self) -> Endpoint:
         """Where ``sync.mqtt`` connects: TLS with the client certificate for

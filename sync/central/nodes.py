@@ -130,6 +130,57 @@ def register_node(
     return kid
 
 
+def _registered(store: Store, node: str) -> None:
+    if store.execute("SELECT 1 FROM nodes WHERE node = ?", [node]).fetchone() is None:
+        raise RegistryError(f"node {node!r} is not registered")
+
+
+def revoke_node(store: Store, node: str, now: datetime) -> int:
+    """Revoke ``node`` (a stolen or retired node): every key of it goes, in one
+    transaction, so each message it sends from then on is refused
+    (``unknown_key``) and logged as a security event that names the
+    revocation (``is_revoked``); its commands not yet sent are cancelled. The
+    registration stays, so its events and its refusals keep their node.
+    Returns the number of keys removed; ``RegistryError`` for an unknown node."""
+    with store.write():
+        store.lock("node", node)
+        _registered(store, node)
+        gone = store.execute("DELETE FROM node_keys WHERE node = ?", [node]).rowcount
+        store.execute(
+            "UPDATE commands SET state = 'cancelled' WHERE node = ? AND state = 'queued'", [node]
+        )
+        log_security(store, f"hallvakt/v1/{node}/", node, "revoked", f"{gone} keys removed", now)
+    return int(gone)
+
+
+def replace_key(store: Store, node: str, raw_key: bytes, kid: str | None, now: datetime) -> str:
+    """Replace every key of ``node`` by ``raw_key`` in one transaction (the node
+    was provisioned again, or its key leaked): a message signed with an old key
+    is refused from then on. Returns the new kid; ``RegistryError`` for an
+    unknown node or a bad key or kid. Works for a revoked node too (it is
+    trusted again)."""
+    Ed25519PublicKey.from_public_bytes(raw_key)
+    kid = check_kid(kid if kid is not None else default_kid(node, raw_key))
+    with store.write():
+        store.lock("node", node)
+        _registered(store, node)
+        store.execute("DELETE FROM node_keys WHERE node = ?", [node])
+        store.execute(
+            "INSERT INTO node_keys VALUES (?, ?, ?, ?)", [node, kid, b64url(raw_key), to_ts(now)]
+        )
+    return kid
+
+
+def is_revoked(store: Store, node: str) -> bool:
+    """Registered, with no key left (``revoke_node``)."""
+    row = store.execute(
+        "SELECT (SELECT count(*) FROM node_keys k WHERE k.node = n.node) FROM nodes n"
+        " WHERE n.node = ?",
+        [node],
+    ).fetchone()
+    return row is not None and row[0] == 0
+
+
 def node_keys(store: Store, node: str) -> dict[str, Ed25519PublicKey]:
     """The keys registered to ``node`` by kid; ``{}`` for a node not registered."""
     rows = store.execute("SELECT kid, public_key FROM node_keys WHERE node = ?", [node])

@@ -59,13 +59,13 @@ from sync.protocol import (
 )
 from sync.protocol.wire import MAX_BATCH
 from sync.replica import (
-    ENTITIES,
     AckError,
     Replica,
     ReplicaCorrupt,
     acknowledge,
     backlog,
 )
+from sync.replica.integrity import scan_records
 
 from .downstream import Downstream
 from .events import (
@@ -197,16 +197,23 @@ class LinkCore:
         return self._publish(Status(State.OFFLINE, self.epoch), at)
 
     def check_replica(self) -> bool:
-        """Read every record once; a corrupt replica asks for a snapshot. True if sound."""
-        try:
-            with self.rep.read():
-                for cls in ENTITIES.values():
-                    self.rep.all(cls)
-        except ReplicaCorrupt as exc:
-            log.error("replica is corrupt, a snapshot will be asked for: %s", exc)
-            self.down.want_snapshot = True
-            return False
-        return True
+        """Decode every record once (a chunk at a time); a corrupt replica asks
+        for a snapshot. True if sound. The daemon runs the same check in the
+        background instead (``sync.link.shell.IntegrityWatch``)."""
+        found = scan_records(self.rep)
+        if found is not None:
+            self.replica_corrupt(found)
+        return found is None
+
+    def replica_corrupt(self, detail: str, at: Moment | None = None) -> list[Output]:
+        """A stored record does not decode: ask for a snapshot (now, if connected
+        and ``at`` is given; else at the next connect)."""
+        log.error("replica is corrupt, asking for a snapshot: %s", detail)
+        self.down.want_snapshot = True
+        out: list[Output] = []
+        if at is not None:
+            self.down.ask(Want.SNAPSHOT, at, out, force=True)
+        return out
 
     def stats(self, at: Moment) -> LinkStats:
         st = self.rep.state()
@@ -295,6 +302,7 @@ class LinkCore:
             self.inbound.drop(msg, result, at)
             return
         self._heard = True  # central (or at least its key) answers: no more hello repeats
+        self.window.central_heard(at.mono)  # what went before it answered goes again now
         try:
             self._accept(msg, result, at, out)
         except ReplicaCorrupt as exc:

@@ -8,9 +8,13 @@ for them (PROTOCOL.md §6; sans-I/O).
   changes (at once if it is above every revision known before, else as
   ``CursorPacer`` allows).
 - ``changes`` apply through ``apply_changes`` in one transaction (APPLIED and
-  GAP send a cursor; DUPLICATE is ignored); ``snapshot`` parts are staged
-  (APPLIED sends a cursor; a part that does not fit its siblings is dropped as
-  ``malformed``). While a snapshot is wanted, ``changes`` are not applied.
+  GAP send a cursor; DUPLICATE is ignored); a GAP whose cursor the pacer holds
+  back is asked again by the retry timer within 1 s (PROTOCOL.md §6: every
+  gap gets a cursor). ``snapshot`` parts are staged (APPLIED sends a cursor; a
+  part that does not fit its siblings is dropped as ``malformed``; a part of
+  a revision already applied is ignored unless a snapshot is wanted or that
+  revision is being staged). While a snapshot is wanted, ``changes`` are not
+  applied.
 - ``command`` passes ``CommandGuard`` and is queued in the database
   (``queue_command`` persists its seq first: at most once). ``resync`` is
   carried out here (a snapshot is asked for); door commands by the door
@@ -56,6 +60,7 @@ from sync.replica import (
     pending_commands,
     queue_command,
     stage_snapshot,
+    staged_snapshot,
 )
 
 from .events import MessageIn, Moment, Output, Publish
@@ -122,9 +127,17 @@ class Downstream:
             self.ask(Want.CHANGES, at, out, force=True)
         elif outcome is ApplyOutcome.GAP:
             self._gap_rev = max(self._gap_rev, ch.batch.rev)
-            self.ask(Want.CHANGES, at, out)
+            if not self.ask(Want.CHANGES, at, out):
+                self.cursors.gap(at.mono)  # held back: the timer asks within 1 s
 
     def on_snapshot(self, msg: MessageIn, sn: Snapshot, at: Moment, out: list[Output]) -> None:
+        staged = staged_snapshot(self.rep)
+        if (
+            not self.want_snapshot
+            and sn.part.rev <= self.rep.state().applied_rev
+            and (staged is None or staged.rev != sn.part.rev)
+        ):
+            return  # the rest of a snapshot applied already (or one not asked for)
         try:
             outcome = stage_snapshot(self.rep, sn.part, at.wall)
         except BatchError as exc:
@@ -204,15 +217,19 @@ class Downstream:
         """The newest revision central is known to have: its head, or a batch seen."""
         return max(self.rep.state().head_rev or 0, self._gap_rev)
 
-    def ask(self, want: Want, at: Moment, out: list[Output], *, force: bool = False) -> None:
+    def ask(self, want: Want, at: Moment, out: list[Output], *, force: bool = False) -> bool:
         """Send a cursor as ``CursorPacer`` allows; ``force``: there is news (a new
-        ``applied_rev`` to report, or a head above every revision known before)."""
+        ``applied_rev`` to report, or a head above every revision known before),
+        or the retry timer decided. True if one was sent (or the next connection
+        will ask)."""
         if not self._connected():
-            return  # the next connection asks (hello, the retained head, want_snapshot)
+            return True  # the next connection asks (hello, the retained head, want_snapshot)
         key = (self.rep.state().applied_rev, Want.SNAPSHOT if self.want_snapshot else want)
-        if self.cursors.may_send(key, at.mono, force=force):
-            out.append(self._sign(Cursor(*key), at))
-            self.cursors.sent(key, at.mono, missing=self._needs_data())
+        if not self.cursors.may_send(key, at.mono, force=force):
+            return False
+        out.append(self._sign(Cursor(*key), at))
+        self.cursors.sent(key, at.mono, missing=self._needs_data())
+        return True
 
     def cursor_timer(self, at: Moment, out: list[Output]) -> None:
         """Ask again if data is still missing when the pacer's timer is due."""
@@ -220,6 +237,6 @@ class Downstream:
             return
         if self._needs_data():
             key = self.cursors.key
-            self.ask(key[1] if key else Want.CHANGES, at, out)
+            self.ask(key[1] if key else Want.CHANGES, at, out, force=True)
         else:
             self.cursors.retry_at = None

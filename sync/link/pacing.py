@@ -8,6 +8,10 @@
 - While data is still missing, the request is repeated after its delay:
   ``retry``, doubling for each repeat of the same request, up to ``retry_max``.
   A new connection forgets everything.
+- A gap (a batch above ``applied_rev``, PROTOCOL.md §6) is always answered
+  within ``gap_retry`` (1 s): when the pacer holds its cursor back, ``gap``
+  moves the retry to at most ``gap_retry`` after the last cursor sent (a
+  gap 0.2 s after a confirmed batch waited 150 s before).
 
 ``DropLimit`` (PROTOCOL.md §4 security events): at most ``per_minute``
 ``security.rejected`` events per minute, so that someone with broker access
@@ -28,6 +32,7 @@ CursorKey = tuple[int, Want]  # (applied_rev, want)
 class CursorPacer:
     retry: float = 10.0
     retry_max: float = 300.0
+    gap_retry: float = 1.0
     key: CursorKey | None = None  # the last request sent
     sent_at: float = float("-inf")
     delay: float = 0.0
@@ -48,6 +53,12 @@ class CursorPacer:
         self.delay = min(self.retry * 2**self.repeats, self.retry_max)
         self.key, self.sent_at = key, mono
         self.retry_at = mono + self.delay if missing else None
+
+    def gap(self, mono: float) -> None:
+        """A gap was seen and its cursor held back: ask again by ``gap_retry``
+        after the last cursor at the latest."""
+        at = max(mono, self.sent_at + self.gap_retry)
+        self.retry_at = at if self.retry_at is None else min(self.retry_at, at)
 
     def due(self, mono: float) -> bool:
         return self.retry_at is not None and mono >= self.retry_at

@@ -14,6 +14,15 @@ what it returns. Rules:
 - SIGTERM and SIGINT stop the loop after the current turn; if connected, the
   retained ``status`` offline is published and a normal DISCONNECT sent (the
   broker then drops the Will).
+- The database's full check (``sync.replica.integrity.BootCheck``: SQLite's
+  ``quick_check``, then every record decoded) runs once per boot in
+  ``IntegrityWatch``, a thread with its own connection, so a start never waits
+  for it. A damaged file ends the link with one line and exit 78; a corrupt
+  record asks central for a snapshot. Staging tables a killed snapshot left
+  are tidied at start.
+- A database error in a turn (``ReplicaBusy``, ``ReplicaFull``,
+  ``ReplicaUnavailable``) is logged and the turn tried again after
+  ``DB_RETRY_S``; ``ReplicaDamaged`` ends the link (exit 78).
 - ``LinkStats`` (read at most every ``STATS_EVERY_S``) go to
   ``status_path(cfg)`` (JSON, replaced atomically) when they change, and at
   least every ``STATUS_EVERY_S``; and every ``BEAT_S`` into the database as
@@ -31,7 +40,6 @@ import logging
 import os
 import queue
 import signal
-import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -44,8 +52,17 @@ from firmware_config.model import NodeConfig, fingerprint
 from firmware_config.runtime import Notifier
 from firmware_config.secrets import load_node_key
 from sync.protocol.timeutil import format_instant
-from sync.replica import Replica, beat
+from sync.replica import (
+    Replica,
+    ReplicaCorrupt,
+    ReplicaDamaged,
+    ReplicaError,
+    beat,
+    tidy,
+)
 from sync.replica.clock import SystemClock
+from sync.replica.integrity import BootCheck, CheckRecord
+from sync.replica.refusal import EX_CONFIG, advice, open_or_exit
 
 from .backoff import Backoff
 from .clock import LinkClock
@@ -59,6 +76,7 @@ from .events import (
     MessageIn,
     Moment,
     OutboxGrew,
+    Output,
     Publish,
     PublishRefused,
     Subscribe,
@@ -134,6 +152,33 @@ class StatusFile:
         self._last, self._written = key, at.mono
 
 
+class IntegrityWatch(threading.Thread):
+    """The once-per-boot full check of the database (module rules), on a
+    connection of its own; ``result`` is set when it is done."""
+
+    def __init__(self, path: str, tz: str, stop: threading.Event) -> None:
+        super().__init__(name="hallvakt-integrity", daemon=True)
+        self.path, self.tz, self.stop = path, tz, stop
+        self.result: CheckRecord | None = None
+        self.failed: str | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            check = BootCheck(self.path)
+            if not check.due():
+                self.result = check.last()
+                return
+            with Replica.open(self.path, default_tz=self.tz) as rep:
+                # Yield between chunks: the link's own thread comes first.
+                self.result = check.run(rep, pause=lambda: self.stop.wait(0.002))
+            log.info("database check took %.1f s", self.result.seconds)
+        except ReplicaError as exc:
+            self.failed = str(exc)
+        finally:
+            self.done.set()
+
+
 class LinkRunner:
     """The loop (module rules). ``stop`` ends it from any thread or a signal."""
 
@@ -146,8 +191,11 @@ class LinkRunner:
         *,
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
+        watch: IntegrityWatch | None = None,
     ) -> None:
         self.core, self.transport, self.clock, self.status = core, transport, clock, status
+        self.watch = watch
+        self.exit_status = 0
         self.backoff = backoff or Backoff()
         self.stop = stop or threading.Event()
         self._next_attempt = float("-inf")
@@ -164,17 +212,48 @@ class LinkRunner:
         return int(self.core.rep.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def run(self) -> None:
-        self.core.check_replica()
+        """Turn until stopped; ``exit_status`` says how it ended (0, or 78 for a
+        damaged database)."""
+        if self.watch is None:
+            self.core.check_replica()
+        else:
+            self.watch.start()
         self.notifier.ready(f"node {self.core.s.node}")
         try:
             while not self.stop.is_set():
                 try:
                     self.turn()
-                except sqlite3.OperationalError as exc:  # locked or I/O: try again shortly
+                    self._watched()
+                except ReplicaDamaged as exc:
+                    self._refuse(str(exc))
+                except ReplicaCorrupt as exc:  # read outside a message's handling
+                    self._feed_outputs(self.core.replica_corrupt(str(exc), self.clock.now()))
+                except ReplicaError as exc:  # busy, full, I/O: try again shortly
                     log.error("database: %s", exc)
                     self.stop.wait(DB_RETRY_S)
         finally:
             self._shutdown()
+
+    def _refuse(self, problem: str) -> None:
+        log.error("%s: %s", problem, advice(ReplicaDamaged(problem)))
+        self.exit_status = EX_CONFIG
+        self.stop.set()
+
+    def _watched(self) -> None:
+        """Act on the background check once it is done."""
+        watch = self.watch
+        if watch is None or not watch.done.is_set():
+            return
+        self.watch = None
+        if watch.failed is not None:
+            log.warning("database check did not finish: %s", watch.failed)
+        rec = watch.result
+        if rec is None:
+            return
+        if rec.damaged is not None:
+            self._refuse(f"node database {self.core.rep.path} is damaged: {rec.damaged}")
+        elif rec.corrupt is not None:
+            self._feed_outputs(self.core.replica_corrupt(rec.corrupt, self.clock.now()))
 
     def turn(self) -> None:
         at = self.clock.now()
@@ -213,7 +292,7 @@ class LinkRunner:
             self._next_beat = at.mono + BEAT_S
             try:
                 beat(self.core.rep, "sync", self.started, at.wall, stats.to_json())
-            except sqlite3.OperationalError as exc:  # a long writer elsewhere: next time
+            except ReplicaError as exc:  # a long writer elsewhere, a full disk: next time
                 log.warning("heartbeat not written: %s", exc)
 
     def _attempt(self, at: Moment) -> None:
@@ -261,7 +340,10 @@ class LinkRunner:
 
     def _feed(self, event: Input, at: Moment) -> None:
         self._wake = None
-        for out in self.core.handle(event, at):
+        self._feed_outputs(self.core.handle(event, at))
+
+    def _feed_outputs(self, outputs: list[Output]) -> None:
+        for out in outputs:
             match out:
                 case Subscribe():
                     self.transport.subscribe(out.topics)
@@ -280,7 +362,7 @@ class LinkRunner:
             self.transport.disconnect()
         else:
             self.transport.close()
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(ReplicaError):
             self._drain()
             if self.status is not None:
                 self.status.update(self.core.stats(at), at)
@@ -302,11 +384,14 @@ def run(
     cfg: NodeConfig, *, assume_clock_trusted: bool = False, stop: threading.Event | None = None
 ) -> int:
     """Run the sync link for ``cfg`` until ``stop`` is set or a signal arrives.
-    Returns the exit status (0)."""
+    Returns the exit status: 0, or 78 for a database that cannot be used
+    (one line on stderr, ``sync.replica.refusal``)."""
     settings = settings_for(cfg)
     stop = stop or threading.Event()
     _install_signals(stop)
-    with Replica.open(cfg.database, default_tz=cfg.timezone) as rep:
+    with open_or_exit(cfg.database, default_tz=cfg.timezone) as rep:
+        if tidy(rep):
+            log.info("tidied the staging tables a stopped snapshot left")
         core = LinkCore(rep, settings)
         transport = MqttTransport(endpoint_for(cfg.broker, cfg.node_id), cfg.node_id)
         where = cfg.broker.url
@@ -319,6 +404,7 @@ def run(
             LinkClock(SystemClock(assume_clock_trusted)),
             StatusFile(status_path(cfg)),
             stop=stop,
+            watch=IntegrityWatch(str(cfg.database), cfg.timezone, stop),
         )
         runner.run()
-    return 0
+    return runner.exit_status

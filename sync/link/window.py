@@ -12,6 +12,12 @@ Rules this module guarantees (PROTOCOL.md §5 events, §6 ack):
   storing) moves every deadline to at least ``resend_after`` from then.
 - ``restart`` (a new connection) forgets every range: sending starts again at
   the first unacknowledged ``seq``.
+- Until central is heard on a connection (``heard``), a range is sent again
+  after ``resend_unheard`` (2 s) doubling up to ``resend_after``: after a
+  broker restart the node may connect before central subscribed again, and
+  what it sent then reached nobody. When central is first heard, every range
+  sent at least ``STALE_S`` before is due at once (its ack is unknown and it
+  likely went unheard); younger ones get the ordinary timeout.
 
 Pure: no clock (``mono`` is passed in), no database, no I/O.
 """
@@ -20,15 +26,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+STALE_S = 1.0  # central answers in milliseconds: a range older than this went unheard
+
 
 @dataclass(slots=True)
 class Flight:
-    """Events ``first..last`` sent and not yet acknowledged."""
+    """Events ``first..last`` sent at ``sent_at`` and not yet acknowledged."""
 
     first: int
     last: int
     deadline: float
     attempts: int
+    sent_at: float = 0.0
 
     @property
     def size(self) -> int:
@@ -37,13 +46,22 @@ class Flight:
 
 class Window:
     def __init__(
-        self, *, max_batches: int = 4, resend_after: float = 10.0, resend_max: float = 300.0
+        self,
+        *,
+        max_batches: int = 4,
+        resend_after: float = 10.0,
+        resend_max: float = 300.0,
+        resend_unheard: float = 2.0,
     ) -> None:
-        if max_batches < 1 or resend_after <= 0 or resend_max < resend_after:
-            raise ValueError("max_batches >= 1 and 0 < resend_after <= resend_max")
+        if max_batches < 1 or not 0 < resend_unheard <= resend_after <= resend_max:
+            raise ValueError(
+                "max_batches >= 1 and 0 < resend_unheard <= resend_after <= resend_max"
+            )
         self.max_batches = max_batches
         self.resend_after = resend_after
         self.resend_max = resend_max
+        self.resend_unheard = resend_unheard
+        self.heard = False  # central answered on this connection
         self.acked = 0  # highest seq acknowledged
         self.next_seq = 1  # the first seq not yet sent on this connection
         self.flights: list[Flight] = []
@@ -53,6 +71,18 @@ class Window:
         self.acked = acked
         self.next_seq = acked + 1
         self.flights.clear()
+        self.heard = False
+
+    def central_heard(self, mono: float) -> None:
+        """The first verified message from central on this connection (module rules)."""
+        if self.heard:
+            return
+        self.heard = True
+        for f in self.flights:
+            if f.sent_at <= mono - STALE_S:
+                f.deadline = min(f.deadline, mono)
+            else:  # likely on its way to an ack: the ordinary timeout
+                f.deadline = max(f.deadline, f.sent_at + self.timeout(f.attempts))
 
     @property
     def room(self) -> bool:
@@ -63,13 +93,15 @@ class Window:
         return sum(f.size for f in self.flights)
 
     def timeout(self, attempts: int) -> float:
+        if not self.heard:
+            return float(min(self.resend_unheard * 2**attempts, self.resend_after))
         return float(min(self.resend_after * 2**attempts, self.resend_max))
 
     def sent(self, first: int, last: int, mono: float, attempts: int = 0) -> None:
         """Events ``first..last`` were just published (``attempts`` earlier tries)."""
         if not self.acked < first <= last:
             raise ValueError(f"cannot send {first}..{last}: acknowledged through {self.acked}")
-        self.flights.append(Flight(first, last, mono + self.timeout(attempts), attempts))
+        self.flights.append(Flight(first, last, mono + self.timeout(attempts), attempts, mono))
         self.flights.sort(key=lambda f: f.first)
         self.next_seq = max(self.next_seq, last + 1)
 

@@ -20,7 +20,10 @@ Rules this module guarantees:
     the caller's ``keys`` by ``kid``;
   - a ``kid`` present in ``keys`` → else ``UnknownKey``;
   - a 64-byte signature that verifies over the ASCII signing input → else
-    ``BadSignature``;
+    ``BadSignature``; an empty signature segment (how ``alg: none`` tokens
+    end, RFC 7515 §A.5) with a payload is ``BadSignature`` too (or
+    ``UnsupportedAlgorithm`` for its header), never ``Malformed``: a
+    receiver logs it as a security event (PROTOCOL.md §4);
   - and only then, a payload that is strict UTF-8 JSON: an object, no
     duplicate member names, no ``NaN``/``Infinity`` or overflowing numbers,
     no lone surrogates, nesting at most ``MAX_DEPTH`` → else ``Malformed``.
@@ -90,6 +93,7 @@ MAX_DEPTH = 32  # nesting of objects and arrays; v1 messages need 7
 SIGNATURE_BYTES = 64  # RFC 8032 §5.1.6
 
 _TOKEN = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_UNSIGNED = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 _KID = re.compile(r"[!-~]{1,128}")  # printable ASCII, no space
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -283,6 +287,12 @@ def verify(token: bytes | str, keys: Mapping[str, Ed25519PublicKey]) -> Verified
         raise TooLarge(f"token of {len(token)} bytes is above {MAX_TOKEN_BYTES}")
     m = _TOKEN.fullmatch(token)
     if m is None:
+        unsigned = _UNSIGNED.fullmatch(token)
+        if unsigned is not None:
+            # An empty signature (``alg: none`` as RFC 7515 §A.5 makes it) is a
+            # forgery attempt, a security event, not a malformed message (§4).
+            _check_header(_strict_object(b64url_decode(unsigned.group(1).decode()), "header"))
+            raise BadSignature("the signature is empty")
         raise Malformed(_shape_problem(token))
     head_b64, body_b64, sig_b64 = (g.decode("ascii") for g in m.groups())
     kid = _check_header(_strict_object(b64url_decode(head_b64), "header"))

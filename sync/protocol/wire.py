@@ -2,6 +2,8 @@
 ``changes`` batches and ``snapshot`` parts, and the node's outbox events.
 
 Rules this module guarantees:
+- An upsert's ``data`` need not repeat the op's ``id`` (the record's id); a
+  ``data.id`` that differs from it makes the batch malformed (PROTOCOL.md §6).
 - ``ChangeBatch.from_wire`` and ``SnapshotPart.from_wire`` validate a whole
   ``changes`` or ``snapshot`` body, every record through
   ``sync.protocol.records.parse_record``, and raise ``BatchError`` naming what
@@ -75,8 +77,11 @@ def _op(i: int, o: Any) -> Op:
         return Op("delete", entity, ident, None)
     if kind != "upsert":
         raise BatchError(f"ops[{i}].op: must be upsert or delete")
+    data = o.get("data")
+    if isinstance(data, Mapping) and "id" not in data:
+        data = {**data, "id": ident}  # PROTOCOL.md §6: the op's id is the record's id
     try:
-        rec = parse_record(entity, o.get("data"))  # type: ignore[arg-type]
+        rec = parse_record(entity, data)  # type: ignore[arg-type]
     except (RecordError, AttributeError) as exc:
         raise BatchError(f"ops[{i}].data: {exc}") from None
     if rec.id != ident:

@@ -34,14 +34,7 @@ from sync.protocol.wire import (
 )
 
 from .access import AccessContext, Candidate, access_context
-from .apply import (
-    ApplyOutcome,
-    StagedSnapshot,
-    apply_changes,
-    replace_all,
-    stage_snapshot,
-    staged_snapshot,
-)
+from .apply import ApplyOutcome, apply_changes, replace_all
 from .attendance import (
     AccessRecord,
     StartReport,
@@ -82,6 +75,16 @@ from .device_status import (
     set_reader_state,
 )
 from .digests import card_digest, card_id, code_digest, pin_digest
+from .errors import (
+    ReplicaBusy,
+    ReplicaConflict,
+    ReplicaCorrupt,
+    ReplicaDamaged,
+    ReplicaError,
+    ReplicaFailure,
+    ReplicaFull,
+    ReplicaUnavailable,
+)
 from .heartbeat import Heartbeat, beat, heartbeats
 from .kiosk_taps import KioskTap, kiosk_taps_after, last_kiosk_tap_id, record_kiosk_tap
 from .outbox import (
@@ -108,7 +111,8 @@ from .queries import (
     resource_tree,
 )
 from .release import release_due, sweep_releases
-from .store import Replica, ReplicaCorrupt, ReplicaError, SyncState
+from .snapshot import StagedSnapshot, stage_snapshot, staged_snapshot, tidy
+from .store import Replica, SyncState
 from .walkins import (
     RejectedWalkin,
     WalkinRefused,
@@ -151,8 +155,14 @@ __all__ = [
     "RecordError",
     "RejectedWalkin",
     "Replica",
+    "ReplicaBusy",
+    "ReplicaConflict",
     "ReplicaCorrupt",
+    "ReplicaDamaged",
     "ReplicaError",
+    "ReplicaFailure",
+    "ReplicaFull",
+    "ReplicaUnavailable",
     "Resource",
     "Revocation",
     "ScheduleEntry",
@@ -225,6 +235,7 @@ __all__ = [
     "sweep_no_shows",
     "sweep_releases",
     "take_message",
+    "tidy",
     "uuid7",
     "walkin_states",
     "zone",

@@ -15,8 +15,11 @@ Rules this module guarantees (PROTOCOL.md §5, §6 ack):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,7 +30,10 @@ from sync.protocol.records import Booking
 from sync.protocol.timeutil import from_ts, to_ts
 from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
 
-from .store import Replica, ReplicaError
+from .store import Replica, ReplicaCorrupt, ReplicaError
+
+log = logging.getLogger("hallvakt.replica")
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 class AckError(ReplicaError):
@@ -107,12 +113,73 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
 
 
 def pending_events(rep: Replica, *, after: int = 0, limit: int = MAX_BATCH) -> list[OutboxEvent]:
-    """Unacknowledged events with ``seq > after``, oldest first, at most ``limit``."""
-    rows = rep.conn.execute(
-        "SELECT seq, id, type, at_ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+    """Unacknowledged events with ``seq > after``, oldest first, at most ``limit``.
+
+    A row damaged on disk (text that is not UTF-8, a body that is not JSON) is
+    still an event in the sequence: it comes with its body replaced by
+    ``{"damaged": true, "detail": ...}`` (and, where they are unreadable too, a
+    ``security.rejected`` type and an id made from the epoch and seq), so that
+    central's contiguous ``through`` can pass it (docs/sync.md).
+    """
+    sql = "SELECT seq, id, type, at_ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+    try:
+        rows = rep.conn.execute(sql, [after, limit]).fetchall()
+        return [OutboxEvent(s, i, t, from_ts(a), _body(b)) for s, i, t, a, b in rows]
+    except (ReplicaCorrupt, ValueError):
+        pass
+    raw = rep.conn.execute(
+        "SELECT seq, CAST(id AS BLOB), CAST(type AS BLOB), at_ts, CAST(body AS BLOB) FROM outbox"
+        " WHERE seq > ? ORDER BY seq LIMIT ?",
         [after, limit],
     ).fetchall()
-    return [OutboxEvent(s, i, t, from_ts(a), json.loads(b)) for s, i, t, a, b in rows]
+    epoch = rep.state().epoch
+    return [_salvaged(epoch, s, i, t, a, b) for s, i, t, a, b in raw]
+
+
+def _body(text: str) -> dict[str, Any]:
+    body = json.loads(text)
+    if not isinstance(body, dict):
+        raise ValueError("an event body must be a JSON object")
+    return body
+
+
+def _salvaged(epoch: int, seq: int, ident: Any, type_: Any, at_ts: Any, body: Any) -> OutboxEvent:
+    """One outbox row read byte by byte (``pending_events``)."""
+    problems: list[str] = []
+
+    def text(value: Any, what: str) -> str | None:
+        try:
+            return bytes(value).decode("utf-8")
+        except (UnicodeDecodeError, TypeError):
+            problems.append(f"{what} is not UTF-8")
+            return None
+
+    at = from_ts(at_ts) if isinstance(at_ts, int) else from_ts(0)
+    event_id = text(ident, "id")
+    if event_id is None or not _UUID7.fullmatch(event_id):
+        event_id = _stand_in_id(epoch, seq, at)
+    kind = text(type_, "type")
+    if kind not in EVENT_TYPES:
+        kind = "security.rejected"
+    decoded = text(body, "body")
+    try:
+        out = _body(decoded) if decoded is not None else None
+    except ValueError as exc:
+        problems.append(f"body is not a JSON object ({exc})")
+        out = None
+    if out is None or problems:
+        detail = "; ".join(problems)
+        log.error("outbox event %d is damaged (%s); it goes as damaged", seq, detail)
+        out = {"damaged": True, "reason": "damaged_outbox_row", "detail": detail}
+    return OutboxEvent(seq, event_id, kind, at, out)
+
+
+def _stand_in_id(epoch: int, seq: int, at: datetime) -> str:
+    """A UUIDv7 that is the same each time for (``epoch``, ``seq``): resends agree."""
+    rand = int.from_bytes(hashlib.sha256(f"{epoch}:{seq}".encode()).digest()[:10], "big")
+    value = (int(at.timestamp() * 1000) & (2**48 - 1)) << 80 | 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
 
 
 def backlog(rep: Replica) -> int:

@@ -14,23 +14,51 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .errors import GuardedConnection, ReplicaError, translate
+from .opening import check_size, prepare_directory, probe_roots
 from .sqlite import BUSY_TIMEOUT_S, open_database
 
 MIGRATIONS = Migrations("hallvakt.replica")
 
 
-def connect(path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Database:
+def connect(
+    path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S, create_dir: bool = False
+) -> Database:
     """Open (creating if needed) the node database at ``path`` and migrate it.
 
-    ``":memory:"`` gives a private in-memory database. Raises ``sqlite3.DatabaseError``
-    when the file is not a database or fails its quick integrity check.
+    ``":memory:"`` gives a private in-memory database. The connection is a
+    ``GuardedConnection`` (it raises ``sync.replica.errors`` classes only).
+    ``create_dir``: make a missing directory (``opening.prepare_directory``).
+    Raises ``ReplicaUnavailable`` (no directory, no access), ``ReplicaDamaged``
+    (not a database, cut short, a damaged root page). The full integrity check
+    is not run here (``sync.replica.integrity``: once per boot).
     """
-    return open_database(path, MIGRATIONS, busy_timeout_s=busy_timeout_s)
+    prepare_directory(path, create=create_dir)
+    check_size(path)
+    try:
+        db = open_database(
+            path,
+            MIGRATIONS,
+            busy_timeout_s=busy_timeout_s,
+            factory=GuardedConnection,
+            quick_check=False,
+        )
+    except ReplicaError:
+        raise
+    except sqlite3.Error as exc:  # from sqlite3.connect itself, before the guard exists
+        raise translate(exc, str(path)) from exc
+    try:
+        probe_roots(db.conn)
+    except BaseException:
+        db.conn.close()
+        raise
+    return db
 
 
 @MIGRATIONS(name="0001_initial")

@@ -2,8 +2,9 @@
 
 Rules this module guarantees:
 - WAL journal and ``synchronous=FULL`` (a commit survives power loss), a busy
-  timeout, foreign keys on, and a quick integrity check on every open: a file
-  that is not a database or is corrupt raises ``sqlite3.DatabaseError``.
+  timeout, foreign keys on, and (unless ``quick_check=False``) a quick
+  integrity check on open: a file that is not a database or is corrupt raises
+  ``sqlite3.DatabaseError`` (or what the connection ``factory`` makes of it).
 - Migrations (sqlite-utils ``Migrations``) are applied under the write lock,
   so processes opening a new file together migrate it once.
 - ``Transactional.write()`` takes the write lock up front (``BEGIN
@@ -27,14 +28,25 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def open_database(
-    path: str | Path, migrations: Migrations, *, busy_timeout_s: float = BUSY_TIMEOUT_S
+    path: str | Path,
+    migrations: Migrations,
+    *,
+    busy_timeout_s: float = BUSY_TIMEOUT_S,
+    factory: type[sqlite3.Connection] = sqlite3.Connection,
+    quick_check: bool = True,
 ) -> Database:
     """Open (creating if needed) the database at ``path`` and apply ``migrations``.
 
-    ``":memory:"`` gives a private in-memory database.
+    ``":memory:"`` gives a private in-memory database. ``factory``: the
+    connection class; ``quick_check=False`` leaves the integrity check to the
+    caller (it reads the whole file: about 1 s per GB).
     """
     conn = sqlite3.connect(
-        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        str(path),
+        timeout=busy_timeout_s,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=factory,
     )
     try:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
@@ -47,9 +59,10 @@ def open_database(
         # After a checkpoint the WAL shrinks back to this size (a 100k-booking
         # snapshot left a 270 MB -wal file behind otherwise).
         conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"{path}: database is corrupt: {check}")
+        if quick_check:
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"{path}: database is corrupt: {check}")
         db = Database(conn, execute_plugins=False)
         if migrations.pending(db):
             # apply() re-reads what is pending inside the lock and runs each

@@ -41,6 +41,9 @@ from sync.protocol.records import (
 )
 from sync.protocol.timeutil import from_ts, to_ts, zone
 
+# Re-exported: the replica's modules import these from here too.
+from .errors import ReplicaCorrupt as ReplicaCorrupt
+from .errors import ReplicaError as ReplicaError
 from .schema import connect
 from .sqlite import BUSY_TIMEOUT_S, Transactional
 
@@ -61,14 +64,79 @@ TABLES: dict[str, str] = {
     "revocation": "revocations",
     "policy": "policies",
 }
+# Index tables derived from records (put and delete keep them in step).
+DERIVED = ("door_resources", "holder_members", "booking_resources")
+# Every table a snapshot replaces.
+REPLACED = (*TABLES.values(), *DERIVED)
+# The columns of each table's rows (record_rows), in order: named in the
+# INSERT, so a column a later migration adds (with a default) changes nothing.
+_COLUMNS = {
+    "facilities": "id, data",
+    "resources": "id, parent, data",
+    "doors": "id, data",
+    "holders": "id, data",
+    "credentials": "id, digest, holder, booking, data",
+    "bookings": "id, holder, start_ts, end_ts, status, origin, data",
+    "grants": "id, holder, data",
+    "leases": "id, node, resource, start_ts, end_ts, data",
+    "revocations": "id, credential, digest, data",
+    "policies": "id, data",
+    "door_resources": "door_id, resource_id",
+    "holder_members": "holder_id, group_id",
+    "booking_resources": "resource_id, end_ts, booking_id, start_ts",
+}
 
 
-class ReplicaError(Exception):
-    """Base of the replica's own errors."""
+def insert_sql(table: str, into: str | None = None) -> str:
+    """The INSERT of ``record_rows``' rows of ``table`` (into ``into``, a
+    staging copy of it, if given)."""
+    cols = _COLUMNS[table]
+    marks = ", ".join("?" * (cols.count(",") + 1))
+    return f"INSERT INTO {into or table} ({cols}) VALUES ({marks})"
 
 
-class ReplicaCorrupt(ReplicaError):
-    """A stored row fails validation: the replica must be rebuilt from a snapshot."""
+INSERTS = {t: insert_sql(t) for t in _COLUMNS}
+Row = tuple[Any, ...]
+
+
+def stored_text(rec: Record) -> str:
+    """The canonical wire JSON a record is stored as (the ``data`` column)."""
+    return json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)
+
+
+def booking_span(rec: Booking) -> int:
+    return to_ts(rec.end) - to_ts(rec.start)
+
+
+def record_rows(rec: Record) -> dict[str, list[Row]]:
+    """The rows that store ``rec``: its table's and its index tables'."""
+    data = stored_text(rec)
+    if isinstance(rec, Booking):
+        s, e = to_ts(rec.start), to_ts(rec.end)
+        return {
+            "bookings": [(rec.id, rec.holder, s, e, rec.status, rec.origin, data)],
+            "booking_resources": [(r, e, rec.id, s) for r in rec.resources],
+        }
+    if isinstance(rec, Credential):
+        return {"credentials": [(rec.id, rec.digest, rec.holder, rec.booking, data)]}
+    if isinstance(rec, Holder):
+        return {
+            "holders": [(rec.id, data)],
+            "holder_members": [(rec.id, g) for g in rec.member_of],
+        }
+    if isinstance(rec, Door):
+        return {"doors": [(rec.id, data)], "door_resources": [(rec.id, r) for r in rec.resources]}
+    if isinstance(rec, Resource):
+        return {"resources": [(rec.id, rec.parent, data)]}
+    if isinstance(rec, Lease):
+        return {
+            "leases": [(rec.id, rec.node, rec.resource, to_ts(rec.start), to_ts(rec.end), data)]
+        }
+    if isinstance(rec, Revocation):
+        return {"revocations": [(rec.id, rec.credential, rec.digest, data)]}
+    if isinstance(rec, Grant):
+        return {"grants": [(rec.id, rec.holder, data)]}
+    return {TABLES[rec.ENTITY]: [(rec.id, data)]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +183,15 @@ class Replica(Transactional):
         *,
         default_tz: str = DEFAULT_TZ,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
+        create_dir: bool = False,
     ) -> Replica:
-        """Open (create, migrate) the database at ``path``; ``":memory:"`` for tests."""
-        return cls(connect(path, busy_timeout_s=busy_timeout_s), str(path), default_tz)
+        """Open (create, migrate) the database at ``path``; ``":memory:"`` for tests.
+
+        Raises ``ReplicaUnavailable`` or ``ReplicaDamaged`` (``schema.connect``);
+        ``create_dir`` makes a missing directory (mode 0700).
+        """
+        db = connect(path, busy_timeout_s=busy_timeout_s, create_dir=create_dir)
+        return cls(db, str(path), default_tz)
 
     def close(self) -> None:
         self.conn.close()
@@ -269,63 +343,25 @@ class Replica(Transactional):
         """Insert or replace one record and its index rows (inside :meth:`write`).
 
         ``replace=False`` skips removing an older version (the tables were just
-        cleared); a duplicate id then raises ``sqlite3.IntegrityError``.
+        cleared); a duplicate id then raises ``ReplicaConflict``.
         """
         if replace:
             self.delete(rec.ENTITY, rec.id)
-        table = TABLES[rec.ENTITY]
-        data = json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)
-        ex = self.conn.execute
-        if isinstance(rec, Resource):
-            ex("INSERT INTO resources VALUES (?, ?, ?)", [rec.id, rec.parent, data])
-        elif isinstance(rec, Door):
-            ex("INSERT INTO doors VALUES (?, ?)", [rec.id, data])
-            self.conn.executemany(
-                "INSERT INTO door_resources VALUES (?, ?)", [(rec.id, r) for r in rec.resources]
-            )
-        elif isinstance(rec, Holder):
-            ex("INSERT INTO holders VALUES (?, ?)", [rec.id, data])
-            self.conn.executemany(
-                "INSERT INTO holder_members VALUES (?, ?)", [(rec.id, g) for g in rec.member_of]
-            )
-        elif isinstance(rec, Credential):
-            ex(
-                "INSERT INTO credentials VALUES (?, ?, ?, ?, ?)",
-                [rec.id, rec.digest, rec.holder, rec.booking, data],
-            )
-        elif isinstance(rec, Booking):
-            s, e = to_ts(rec.start), to_ts(rec.end)
-            ex(
-                "INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [rec.id, rec.holder, s, e, rec.status, rec.origin, data],
-            )
-            self.conn.executemany(
-                "INSERT INTO booking_resources (resource_id, end_ts, booking_id, start_ts)"
-                " VALUES (?, ?, ?, ?)",
-                [(r, e, rec.id, s) for r in rec.resources],
-            )
-            if e - s > self._span_written:
+        for table, rows in record_rows(rec).items():
+            if len(rows) == 1:
+                self.conn.execute(INSERTS[table], rows[0])
+            else:
+                self.conn.executemany(INSERTS[table], rows)
+        if isinstance(rec, Booking):
+            span = booking_span(rec)
+            if span > self._span_written:
                 # Only a longer booking than any this connection wrote needs the
                 # UPDATE (which itself never lowers a longer one from elsewhere).
-                ex(
+                self.conn.execute(
                     "UPDATE sync_state SET max_booking_s = ? WHERE id = 1 AND max_booking_s < ?",
-                    [e - s, e - s],
+                    [span, span],
                 )
-                self._span_written = e - s
-        elif isinstance(rec, Lease):
-            ex(
-                "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?)",
-                [rec.id, rec.node, rec.resource, to_ts(rec.start), to_ts(rec.end), data],
-            )
-        elif isinstance(rec, Revocation):
-            ex(
-                "INSERT INTO revocations VALUES (?, ?, ?, ?)",
-                [rec.id, rec.credential, rec.digest, data],
-            )
-        elif isinstance(rec, Grant):
-            ex("INSERT INTO grants VALUES (?, ?, ?)", [rec.id, rec.holder, data])
-        else:
-            ex(f"INSERT INTO {table} VALUES (?, ?)", [rec.id, data])
+                self._span_written = span
 
     def delete(self, entity: str, ident: str) -> None:
         """Remove one record and its index rows; absent ids are fine (idempotent)."""
@@ -346,5 +382,5 @@ class Replica(Transactional):
 
     def clear_entities(self) -> None:
         """Empty every entity table (a snapshot replaces all of them)."""
-        for table in (*TABLES.values(), "door_resources", "holder_members", "booking_resources"):
+        for table in REPLACED:
             self.conn.execute(f"DELETE FROM {table}")

@@ -186,6 +186,16 @@ MALFORMED_BATCHES: list[tuple[Any, str]] = [
 ]
 
 
+def test_an_upsert_without_data_id_takes_the_op_s_id(seeded: Replica, dump: Dumper) -> None:
+    """PROTOCOL.md §6: ``data`` need not repeat the op's ``id``; the same
+    record results as with it."""
+    bare = {k: v for k, v in NEW_HOLDER.items() if k != "id"}
+    op = {**VALID_OP, "data": bare}
+    assert apply_changes(seeded, ChangeBatch.from_wire({"base": 1, "rev": 2, "ops": [op]}), NOW)
+    got = seeded.get(Holder, "new")
+    assert got is not None and got == Holder.from_wire(NEW_HOLDER)
+
+
 @pytest.mark.parametrize(("msg", "message"), MALFORMED_BATCHES)
 def test_a_malformed_batch_changes_nothing(
     seeded: Replica, dump: Dumper, msg: Any, message: str

@@ -360,6 +360,22 @@ def test_import_parsers_report_every_problem() -> None:
         parse_time("tomorrow", "UTC")
 
 
+def test_revoke_node_and_replace_key(ready: Path, run: Run) -> None:
+    code, out, err = run("revoke-node", "--config", str(ready), "--node", "n1")
+    assert code == 0 and out.startswith("node n1 revoked (1 keys removed)"), err
+    assert "revoke its certificate" in out
+    code, _, err = run("revoke-node", "--config", str(ready), "--node", "n9")
+    assert code == 1 and "node 'n9' is not registered" in err
+    key = b64url(private_key("n1-new").public_key().public_bytes_raw())
+    code, out, err = run("replace-key", "--config", str(ready), "--node", "n1", "--public-key", key)
+    assert code == 0 and "now trusted with key n1-" in out, err
+    with open_store(ready) as store:
+        kids = [
+            r[0] for r in store.execute("SELECT kid FROM node_keys WHERE node = 'n1'").fetchall()
+        ]
+    assert len(kids) == 1 and out.split("key ")[1].startswith(kids[0])
+
+
 # --- book, command, demo-seed, status ------------------------------------------------------
 
 

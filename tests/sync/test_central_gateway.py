@@ -274,6 +274,43 @@ def test_dropped_messages_change_nothing_and_are_logged(
     assert q == [("malformed", b"not a token")]
 
 
+def test_a_revoked_node_is_refused_and_logged_and_a_new_key_replaces_the_old(
+    central: Central, store: Store, node: FakeNode
+) -> None:
+    e = [plain_event(s) for s in range(1, 4)]
+    first = node.events(T, e[:1])
+    assert [a.through for a in acks(gate(node, central.handle(first.topic, first.payload, T)))] == [
+        1
+    ]
+    nodes.queue_command(store, N1, Cmd.LOCKDOWN, {}, NOW)
+    assert nodes.revoke_node(store, N1, NOW) == 1
+    assert nodes.is_revoked(store, N1)
+    before = state(store)
+    refused = node.events(T, e[1:2])
+    assert central.handle(refused.topic, refused.payload, T) == []
+    assert state(store) == {
+        **before,
+        "commands": store.execute("SELECT * FROM commands").fetchall(),
+    }
+    assert [r[0] for r in store.execute("SELECT state FROM commands").fetchall()] == ["cancelled"]
+    log = store.execute("SELECT node, reason, detail FROM security_log ORDER BY id").fetchall()
+    assert log[0][:2] == (N1, "revoked")
+    assert (
+        log[-1][0] == N1 and log[-1][1] == "unknown_key" and log[-1][2].startswith("node revoked")
+    )
+    with pytest.raises(nodes.RegistryError, match="not registered"):
+        nodes.revoke_node(store, "n9.hall", NOW)
+    # Provisioned again: the new key replaces the old one, which stays refused.
+    new = FakeNode(N1, private_key("n1-again"), "k2", node.central_keys, node.replica)
+    raw = private_key("n1-again").public_key().public_bytes_raw()
+    assert nodes.replace_key(store, N1, raw, "k2", NOW) == "k2"
+    assert not nodes.is_revoked(store, N1)
+    old = node.events(T, e[1:2])
+    assert central.handle(old.topic, old.payload, T) == []
+    ok = new.events(T, e[1:2])
+    assert [a.through for a in acks(gate(new, central.handle(ok.topic, ok.payload, T)))] == [2]
+
+
 def test_status_keeps_the_newest_by_iat(central: Central, store: Store, node: FakeNode) -> None:
     for iat, st in [(T + 10, State.ONLINE), (T + 5, State.OFFLINE), (T + 10, State.OFFLINE)]:
         out = node.status(iat, st)

@@ -12,6 +12,7 @@ message is acknowledged only after its effect is committed.
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -209,6 +210,7 @@ def test_an_event_too_large_alone_travels_with_its_body_truncated(node: Harness)
 def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness) -> None:
     add_events(small.rep, 15)
     small.connect()
+    small.deliver(Head(0, 0, small.clock.now().unix + 3600))  # central answers at once
     assert small.core.next_wakeup() == small.clock.mono + 10
     assert seqs(small.up(small.tick(9.9))) == []
     assert seqs(small.up(small.tick(0.1))) == [(1, 10), (11, 15)]
@@ -219,6 +221,36 @@ def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness)
     assert seqs(small.up(small.tick(9.9))) == []
     assert seqs(small.up(small.tick(0.1))) == [(6, 10), (11, 15)]
     assert small.core.sender.resent_batches == 6
+
+
+def test_until_central_answers_a_batch_goes_again_after_2_s_doubling_to_10(
+    small: Harness,
+) -> None:
+    """After a broker restart the node may connect before central subscribed
+    again: what it sent reached nobody. Until central is heard, resend soon."""
+    add_events(small.rep, 15)
+    small.connect()
+    start = small.clock.mono
+    assert small.core.next_wakeup() == start + 2
+    sent_at = []
+    while len(sent_at) < 5:  # the hello's own repeats wake it up too
+        wake = small.core.next_wakeup()
+        assert wake is not None
+        batches = seqs(small.up(small.tick(wake - small.clock.mono)))
+        if batches:
+            assert batches == [(1, 10), (11, 15)]
+            sent_at.append(small.clock.mono - start)
+    assert sent_at == [2, 6, 14, 24, 34]  # waits of 2, 4, 8, 10, 10 s
+
+
+def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness) -> None:
+    add_events(small.rep, 15)
+    small.connect()
+    small.tick(1.5)  # sent 1.5 s ago, no answer: central was not there
+    msgs = small.up(small.deliver(Head(0, 0, small.clock.now().unix + 3600)))
+    assert seqs(msgs) == [(1, 10), (11, 15)]
+    # Sent again just now, with central listening: its second try, 20 s.
+    assert small.core.next_wakeup() == small.clock.mono + 20
 
 
 def test_resend_after_reconnect_from_the_first_unacked_seq(small: Harness) -> None:
@@ -398,6 +430,28 @@ def test_changes_applied_duplicate_and_gap(
     assert node.rep.state().applied_rev == 3
 
 
+def test_a_gap_just_after_a_confirmed_batch_is_answered_within_a_second(
+    node: Harness, site: Any
+) -> None:
+    """PROTOCOL.md §6: every gap leads to a cursor. The cursor that confirmed
+    rev 1 went out 0.2 s before the gap; the pacer holds a second one back, and
+    the retry timer sends it 1 s after the first (it waited 150 s before)."""
+    node.connect()
+    msgs = node.up(node.deliver(changes(site, 0, 1, *site.upserts(site.entities()))))
+    assert msgs == [Cursor(1, Want.CHANGES)]
+    node.clock.advance(0.2)
+    out = node.deliver(changes(site, 2, 3))
+    assert node.up(out) == []
+    wake = node.core.next_wakeup()
+    assert wake is not None and wake <= node.clock.now().mono + 0.8 + 1e-9
+    assert node.up(node.tick(0.8)) == [Cursor(1, Want.CHANGES)]
+    # Gaps keep coming (central streams on from the wrong base): one a second.
+    node.clock.advance(0.1)
+    assert node.up(node.deliver(changes(site, 3, 4))) == []
+    assert node.up(node.tick(0.5)) == []
+    assert node.up(node.tick(0.4)) == [Cursor(1, Want.CHANGES)]
+
+
 def test_a_gap_asks_again_with_a_cursor(node: Harness, site: Any) -> None:
     node.connect()
     assert node.up(node.deliver(changes(site, 4, 5))) == [Cursor(0, Want.CHANGES)]
@@ -542,7 +596,18 @@ def forged(node: Harness, good: tuple[str, bytes]) -> tuple[str, bytes]:
     return good[0], b".".join([head, flipped, sig])
 
 
+def unsigned(node: Harness, good: tuple[str, bytes]) -> tuple[str, bytes]:
+    """The token as ``alg: none`` with an empty signature (RFC 7515 §A.5)."""
+    _, payload, _ = good[1].split(b".")
+    head = json.dumps({"alg": "none", "kid": CENTRAL_KID, "typ": "hallvakt+json"}).encode()
+    return good[0], b64url_encode(head).encode() + b"." + payload + b"."
+
+
 CASES: dict[str, tuple[str, Callable[[Harness], tuple[str, bytes]]]] = {
+    "alg_none": (
+        "bad_signature",
+        lambda n: unsigned(n, n.sign(Head(9, 0, n.clock.now().unix + 60))),
+    ),
     "bad_signature": (
         "bad_signature",
         lambda n: forged(n, n.sign(Head(9, 0, n.clock.now().unix + 60))),

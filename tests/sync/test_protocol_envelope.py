@@ -197,10 +197,17 @@ def test_only_eddsa(alg: object) -> None:
 
 
 def test_alg_none_with_empty_signature_and_alg_confusion_fail() -> None:
+    """An unsigned token is a forgery attempt: ``BadSignature`` (a security
+    event, PROTOCOL.md §4), not ``Malformed`` (quarantined)."""
     head = b64url_encode(json.dumps(std_header(alg="none")).encode())
     body = b64url_encode(canonical_json(PAYLOAD))
-    with pytest.raises(Malformed):
+    with pytest.raises(UnsupportedAlgorithm):
         verify(f"{head}.{body}.".encode(), KEYS)
+    eddsa = b64url_encode(json.dumps(std_header()).encode())
+    with pytest.raises(BadSignature, match="the signature is empty"):
+        verify(f"{eddsa}.{body}.".encode(), KEYS)
+    with pytest.raises(Malformed):  # no payload either: not a message at all
+        verify(f"{head}..".encode(), KEYS)
     with pytest.raises(UnsupportedAlgorithm):
         verify(_hs256_with_public_key(), KEYS)
     assert issubclass(UnsupportedAlgorithm, BadSignature)

@@ -341,6 +341,33 @@ def test_events_go_up_and_changes_come_down(
     assert "Traceback" not in link.log_text()
 
 
+def test_a_gap_right_after_a_confirmed_batch_gets_a_cursor(
+    link: LinkProcess, central: FakeCentral, rep: Replica, site: Any
+) -> None:
+    """PROTOCOL.md §6 through the broker: a batch whose base is above the
+    node's rev, 0.2 s after the cursor confirming the last one, is answered
+    with a cursor by the retry timer (1 s after that cursor; the unit test
+    pins the second with a fake clock). It waited 150 s before."""
+    central.start()
+    link.start()
+    wait_for(lambda: rep.state().applied_rev == 2, "the replica to apply rev 2")
+    wait_for(lambda: any(c.applied_rev == 2 for c in central.cursors), "the confirming cursor")
+    with central.lock:
+        before = len(central.cursors)
+    time.sleep(0.2)
+    booking = site.booking("b9", ["A"], "2026-05-04T19:00:00Z", "2026-05-04T20:00:00Z")
+    sent = time.monotonic()
+    central.publish(
+        Changes(ChangeBatch.from_wire(site.changes(3, 4, site.upsert("booking", booking))))
+    )
+    wait_for(lambda: len(central.cursors) > before, "a cursor answering the gap", timeout=10)
+    took = time.monotonic() - sent
+    print(f"the gap was answered after {took:.2f} s")
+    assert took < 3.0  # the 1 s retry plus the loop's turns on a loaded box; not 10 s, not 150
+    assert central.cursors[before].applied_rev == 2 and rep.state().applied_rev == 2
+    assert central.errors == []
+
+
 def files_status(link: LinkProcess) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(link.files.status_file.read_text(encoding="utf-8"))

@@ -1,0 +1,504 @@
+"""Snapshots that never stall the node (PROTOCOL.md §6 snapshot).
+
+A snapshot replaces central's whole data. Applying one in a single transaction
+held the write lock for as long as it took to write every record (22 s for
+656k records), and every door event and walk-in waited behind it. Here:
+
+Rules this module guarantees:
+- A part's rows are made (records re-encoded) before the write lock is taken;
+  then one short transaction writes them into staging tables (``snap_<table>``,
+  made from the live tables' own SQL, so their columns and indexes are the live
+  ones) together with the part's ``snapshot_parts`` row. One part is in memory
+  at a time; nothing staged is read back. Staging and tidying commit with
+  ``synchronous=NORMAL`` (no fsync each: a power cut loses at most the last
+  ones, whole); the swap commits with ``FULL``.
+- A part already staged counts once. A record that two parts both hold raises
+  ``BatchError`` for the later part, which stages nothing.
+- When the last part of a ``rev`` is in, one transaction adds the walk-ins
+  central has not given a verdict on (and that the snapshot lacks), gives each
+  live table and index the b-tree of its staging twin and the twin the live
+  one's (``_swap_roots``), and moves ``applied_rev`` and ``max_booking_s``.
+  Whenever a process dies, the replica is the old revision or the new one,
+  never a mix. The names never change, so no statement or index name of the
+  rest of the code does either.
+- The swap edits the schema table as SQLite documents for changes that leave
+  the file's content alone (https://sqlite.org/lang_altertable.html#otheralter:
+  ``writable_schema``, then ``schema_version`` + 1, in one transaction; every
+  connection reloads the schema at its next transaction). It swaps only
+  between objects whose SQL is the same but for the ``snap_`` prefix, checked
+  first; 26 ``ALTER TABLE RENAME``s held the lock for 180 ms on a busy box.
+- Staging tables with no parts row are leftovers (the old data after a swap,
+  or a discarded older ``rev``): ``tidy`` drops their indexes, empties them in
+  transactions of about ``TIDY_BUDGET_S`` each, a key range at a time, then
+  drops them, with ``secure_delete=FAST`` (``_fast_delete``). A process that
+  died half-way finishes at the next ``stage_snapshot`` or link start.
+- A newer ``rev`` discards what was staged of an older one; a part older than
+  the staged ``rev`` or than ``applied_rev`` is a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sync.protocol.records import Booking, Record, parse_record
+from sync.protocol.timeutil import to_ts
+from sync.protocol.wire import BatchError, SnapshotPart
+
+from .apply import ApplyOutcome
+from .errors import ReplicaConflict, ReplicaCorrupt, ReplicaFailure
+from .store import REPLACED, TABLES, Replica, Row, booking_span, insert_sql, record_rows
+
+log = logging.getLogger("hallvakt.replica")
+
+STAGE = "snap_"
+TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
+TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
+CHUNK_RECORDS = 200  # records one staging transaction writes
+CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
+LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
+_NAME = r'(?:"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+)'
+_CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_NAME}", re.IGNORECASE)
+_CREATE_INDEX = re.compile(
+    rf"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+{_NAME}\s+ON\s+{_NAME}", re.IGNORECASE
+)
+_AUTOINDEX = "sqlite_autoindex_"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedSnapshot:
+    """A snapshot being received: ``have`` of the ``parts`` parts of ``rev`` are
+    stored (``stage_snapshot`` applies them all when the last one arrives)."""
+
+    rev: int
+    have: int
+    parts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """The rows of up to ``CHUNK_RECORDS`` records of a part, made before the
+    lock is taken: what one staging transaction writes."""
+
+    rows: dict[str, list[Row]]
+    ids: dict[str, list[str]]  # entity -> ids, in order
+    span: int  # the longest booking among them (seconds)
+
+
+def _prepare(rev: int, records: tuple[Record, ...]) -> list[_Chunk]:
+    """A part's rows in chunks; ``BatchError`` for a record it holds twice."""
+    seen: set[tuple[str, str]] = set()
+    chunks: list[_Chunk] = []
+    for start in range(0, max(len(records), 1), CHUNK_RECORDS):
+        rows: dict[str, list[Row]] = defaultdict(list)
+        ids: dict[str, list[str]] = defaultdict(list)
+        span = 0
+        for rec in records[start : start + CHUNK_RECORDS]:
+            key = (rec.ENTITY, rec.id)
+            if key in seen:
+                raise BatchError(f"snapshot rev {rev}: {rec.ENTITY} {rec.id!r} appears twice")
+            seen.add(key)
+            ids[rec.ENTITY].append(rec.id)
+            for table, trows in record_rows(rec).items():
+                rows[table].extend(trows)
+            if isinstance(rec, Booking):
+                span = max(span, booking_span(rec))
+        chunks.append(_Chunk(dict(rows), dict(ids), span))
+    return chunks
+
+
+def staged_snapshot(rep: Replica) -> StagedSnapshot | None:
+    """The snapshot whose parts are staged now, if any (one ``rev`` at a time)."""
+    row = rep.conn.execute(
+        "SELECT rev, sum(coalesce(json_extract(body, '$.complete'), 1)), max(parts)"
+        " FROM snapshot_parts GROUP BY rev ORDER BY rev DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else StagedSnapshot(int(row[0]), int(row[1]), int(row[2]))
+
+
+def _staging_tables(rep: Replica) -> list[str]:
+    """Tables named ``snap_*``: being staged, or leftovers (module rules)."""
+    rows = rep.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+        [len(STAGE), STAGE],
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutcome:
+    """Stage one part; when the last part of its ``rev`` is in, swap the replica.
+
+    Returns STAGED, APPLIED, or DUPLICATE (older than the replica or than the
+    snapshot being staged). Raises ``BatchError`` (nothing staged) for a part
+    that disagrees with the staged ones.
+    """
+    prepared = _prepare(part.rev, part.records)
+    staged = staged_snapshot(rep)
+    if part.rev < rep.state().applied_rev or (staged is not None and part.rev < staged.rev):
+        return ApplyOutcome.DUPLICATE
+    if staged is not None and (staged.rev != part.rev or not _stage_matches(rep)):
+        # An older rev's parts, or staged before a migration changed the live
+        # tables: what they staged becomes leftovers (the link asks again).
+        log.info("staged parts of snapshot rev %d discarded", staged.rev)
+        with rep.write():
+            rep.conn.execute("DELETE FROM snapshot_parts")
+        staged = None
+    if staged is None:
+        tidy(rep)
+    elif not _staging_tables(rep):
+        _adopt_legacy_parts(rep, part.rev)
+    with rep.write():
+        if part.rev < rep.state().applied_rev:
+            return ApplyOutcome.DUPLICATE
+        other = rep.conn.execute(
+            "SELECT parts FROM snapshot_parts WHERE rev = ? AND parts != ? LIMIT 1",
+            [part.rev, part.parts],
+        ).fetchone()
+        if other is not None:
+            raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
+    _stage_part(rep, part, prepared)
+    # Every part in (this one, or a part delivered again after a process died
+    # before the swap): the swap, durable (synchronous=FULL), on its own.
+    with rep.write():
+        staged = staged_snapshot(rep)
+        if staged is None or staged.rev != part.rev or staged.have < staged.parts:
+            return ApplyOutcome.STAGED
+        _swap(rep, part.rev, now)
+    tidy(rep)
+    return ApplyOutcome.APPLIED
+
+
+@contextmanager
+def _relaxed(rep: Replica) -> Iterator[None]:
+    """One staging or tidying transaction's settings (module rules):
+    ``synchronous=NORMAL``, no fsync at each commit (a power cut may lose the
+    last of them, whole: parts come again, leftovers are tidied again; never
+    anything a later FULL commit synced); a 64 MiB page cache (at 656k
+    records the indexes outgrow the default 2 MiB and every insert read
+    pages back); and the log checkpointed here every few, passively, so that
+    it does not reach the 1,000 pages at which the next committer, maybe the
+    door, would have to checkpoint it inside its own commit."""
+    conn = rep.conn
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    _checkpoint(rep)
+
+
+def _checkpoint(rep: Replica) -> None:
+    """Now and then, copy the log into the database without waiting for anyone
+    (PASSIVE). Each checkpoint syncs the database file: after every staging
+    transaction they cost more than the staging; so the interval adapts to
+    keep the log near ``LOG_FRAMES``, under the 1,000 pages at which another
+    process's commit (the door's) would have to checkpoint it itself."""
+    n, every = _since_checkpoint.get(rep, (0, 1))
+    n += 1
+    if n < every or rep.conn.in_transaction:
+        _since_checkpoint[rep] = (n, every)
+        return
+    busy, frames, _ = rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    per = max(1.0, frames / n)  # frames one transaction adds
+    _since_checkpoint[rep] = (0, max(1, min(16, int(LOG_FRAMES / per))))
+    log.debug("checkpoint: %d frames after %d transactions (busy %d)", frames, n, busy)
+
+
+_since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def _stage_part(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
+    """Write a part's chunks, one transaction each; its ``snapshot_parts`` row
+    says ``complete`` with the last. A part a stopped process left incomplete
+    is written again over itself (``OR REPLACE``); a record an earlier part
+    staged raises ``BatchError`` and this part's chunks are taken out again."""
+    row = rep.conn.execute(
+        "SELECT body FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part]
+    ).fetchone()
+    if row is not None and json.loads(row[0]).get("complete", 1):
+        return  # delivered again: counted once
+    again = row is not None
+    span = records = 0
+    for i, chunk in enumerate(chunks):
+        span = max(span, chunk.span)
+        records += sum(map(len, chunk.ids.values()))
+        last = i == len(chunks) - 1
+        with _relaxed(rep), rep.write():
+            if not _staging_tables(rep):
+                _create_stage(rep)
+            try:
+                for table, rows in chunk.rows.items():
+                    verb = "INSERT OR REPLACE" if again else "INSERT"
+                    rep.conn.executemany(
+                        insert_sql(table, STAGE + table).replace("INSERT", verb, 1), rows
+                    )
+            except ReplicaConflict:
+                problem = _which_twice(rep, part.rev, chunk)
+                _unstage(rep, part, chunks[:i])
+                raise BatchError(problem) from None
+            body = json.dumps({"complete": int(last), "max_booking_s": span, "records": records})
+            rep.conn.execute(
+                "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
+                [part.rev, part.part, part.parts, body],
+            )
+
+
+def _unstage(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
+    """Take out what ``chunks`` of ``part`` staged (inside a write)."""
+    derived = {"door": ("door_resources", "door_id"), "holder": ("holder_members", "holder_id")}
+    derived["booking"] = ("booking_resources", "booking_id")
+    for chunk in chunks:
+        for entity, ids in chunk.ids.items():
+            marks = ", ".join("?" * len(ids))
+            rep.conn.execute(f"DELETE FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks})", ids)
+            if entity in derived:
+                table, col = derived[entity]
+                rep.conn.execute(f"DELETE FROM {STAGE}{table} WHERE {col} IN ({marks})", ids)
+    rep.conn.execute("DELETE FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part])
+
+
+def _which_twice(rep: Replica, rev: int, chunk: _Chunk) -> str:
+    """Name a record of ``chunk`` that an earlier part staged already."""
+    for entity, ids in chunk.ids.items():  # at most CHUNK_RECORDS ids
+        marks = ", ".join("?" * len(ids))
+        row = rep.conn.execute(
+            f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1", ids
+        ).fetchone()
+        if row is not None:
+            return f"snapshot rev {rev}: {entity} {row[0]!r} appears twice"
+    return f"snapshot rev {rev}: a record appears twice"
+
+
+def _schema(rep: Replica, table: str) -> tuple[str, list[tuple[str, str]]]:
+    """A table's SQL and its explicit indexes' (name, SQL); ``ReplicaFailure``
+    if there is no such table."""
+    row = rep.conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()
+    if row is None:
+        raise ReplicaFailure(f"no table {table}")
+    sql = row[0]
+    indexes = rep.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL ORDER BY name",
+        [table],
+    ).fetchall()
+    return str(sql), [(str(n), str(i)) for n, i in indexes]
+
+
+def _staged_sql(table: str, sql: str, indexes: list[tuple[str, str]]) -> list[str]:
+    """The statements that make ``table``'s staging twin."""
+    out = [_CREATE_TABLE.sub(f"CREATE TABLE {STAGE}{table}", sql, count=1)]
+    for name, isql in indexes:
+
+        def head(m: re.Match[str], name: str = name) -> str:
+            return f"CREATE {m.group(1) or ''}INDEX {STAGE}{name} ON {STAGE}{table}"
+
+        out.append(_CREATE_INDEX.sub(head, isql, count=1))
+    return out
+
+
+def _create_stage(rep: Replica) -> None:
+    """Staging tables with the live tables' columns and indexes (inside a write)."""
+    for table in REPLACED:
+        for statement in _staged_sql(table, *_schema(rep, table)):
+            rep.conn.execute(statement)
+
+
+def _swap(rep: Replica, rev: int, now: datetime) -> None:
+    """Put the staged data in place of the live data (inside a write)."""
+    conn = rep.conn
+    span = 0
+    for (body,) in conn.execute("SELECT body FROM snapshot_parts WHERE rev = ?", [rev]):
+        span = max(span, int(json.loads(body).get("max_booking_s", 0)))
+    for b in _pending_walkins(rep):
+        if conn.execute(f"SELECT 1 FROM {STAGE}bookings WHERE id = ?", [b.id]).fetchone():
+            continue  # central's version (with its verdict to come) wins
+        for table, rows in record_rows(b).items():
+            conn.executemany(insert_sql(table, STAGE + table), rows)
+        span = max(span, booking_span(b))
+    _swap_roots(rep)
+    conn.execute(
+        "UPDATE sync_state SET applied_rev = ?, applied_ts = ?, max_booking_s = ? WHERE id = 1",
+        [rev, to_ts(now), span],
+    )
+    conn.execute("DELETE FROM snapshot_parts")
+    rep.forget_span()
+
+
+def _twins(rep: Replica) -> list[tuple[str, str]]:
+    """(live, staged) names of every table and index a swap exchanges; raises
+    ``ReplicaFailure`` unless each staged twin is the live object's SQL again
+    (a migration between staging and swap would make them differ)."""
+    pairs: list[tuple[str, str]] = []
+    for table in REPLACED:
+        sql, indexes = _schema(rep, table)
+        staged, staged_indexes = _schema(rep, STAGE + table)
+        if [staged, *(i for _, i in staged_indexes)] != _staged_sql(table, sql, indexes):
+            raise ReplicaFailure(f"staged {table} no longer matches the live table")
+        pairs.append((table, STAGE + table))
+        pairs += [(name, STAGE + name) for name, _ in indexes]
+        autos = rep.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NULL",
+            [table],
+        ).fetchall()
+        for (auto,) in autos:  # sqlite_autoindex_<table>_<n>: a PRIMARY KEY or UNIQUE
+            pairs.append((auto, auto.replace(_AUTOINDEX + table, _AUTOINDEX + STAGE + table, 1)))
+    return pairs
+
+
+def _stage_matches(rep: Replica) -> bool:
+    """Whether staging tables, if any, are still twins of the live ones."""
+    if not _staging_tables(rep):
+        return True
+    try:
+        _twins(rep)
+    except (ReplicaFailure, TypeError):
+        return False
+    return True
+
+
+def _swap_roots(rep: Replica) -> None:
+    """Exchange the b-trees of each live object and its staged twin (module
+    rules: SQLite's documented ``writable_schema`` procedure; inside a write)."""
+    conn = rep.conn
+    pairs = _twins(rep)
+    roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master").fetchall())
+    missing = [b for _, b in pairs if b not in roots]
+    if missing:
+        raise ReplicaFailure(f"staged objects missing: {', '.join(missing)}")
+    version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        for live, staged in pairs:
+            conn.execute(
+                "UPDATE sqlite_master SET rootpage = CASE name WHEN ? THEN ? ELSE ? END"
+                " WHERE name IN (?, ?)",
+                [live, roots[staged], roots[live], live, staged],
+            )
+        conn.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+
+
+def _pending_walkins(rep: Replica) -> list[Booking]:
+    """The node's walk-ins central has not given a verdict on; one whose stored
+    row is damaged is left out (it is in the outbox or at central already)."""
+    out: list[Booking] = []
+    for booking_id, data in rep.conn.execute(
+        "SELECT w.booking_id, CAST(b.data AS BLOB) FROM walkins w"
+        " JOIN bookings b ON b.id = w.booking_id WHERE w.state = 'pending'"
+    ).fetchall():
+        try:
+            out.append(rep.decode(Booking, bytes(data).decode("utf-8")))
+        except (ReplicaCorrupt, UnicodeDecodeError) as exc:
+            log.error("pending walk-in %s is damaged and not kept: %s", booking_id, exc)
+    return out
+
+
+def _adopt_legacy_parts(rep: Replica, rev: int) -> None:
+    """Parts staged by an older version kept their records in ``body``; stage
+    them as a part arriving now would be, one transaction each."""
+    rows = rep.conn.execute(
+        "SELECT part, parts, body FROM snapshot_parts WHERE rev = ? ORDER BY part", [rev]
+    ).fetchall()
+    with rep.write():
+        rep.conn.execute("DELETE FROM snapshot_parts")
+        _create_stage(rep)
+    for part, parts, body in rows:
+        try:
+            records = tuple(parse_record(e, d) for e, d in json.loads(body))
+            _stage_part(rep, SnapshotPart(rev, part, parts, records), _prepare(rev, records))
+        except (ValueError, TypeError, BatchError) as exc:
+            log.warning("a staged part %d of rev %d from before is dropped: %s", part, rev, exc)
+
+
+def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
+    """Empty and drop leftover staging tables (no parts staged): their indexes
+    first, then their rows a key range at a time (each transaction about
+    ``budget_s`` long), then the tables. Returns the transactions it took."""
+    if staged_snapshot(rep) is not None:
+        return 0  # staging is under way: those tables are not leftovers
+    done = 0
+    with _relaxed(rep), _fast_delete(rep):
+        for table in _staging_tables(rep):
+            for (index,) in rep.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+                " AND sql IS NOT NULL",
+                [table],
+            ).fetchall():
+                with rep.write():
+                    rep.conn.execute(f'DROP INDEX IF EXISTS "{index}"')
+                _checkpoint(rep)
+                done += 1
+            done += _empty(rep, table, budget_s)
+            with rep.write():
+                rep.conn.execute(f"DROP TABLE IF EXISTS {table}")
+            _checkpoint(rep)
+            done += 1
+    return done
+
+
+@contextmanager
+def _fast_delete(rep: Replica) -> Iterator[None]:
+    """``secure_delete=FAST`` while leftovers are dropped: with ``ON`` (Debian's
+    default) every freed page is zeroed and written again, which made dropping
+    one 3,000-page index hold the lock for 340 ms. The freed pages keep their
+    old bytes until reused (the next staging reuses them); rows deleted by
+    central's changes are still zeroed (docs/replica.md)."""
+    before = int(rep.conn.execute("PRAGMA secure_delete").fetchone()[0])
+    rep.conn.execute("PRAGMA secure_delete = FAST")
+    try:
+        yield
+    finally:
+        rep.conn.execute(f"PRAGMA secure_delete = {before}")
+
+
+def _key(rep: Replica, table: str) -> str:
+    """The columns to delete ``table``'s rows by: rowid, or the primary key of
+    a WITHOUT ROWID table."""
+    without_rowid = rep.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = ? AND sql LIKE '%WITHOUT ROWID%'", [table]
+    ).fetchone()
+    if not without_rowid:
+        return "rowid"
+    cols = sorted(
+        (int(r[5]), str(r[1])) for r in rep.conn.execute(f"PRAGMA table_info({table})") if r[5]
+    )
+    return ", ".join(c for _, c in cols)
+
+
+def _empty(rep: Replica, table: str, budget_s: float) -> int:
+    """Delete ``table``'s rows from its first key on, a key range per
+    transaction (whole leaf pages at a time), sized to take about ``budget_s``."""
+    key = _key(rep, table)
+    chunk, done = 200, 0
+    while True:
+        t0 = time.monotonic()
+        with rep.write():
+            bound = rep.conn.execute(
+                f"SELECT {key} FROM {table} ORDER BY {key} LIMIT 1 OFFSET ?", [chunk - 1]
+            ).fetchone()
+            if bound is None:
+                rep.conn.execute(f"DELETE FROM {table}")
+            else:
+                marks = ", ".join("?" * len(bound))
+                rep.conn.execute(f"DELETE FROM {table} WHERE ({key}) <= ({marks})", list(bound))
+        took = time.monotonic() - t0
+        _checkpoint(rep)
+        done += 1
+        if bound is None:
+            return done
+        # Aim at the budget: grow (at most 2x) when quick, shrink when slow.
+        chunk = max(50, min(chunk * 2, TIDY_MAX_ROWS, int(chunk * budget_s / max(took, 1e-4))))
