@@ -211,6 +211,17 @@ def baseline(sock: Path, tmp: Path, payloads: list[bytes], n: int) -> float:
     return n / (last - t0)
 
 
+CONNECTED = "connected (session present"  # what the gateway and the link log on a CONNACK
+
+
+def cpu_s(daemon: Any) -> float:
+    """CPU seconds (user + system) of a running child process, from /proc."""
+    if daemon.proc is None:
+        return 0.0
+    fields = Path(f"/proc/{daemon.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def event_body_for(i: int) -> dict[str, Any]:
     return event_body(random.Random(i), i)
 
@@ -224,6 +235,9 @@ class Pipeline:
         self.central, (self.node,) = demo_system(root, access, {NODE: access})
         self.committed: dict[int, str] = {}
         self.rep: Replica | None = None
+        self.reconnects: list[tuple[float, float]] = []  # after the broker's start: link, gateway
+        self.e2e_cpu: list[tuple[float, float]] = []  # gateway, link: CPU s per s of e2e
+        self.catch_cpu: list[tuple[float, float]] = []  # the same, catch-up from the connection
 
     def start(self) -> None:
         self.central.start(self.broker)
@@ -247,11 +261,14 @@ class Pipeline:
     def e2e(self, n: int) -> tuple[float, float]:
         """(events per second end to end, events per second of the appends alone)."""
         assert self.rep is not None
+        c0 = self.cpu()
         t0 = time.monotonic()
         for e in append_events(self.rep, n, per_tx=100, start=len(self.committed)):
             self.committed[e.seq] = e.id
         appended = time.monotonic()
         t1 = self.wait_drained()
+        c1 = self.cpu()
+        self.e2e_cpu.append(((c1[0] - c0[0]) / (t1 - t0), (c1[1] - c0[1]) / (t1 - t0)))
         return n / (t1 - t0), n / (appended - t0)
 
     def catch_up(self, n: int) -> tuple[float, float]:
@@ -264,13 +281,19 @@ class Pipeline:
         t0 = time.monotonic()
         self.node.link.start()
         connected = None
+        c0 = self.cpu()
         while not self.drained():
             if connected is None and self.node.connects() > connects:
                 connected = time.monotonic()
+                c0 = self.cpu()
             self.node.link.check_alive()
             time.sleep(POLL_S)
         t1 = time.monotonic()
-        return t1 - t0, t1 - (connected or t1)
+        c1 = self.cpu()
+        took = t1 - (connected or t1)
+        per = max(took, 1e-9)
+        self.catch_cpu.append(((c1[0] - c0[0]) / per, (c1[1] - c0[1]) / per))
+        return t1 - t0, took
 
     def broker_restart(self, n: int) -> float:
         """Seconds from the broker's start to every event acknowledged, ``n``
@@ -279,9 +302,25 @@ class Pipeline:
         self.broker.terminate()
         for e in append_events(self.rep, n, per_tx=10_000, start=len(self.committed)):
             self.committed[e.seq] = e.id
+        links, gateways = self.node.connects(), self.central.gateway.log_text().count(CONNECTED)
         t0 = time.monotonic()
         self.broker.start()
-        return self.wait_drained() - t0
+        link_at = gateway_at = None
+        while not self.drained():
+            if link_at is None and self.node.connects() > links:
+                link_at = time.monotonic() - t0
+            if gateway_at is None and self.central.gateway.log_text().count(CONNECTED) > gateways:
+                gateway_at = time.monotonic() - t0
+            self.node.link.check_alive()
+            self.central.gateway.check_alive()
+            time.sleep(POLL_S)
+        total = time.monotonic() - t0
+        self.reconnects.append((link_at or total, gateway_at or total))
+        return total
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds the gateway and the link have used so far (this start)."""
+        return cpu_s(self.central.gateway), cpu_s(self.node.link)
 
     def one_event(self, samples: int) -> float:
         """Median seconds from committing one event to its outbox row deleted."""
@@ -350,7 +389,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"round {r + 1}: bare durable {base[-1]:,.0f} ev/s, e2e {rate:,.0f} ev/s,"
                     f" catch-up after a link restart {total:.2f} s ({after_connect:.2f} s after"
-                    f" connecting), after a broker restart {restart[-1]:.2f} s",
+                    f" connecting), after a broker restart {restart[-1]:.2f} s (the link"
+                    f" connected after {pipe.reconnects[-1][0]:.2f} s, the gateway after"
+                    f" {pipe.reconnects[-1][1]:.2f} s); CPU (1.0 = one core) gateway/link:"
+                    f" e2e {pipe.e2e_cpu[-1][0]:.2f}/{pipe.e2e_cpu[-1][1]:.2f},"
+                    f" catch-up {pipe.catch_cpu[-1][0]:.2f}/{pipe.catch_cpu[-1][1]:.2f}"
+                    f"; load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
             one = pipe.one_event(20)
@@ -394,6 +438,13 @@ def report(
         f"| catch-up of {catchup:,} events after a broker restart, from the broker's start"
         f" | {med(restart):.2f} s (max {max(restart):.2f}) | – | – |"
     )
+    link_at = [r[0] for r in pipe.reconnects]
+    gw_at = [r[1] for r in pipe.reconnects]
+    print(
+        f"| … of which until the link's CONNACK | {med(link_at):.2f} s (max {max(link_at):.2f})"
+        f" | – | – |"
+    )
+    print(f"| … until the gateway's CONNACK | {med(gw_at):.2f} s (max {max(gw_at):.2f}) | – | – |")
     print(f"| one event, commit -> row deleted (median of 20) | {one * 1000:.0f} ms | – | – |")
     print()
     print(

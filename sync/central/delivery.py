@@ -19,6 +19,7 @@ Rules this module guarantees (docs/central.md "Several gateways"):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .store import Store
@@ -61,14 +62,24 @@ def in_flight(last: Sent, applied: int, now: int, window: int) -> list[tuple[int
 
 def sent(store: Store, node: str) -> Sent:
     """What ``node`` was sent (``NOTHING`` for a node that is not registered)."""
-    row = store.execute(
-        "SELECT sent_batches, sent_snapshot_rev, sent_snapshot_ts FROM node_state WHERE node = ?",
-        [node],
-    ).fetchone()
-    if row is None:
-        return NOTHING
-    base, batches = _decode(str(row[0]))
-    return Sent(base, batches, row[1], row[2])
+    return sent_many(store, [node]).get(node, NOTHING)
+
+
+def sent_many(store: Store, names: Sequence[str]) -> dict[str, Sent]:
+    """What each registered node of ``names`` was sent (one query)."""
+    if not names:
+        return {}
+    marks = ", ".join("?" * len(names))
+    rows = store.execute(
+        "SELECT node, sent_batches, sent_snapshot_rev, sent_snapshot_ts FROM node_state"
+        f" WHERE node IN ({marks})",
+        list(names),
+    )
+    out = {}
+    for node, text, snapshot_rev, snapshot_at in rows:
+        base, batches = _decode(str(text))
+        out[str(node)] = Sent(base, batches, snapshot_rev, snapshot_at)
+    return out
 
 
 def _decode(text: str) -> tuple[int, tuple[tuple[int, int], ...]]:
@@ -80,10 +91,22 @@ def _decode(text: str) -> tuple[int, tuple[tuple[int, int], ...]]:
     return int(base), tuple((int(r), int(t)) for r, t in pairs)
 
 
+def chain_text(base: int, batches: Sequence[tuple[int, int]]) -> str:
+    """The stored form of a chain from ``base``, ``(rev, sent at)`` each."""
+    return f"{base};" + ",".join(f"{r}@{t}" for r, t in batches) if batches else ""
+
+
 def record_batches(store: Store, node: str, base: int, batches: list[tuple[int, int]]) -> None:
     """The chain now in flight to ``node``: from ``base``, ``(rev, sent at)`` each."""
-    text = f"{base};" + ",".join(f"{r}@{t}" for r, t in batches) if batches else ""
-    store.execute("UPDATE node_state SET sent_batches = ? WHERE node = ?", [text, node])
+    record_many(store, [(node, chain_text(base, batches))])
+
+
+def record_many(store: Store, chains: Sequence[tuple[str, str]]) -> None:
+    """Several nodes' chains (``chain_text``) at once: ``(node, chain)`` each."""
+    if chains:
+        store.executemany(
+            "UPDATE node_state SET sent_batches = ? WHERE node = ?", [(c, n) for n, c in chains]
+        )
 
 
 def forget_batches(store: Store, node: str) -> None:

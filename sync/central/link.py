@@ -6,15 +6,30 @@ Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
   1.2+ with the client certificate). Its callbacks only put items on a queue; the
   thread running ``Link.run`` owns the client, calls ``loop()``, feeds each
   received message to ``Central.handle``, publishes the answers and ticks.
+- Group commit: before handling, the link reads whatever the socket holds
+  already (up to ``max_batch`` messages), and hands the messages received
+  together to ``Central.handle_batch``: one store transaction, one commit, for
+  all of them, in the order received. A busy gateway so makes its batches
+  bigger by itself; an idle one handles each message as it comes.
 - A received message is acknowledged (``manual_ack``) only after
-  ``Central.handle`` returned, that is after its SQLite commit and after its
-  answers were handed to paho. An ack made after the connection dropped is
+  ``Central.handle_batch`` returned, that is after the batch's commit and after
+  its answers were handed to paho. An ack made after the connection dropped is
   discarded by paho's ``reconnect`` (the broker sends the message again,
   MQTT 5 §4.4). A crash before
   the ack makes the broker deliver the message again; handling is idempotent.
+- A command is reported to ``Central.published`` (and so marked sent) only
+  when the broker's PUBACK for it came, matched by paho's message id; one
+  without it is handed out again by a gateway's next ticks (at least once).
 - A message whose handling raises is logged, kept in the quarantine and
   acknowledged: the protocol, not the broker, recovers it (a node resends
   unacknowledged events and its hello and cursor).
+- A batch the store took nothing of (``handle_batch`` raised: the store is
+  unreachable, locked or full, not even a quarantine row could be written)
+  is NOT acknowledged, nor is anything received after it on that
+  connection: the link disconnects and reconnects after its back-off, and
+  the broker delivers every unacknowledged message again (same session,
+  MQTT 5 §4.4). So the broker never gets a PUBACK for a message that is
+  neither stored nor quarantined.
 - The session survives disconnects: ``clean_start`` is false on every
   connect, with a Session Expiry Interval (at least a day) set before
   ``connect``; subscriptions are made again on every CONNACK anyway.
@@ -31,6 +46,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -48,12 +64,15 @@ from sync.protocol import Outgoing, central_subscriptions
 from sync.protocol.timeutil import from_ts
 
 from . import nodes
-from .gateway import Central
+from .gateway import Central, NotRecorded
 
 log = logging.getLogger("hallvakt.central.link")
 
 MIN_SESSION_EXPIRY_S = 86_400
 QUEUED_MESSAGES = 100_000  # paho's RAM queue while disconnected; beyond it publishes drop
+MAX_BATCH = 256  # received messages handled in one store transaction at most
+MAX_BATCH_BYTES = 8 * 2**20  # and their payloads' bytes (a message is at most 256 KiB)
+REPORT_EVERY_S = 60.0  # how often the log says how many messages a transaction held
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +148,12 @@ class _Subscribed:
 
 
 @dataclass(frozen=True, slots=True)
+class _Published:
+    mid: int
+    reason: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Received:
     topic: str
     payload: bytes
@@ -136,7 +161,7 @@ class _Received:
     qos: int
 
 
-_Item = _Connected | _Lost | _Subscribed | _Received
+_Item = _Connected | _Lost | _Subscribed | _Published | _Received
 
 
 class Link:
@@ -150,6 +175,7 @@ class Link:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         tick_every_s: float = 1.0,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         if broker.session_expiry_s < MIN_SESSION_EXPIRY_S:
             raise ValueError(f"session expiry must be at least {MIN_SESSION_EXPIRY_S} s")
@@ -159,11 +185,16 @@ class Link:
             broker.reconnect_min_s, broker.reconnect_max_s, rng or random.Random()
         )
         self.tick_every_s = tick_every_s
+        self.max_batch = max(1, max_batch)
+        self._reported = time.monotonic()
+        self._last = (0, 0)  # (messages, batches) at the last report
         self.connected = threading.Event()  # set while a CONNACK 0 stands
         self.subscribed = threading.Event()  # and once its SUBACK came (tests wait for it)
         self.connects = 0  # CONNACKs that accepted the connection
         self._left = threading.Event()  # the UNSUBACK of a clean stop came
         self._items: queue.Queue[_Item] = queue.Queue()
+        self._awaiting: dict[int, Outgoing] = {}  # mid -> a command awaiting its PUBACK
+        self._unrecorded = False  # the store took nothing of a batch: reconnect (module rules)
 
     # --- paho callbacks: queue and return ------------------------------------------
 
@@ -175,6 +206,9 @@ class Link:
 
     def _on_subscribe(self, c: Any, u: Any, mid: int, rcs: list[ReasonCode], p: Any) -> None:
         self._items.put(_Subscribed(tuple(int(r.value) for r in rcs)))
+
+    def _on_publish(self, c: Any, u: Any, mid: int, rc: ReasonCode, p: Any) -> None:
+        self._items.put(_Published(mid, int(rc.value)))
 
     def _on_message(self, c: Any, u: Any, m: paho.MQTTMessage) -> None:
         try:
@@ -193,6 +227,7 @@ class Link:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
+        c.on_publish = self._on_publish
         # No window of 20 QoS 1 publishes in flight: PUBACKs are read only between
         # handled messages, so a window would hold a fan-out to a trickle
         # (docs/benchmarks.md, "Central at fleet scale").
@@ -222,15 +257,31 @@ class Link:
                 except (OSError, ValueError) as exc:  # paho lets some socket errors out
                     log.warning("connection error: %s", exc)
                     rc = MQTTErrorCode.MQTT_ERR_CONN_LOST
+                if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    rc = self._read_more(client)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     down = True
                     next_attempt = time.monotonic() + self.backoff.next()
                     log.warning("connection lost (%s); reconnecting", rc)
                 self._drain(client)
+                if self._unrecorded:  # the broker delivers the unacknowledged ones again
+                    self._unrecorded = False
+                    wait = self.backoff.next()
+                    log.warning("reconnecting in %.1f s: the broker delivers them again", wait)
+                    client.disconnect()
+                    down = True
+                    next_attempt = time.monotonic() + wait
+                    continue
                 if self.connected.is_set() and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_every_s
-                    self._publish(client, self._guarded(self.central.tick))
+                    self._tick(client)
         finally:
+            st = self.central.stats
+            log.info(
+                "stopping: %d messages received in %d store transactions in all",
+                st["batched"],
+                st["batches"],
+            )
             was_connected = self.connected.is_set()
             self.connected.clear()
             self.subscribed.clear()
@@ -266,12 +317,52 @@ class Link:
             log.warning("cannot connect to the broker: %s", exc)
             return False
 
+    def _read_more(self, client: paho.Client) -> MQTTErrorCode:
+        """Read what the socket holds already, until ``max_batch`` messages wait
+        (module rules: group commit); never waits for more to come."""
+        for _ in range(4 * self.max_batch):  # PUBACKs are read too; bounded all the same
+            if self._items.qsize() >= self.max_batch:
+                break
+            sock = client.socket()
+            if sock is None:
+                break
+            pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
+            if not (pending is not None and pending()):
+                try:
+                    if not select.select([sock], [], [], 0)[0]:
+                        break
+                except (OSError, ValueError):
+                    break
+            try:
+                rc = client.loop_read()
+            except (OSError, ValueError) as exc:  # paho lets some socket errors out
+                log.warning("connection error: %s", exc)
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
     def _drain(self, client: paho.Client) -> None:
+        batch: list[_Received] = []
+        acked: list[Outgoing] = []
+        size = 0
         while True:
             try:
                 item = self._items.get_nowait()
             except queue.Empty:
-                return
+                break
+            if isinstance(item, _Received):
+                if self._unrecorded:
+                    continue  # not acknowledged: delivered again after the reconnect
+                if batch and (len(batch) >= self.max_batch or size >= MAX_BATCH_BYTES):
+                    self._receive(client, batch)
+                    batch, size = [], 0
+                batch.append(item)
+                size += len(item.payload)
+                continue
+            if batch:  # what came before a connection event is handled before it
+                self._receive(client, batch)
+                batch, size = [], 0
             match item:
                 case _Connected(reason=0):
                     self.connects += 1
@@ -290,38 +381,119 @@ class Link:
                 case _Lost():
                     self.connected.clear()
                     self.subscribed.clear()
-                case _Received():
-                    self._receive(client, item)
+                case _Published():
+                    o = self._awaiting.pop(item.mid, None)
+                    if o is not None and item.reason < 0x80:
+                        acked.append(o)
+                    elif o is not None:
+                        log.warning("broker refused %s: reason %d", o.topic, item.reason)
+        if batch:
+            self._receive(client, batch)
+        if acked:
 
-    def _receive(self, client: paho.Client, item: _Received) -> None:
-        def work(now: int) -> list[Outgoing]:
-            return self.central.handle(item.topic, item.payload, now)
+            def confirm(now: int) -> list[Outgoing]:
+                self.central.published(acked)
+                return []
 
-        self._publish(client, self._guarded(work, item))
-        if item.qos > 0:
-            client.ack(item.mid, item.qos)
+            self._guarded(confirm)
 
-    def _guarded(
-        self, work: Callable[[int], list[Outgoing]], item: _Received | None = None
-    ) -> list[Outgoing]:
+    def _receive(self, client: paho.Client, batch: list[_Received]) -> None:
+        """Handle ``batch`` in one store transaction, publish the answers, then
+        acknowledge every message of it to the broker (module rules)."""
+
+        if self._unrecorded:
+            return  # an earlier batch of this connection was not recorded: nor is this one
+        st = self.central.stats
+        now = int(self.clock())
+        try:
+            answers = self.central.handle_batch([(i.topic, i.payload) for i in batch], now)
+        except NotRecorded as exc:
+            self._not_recorded(batch, exc)
+            return
+        except Exception as exc:  # a bug, or the store failed before any message
+            log.exception("error handling a batch of %d from %s", len(batch), batch[0].topic[:200])
+            if not self._quarantine(batch, exc, now):
+                self._not_recorded(batch, exc)
+                return
+            answers = []
+        st["batches"] += 1
+        st["batched"] += len(batch)
+        st["batch_max"] = max(st["batch_max"], len(batch))
+        self._publish(client, [o for a in answers for o in a])
+        for item in batch:
+            if item.qos > 0:
+                client.ack(item.mid, item.qos)
+
+    def _not_recorded(self, batch: list[_Received], exc: Exception) -> None:
+        self.central.stats["not_recorded"] += len(batch)
+        log.error("the store took nothing of %d messages (%s): not acknowledged", len(batch), exc)
+        self._unrecorded = True
+
+    def _quarantine(self, batch: list[_Received], exc: Exception, now: int) -> bool:
+        """Keep ``batch`` in the quarantine (``internal_error``); False if the store
+        takes nothing."""
+        try:
+            with self.central.store.write():
+                for item in batch:
+                    nodes.quarantine(
+                        self.central.store,
+                        item.topic,
+                        "internal_error",
+                        repr(exc),
+                        item.payload,
+                        from_ts(now),
+                    )
+        except Exception:
+            log.exception("cannot quarantine them either")
+            return False
+        return True
+
+    def _tick(self, client: paho.Client) -> None:
+        t0 = time.monotonic()
+        out = self._guarded(self.central.tick)
+        t1 = time.monotonic()
+        self._publish(client, out)
+        if len(out) >= 100:  # a fan-out: how long deciding and publishing took
+            log.info(
+                "tick: %d messages decided in %.3f s, handed to the broker in %.3f s",
+                len(out),
+                t1 - t0,
+                time.monotonic() - t1,
+            )
+        now = time.monotonic()
+        if now - self._reported >= REPORT_EVERY_S:
+            st = self.central.stats
+            n, b = st["batched"] - self._last[0], st["batches"] - self._last[1]
+            if b:
+                log.info(
+                    "%d messages received in %d store transactions (%.1f a transaction,"
+                    " at most %d) in the last %.0f s",
+                    n,
+                    b,
+                    n / b,
+                    st["batch_max"],
+                    now - self._reported,
+                )
+                st["batch_max"] = 0
+            self._reported, self._last = now, (st["batched"], st["batches"])
+
+    def _guarded(self, work: Callable[[int], list[Outgoing]]) -> list[Outgoing]:
         now = int(self.clock())
         try:
             return work(now)
-        except Exception as exc:  # a bug or a database error must not stop the gateway
-            log.exception("error handling %s", "tick" if item is None else item.topic[:200])
-            if item is not None:
-                try:
-                    at = from_ts(now)
-                    store = self.central.store
-                    nodes.quarantine(
-                        store, item.topic, "internal_error", repr(exc), item.payload, at
-                    )
-                except Exception:
-                    log.exception("cannot quarantine the message either")
+        except Exception:  # a bug or a database error must not stop the gateway
+            log.exception("error in the periodic work")
             return []
 
     def _publish(self, client: paho.Client, out: list[Outgoing]) -> None:
+        """Hand ``out`` to paho; a command's PUBACK is awaited (``Central.published``).
+        A PUBACK comes for the mid paho gave: a mid reused meanwhile forgets
+        the older entry (that command is handed out again)."""
         for o in out:
             info = client.publish(o.topic, o.payload, qos=o.qos, retain=o.retain)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 log.warning("publish to %s failed: %s", o.topic, info.rc)
+                continue
+            self._awaiting.pop(info.mid, None)
+            if o.topic.endswith("/dn/cmd"):
+                self._awaiting[info.mid] = o

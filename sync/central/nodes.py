@@ -17,7 +17,9 @@ Rules this module guarantees:
 - ``claim_heads`` hands each head to publish to exactly one caller, even with
   several gateways on one database: the claim and its record are one write.
 - Commands get a ``seq`` strictly increasing per node when queued; each is
-  handed out to be sent at most once, and not after its lifetime.
+  handed out to one gateway at a time, again after ``COMMAND_RESEND_S`` until
+  the broker acknowledged its publication (at least once: a node takes a
+  ``seq`` once), and never after its lifetime.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,6 +55,7 @@ from . import delivery
 from .changelog import Revs, is_id, revs
 from .db import Store, StoreError
 
+COMMAND_RESEND_S = 10  # a command handed out without a PUBACK this long is handed out again
 KID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
 
 
@@ -210,12 +213,48 @@ class KnownState:
 
 
 def known_state(store: Store, node: str) -> KnownState | None:
-    row = store.execute(
-        "SELECT n.facility, s.applied_rev, s.status_state FROM nodes n"
-        " JOIN node_state s ON s.node = n.node WHERE n.node = ?",
-        [node],
-    ).fetchone()
-    return None if row is None else KnownState(row[0], int(row[1]), row[2] == "online")
+    return known_states(store, [node]).get(node)
+
+
+def known_states(store: Store, names: Collection[str]) -> dict[str, KnownState]:
+    """``KnownState`` of each registered node of ``names`` (one query)."""
+    if not names:
+        return {}
+    marks = ", ".join("?" * len(names))
+    rows = store.execute(
+        "SELECT n.node, n.facility, s.applied_rev, s.status_state FROM nodes n"
+        f" JOIN node_state s ON s.node = n.node WHERE n.node IN ({marks})",
+        list(names),
+    )
+    return {str(n): KnownState(f, int(r), st == "online") for n, f, r, st in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A registered node's facility and keys by kid (none left: revoked)."""
+
+    facility: str
+    keys: dict[str, Ed25519PublicKey]
+
+
+def registry(store: Store, names: Collection[str]) -> dict[str, Registered]:
+    """Facility and keys of each registered node of ``names``, in one query
+    (a gateway gates a whole batch of messages with it)."""
+    if not names:
+        return {}
+    marks = ", ".join("?" * len(names))
+    rows = store.execute(
+        "SELECT n.node, n.facility, k.kid, k.public_key FROM nodes n"
+        f" LEFT JOIN node_keys k ON k.node = n.node WHERE n.node IN ({marks})",
+        list(names),
+    )
+    out: dict[str, Registered] = {}
+    for node, facility, kid, key in rows:
+        reg = out.setdefault(str(node), Registered(str(facility), {}))
+        if kid is not None:
+            raw = base64.urlsafe_b64decode(str(key) + "=")
+            reg.keys[str(kid)] = Ed25519PublicKey.from_public_bytes(raw)
+    return out
 
 
 # --- what nodes say ------------------------------------------------------------
@@ -346,8 +385,10 @@ def claim_heads(store: Store, iat: int, resign_s: int) -> list[tuple[str, Revs]]
             " ORDER BY n.node",
             [iat - resign_s],
         ).fetchall()
-        for node, rev, oldest in rows:
-            _set_head(store, node, Revs(rev, oldest), iat)
+        store.executemany(
+            "UPDATE node_state SET head_rev = ?, head_oldest_rev = ?, head_iat = ? WHERE node = ?",
+            [(rev, oldest, iat, node) for node, rev, oldest in rows],
+        )
     return [(n, Revs(r, o)) for n, r, o in rows]
 
 
@@ -421,23 +462,42 @@ def queue_command(
 
 
 def take_commands(
-    store: Store, now: datetime, lifetime: int = COMMAND_MAX_LIFETIME
+    store: Store,
+    now: datetime,
+    lifetime: int = COMMAND_MAX_LIFETIME,
+    resend_s: int = COMMAND_RESEND_S,
 ) -> list[QueuedCommand]:
-    """Queued commands to send now, marked sent; those older than ``lifetime``
-    are marked expired instead (a node would refuse them anyway)."""
+    """Commands to send now, marked ``sending``: the queued ones, and those
+    handed out ``resend_s`` or more ago whose publication the broker never
+    acknowledged (the gateway that took them died or lost its connection
+    first: ``commands_published`` was not called). Those older than
+    ``lifetime`` are marked expired instead (a node would refuse them anyway).
+    Each is taken by one caller at a time, even with several gateways."""
     ts = to_ts(now)
     with store.write():
         store.execute(
-            "UPDATE commands SET state = 'expired' WHERE state = 'queued' AND created_ts <= ?",
+            "UPDATE commands SET state = 'expired'"
+            " WHERE state IN ('queued', 'sending') AND created_ts <= ?",
             [ts - lifetime],
         )
         rows = store.execute(
-            "UPDATE commands SET state = 'sent', sent_ts = ? WHERE state = 'queued'"
+            "UPDATE commands SET state = 'sending', sent_ts = ?"
+            " WHERE state = 'queued' OR (state = 'sending' AND sent_ts <= ?)"
             " RETURNING node, seq, cmd, args, created_ts",
-            [ts],
+            [ts, ts - resend_s],
         ).fetchall()
     out = [
         QueuedCommand(n, s, Cmd(c), _args(Cmd(c), json.loads(a)), from_ts(t))
         for n, s, c, a, t in rows
     ]
     return sorted(out, key=lambda q: (q.node, q.seq))
+
+
+def commands_published(store: Store, sent: Sequence[tuple[str, int]]) -> None:
+    """The broker acknowledged the publication of these ``(node, seq)``
+    commands (its PUBACK): they are ``sent`` and never handed out again (the
+    broker's session delivers them to the node)."""
+    store.executemany(
+        "UPDATE commands SET state = 'sent' WHERE node = ? AND seq = ? AND state = 'sending'",
+        [(n, s) for n, s in sent],
+    )

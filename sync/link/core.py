@@ -301,8 +301,9 @@ class LinkCore:
         if isinstance(result, Rejected):
             self.inbound.drop(msg, result, at)
             return
-        self._heard = True  # central (or at least its key) answers: no more hello repeats
-        self.window.central_heard(at.mono)  # what went before it answered goes again now
+        if not msg.retained:  # a retained head comes from the broker, not from central now
+            self._heard = True  # central answers: no more hello repeats
+            self.window.central_heard(at.mono)  # what went before it answered goes again now
         try:
             self._accept(msg, result, at, out)
         except ReplicaCorrupt as exc:

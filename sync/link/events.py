@@ -60,12 +60,15 @@ class Disconnected:
 @dataclass(frozen=True, slots=True)
 class MessageIn:
     """One received PUBLISH. ``ref`` is the shell's handle for its PUBACK (None:
-    QoS 0, nothing to acknowledge); ``dup`` is the broker's redelivery flag."""
+    QoS 0, nothing to acknowledge); ``dup`` is the broker's redelivery flag;
+    ``retained``: the broker sent it from its retained store on subscribing
+    (a head published earlier), not central now."""
 
     topic: str
     payload: bytes
     ref: int | None = None
     dup: bool = False
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)

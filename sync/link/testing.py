@@ -94,10 +94,12 @@ class Harness:
         o = pack(msg, node=node, iat=at, kid=kid, key=private_key(key_name or kid))
         return o.topic, o.payload
 
-    def deliver(self, msg: Message | tuple[str, bytes], *, dup: bool = False) -> list[Output]:
+    def deliver(
+        self, msg: Message | tuple[str, bytes], *, dup: bool = False, retained: bool = False
+    ) -> list[Output]:
         """Feed one received message (a ``Message`` is signed as central first)."""
         topic, payload = msg if isinstance(msg, tuple) else self.sign(msg)
-        return self.feed(MessageIn(topic, payload, next(self._refs), dup))
+        return self.feed(MessageIn(topic, payload, next(self._refs), dup, retained))
 
     def up(self, outputs: Sequence[Output]) -> list[Message]:
         """The messages the node published, checked as central checks them."""

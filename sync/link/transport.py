@@ -175,7 +175,7 @@ class MqttTransport:
                 self._next_ref += 1
                 ref = self._next_ref
                 self._refs[ref] = (generation, m.mid, m.qos)
-            put(MessageIn(m.topic, bytes(m.payload), ref, bool(m.dup)))
+            put(MessageIn(m.topic, bytes(m.payload), ref, bool(m.dup), bool(m.retain)))
 
         def on_publish(c: Any, u: Any, mid: int, rc: ReasonCode, p: Any) -> None:
             topic = self._sent.pop(mid, None)

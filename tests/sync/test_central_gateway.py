@@ -107,10 +107,11 @@ def test_hello_gets_head_and_snapshot_then_changes_after_a_mutation(
 ) -> None:
     h = node.hello(T)
     outs = central.handle(h.topic, h.payload, T)
-    assert kinds(outs, node) == [Kind.HEAD, Kind.SNAPSHOT]
-    head = node.gate(outs[0], T).message
+    # what brings it up to date first, then the head: the head finds it current
+    assert kinds(outs, node) == [Kind.SNAPSHOT, Kind.HEAD]
+    head = node.gate(outs[1], T).message
     assert isinstance(head, Head) and (head.rev, head.oldest_rev, head.exp) == (1, 0, T + 7200)
-    assert outs[0].retain and not outs[1].retain
+    assert outs[1].retain and not outs[0].retain
     assert node.applied_rev == 1 and in_sync(node, store)
     # the node's cursor right after is answered with nothing: it is up to date
     c = node.cursor(T + 1)
@@ -342,6 +343,7 @@ def test_commands_are_sent_once_with_rising_seq_and_a_short_life(
         assert a.message.exp == T + 300 and a.iat == T + 60
         assert guard.admit(a.message, iat=a.iat, now=T + 60, clock_trusted=True) is None
     assert central.tick(T + 61) == []
+    central.published(outs)  # the broker's PUBACKs (sync/central/link.py)
     nodes.queue_command(store, N1, Cmd.RESYNC, {}, NOW)
     assert central.tick(T + 300) == []  # too old to send: expired
     assert store.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
@@ -353,6 +355,35 @@ def test_commands_are_sent_once_with_rising_seq_and_a_short_life(
         nodes.queue_command(store, N1, Cmd.UNLOCK, {"door": "main", "seconds": 0}, NOW)
     with pytest.raises(nodes.RegistryError, match="not registered"):
         nodes.queue_command(store, "n9", Cmd.LOCKDOWN, {}, NOW)
+
+
+def test_a_command_without_the_brokers_ack_is_handed_out_again_until_it_expires(
+    central: Central, store: Store, node: FakeNode
+) -> None:
+    central.tick(T)  # heads out of the way
+    nodes.queue_command(store, N1, Cmd.UNLOCK, {"door": "main", "seconds": 8}, NOW)
+    nodes.queue_command(store, N1, Cmd.LOCKDOWN, {}, NOW)
+    first = central.tick(T + 1)  # this gateway dies before the broker's PUBACK of seq 1
+    assert len(first) == 2
+    central.published(first[1:])  # seq 2's PUBACK came
+    other = Central(store, central.signer, Settings(renew_every_s=10**9))  # a second gateway
+    assert other.tick(T + 10) == []  # seq 1 is still in another gateway's hands
+    again = other.tick(T + 11)  # ... for 10 s: then it is handed out again
+    cmds = [a.message for a in node.take(again, T + 11) if isinstance(a.message, Command)]
+    assert [(c.seq, c.cmd) for c in cmds] == [(1, Cmd.UNLOCK)]
+    assert cmds[0].exp == T + 300  # its lifetime runs from when it was queued
+    central.published(first[:1])  # a late PUBACK of the first copy is harmless
+    other.published(again)
+    assert other.tick(T + 30) == [] and central.tick(T + 40) == []
+    assert store.execute("SELECT seq, state FROM commands ORDER BY seq").fetchall() == [
+        (1, "sent"),
+        (2, "sent"),
+    ]
+    # one never acknowledged is handed out every 10 s within its lifetime, then expires
+    nodes.queue_command(store, N1, Cmd.RESYNC, {}, NOW + timedelta(seconds=100))
+    taken = [len(other.tick(t)) for t in range(T + 100, T + 420, 5)]
+    assert sum(taken) == 30  # at T+100, 110, ..., 390: while now < created + 300
+    assert store.execute("SELECT state FROM commands WHERE seq = 3").scalar() == "expired"
 
 
 def test_a_node_ahead_of_central_gets_nothing(central: Central, node: FakeNode) -> None:
@@ -447,7 +478,7 @@ def test_an_online_node_gets_the_changes_with_the_head(
     central.tick(T)
     gym = site.booking("b1", ["gym"], NOW, NOW + timedelta(hours=1))
     leases.book(store, FAC, Booking.from_wire(gym), NOW)
-    assert kinds(central.tick(T + 1), node) == [Kind.HEAD, Kind.CHANGES]
+    assert kinds(central.tick(T + 1), node) == [Kind.CHANGES, Kind.HEAD]
     assert node.applied_rev == 2 and in_sync(node, store)
     # its cursor then finds the batch in flight: nothing is sent twice
     c = node.cursor(T + 2)

@@ -253,6 +253,24 @@ def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness)
     assert small.core.next_wakeup() == small.clock.mono + 20
 
 
+def test_a_retained_head_on_subscribing_is_not_central_heard(small: Harness) -> None:
+    """After a broker restart the broker hands the node its retained head at
+    once, before central has subscribed again (Mosquitto 2.0.11 does not
+    restore shared subscriptions): what the node sent meanwhile reached
+    nobody, so it still goes again 2 s later, not after the 10 s of a
+    central that is listening."""
+    add_events(small.rep, 15)
+    start = small.clock.mono
+    small.connect()
+    small.deliver(Head(0, 0, small.clock.now().unix + 3600), retained=True)
+    assert small.core.next_wakeup() == start + 2
+    assert seqs(small.up(small.tick(2))) == [(1, 10), (11, 15)]
+    assert not small.core.window.heard
+    # central's own answer (not retained) is hearing it: the ordinary timeout from then
+    small.deliver(Head(0, 0, small.clock.now().unix + 3600))
+    assert small.core.window.heard
+
+
 def test_resend_after_reconnect_from_the_first_unacked_seq(small: Harness) -> None:
     add_events(small.rep, 25)
     small.connect()

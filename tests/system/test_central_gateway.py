@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sqlite3
 import threading
 import time
 import tomllib
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from firmware_config.values import parse_central_key
@@ -35,7 +37,18 @@ from sync.central.gateway import Central, Settings
 from sync.central.link import BrokerSettings, Link
 from sync.central.nodes import b64url
 from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
-from sync.protocol import Accepted, Ack, Head, Kind, Outgoing, Want, node_subscriptions, sign
+from sync.protocol import (
+    Accepted,
+    Ack,
+    Cmd,
+    Command,
+    Head,
+    Kind,
+    Outgoing,
+    Want,
+    node_subscriptions,
+    sign,
+)
 from sync.protocol.testing import private_key
 from sync.replica import Replica
 from tests.support.broker import PrivateBroker
@@ -51,11 +64,23 @@ class Crash(BaseException):
     """A gateway that dies in the middle of handling a message (not an Exception)."""
 
 
-class CrashingCentral(Central):
-    def handle(self, topic: str, payload: bytes, now: int) -> list[Outgoing]:
-        if topic.endswith("/up/evt"):
+class DiesAfterTakingCommands(Central):
+    """Dies right after taking the queued commands, before publishing them."""
+
+    def commands(self, now: int) -> list[Outgoing]:
+        if super().commands(now):
             raise Crash
-        return super().handle(topic, payload, now)
+        return []
+
+
+class CrashingCentral(Central):
+    """Dies after storing an ``events`` message, inside the batch's transaction."""
+
+    def _apply(self, item: Any, now: int) -> Any:
+        done = super()._apply(item, now)
+        if item.topic.endswith("/up/evt"):
+            raise Crash
+        return done
 
 
 @dataclass
@@ -88,10 +113,14 @@ def db(store_url: str, site: Any) -> str:
 def start_gateway(db: str) -> Iterator[Callable[..., Gateway]]:
     made: list[Gateway] = []
 
-    def start(broker: BrokerSettings, cls: type[Central] = Central) -> Gateway:
+    def start(
+        broker: BrokerSettings, cls: type[Central] = Central, settings: Settings | None = None
+    ) -> Gateway:
         store = Store.open(db)
         central = cls(
-            store, Signer("central-1", private_key("central")), Settings(renew_every_s=10**9)
+            store,
+            Signer("central-1", private_key("central")),
+            settings or Settings(renew_every_s=10**9),
         )
         link = Link(central, broker, tick_every_s=0.1)
         stop = threading.Event()
@@ -264,6 +293,108 @@ def test_a_message_whose_handling_died_is_delivered_again_to_the_next_gateway(
     assert isinstance(got, Ack) and got.through == 2
     with Store.open(db) as s:
         assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+class StoreDown(Central):
+    """Its store takes no write while ``down`` is set (PostgreSQL unreachable, a
+    SQLite file locked or on a full disk): every write raises the engine's own
+    connection-level error, as the store would."""
+
+    down = threading.Event()
+
+    def __init__(self, store: Store, *args: Any) -> None:
+        super().__init__(store, *args)
+        write = store.write
+
+        def failing() -> Any:
+            if StoreDown.down.is_set():
+                if store.engine == "sqlite":
+                    raise sqlite3.OperationalError("database or disk is full")
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return write()
+
+        store.write = failing  # type: ignore[method-assign]
+
+
+def test_a_message_the_store_took_nothing_of_is_not_acknowledged_and_comes_again(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    """Not even its quarantine could be written: no PUBACK, so the broker keeps
+    it; the gateway reconnects and gets it again until the store takes it. The
+    node published it once."""
+    StoreDown.down.set()
+    try:
+        gw = ready(start_gateway(unix(broker), StoreDown))
+        fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+        node.send(fake.events(now(), [plain_event(1), plain_event(2)]))
+        deadline = time.monotonic() + WAIT
+        while gw.link.central.stats["not_recorded"] < 2:  # refused, delivered again, refused
+            assert time.monotonic() < deadline, "the message was not delivered again"
+            time.sleep(0.01)
+    finally:
+        StoreDown.down.clear()
+    (got,) = acks([node.receive(Kind.ACK, fake)])
+    assert got.through == 2
+    assert gw.link.connects >= 2  # it reconnected for the broker to deliver it again
+    with Store.open(db) as s:
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
+        assert s.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+    gw.close()
+    # and it was acknowledged once stored: a new start is handed nothing again
+    again = ready(start_gateway(unix(broker)))
+    node.send(node.fake.cursor(now(), want=Want.SNAPSHOT))  # the marker: answered last
+    node.receive(Kind.SNAPSHOT)
+    assert again.link.central.stats["events"] == 0
+
+
+def test_a_backlog_is_stored_many_messages_per_transaction_and_each_acknowledged(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    ready(start_gateway(unix(broker))).close()  # a session with the subscriptions, then gone
+    fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+    for s in range(1, 201, 5):  # 40 messages wait in its session
+        node.send(fake.events(now(), [plain_event(q) for q in range(s, s + 5)]))
+    gw = ready(start_gateway(unix(broker)))
+    throughs = [a.through for a in acks([node.receive(Kind.ACK, fake) for _ in range(40)])]
+    assert throughs == list(range(5, 201, 5))  # in order, each answered after its commit
+    stats = gw.link.central.stats
+    assert stats["batched"] == 40 and stats["batches"] < 40 and stats["batch_max"] > 1
+    gw.close()
+    with Store.open(db) as s:
+        assert s.execute("SELECT count(*), count(DISTINCT seq) FROM events").fetchone() == (
+            200,
+            200,
+        )
+    # every message was acknowledged to the broker: a new session start gets nothing again
+    again = ready(start_gateway(unix(broker)))
+    node.send(node.fake.cursor(now(), want=Want.SNAPSHOT))  # the marker: answered last
+    node.receive(Kind.SNAPSHOT)
+    assert again.link.central.stats["events"] == 0
+
+
+def test_a_command_taken_by_a_gateway_that_died_reaches_the_node_through_the_next(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    with Store.open(db) as s:
+        nodes.queue_command(s, N1, Cmd.UNLOCK, {"door": "main", "seconds": 5}, datetime.now(UTC))
+    first = start_gateway(unix(broker), DiesAfterTakingCommands)
+    first.thread.join(WAIT)  # it took the command and died before publishing it
+    assert not first.thread.is_alive()
+    first.close()
+    with Store.open(db) as s:
+        assert s.execute("SELECT seq, state FROM commands").fetchall() == [(1, "sending")]
+    fast = Settings(renew_every_s=10**9, command_resend_s=1)
+    ready(start_gateway(unix(broker, "central-2"), settings=fast))
+    got = node.receive(Kind.COMMAND, wait=WAIT + 2)
+    assert isinstance(got.message, Command) and (got.message.seq, got.message.cmd) == (
+        1,
+        Cmd.UNLOCK,
+    )
+    deadline = time.monotonic() + WAIT  # sent once the broker acknowledged it
+    with Store.open(db) as s:
+        while s.execute("SELECT state FROM commands").scalar() != "sent":
+            assert time.monotonic() < deadline, "the command was never marked sent"
+            time.sleep(0.02)
 
 
 def test_messages_sent_while_the_gateway_is_down_wait_in_its_session(

@@ -17,7 +17,13 @@ Rules this module guarantees (both engines behave the same; the engines are
   decides on first. SQLite holds one write lock for the whole file for every
   write transaction (``BEGIN IMMEDIATE``), so there it is a check only; on
   PostgreSQL it is a transaction-scoped advisory lock, and writes of
-  different nodes and facilities run side by side.
+  different nodes and facilities run side by side. ``lock_many`` takes the
+  locks of several things of one kind in the order given (callers give them
+  sorted, so two writers that each lock several nodes never wait for each
+  other in a cycle); a lock already held in the transaction costs nothing.
+- ``transaction_failed(exc)`` tells an error that ended the transaction
+  (connection lost, deadlock, lock or disk trouble: try again) from one that
+  only the statement's own data caused (a constraint, a bad value).
 - Errors of the engine that mean "the store cannot be used" (cannot connect,
   not migrated, corrupt file) are raised as ``StoreError``.
 """
@@ -118,6 +124,17 @@ class Store(abc.ABC):
     def lock(self, kind: str, name: str) -> None:
         """Hold the lock of ``(kind, name)`` until the current write transaction
         ends (module rules). Raises ``StoreLocked`` outside one."""
+
+    def lock_many(self, kind: str, names: Sequence[str]) -> None:
+        """``lock(kind, name)`` for each of ``names``, in that order."""
+        for name in names:
+            self.lock(kind, name)
+
+    @abc.abstractmethod
+    def transaction_failed(self, exc: BaseException) -> bool:
+        """True when ``exc`` (raised inside a write transaction) means the
+        transaction itself failed and must be tried again as a whole, not
+        that one statement's data was refused (module rules)."""
 
     # --- the rest ----------------------------------------------------------------------
 

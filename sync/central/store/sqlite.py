@@ -86,6 +86,10 @@ class SQLiteStore(Transactional, Store):
         if not self._writing:
             raise StoreLocked(f"lock({kind!r}, {name!r}) outside a write transaction")
 
+    def transaction_failed(self, exc: BaseException) -> bool:
+        data = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError)
+        return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, data)
+
     def size_bytes(self) -> int:
         if self.path == ":memory:":
             pages = self.execute("PRAGMA page_count").scalar()

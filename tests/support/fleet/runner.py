@@ -10,9 +10,18 @@
   every node pumps its due ``events`` every ``pump_s``. ``Fleet.stop()``
   disconnects them all (a normal disconnect keeps the sessions).
 - Observation for tests and the bench: ``connected``, ``hellos``, per node the
-  time each ``applied_rev`` was reached (``applied_at``), message counters,
-  and ``wait_until(predicate, timeout)``. A message central sends that a node
+  time each ``applied_rev`` was reached (``applied_at``) and the time the last
+  message of each kind came (``received_at``), when its last publication of
+  each kind began (``sent_at``) and the broker acknowledged it
+  (``puback_at``), message counters, and
+  ``wait_until(predicate, timeout)``. A message central sends that a node
   rejects fails the fleet (``errors``).
+- aiomqtt (2.5) sets an exception on a connection's "disconnected" future
+  when the connection drops while nothing waits on it (a broker restart, or
+  the broker stopping under a client whose task has ended), and asyncio then
+  prints "Future exception was never retrieved" for each: every connection's
+  future is read when it completes, so a dropped connection is only what
+  the reconnect loop makes of it.
 
 One process holds a few thousand nodes on this machine's loopback
 (docs/benchmarks.md "Fleet"); mind ``ulimit -n`` and the broker's
@@ -62,6 +71,11 @@ class Fleet:
     connected: set[str] = field(default_factory=set)
     hellos: Counter[str] = field(default_factory=Counter)
     applied_at: dict[str, dict[int, float]] = field(default_factory=dict)
+    received_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    # node -> kind -> when its last publication of that kind began, and when the
+    # broker's PUBACK for it came (the fan-out's stages: bench/fleet.py)
+    sent_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    puback_at: dict[str, dict[str, float]] = field(default_factory=dict)
     received: Counter[str] = field(default_factory=Counter)
     published: Counter[str] = field(default_factory=Counter)
     up_per_second: Counter[int] = field(default_factory=Counter)
@@ -82,18 +96,24 @@ class Fleet:
             self._tasks.append(asyncio.create_task(self._run(sim, delay), name=sim.node))
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Disconnect every node; raises ``TimeoutError`` if a client will not end."""
+        """Disconnect every node; raises ``TimeoutError`` if a client will not end.
+        A task is cancelled again each second until it ends: Python 3.11's
+        ``asyncio.wait_for`` (aiomqtt's publish waits through it) swallows a
+        cancellation that comes as the awaited future completes, and the node
+        would then wait for its next message for ever."""
         self._stop.set()
-        for t in self._tasks:
-            t.cancel()
         tasks, self._tasks = self._tasks, []
         self._stop = asyncio.Event()
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        pending = set(tasks)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         if pending:
             names = sorted(t.get_name() for t in pending)[:5]
-            raise TimeoutError(f"{len(pending)} node clients did not stop: {names}")
+            where = _where(next(iter(pending)))
+            raise TimeoutError(f"{len(pending)} node clients did not stop: {names}; one in {where}")
 
     async def send(self, sim: SimNode, out: Outgoing) -> None:
         """Publish ``out`` on ``sim``'s connection (raises ``KeyError`` when it has none)."""
@@ -141,17 +161,22 @@ class Fleet:
         )
 
     async def _publish(self, client: aiomqtt.Client, out: Outgoing) -> None:
-        kind = out.topic.rsplit("/", 1)[1]
+        parts = out.topic.split("/")
+        kind, node = parts[-1], parts[2]
         self.published[kind] += 1
-        self.up_per_second[int(self.clock())] += 1
+        began = self.clock()
+        self.up_per_second[int(began)] += 1
         await client.publish(out.topic, out.payload, qos=1, retain=out.retain)
+        self.sent_at.setdefault(node, {})[kind] = began
+        self.puback_at.setdefault(node, {})[kind] = self.clock()
 
     async def _run(self, sim: SimNode, delay: float) -> None:
         await asyncio.sleep(delay)
         attempt = 0
         while not self._stop.is_set():
+            client_of_session = self._client(sim)
             try:
-                async with self._client(sim) as client:
+                async with client_of_session as client:
                     attempt = 0
                     await client.subscribe(node_subscriptions(sim.node)[0], qos=1)
                     self.connected.add(sim.node)
@@ -177,6 +202,7 @@ class Fleet:
             finally:
                 self.connected.discard(sim.node)
                 self._clients.pop(sim.node, None)
+                _read_when_done(client_of_session)
             if self._stop.is_set():
                 return
             cap = min(self.reconnect_max_s, self.reconnect_min_s * 2**attempt)
@@ -190,6 +216,7 @@ class Fleet:
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
             before = sim.applied_rev
             now = self.clock()
+            self.received_at.setdefault(sim.node, {})[kind] = now
             outs = sim.receive(str(m.topic), payload, now)
             if sim.applied_rev != before:
                 self.applied_at.setdefault(sim.node, {})[sim.applied_rev] = now
@@ -213,3 +240,24 @@ class Fleet:
 
     def backlog(self) -> int:
         return sum(n.backlog for n in self.nodes)
+
+
+def _read_when_done(client: aiomqtt.Client) -> None:
+    """Read the connection's "disconnected" outcome whenever it comes (module
+    rules): aiomqtt keeps it in a private future, the only handle there is."""
+    fut: asyncio.Future[None] = client._disconnected
+
+    def read(f: asyncio.Future[None]) -> None:
+        if not f.cancelled():
+            f.exception()
+
+    fut.add_done_callback(read)
+
+
+def _where(task: asyncio.Task[None]) -> str:
+    """Where a task waits: its innermost frame, for a diagnosis."""
+    frames = task.get_stack()
+    if not frames:
+        return "(no frame)"
+    f = frames[-1]
+    return f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}"

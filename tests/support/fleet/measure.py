@@ -1,0 +1,145 @@
+"""What ``bench/fleet.py`` measures besides the nodes: CPU, the store's commits, the logs.
+
+- ``Cpu``: CPU seconds of named processes between ``start()`` and ``stop()``,
+  and the whole machine's (``/proc/stat``: busy, of which this run's
+  processes, and the time the cores waited on the disk, ``iowait``).
+- ``StoreStats``: the store's waits on the disk between two readings: WAL
+  flushes (``pg_stat_wal.wal_sync``; a committing transaction waits for
+  one, several commits arriving together share one) and the time they took
+  (``wal_sync_time``, with ``track_wal_io_timing`` on). PostgreSQL publishes
+  these from a busy backend about once a second and from an idle one within
+  10 s (``PGSTAT_IDLE_INTERVAL``): ``settled()`` waits that long first.
+- ``ticks(log, since)``: the gateway log's fan-out lines (sync/central/link.py:
+  "tick: N messages decided in X s, handed to the broker in Y s") after
+  ``since``, with the wall time each tick began.
+- ``percentile(values, p)``: nearest-rank percentile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sync.central.store import Store
+
+from .processes import cpu_seconds
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank ``p``-th percentile (0 < p <= 100) of ``values``."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p * len(ordered) / 100) - 1)]
+
+
+def machine_jiffies() -> tuple[int, int, int]:
+    """(busy, iowait, total) jiffies of all cores since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    busy = user + nice + system + irq + softirq + steal
+    return busy, iowait, busy + idle + iowait
+
+
+class Cpu:
+    """CPU of named processes and of the machine between ``start`` and ``stop``."""
+
+    def __init__(self, pids: Callable[[], dict[str, list[int]]]) -> None:
+        self.pids = pids
+        self.t0 = 0.0
+        self.base: dict[tuple[str, int], float] = {}
+        self.machine0 = (0, 0, 0)
+        self.used: dict[str, float] = {}  # per name, in cores (1.0 = one core busy)
+        self.cores = os.cpu_count() or 1
+
+    def _now(self) -> dict[tuple[str, int], float]:
+        return {(name, p): cpu_seconds(p) for name, ps in self.pids().items() for p in ps}
+
+    def start(self) -> None:
+        self.t0, self.base, self.machine0 = time.monotonic(), self._now(), machine_jiffies()
+
+    def stop(self) -> str:
+        """Per name: CPU used since ``start`` (a process started meanwhile counts
+        whole); then the machine: busy, of which this run, and iowait."""
+        wall = time.monotonic() - self.t0
+        used: dict[str, float] = {}
+        for (name, pid), t in self._now().items():
+            used[name] = used.get(name, 0.0) + t - self.base.get((name, pid), 0.0)
+        self.used = {n: u / wall for n, u in used.items()}
+        busy, iowait, total = (b - a for a, b in zip(self.machine0, machine_jiffies(), strict=True))
+        ours = sum(used.values()) * CLK_TCK
+        share = 100 * self.cores / max(1, total)  # percent of one core per jiffy
+        parts = [f"{n} {100 * u:.0f}%" for n, u in self.used.items()]
+        return (
+            "CPU (100% = one core): "
+            + ", ".join(parts)
+            + f"; the machine's {self.cores} cores: {busy * share:.0f}% busy"
+            f" (others' work {max(0.0, busy - ours) * share:.0f}%), iowait {iowait * share:.0f}%"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreReading:
+    wal_syncs: int
+    sync_ms: float
+
+
+class StoreStats:
+    """PostgreSQL's WAL counters (module docstring)."""
+
+    SETTLE_S = 11.0  # PostgreSQL 15 flushes an idle backend's statistics within 10 s
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def read(self) -> StoreReading:
+        row = self.store.execute("SELECT wal_sync, wal_sync_time FROM pg_stat_wal").rows[0]
+        return StoreReading(int(row[0] or 0), float(row[1] or 0.0))
+
+    async def settled(self) -> StoreReading:
+        """A reading once every backend published its statistics."""
+        await asyncio.sleep(self.SETTLE_S)
+        return self.read()
+
+    @staticmethod
+    def since(a: StoreReading, b: StoreReading, wall: float) -> str:
+        """The flushes between two readings, over ``wall`` seconds of work."""
+        n, ms = b.wal_syncs - a.wal_syncs, b.sync_ms - a.sync_ms
+        each = f", {ms / n:.1f} ms each" if n else ""
+        return f"store: {n} WAL flushes ({n / max(1e-9, wall):.0f}/s{each})"
+
+    def wal_lsn(self) -> str:
+        return str(self.store.execute("SELECT pg_current_wal_lsn()::text").scalar())
+
+
+_TICK = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ INFO tick: (\d+) messages decided in"
+    r" ([\d.]+) s, handed to the broker in ([\d.]+) s",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    began: float  # wall time (Unix seconds)
+    messages: int
+    decided_s: float
+    handed_s: float
+
+
+def ticks(log: str, since: float) -> list[Tick]:
+    """The fan-out ticks a gateway logged after wall time ``since`` (module docstring)."""
+    out = []
+    for stamp, n, decided, handed in _TICK.findall(log):
+        logged = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
+        began = logged - float(decided) - float(handed)
+        if began >= since - 1.0:
+            out.append(Tick(began, int(n), float(decided), float(handed)))
+    return out
