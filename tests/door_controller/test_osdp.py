@@ -591,3 +591,45 @@ def test_simulator_process_over_its_control_socket(tmp_path: Path) -> None:
                 client.request("fly")
         assert proc.close() == 0
     assert not control.exists() and not link.exists()
+
+
+def test_the_simulator_stops_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """A door controller killed with SIGKILL leaves no simulated reader behind."""
+    import json as _json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    control = tmp_path / "sim.sock"
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import json, sys, time\n"
+         "from door_controller.readers.osdp_sim import SimProcess, SimReaderSpec\n"
+         f"p = SimProcess([SimReaderSpec(1, bytes.fromhex('{KEY.hex()}'))], {str(control)!r})\n"
+         "print(json.dumps({'pid': p.pid}), flush=True)\n"
+         "time.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None
+        child = _json.loads(parent.stdout.readline())["pid"]
+        os.kill(child, 0)  # running
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break  # gone (reaped by init once it exited)
+            time.sleep(0.1)
+        else:
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError("the simulator outlived its parent by 10 s")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()

@@ -6,6 +6,8 @@ Rules this module guarantees:
   ``stop``, serving the control protocol (``control``) on ``--control``. Its
   stdout carries exactly one JSON line, once the control socket listens; all
   else it prints goes to stderr, so a parent reading stdout never blocks it.
+  It also stops when its parent dies (it is handed to another parent): a
+  door controller killed with SIGKILL leaves no simulator behind.
 - ``SimProcess`` starts that child, waits for its line (``SimulatorError`` if
   it does not come in time), and ``close`` always ends the child: op ``stop``,
   then SIGTERM, then SIGKILL. The keys travel on the child's command line: for
@@ -65,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    orphan_watch(stop)
     ready = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     with contextlib.ExitStack() as stack:
@@ -91,6 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve(bus, args.control, stop, info, announce)
     return 0
+
+
+def orphan_watch(stop: threading.Event, every_s: float = 0.5) -> threading.Thread:
+    """Set ``stop`` once this process's parent has died (its parent pid changes)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(every_s):
+            if os.getppid() != parent:
+                stop.set()
+
+    t = threading.Thread(target=watch, name="orphan-watch", daemon=True)
+    t.start()
+    return t
 
 
 class SimProcess:
