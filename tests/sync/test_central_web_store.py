@@ -89,6 +89,9 @@ def test_a_command_goes_queued_delivered_done_once(store: Store) -> None:
     assert commands.one(store, NODE, seq, T).state == "queued"  # type: ignore[union-attr]
     taken = nodes.take_commands(store, NOW)  # the gateway's own step
     assert [(q.node, q.seq) for q in taken] == [(NODE, seq)]
+    # taken by a gateway, not yet confirmed by the broker: still on its way
+    assert commands.one(store, NODE, seq, T + 1).state == "queued"  # type: ignore[union-attr]
+    nodes.commands_published(store, [(NODE, seq)])  # the broker's PUBACK
     assert commands.one(store, NODE, seq, T + 1).state == "delivered"  # type: ignore[union-attr]
     done = {"seq": seq, "cmd": "unlock", "result": "done", "detail": "door.main unlocked 9 s"}
     store_events(store, NODE, FACILITY, EPOCH, [event(4, "command.done", done, NOW)], NOW)
@@ -115,6 +118,7 @@ def test_commands_expire_by_their_lifetime(store: Store) -> None:
         store, commands.propose(store, {"node": NODE, "cmd": "lockdown"}), ops, "a", T
     )
     nodes.take_commands(store, NOW)
+    nodes.commands_published(store, [(NODE, sent)])
     assert commands.one(store, NODE, sent, T + 320).state == "delivered"  # type: ignore[union-attr]
     assert commands.one(store, NODE, sent, T + 331).state == "expired"  # type: ignore[union-attr]
 

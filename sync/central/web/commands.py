@@ -11,8 +11,9 @@ Rules this module guarantees:
   writes the audit row naming who sent it, in one transaction: a command is
   never queued without its audit row, nor audited without being queued.
 - ``state`` is what the page shows for a command: ``queued`` (no gateway has
-  taken it yet), ``delivered`` (a gateway sent it to the broker for the
-  node), the node's answer (``done``, ``failed``, or ``expired`` when the node
+  taken it yet, or one has and the broker has not confirmed it: commands go
+  at least once), ``delivered`` (the broker confirmed it, and its session for
+  the node holds it until the node takes it), the node's answer (``done``, ``failed``, or ``expired`` when the node
   got it too late), or ``expired`` when its lifetime (``exp``, 5 minutes)
   passed with no answer.
 """
@@ -146,7 +147,7 @@ def state(row_state: str, sent_ts: int | None, result: str | None, created: int,
         return "expired"
     if now > created + COMMAND_MAX_LIFETIME + (ANSWER_GRACE_S if sent_ts else 0):
         return "expired"
-    return "delivered" if sent_ts is not None else "queued"
+    return "delivered" if row_state == "sent" else "queued"
 
 
 _SELECT = (
