@@ -81,6 +81,7 @@ direction = "in"
 """
 
 selenium = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
@@ -199,6 +200,23 @@ def sign_in(b: WebDriver, system: System, user: str, lands: str = "") -> None:
     b.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
     landed = system.web.url + lands
     wait_for(lambda: b.current_url == landed, f"{user} signed in", timeout=20)
+
+
+def submit(b: WebDriver, css: str) -> None:
+    """Click the submit button ``css`` and wait until the browser has left the
+    page it was on: the next page's words may also stand on this one (a
+    report's title is an option of the form), so waiting for them proves nothing."""
+    page = b.find_element(By.TAG_NAME, "html")
+    b.find_element(By.CSS_SELECTOR, css).click()
+
+    def left() -> bool:
+        try:
+            page.tag_name  # noqa: B018  (raises once the page is replaced)
+        except StaleElementReferenceException:
+            return True
+        return False
+
+    wait_for(left, "the next page", timeout=20)
 
 
 def text_of(b: WebDriver, css: str) -> str:
@@ -382,7 +400,7 @@ def test_the_grants_officer_makes_and_downloads_a_report(
     b = browser
     sign_in(b, system, "greta", lands="reports")
     assert b.find_elements(By.CSS_SELECTOR, "a[href='/alarms']") == []  # reports only
-    b.find_element(By.CSS_SELECTOR, "form[action='/reports'] button[type=submit]").click()
+    submit(b, "form[action='/reports'] button[type=submit]")
     wait_for(lambda: "Användning av lokaler" in b.page_source, "the usage report")
     img = b.find_element(By.CSS_SELECTOR, ".report figure img")
     assert "Värmekarta" in (img.get_attribute("alt") or "")
@@ -402,7 +420,7 @@ def test_the_grants_officer_makes_and_downloads_a_report(
     Select(b.find_element(By.ID, "r-kind")).select_by_value("attendance")
     busiest = max(heads, key=lambda h: heads[h])
     Select(b.find_element(By.ID, "r-association")).select_by_value(busiest)
-    b.find_element(By.CSS_SELECTOR, "form[action='/reports'] button[type=submit]").click()
+    submit(b, "form[action='/reports'] button[type=submit]")
     wait_for(lambda: "Närvaro och aktivitetsstöd" in b.page_source, "the attendance report")
     shown = [
         int(c.text)
