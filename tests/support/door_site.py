@@ -112,8 +112,10 @@ class DoorSite:
         extra_ops: list[dict[str, Any]] | None = None,
         head_age: timedelta = timedelta(minutes=1),
         database: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        self.env = env or {}  # added to the door process's environment
         self.root, self.now, self.normally = root, now, normally
         self.config = root / "node.toml"
         self.database = database or root / "node.db"
@@ -220,7 +222,7 @@ lock = {{ output = "locks", channel = 1, mode = "fail-secure" }}
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         self.wait(lambda: len(self.relay.frames) > frames, "the lock asserted on start")
         self.wait(lambda: self.reader_online(), "reader r1 online")
