@@ -11,8 +11,9 @@ Door: booking windows are judged by the stepped wall clock (a visitor code
 opens inside its booking's window and is refused an hour earlier or a day
 later), the staff grant holds at every step, an untrusted clock gives the
 staff-only rule (PROTOCOL.md §7), Saturday-night windows across both DST
-changes of Europe/Stockholm hold in the running process, the outbox's seq
-stays contiguous and the process never dies.
+changes of Europe/Stockholm and a booking through the autumn's repeated hour
+hold in the running process, the outbox's seq stays contiguous and the
+process never dies.
 
 Link: events written while its clock is an hour back, then a day ahead, all
 reach central exactly once, in seq order, with the link alive and no
@@ -29,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from sync.replica import Replica, backlog, card_digest, pending_events
+from sync.replica import Replica, backlog, card_digest, code_digest, pending_events
 from tests.support import clockstep
 from tests.support.broker import PrivateBroker
 from tests.support.door_site import KEY, STAFF_CARD, VISITOR_CODE, DoorSite
@@ -45,6 +46,7 @@ from tests.support.e2e import (
 
 HOUR, DAY = 3600, 86400
 NIGHT_CARD = "55667788/32"  # a night patrol: Saturday 22:00-02:00, facility time
+DST_CODE = "975310"  # the visitor code of b-dst, through the autumn's repeated hour
 
 
 def night_patrol_ops() -> list[dict[str, Any]]:
@@ -64,6 +66,26 @@ def night_patrol_ops() -> list[dict[str, Any]]:
                 "holder": "s2",
                 "doors": ["d1"],
                 "windows": [{"days": [6], "from": "22:00", "to": "02:00"}],
+            },
+        ),
+        # a booking through the autumn's repeated hour: 02:30 CEST to 02:30 CET
+        up(
+            "booking",
+            {
+                "id": "b-dst",
+                "resources": ["hall"],
+                "start": "2026-10-25T00:30:00Z",
+                "end": "2026-10-25T01:30:00Z",
+                "holder": "ik",
+            },
+        ),
+        up(
+            "credential",
+            {
+                "id": "v-dst",
+                "kind": "code",
+                "booking": "b-dst",
+                "digest": code_digest(KEY, "f1", DST_CODE),
             },
         ),
     ]
@@ -162,6 +184,20 @@ def test_door_night_window_across_both_dst_changes(
         step_to(wall, instant)
         got.append(card(site, NIGHT_CARD)[0])
     assert got == [granted for _, granted in table]
+    # a booking's window is instants, whatever the local hour says: b-dst runs
+    # [00:30, 01:30) UTC, its door opening 30 min before and 15 min after
+    codes = [
+        (datetime(2026, 10, 24, 23, 50, tzinfo=UTC), (False, "outside_window")),  # 01:50 CEST
+        (datetime(2026, 10, 25, 0, 10, tzinfo=UTC), (True, "visitor_code")),  # 02:10 CEST
+        (datetime(2026, 10, 25, 1, 10, tzinfo=UTC), (True, "visitor_code")),  # 02:10 CET
+        (datetime(2026, 10, 25, 1, 40, tzinfo=UTC), (True, "visitor_code")),  # 02:40 CET
+        (datetime(2026, 10, 25, 2, 0, tzinfo=UTC), (False, "outside_window")),  # 03:00 CET
+    ]
+    decided = []
+    for instant, _ in codes:
+        step_to(wall, instant)
+        decided.append(decide(site, lambda: site.keys(DST_CODE + "#")))
+    assert decided == [want for _, want in codes]
     seqs = [e.seq for e in pending_events_of(site)]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     site.check_alive()
