@@ -23,7 +23,7 @@ what it returns. Rules:
 - A corrupt record the door controller met at decision time reaches the link
   through the door's health file (``DoorCorruptWatch``, read every
   ``STATS_EVERY_S``): the link asks for a snapshot, unless one is already
-  asked for.
+  asked for, at most once per ``doorwatch.HOLD_S``.
 - A database error in a turn (``ReplicaBusy``, ``ReplicaFull``,
   ``ReplicaUnavailable``) is logged and the turn tried again after
   ``DB_RETRY_S``; ``ReplicaDamaged`` ends the link (exit 78).
@@ -293,7 +293,7 @@ class LinkRunner:
 
     def _door_found(self, at: Moment) -> None:
         """A corrupt record the door controller met: ask for a snapshot (once)."""
-        found = None if self.door is None else self.door.poll()
+        found = None if self.door is None else self.door.poll(at.mono)
         if found is not None and not self.core.down.want_snapshot:
             self._feed_outputs(self.core.replica_corrupt(f"the door controller met: {found}", at))
 
