@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .keypath import KeyPath, format_path
 from .model import Broker, Door, DoorInput, Kiosk, Output, Reader
-from .schema import Context, Entry, KeyPath, format_path, quote, suggest
+from .schema import Context, Entry, quote, suggest
 
 T = TypeVar("T", Door, Reader, Output, Kiosk)
 READER_INPUTS = 16  # OSDP osdp_ISTATR reports inputs from 0

@@ -19,8 +19,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .keypath import format_path
 from .model import NodeConfig
-from .schema import describe, fields_of, format_path, nested_table, table_info, table_item
+from .schema import describe, fields_of, nested_table, table_info, table_item
 
 MARK = "<!-- {} GENERATED {} (python -m firmware_config.docgen) -->"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"

@@ -23,8 +23,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
+from .keypath import KeyPath, format_path
 from .model import NodeConfig
-from .schema import KeyPath, Problem, format_path
+from .schema import Problem
 from .secrets import (
     SecretError,
     load_credential_key,

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .ids import ENTITY_ID, ENTITY_ID_RULE
+from .keypath import KeyPath
 from .rules import Check, ExactlyOne, When
-from .schema import KeyPath, Optional, Required, quote, table
+from .schema import Optional, Required, quote, table
 from .validators import Array, Bool, FilePath, Int, IntChoice, MapOf, Number, OneOf, Text
 from .values import (
     LOCAL_ID,

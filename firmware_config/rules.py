@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .schema import KeyPath
+from .keypath import KeyPath
 
 
 class Rule:

@@ -31,7 +31,6 @@ import dataclasses
 import difflib
 import functools
 import json
-import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,26 +42,13 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 from pydantic import GetCoreSchemaHandler, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError, core_schema
 
+from .keypath import KeyPath, format_path
+
 if typing.TYPE_CHECKING:
     from .rules import Rule
 
 T = TypeVar("T")
-KeyPath = tuple[str | int, ...]
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 ERROR_TYPE = "hallvakt"  # the pydantic error type of every problem worded here
-
-
-def format_path(path: KeyPath) -> str:
-    """``("readers", 2, "address")`` -> ``readers[2].address`` (odd keys quoted as in TOML)."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            text = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
-            out = f"{out}.{text}" if out else text
-    return out
 
 
 def printable(text: str) -> str:

@@ -37,7 +37,7 @@ VALUE_MAY_START_WITH_DASH = frozenset({"--public-key"})
 def _run_demo(args: argparse.Namespace) -> int:
     from hallvakt.demo import run_demo
 
-    return run_demo(args)
+    return run_demo(args, hallvakt=main)  # its setup types `hallvakt central ...` commands
 
 
 def _run_provision(args: argparse.Namespace) -> int:

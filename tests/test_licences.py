@@ -102,6 +102,8 @@ def test_hallvakt_is_eupl() -> None:
     [whole] = reuse["annotations"]
     assert whole["path"] == "**" and whole["SPDX-License-Identifier"] == "EUPL-1.2"
     assert md.distribution("hallvakt").metadata["License-Expression"] == "EUPL-1.2"
+    # REUSE keeps each licence's text under LICENSES/, named by its identifier
+    assert (ROOT / "LICENSES" / "EUPL-1.2.txt").read_bytes() == (ROOT / "LICENSE").read_bytes()
 
 
 def test_every_package_hallvakt_runs_on_is_listed_with_a_licence_that_fits() -> None:

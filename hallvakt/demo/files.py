@@ -32,7 +32,7 @@ from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, DEMO_NODE, FACILITY_ID
 from sync.replica import Replica
 
 from .processes import STOP_TIMEOUT_S, clear_group, cmdline, pid_alive
-from .world import CENTRAL_KID, DEMO_TZ, DOOR, KIOSK_READER, READER, DemoError, Plan, plan
+from .world import CENTRAL_KID, DEMO_TZ, DOOR, KIOSK_READER, READER, DemoError, Hallvakt, Plan, plan
 
 SUBDIRS = ("central", "node", "broker", "logs", "screens", "run", "kivy")
 
@@ -152,18 +152,21 @@ screen = "540x960"
 """
 
 
-def setup(layout: Layout, port: int, seed: int, now: datetime, log: TextIO) -> Plan:
-    """Central's store, the node's config and secrets, registration (module rules)."""
+def setup(
+    layout: Layout, port: int, seed: int, now: datetime, log: TextIO, hallvakt: Hallvakt
+) -> Plan:
+    """Central's store, the node's config and secrets, registration (module rules).
+    ``hallvakt`` runs one ``hallvakt`` command line in this process (the command's
+    ``main``, handed down by it, so that the demo does not import the command)."""
     from firmware_config.config import load_config
     from firmware_config.model import b64url
     from firmware_config.provision import provision
     from firmware_config.secrets import encode_hex_key, load_node_key, write_secret
-    from hallvakt.cli import main
 
     def central(action: str, *rest: str) -> None:
         print(f"$ hallvakt central {action} {shlex.join(rest)}", file=log, flush=True)
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            code = main(["central", action, "--config", str(layout.central_toml), *rest])
+            code = hallvakt(["central", action, "--config", str(layout.central_toml), *rest])
         if code != 0:
             raise DemoError(
                 f"hallvakt central {action} failed ({code}): see {layout.logs}/setup.log"

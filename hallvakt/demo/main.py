@@ -26,7 +26,7 @@ from .offline import offline_reason
 from .orchestrator import Demo
 from .processes import pid_alive
 from .schedule import run_schedule
-from .world import DemoError
+from .world import DemoError, Hallvakt
 
 NONINTERACTIVE_SECONDS = 60.0
 
@@ -54,7 +54,7 @@ def broker_command(layout: Layout, action: str, timeout: float = 20.0) -> int:
     return 1
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace, *, hallvakt: Hallvakt) -> int:
     """``hallvakt demo [broker stop|start] [--dir D] [--headless] [--seconds N] [--offline]``,
     or ``hallvakt demo --db FILE [--seed N] [--date D]`` (package docstring)."""
     if args.db is not None:
@@ -86,6 +86,7 @@ def run_demo(args: argparse.Namespace) -> int:
         headless=headless,
         seconds=seconds,
         seed=args.seed,
+        hallvakt=hallvakt,
     )
     from hallvakt.demo.broker import BrokerError
 

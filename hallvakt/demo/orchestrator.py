@@ -35,7 +35,7 @@ from .files import Layout, setup, write_json
 from .offline import copy_central_into_node
 from .panel import book_args, panel, report_args, shown, typed_hallvakt
 from .processes import Child, broker_in_own_session, hallvakt_argv
-from .world import DEMO_TZ, READER, Plan
+from .world import DEMO_TZ, READER, Hallvakt, Plan
 
 READY_TIMEOUT_S = 90.0
 CENTRAL_CONNECTED = "hallvakt.central.link INFO connected"  # sync/central/link.py's log line
@@ -53,12 +53,14 @@ class Demo:
         headless: bool,
         seconds: float | None,
         seed: int,
+        hallvakt: Hallvakt,
     ) -> None:
         self.layout = layout
         self.online = online
         self.headless = headless
         self.seconds = seconds
         self.seed = seed
+        self.hallvakt = hallvakt
         self.stop = threading.Event()
         self.children: list[Child] = []
         self.broker: Any = None  # hallvakt.demo.broker.PrivateBroker when online
@@ -157,7 +159,7 @@ class Demo:
             port = self.broker.tcp_address[1]
             self.state["broker"] = {"request": None, "message": ""}
         with open(lay.logs / "setup.log", "w", encoding="utf-8") as log:
-            self.plan = setup(lay, port, self.seed, now, log)
+            self.plan = setup(lay, port, self.seed, now, log, self.hallvakt)
         self.state["central"]["store"] = str(lay.central_db.resolve())
         self.state["people"] = [
             {"label": p.label, "card": p.card, "pin": p.pin, "note": p.note}

@@ -17,7 +17,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -40,6 +40,9 @@ KIOSK_READER = "foyer-kiosk"
 DEMO_ROOM, DROPIN_ROOM = "demo.room", "demo.dropin"
 DEMO_BOOKING = "b.demo.now"
 DEMO_HOURS = 4
+
+# Runs one `hallvakt` command line in this process and returns its exit status.
+Hallvakt = Callable[[Sequence[str]], int]
 
 
 class DemoError(Exception):
