@@ -20,11 +20,11 @@ Rules this module guarantees:
   ``HALLVAKT_CLOCK_DISTRUST_FILE``: while that file exists, wall time is
   untrusted whatever the kernel or ``assume_trusted`` say (it can only take
   trust away); ``HALLVAKT_CLOCK_OFFSET_FILE``: wall time is the system's plus
-  the whole seconds that file holds (``-3600``), re-read when the file
-  changes (one ``stat`` per reading), monotonic time untouched, as an NTP
-  step or a wrong RTC leaves it. The fault tests step a running door or link
-  with them (docs/sync.md, "Wall-clock steps"); a missing or unreadable
-  offset file counts as 0. Unset in production.
+  the whole seconds that file holds (``-3600``), read at every reading,
+  monotonic time untouched, as an NTP step or a wrong RTC leaves it. The
+  fault tests step a running door or link with them (docs/sync.md,
+  "Wall-clock steps"); a missing or unreadable offset file, or one beyond a
+  century, counts as 0. Unset in production.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ RECHECK_S = 5.0
 _TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
 DISTRUST_ENV = "HALLVAKT_CLOCK_DISTRUST_FILE"
 OFFSET_ENV = "HALLVAKT_CLOCK_OFFSET_FILE"
+MAX_OFFSET_S = 100 * 366 * 86400  # a larger offset counts as unreadable (0)
 
 
 def _distrust_file() -> str | None:
@@ -139,16 +140,13 @@ class SystemClock:
     rtc: Callable[[], bool] = _rtc_present
     distrust_file: str | None = field(default_factory=_distrust_file)
     offset_file: str | None = field(default_factory=_offset_file)
-    _offset_seen: tuple[int, int] | None = field(default=None, repr=False)
-    _offset: timedelta = field(default=timedelta(0), repr=False)
+    _checked: float = field(default=float("-inf"), repr=False)
+    _state: tuple[bool, ClockSource] = field(default=(False, ClockSource.NONE), repr=False)
 
     def __post_init__(self) -> None:
         hooks = [f for f in (self.distrust_file, self.offset_file) if f is not None]
         if hooks:
             log.warning("clock test hooks in use (never in production): %s", ", ".join(hooks))
-
-    _checked: float = field(default=float("-inf"), repr=False)
-    _state: tuple[bool, ClockSource] = field(default=(False, ClockSource.NONE), repr=False)
 
     def _trust(self, mono: float) -> tuple[bool, ClockSource]:
         if self.distrust_file is not None and os.path.lexists(self.distrust_file):
@@ -166,20 +164,14 @@ class SystemClock:
         now = datetime.now(UTC)
         if self.offset_file is None:
             return now
-        try:
-            st = os.stat(self.offset_file)
-        except OSError:
-            self._offset_seen, self._offset = None, timedelta(0)
+        try:  # read at every reading: a test hook, and a file's mtime is coarse
+            with open(self.offset_file, encoding="ascii") as f:
+                seconds = int(f.read().strip() or "0")
+        except (OSError, ValueError):
             return now
-        seen = (st.st_mtime_ns, st.st_ino)
-        if seen != self._offset_seen:
-            self._offset_seen = seen
-            try:
-                with open(self.offset_file, encoding="ascii") as f:
-                    self._offset = timedelta(seconds=int(f.read().strip() or "0"))
-            except (OSError, ValueError):
-                self._offset = timedelta(0)
-        return now + self._offset
+        if abs(seconds) > MAX_OFFSET_S:
+            return now
+        return now + timedelta(seconds=seconds)
 
     def read(self) -> ClockReading:
         mono = time.monotonic()
