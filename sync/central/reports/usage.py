@@ -18,6 +18,7 @@ Rules this module guarantees (in minutes, exact; hours only when printed):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -135,14 +136,31 @@ def _add(cells: list[int], kind: str, m: int) -> None:
 
 
 def transitions(clock: LocalClock, lo: int, hi: int) -> list[tuple[int, int]]:
-    """The zone's (from Unix second, UTC offset) pieces over ``[lo, hi)``, found
-    hour by hour: one piece, or a few around daylight-saving changes."""
+    """The zone's (from Unix second, UTC offset) pieces over ``[lo, hi)``: one
+    piece, or a few around daylight-saving changes. The offset is compared a day
+    apart, and read hour by hour only inside a day whose two ends differ (no zone
+    changes its offset and back within one day)."""
+    return list(_transitions(clock.tz, lo, hi))
+
+
+@functools.lru_cache(maxsize=64)
+def _transitions(tz: ZoneInfo, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+    clock = LocalClock(tz)
+
+    def offset(h: int) -> int:
+        return clock.local(h * 3600) - h * 3600
+
     out = [(lo, clock.local(lo) - lo)]
-    for h in range(lo // 3600 + 1, hi // 3600 + 1):
-        off = clock.local(h * 3600) - h * 3600
-        if off != out[-1][1]:
-            out.append((h * 3600, off))
-    return out
+    first, last = lo // 3600 + 1, hi // 3600
+    for day in range(first, last + 1, 24):
+        end = min(day + 23, last)
+        if offset(end) == out[-1][1]:
+            continue
+        for h in range(day, end + 1):
+            off = offset(h)
+            if off != out[-1][1]:
+                out.append((h * 3600, off))
+    return tuple(out)
 
 
 def _local_sql(pieces: list[tuple[int, int]]) -> str:
