@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed-stamp
 PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # Debian packages the tests and the demo use: the broker, pty plumbing, and the
 # Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice,
-# PostgreSQL (central's production store: its tests start a private server), and
-# poppler-utils (pdftoppm: the report tests render PDF pages to PNG to look at them).
+# PostgreSQL (central's production store: its tests start a private server),
+# poppler-utils (pdftoppm: the report tests render PDF pages to PNG to look at them),
+# and headless Chromium with its driver (central's web page is tested in a real browser).
 DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
-            alsa-utils postgresql poppler-utils
+            alsa-utils postgresql poppler-utils chromium chromium-driver
 
 .PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs kiosk-screens
 
@@ -37,12 +38,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-# The kiosk's gettext catalogues: .po sources are committed, .mo files are
-# compiled here at install (Babel) and never committed.
-PO_FILES := $(wildcard kiosk/locale/*/LC_MESSAGES/kiosk.po)
+# gettext catalogues (the kiosk's, and central's web page's): .po sources are
+# committed, .mo files are compiled here at install (Babel) and never committed.
+# The domain is the catalogue's file name (kiosk.po -> kiosk, web.po -> web).
+PO_FILES := $(wildcard kiosk/locale/*/LC_MESSAGES/kiosk.po) \
+            $(wildcard sync/central/web/locale/*/LC_MESSAGES/web.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 %.mo: %.po $(STAMP)
-	$(VENV)/bin/pybabel -q compile -D kiosk -i $< -o $@
+	$(VENV)/bin/pybabel -q compile -D $(basename $(notdir $<)) -i $< -o $@
 
 catalogs: $(MO_FILES)
 

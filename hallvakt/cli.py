@@ -329,6 +329,12 @@ def _central(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sync.central.reports.command import add_arguments as report_arguments  # argparse only
 
     report_arguments(p)
+    from sync.central.web.cli import add_arguments as web_arguments  # argparse and argon2 only
+
+    web_arguments(
+        action("web", "serve the web page for the municipality's staff (docs/central.md)"),
+        action("web-user", "add a web page account, or change or disable one"),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -173,6 +173,7 @@ class Demo:
             self._spawn("central", [*hv, "central", "--config", str(lay.central_toml.resolve())])
             self._central_subscribed(self.children[-1])
             self._spawn("sync", [*hv, "sync", "--config", cfg, "--trust-clock"])
+            self._start_web(hv)
         else:
             rev = copy_central_into_node(lay, now)
             self.say(f"offline: central's demo data (rev {rev}) copied into {shown(lay.database)}")
@@ -184,6 +185,25 @@ class Demo:
             env.update(DISPLAY=None, WAYLAND_DISPLAY=None, SDL_VIDEODRIVER="offscreen")
         self._spawn("kiosk", kiosk, env)
         self.save()
+
+    def _start_web(self, hv: list[str], timeout: float = 15.0) -> None:
+        """Central's web page on a free loopback port, with the demo account
+        (hallvakt/demo/web.py); its URL is read from its log."""
+        from hallvakt.demo.web import DEMO_PASSWORD, DEMO_USER, add_demo_account, url_in_log
+
+        add_demo_account(str(self.layout.central_db.resolve()))
+        central_cfg = str(self.layout.central_toml.resolve())
+        self._spawn("web", [*hv, "central", "web", "--config", central_cfg, "--port", "0"])
+        web = self.children[-1]
+        deadline = clock.monotonic() + timeout
+        url = None
+        while url is None and clock.monotonic() < deadline and web.alive():
+            url = url_in_log(web.log.read_text(encoding="utf-8", errors="replace"))
+            clock.sleep(0.1)
+        if url is None:
+            self.problem(f"central's web page did not start: see {shown(web.log)}")
+            return
+        self.state["web"] = {"url": url, "user": DEMO_USER, "password": DEMO_PASSWORD}
 
     def _central_subscribed(self, central: Child, timeout: float = 15.0) -> None:
         """Wait until the gateway has connected (its log says so) and a moment for its

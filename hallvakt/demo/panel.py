@@ -105,6 +105,7 @@ def panel(state: Mapping[str, Any], hv: str, seconds: float | None) -> str:
         "central": f"reference gateway, {shown(Path(state['central']['config']))}",
         "sync": "the node's MQTT link to central",
         "door": f"{DOOR}: reader {READER} and the kiosk's reader simulated (libosdp, pty)",
+        "web": "central's web page for the municipality's staff",
         "kiosk": (
             f"offscreen: screenshots in {shown(Path(state['screens']))}/"
             if state["kiosk"] == "offscreen"
@@ -116,6 +117,11 @@ def panel(state: Mapping[str, Any], hv: str, seconds: float | None) -> str:
         out.append(f"  {name:<8} pid {info['pid']!s:<7} {where.get(name, '')}{alive}")
     out.append(f"  logs in {shown(root / 'logs')}/, state in {shown(root / 'run' / 'demo.json')}")
     out += [f"! {problem}" for problem in state["problems"]]
+    web = state.get("web")
+    if web:
+        out += ["", f"Central's web page: {web['url']}"]
+        out.append(f"  sign in as {web['user']}, password {web['password']} (an admin)")
+        out.append(f"  the grants officer's reports: {web['url']}reports")
     out += ["", "Be a person at the main entrance (Huvudentrén):"]
     for person in state["people"]:
         args = ["tap", person["card"], *(["--pin", person["pin"]] if person["pin"] else [])]

@@ -21,6 +21,7 @@ Exit status 0 is success, 1 a problem printed on stderr, 2 a usage error,
 - ``book --facility F --resource R --start T --end T --title T [--holder H]``.
 - ``command --node ID --cmd unlock|lockdown|release|resync|message ...``.
 - ``status``: facilities, nodes and their lag, events, dropped messages.
+- ``web``, ``web-user``: the web page and its accounts (sync/central/web/cli.py).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from .gateway import Central, Settings
 from .importer import ImportFailed, parse_csv, parse_json, parse_time
 from .link import BrokerSettings, Link
 from .reports import command as report_command
+from .web import cli as web_cli
 
 EX_CONFIG = 78
 
@@ -341,6 +343,8 @@ ACTIONS: dict[str, Action] = {
     "command": run_command,
     "status": run_status,
     "report": report_command.run_report,
+    "web": web_cli.run_web,
+    "web-user": web_cli.run_web_user,
 }
 
 

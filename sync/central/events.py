@@ -39,6 +39,7 @@ from sync.protocol.wire import OutboxEvent, Verdict
 from sync.replica.queries import related_resources
 
 from . import changelog as cl
+from . import observed
 from .db import Store
 from .evidence import ledger as evidence
 from .evidence.release import release_booking
@@ -85,6 +86,7 @@ def store_events(
             for e in events
         }
         fresh = _insert_new(store, [(*rows[e.seq], e.id) for e in events])
+        stored = [e for e in events if e.seq in fresh]
         for e in events:
             row = rows[e.seq]
             if e.seq in fresh:
@@ -101,9 +103,11 @@ def store_events(
                     [*row, e.id],
                 )
                 _note(store, node, f"event id {e.id} already stored for another event", now)
+                stored.append(e)
                 new += 1
             elif e.id not in (old[0], old[1]):
                 _note(store, node, f"epoch {ep} seq {e.seq} resent with another id {e.id}", now)
+        observed.note(store, node, ep, stored)  # door, reader and command states for the web page
         before = through(store, node, epoch)
         upto = before
         for (seq,) in c.execute(

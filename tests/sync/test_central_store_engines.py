@@ -84,7 +84,7 @@ def test_a_store_made_by_the_old_runner_is_adopted(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open(path) as s:
-        assert schema.applied(s) == [m.name for m in schema.MIGRATIONS]  # adopted, then on
+        assert schema.applied(s) == [m.name for m in schema.MIGRATIONS]  # adopted, then the rest
         assert cl.revs(s, "f") == cl.Revs(7, 0)
 
 

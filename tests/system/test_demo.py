@@ -27,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -169,6 +170,12 @@ def test_demo_door_walkin_central_booking_and_clean_stop(demo: DemoRun) -> None:
     st = demo.state()
     assert st["ready"] and st["problems"] == [] and st["mode"] == "online", demo.output()
     assert "Be a person at the main entrance" in demo.output()
+    # Central's web page: its URL and the demo login on the panel, and it answers.
+    web = st["web"]
+    assert f"Central's web page: {web['url']}" in demo.output()
+    assert f"sign in as {web['user']}, password {web['password']}" in demo.output()
+    with urllib.request.urlopen(web["url"] + "login", timeout=10) as page:
+        assert page.status == 200 and 'name="password"' in page.read().decode()
     node_toml = st["node"]["config"]
     leader = st["people"][0]
     assert leader["pin"], st["people"]

@@ -222,7 +222,54 @@ EVIDENCE = Migration(
 )
 
 
-MIGRATIONS: tuple[Migration, ...] = (INITIAL, DELIVERY, EVIDENCE)
+# Central's web page (sync/central/web/, docs/central.md "Web page"): what the
+# nodes report of their doors and readers, kept current as events are stored
+# (sync/central/observed.py); the answer to each command; the page's accounts,
+# sessions, login failures and audit log; indexes for the alarm feed.
+WEB = Migration(
+    "0004_web",
+    (
+        """CREATE TABLE node_devices (
+            node TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
+            state TEXT NOT NULL, detail TEXT NOT NULL, since_ts INTEGER NOT NULL,
+            at_ts INTEGER NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+            PRIMARY KEY (node, kind, id)
+        ) WITHOUT ROWID""",
+        "ALTER TABLE node_state ADD COLUMN event_ts INTEGER",
+        "ALTER TABLE commands ADD COLUMN done_ts INTEGER",
+        "ALTER TABLE commands ADD COLUMN result TEXT",
+        "ALTER TABLE commands ADD COLUMN detail TEXT",
+        "CREATE INDEX commands_created ON commands (created_ts)",
+        "CREATE INDEX events_type_at ON events (type, at_ts)",
+        "CREATE INDEX events_at ON events (at_ts)",
+        """CREATE TABLE web_accounts (
+            username TEXT PRIMARY KEY, display_name TEXT NOT NULL, role TEXT NOT NULL,
+            password_hash TEXT, disabled INTEGER NOT NULL DEFAULT 0,
+            created_ts INTEGER NOT NULL, password_ts INTEGER
+        )""",
+        """CREATE TABLE web_sessions (
+            id_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+            created_ts INTEGER NOT NULL, seen_ts INTEGER NOT NULL, expires_ts INTEGER NOT NULL
+        )""",
+        "CREATE INDEX web_sessions_user ON web_sessions (username)",
+        """CREATE TABLE web_login_failures (
+            id INTEGER PRIMARY KEY, at_ts INTEGER NOT NULL, username TEXT NOT NULL,
+            addr TEXT NOT NULL
+        )""",
+        "CREATE INDEX web_login_failures_user ON web_login_failures (username, at_ts)",
+        "CREATE INDEX web_login_failures_addr ON web_login_failures (addr, at_ts)",
+        """CREATE TABLE web_audit (
+            id INTEGER PRIMARY KEY, at_ts INTEGER NOT NULL, username TEXT NOT NULL,
+            role TEXT NOT NULL, action TEXT NOT NULL, node TEXT, seq INTEGER,
+            detail TEXT NOT NULL, addr TEXT NOT NULL
+        )""",
+        "CREATE INDEX web_audit_at ON web_audit (at_ts)",
+        "CREATE INDEX web_audit_command ON web_audit (node, seq)",
+    ),
+)
+
+
+MIGRATIONS: tuple[Migration, ...] = (INITIAL, DELIVERY, EVIDENCE, WEB)
 
 
 def _exists(store: Store, table: str) -> bool:
