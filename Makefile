@@ -11,9 +11,10 @@ PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # Mesa EGL/GL stack Kivy's offscreen SDL driver renders with, the kiosk's voice,
 # PostgreSQL (central's production store: its tests start a private server),
 # poppler-utils (pdftoppm: the report tests render PDF pages to PNG to look at them),
+# the bold face of the kiosk's font (Kivy ships only the regular one),
 # and headless Chromium with its driver (central's web page is tested in a real browser).
 DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
-            alsa-utils postgresql poppler-utils chromium chromium-driver
+            alsa-utils postgresql poppler-utils fonts-dejavu-core chromium chromium-driver
 
 .PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs kiosk-screens
 

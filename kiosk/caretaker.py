@@ -23,7 +23,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sync.replica import (
@@ -188,7 +188,7 @@ class CaretakerModel:
             *(d for d in doors if d.alarm),
             *(r for r in readers if not r.online),
         )
-        faults = door_faults(rep.path, now)
+        faults = tuple(replace(f, since=f.since.astimezone(tz)) for f in door_faults(rep.path, now))
         return CaretakerView(
             tuple(doors),
             readers,

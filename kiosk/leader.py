@@ -102,6 +102,7 @@ class LeaderView:
     error: str | None
     field: str = "p"  # the count the number pad types into: "p" participants, "l" leaders
     saved: tuple[int, int] | None = None  # the counts saved (shown and spoken by "Thank you!")
+    resource: str | None = None  # the booked room (the screen shows its day)
 
 
 def stage_at(booking: Booking | None, now: datetime) -> str:
@@ -178,6 +179,7 @@ class LeaderFlow:
             self.error,
             self.field,
             self.saved,
+            b.resources[0],
         )
 
     # --- the number pad -------------------------------------------------------

@@ -22,6 +22,27 @@ from .services import KioskSettings, ReaderPlace, Services
 from .speech import EspeakSpeaker
 
 BUSY_TIMEOUT_S = 2.0  # a write waits this long for the door controller's lock, then says "busy"
+# Software GL (Mesa llvmpipe) with rasterizer threads keeps memory for the
+# label textures the kiosk replaces (1 GiB after 1,500 refreshes); with one
+# thread RSS stays flat (docs/benchmarks.md, the kiosk). Hardware GL drivers
+# ignore it. The bench runs both apps with these.
+ENVIRONMENT = {"KIVY_NO_ARGS": "1", "LP_NUM_THREADS": "0"}
+
+
+def kivy_settings(display: Display, fullscreen: bool = False) -> dict[tuple[str, str], str]:
+    """Kivy's configuration for the kiosk's window (set before the window exists).
+
+    No multisampling: text and edges sit on whole pixels, and a 2x
+    multisampled window makes software GL fill every pixel twice and hold
+    ~75 MiB more (docs/benchmarks.md, the kiosk).
+    """
+    return {
+        ("graphics", "width"): str(display.width),
+        ("graphics", "height"): str(display.height),
+        ("graphics", "multisamples"): "0",
+        ("graphics", "fullscreen"): "auto" if fullscreen else "0",
+        ("kivy", "exit_on_escape"): "0",
+    }
 
 
 def settings_of(kiosk: Kiosk, readers: tuple[Reader, ...] = ()) -> KioskSettings:
@@ -61,19 +82,13 @@ def run_kiosk(args: argparse.Namespace) -> int:
     except SecretError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    # Software GL (Mesa llvmpipe) with rasterizer threads keeps memory for the
-    # label textures the kiosk replaces (1 GiB after 1,500 refreshes); with one
-    # thread RSS stays flat and a refresh is about as fast (docs/benchmarks.md,
-    # the kiosk). Hardware GL drivers ignore it.
-    os.environ.setdefault("LP_NUM_THREADS", "0")
+    for name, value in ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     from kivy.config import Config
 
     settings = settings_of(kiosk, cfg.readers)
-    Config.set("graphics", "width", str(settings.display.width))
-    Config.set("graphics", "height", str(settings.display.height))
-    Config.set("graphics", "fullscreen", "auto" if args.fullscreen else "0")
-    Config.set("kivy", "exit_on_escape", "0")
+    for (section, option), value in kivy_settings(settings.display, args.fullscreen).items():
+        Config.set(section, option, value)
     from .model import KioskModel
     from .ui.app import KioskApp
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from sync.replica.door_health import DoorFault
+
 from . import spoken
 from .caretaker import CaretakerView, DoorLine, Notice, ReaderLine, RejectedLine
 from .i18n import Translator
@@ -99,6 +101,12 @@ VERDICTS = {
     "pending": N_("Saved here; not yet confirmed by the booking system"),
     "accepted": N_("Confirmed by the booking system"),
     "rejected": N_("REJECTED by the booking system"),
+}
+# The door controller's database faults (sync.replica.door_health), for the caretaker.
+FAULTS = {
+    "read": N_("The door controller cannot read the database: doors let in staff only"),
+    "write": N_("The door controller cannot write to the database: events wait in its journal"),
+    "journal": N_("The door controller cannot save events: they are kept in its memory only"),
 }
 OK, WARN, BAD = "✓", "⚠", "✗"  # symbols beside words, never instead of them
 
@@ -284,7 +292,8 @@ def reader_name(tr: Translator, line: ReaderLine) -> str:
 def reader_state_text(tr: Translator, line: ReaderLine) -> str:
     """Online, or offline with the cause in the screen's language."""
     if line.online:
-        return f"{OK} {tr._('Connected')}"
+        connected = tr._("Connected")
+        return f"{OK} {connected}"
     detail = line.detail.lower()
     cause = next((tr._(words) for key, words in READER_STATES.items() if key in detail), "")
     words = tr._("NOT CONNECTED")
@@ -400,8 +409,9 @@ def saved_text(tr: Translator, participants: int, leaders: int) -> str:
 
 def caretaker_speech(tr: Translator, v: CaretakerView) -> str:
     _ = tr._
-    text = tr.n_("{n} alarm.", "{n} alarms.", len(v.alarm_lines)).format(n=len(v.alarm_lines))
-    for line in v.alarm_lines:
+    listed = alarms(v)
+    text = tr.n_("{n} alarm.", "{n} alarms.", len(listed)).format(n=len(listed))
+    for line in listed:
         text += f" {plain(alarm_text(tr, line))}."
     for d in v.doors:
         text += f" {d.name}: {plain(door_state_text(tr, d))}."
@@ -415,12 +425,22 @@ def caretaker_speech(tr: Translator, v: CaretakerView) -> str:
 
 
 def alarm_text(tr: Translator, line: object) -> str:
-    """One alarm line: a door in alarm, or a reader not connected."""
+    """One alarm line: a door in alarm, a reader not connected, or a fault of
+    the door controller's database (in words, since when)."""
     if isinstance(line, DoorLine):
         return f"{line.name}: {door_state_text(tr, line)}"
     if isinstance(line, ReaderLine):
         return f"{reader_name(tr, line)}: {reader_state_text(tr, line)}"
+    if isinstance(line, DoorFault):
+        what = tr._(FAULTS.get(line.kind.value, FAULTS["read"]))
+        since = tr._(" since {time}").format(time=hhmm(line.since))
+        return f"{BAD} {what}{since}"
     return str(line)
+
+
+def alarms(v: CaretakerView) -> tuple[object, ...]:
+    """Every alarm the caretaker view counts, to be listed (the count is theirs)."""
+    return (*v.alarm_lines, *v.door_faults)
 
 
 def rejected_text(tr: Translator, line: RejectedLine) -> str:

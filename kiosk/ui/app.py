@@ -6,16 +6,21 @@ Rules this module guarantees:
   ``Display`` it draws for; no state is read through ``App.get_running_app()``.
 - Everything runs on Kivy's main thread: ``Clock.schedule_interval`` calls
   ``model.tick`` (a few indexed reads) and the root renders only when the tick
-  says something changed, or after a touch or a key. No thread touches a
-  widget; speech is a child process that is never waited on.
+  says something changed, or after a touch or a key, before the next frame.
+  No thread touches a widget; speech is a child process that is never waited on.
+- Screens are specs shown on kept widgets (``tree.Tree``): one tree for the
+  frame, one per screen and step of a flow, so going back and forth builds
+  nothing and a render changes only what changed.
+- A screen fills the room under the frame; only one that needs more room
+  than the window has scrolls (a scroll view costs every frame a stencil).
 - Any touch or key restarts the idle limit before anything acts.
 - Keys (``kiosk.keys``) move a visible focus ring over the screen's buttons
   in reading order (the screen's own first, then the header's), each spoken
   as it gets the focus (its ``spoken`` label); Enter activates, Escape goes
   back. The focus follows its button across renders by name and starts on
   the screen's first button when the screen or its step changes.
-- Around every screen: the frame (``frame.Frame``). Today fills the screen
-  below it (``today.TodayPane``); other screens scroll when they are long.
+- Only what changed is drawn again when the platform keeps the last frame
+  (``redraw``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
-from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.layout import Layout
 from kivy.uix.scrollview import ScrollView
 
 from ..display import Display
@@ -34,42 +39,111 @@ from ..keys import Act, action
 from ..leader import L
 from ..model import KioskModel, Screen
 from ..walkin import W
-from . import screens
-from .frame import Frame
-from .today import TodayPane
-from .widgets import Press, Style, box, show
+from . import screens, staff
+from .frame import frame
+from .layout import Column
+from .redraw import Redraw
+from .today import today
+from .tree import Tree
+from .widgets import Press, Style
 
 POLL_S = 0.25
-SCREENS: dict[Screen, Callable[[KioskModel, Style, float], list[Any]]] = {
+PAGES: dict[Screen, Callable[[KioskModel, Style, int], Any]] = {
+    Screen.TODAY: today,
     Screen.WALKIN: screens.walkin,
-    Screen.LEADER: screens.leader,
-    Screen.CARETAKER: screens.caretaker,
+    Screen.LEADER: staff.leader,
+    Screen.CARETAKER: staff.caretaker,
     Screen.NOTICE: screens.notice,
 }
 BACK_NAMES = ("back", "cancel", "ok", "lockdown-no", "release-no", "done")
 
 
-class KioskRoot(BoxLayout):  # type: ignore[misc]
+class Viewport(Layout):  # type: ignore[misc]
+    """The room under the frame: the page fills it, or scrolls in it when it
+    needs more (``scroll`` is then the scroll view, else None)."""
+
+    def __init__(self, display: Display, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.page: Any = None
+        self.scroll: ScrollView | None = None
+        self._scroller = ScrollView(do_scroll_x=False)
+        self._scroller.bar_width = display.px(2)
+        for name in ("pos", "size"):
+            self.fbind(name, self._trigger_layout)
+
+    def show(self, page: Any) -> bool:
+        """Show ``page``; True when it is another page than before."""
+        if page is self.page:
+            return False
+        if self.page is not None:
+            self.page.funbind("natural_h", self._trigger_layout)
+            if self.page.parent is not None:
+                self.page.parent.remove_widget(self.page)
+        self.page = page
+        page.fbind("natural_h", self._trigger_layout)
+        self._trigger_layout()
+        self.do_layout()
+        return True
+
+    def do_layout(self, *_: Any) -> None:
+        page = self.page
+        if page is None:
+            return
+        fits = page.natural_h <= int(self.height)
+        holder = self if fits else self._scroller
+        if page.parent is not holder:
+            if page.parent is not None:
+                page.parent.remove_widget(page)
+            holder.add_widget(page)
+        if fits:
+            if self._scroller.parent is self:
+                self.remove_widget(self._scroller)
+            self.scroll = None
+            page.size_hint_min_y = None
+            page.pos, page.size = (int(self.x), int(self.y)), (int(self.width), int(self.height))
+        else:
+            if self._scroller.parent is None:
+                self.add_widget(self._scroller)
+                self._scroller.scroll_y = 1
+            self.scroll = self._scroller
+            self._scroller.pos, self._scroller.size = self.pos, self.size
+            page.size_hint_min_y = page.natural_h
+
+    def top(self) -> None:
+        """Back to the top (a new screen or step)."""
+        self._scroller.scroll_y = 1
+
+
+class KioskRoot(Column):
     """The window's content; ``render`` brings it in line with the model."""
 
     def __init__(self, model: KioskModel, display: Display, **kw: Any) -> None:
-        super().__init__(orientation="vertical", **kw)
+        super().__init__(**kw)
         self.model, self.display = model, display
         self.renders = 0
-        self.frame = Frame(model)
-        self.today = TodayPane()
-        self.scroll = ScrollView(do_scroll_x=False)
-        self.scroll.bar_width = display.px(2)
+        self.frame_tree = Tree()
+        self.pages: dict[tuple[object, ...], Tree] = {}
+        self.viewport = Viewport(display, size_hint_y=1)
         self.place: tuple[object, ...] = ()
         self.focus_name: str | None = None
         self._content: Any = None
-        self._key: tuple[object, ...] = ()
-        self.bind(size=lambda *_: self.render())
+        self._strips: Any = None
+        self._width = 0
+        self.redraw = Redraw(self)
+        self.bind(size=self._resized)
+
+    @property
+    def scroll(self) -> ScrollView | None:
+        return self.viewport.scroll
+
+    def _resized(self, *_: Any) -> None:
+        if int(self.width) != self._width:
+            self.render()
 
     def on_touch_down(self, touch: Any) -> bool:
         self.model.touch()
         result: bool = super().on_touch_down(touch)
-        Clock.schedule_once(lambda _dt: self.render(), 0)
+        Clock.schedule_once(lambda _dt: self.render(), -1)  # before the next frame
         return result
 
     def style(self) -> Style:
@@ -85,33 +159,25 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
 
     def render(self) -> None:
         m, st = self.model, self.style()
-        width = int(self.width) or self.display.width
-        strips = self.frame.update(st, width)
+        width = self._width = int(self.width) or self.display.width
+        self._strips = self.frame_tree.mount(frame(m, st, width), st)
         place = self._place()
-        if place != self.place:
+        moved = place != self.place
+        if moved:
             self.place = place
             self.focus_name = None
-        if m.screen is Screen.TODAY:
-            used = sum(int(s.height) for s in strips)
-            avail = max(1, (int(self.height) or self.display.height) - used)
-            content = self.today.update(m, st, width, avail)
-        else:
-            key = (id(m), m.screen, st.key(), width, self.renders)
-            content = box(st, "screen", gap=3)
-            for w in SCREENS[m.screen](m, st, width):
-                content.add_widget(w)
-            _ = key
-        if content is not self._content:
-            self._content = content
-            self.scroll.clear_widgets()
-            self.scroll.add_widget(content)
-        if self.focus_name is None:
-            self.scroll.scroll_y = 1  # a new screen or step starts at the top
+        tree = self.pages.setdefault(place, Tree())
+        self._content = tree.mount(PAGES[m.screen](m, st, width), st)
+        if self.viewport.show(self._content) or moved:
+            self.viewport.top()  # a new screen or step starts at the top
         if tuple(Window.clearcolor) != st.bg("screen"):
             # The screen's ground is the window's clear colour: software GL fills
             # each pixel once less than a painted ground would cost.
             Window.clearcolor = st.bg("screen")
-        show(self, [*strips, self.scroll])
+        if self.children[::-1] != [self._strips, self.viewport]:
+            self.clear_widgets()
+            self.add_widget(self._strips)
+            self.add_widget(self.viewport)
         self._refocus()
         self.renders += 1
 
@@ -124,12 +190,11 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
             return [w for w in root.walk(restrict=True) if isinstance(w, Press) and not w.disabled]
 
         content = walk(self._content) if self._content is not None else []
-        frame = [w for s in self.frame._strips for w in walk(s)]
-        return content + frame
+        frame_ = walk(self._strips) if self._strips is not None else []
+        return content + frame_
 
     def _refocus(self) -> None:
-        items = self.focusables()
-        for w in items:
+        for w in self.focusables():
             w.set_focus(w.hallvakt_name == self.focus_name)
 
     def focused(self) -> Any:
@@ -147,12 +212,9 @@ class KioskRoot(BoxLayout):  # type: ignore[misc]
         target = items[i]
         self.focus_name = target.hallvakt_name
         self._refocus()
-        if (
-            target.parent is not None
-            and self._content is not None
-            and self._is_in(target, self._content)
-        ):
-            self.scroll.scroll_to(target, padding=self.display.px(5), animate=False)
+        scroll = self.scroll
+        if scroll is not None and self._is_in(target, self._content):
+            scroll.scroll_to(target, padding=self.display.px(5), animate=False)
         self.model.say(target.spoken, forced=self.model.prefs.speech)
 
     @staticmethod
@@ -224,6 +286,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.display = display or model.svc.settings.display
         self.poll_s = poll_s
         self.view: KioskRoot | None = None
+        self.ticks = 0
 
     def build(self) -> KioskRoot:
         self.view = KioskRoot(self.model, self.display)
@@ -241,8 +304,11 @@ class KioskApp(App):  # type: ignore[misc]
         Clock.schedule_interval(self._tick, self.poll_s)
         self.model.announce()
         if self.view is not None:
+            self.view.redraw.start()
             self.view.render()
 
     def _tick(self, _dt: float) -> None:
-        if self.model.tick() and self.view is not None:
+        changed = self.model.tick()
+        self.ticks += 1
+        if changed and self.view is not None:
             self.view.render()

@@ -29,8 +29,8 @@ FOCUS_MM = 1.2
 Pair = tuple[str, str]
 
 NORMAL: dict[str, Pair] = {
-    "screen": ("#1A1A1A", "#F5F5F0"),
-    "muted": ("#474747", "#F5F5F0"),
+    "screen": ("#1A1A1A", "#FFFFFF"),
+    "muted": ("#474747", "#FFFFFF"),
     "header": ("#FFFFFF", "#123A5E"),
     "card": ("#1A1A1A", "#FFFFFF"),
     "button": ("#FFFFFF", "#0B5394"),

@@ -10,21 +10,21 @@ Rules this module guarantees:
 - The timeline (``dayview.DayView``) fills the rest of the screen: no
   half-empty screen at any size. Portrait: statuses above the timeline;
   landscape: side by side.
-- The pane is built again only when the view, the style or the size changed.
+- The screen is a spec (``tree``) shown on kept widgets: a refresh changes
+  the words that changed and moves the now-line, nothing else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kivy.uix.boxlayout import BoxLayout
-
 from .. import texts
 from ..model import KioskModel
 from ..today import Row, TodayView
 from .dayview import DayView
 from .theme import STATUS_CAP_MM
-from .widgets import Style, box, button, later, text
+from .tree import Btn, Own, Txt, col, row
+from .widgets import Style, later
 
 
 def units(view: TodayView) -> list[tuple[str, Row, list[Row]]]:
@@ -33,113 +33,67 @@ def units(view: TodayView) -> list[tuple[str, Row, list[Row]]]:
     one card; else each section is its own card."""
     out: list[tuple[str, Row, list[Row]]] = []
     rows = list(view.rows)
-    for row in rows:
-        if row.level:
+    for r in rows:
+        if r.level:
             continue
-        sections = [r for r in rows if r.parent == row.resource]
+        sections = [s for s in rows if s.parent == r.resource]
         if not sections:
-            out.append((row.name, row, [row]))
+            out.append((r.name, r, [r]))
             continue
-        if row.status.busy and all(s.status.busy and s.status.via_hall for s in sections):
-            out.append((row.name, row, [row]))
+        if r.status.busy and all(s.status.busy and s.status.via_hall for s in sections):
+            out.append((r.name, r, [r]))
             continue
         for s in sections:
-            out.append((f"{s.name} · {row.name}", s, [s]))
+            out.append((f"{s.name} · {r.name}", s, [s]))
     return out
 
 
-class TodayPane:
-    """The Today screen: built again only on a change (``update``)."""
-
-    def __init__(self) -> None:
-        self._key: tuple[object, ...] = ()
-        self.root: Any = None
-
-    def update(self, model: KioskModel, st: Style, width: float, height: float) -> Any:
-        key = (id(model.today), st.key(), width, height, model.prefs.lang)
-        if key != self._key or self.root is None:
-            self._key = key
-            self.root = self._build(model, st, width, height)
-        return self.root
-
-    def _status_card(self, model: KioskModel, st: Style, title: str, row: Row) -> Any:
-        tr = model.tr
-        _ = tr._
-        card = box(st, "card", gap=2, framed=True)
-        top = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=st.px(2))
-        name = text(st, title, "card", factor=1.35, bold=True)
-        top.add_widget(name)
-        slot = row.book_now
-        if slot is not None:
-            tz = model.today.now.tzinfo
-            start, end = slot.start.astimezone(tz), slot.end.astimezone(tz)
-            words = _("Book now {when}").format(when=texts.span(start, end))
-            b = button(
-                st, words, later(model.start_walkin, row.resource, slot.start), "button_free",
-                name=f"book-now:{row.resource}", primary=True, surface="card", fit=True,
-                spoken=_("Book now, {when}").format(when=texts.span_text(tr, start, end, True)),
-            )  # fmt: skip
-            top.add_widget(b)
-        top.height = max(name.height, top.children[0].height)
-        for c in top.children:
-            c.bind(
-                height=lambda *_a, t=top: setattr(t, "height", max(x.height for x in t.children))
+def _card(model: KioskModel, st: Style, title: str, r: Row) -> Any:
+    tr = model.tr
+    _ = tr._
+    head: list[Any] = [Txt(title, "card", factor=1.35, bold=True)]
+    slot = r.book_now
+    if slot is not None:
+        tz = model.today.now.tzinfo
+        start, end = slot.start.astimezone(tz), slot.end.astimezone(tz)
+        head.append(
+            Btn(
+                _("Book now {when}").format(when=texts.span(start, end)),
+                later(model.start_walkin, r.resource, slot.start), f"book-now:{r.resource}",
+                "button_free", spoken=_("Book now, {when}").format(
+                    when=texts.span_text(tr, start, end, True)),
+                surface="card", primary=True, fit=True,
             )
-        card.add_widget(top)
-        role = "status_busy" if row.status.busy else "status_free"
-        card.add_widget(
-            text(
-                st, texts.status_text(tr, row.status), role, size=st.fixed(STATUS_CAP_MM), bold=True
-            )
-        )
-        card.add_widget(text(st, texts.status_detail(tr, row), "card"))
-        if row.walkins and row.refusal and not row.free:
-            card.add_widget(
-                text(st, texts.WARN + " " + texts.refusal_text(tr, row.refusal), "card")
-            )
-        return card
+        )  # fmt: skip
+    role = "status_busy" if r.status.busy else "status_free"
+    lines: list[Any] = [
+        row(*head, gap=2),
+        Txt(texts.status_text(tr, r.status), role, size=st.fixed(STATUS_CAP_MM), bold=True),
+        Txt(texts.status_detail(tr, r), "card", factor=1.1),
+    ]
+    if r.walkins and r.refusal and not r.free:
+        lines.append(Txt(texts.WARN + " " + texts.refusal_text(tr, r.refusal), "card"))
+    return col(*lines, role="card", framed=True, gap=1, pad=2, key=f"card:{r.resource}")
 
-    def _build(self, model: KioskModel, st: Style, width: float, height: float) -> Any:
-        view = model.today
-        cards = box(st, "screen", gap=2)
-        for title, row, _rows in units(view):
-            cards.add_widget(self._status_card(model, st, title, row))
-        if not view.rows:
-            cards.add_widget(text(st, model.tr._("No rooms to show yet."), "card"))
-        day = DayView(model, st)
-        if st.d.landscape:
-            gap = st.px(2)
-            root = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=gap)
-            root.height = int(height)
-            left_w = int(width * 0.6)  # whole pixels: the statuses need the room
-            cards.size_hint_x = None
-            cards.width = left_w
-            day.size_hint_x = None
-            day.width = int(width) - left_w - gap
-            left = box(st, "screen", gap=0, grow=False)
-            left.size_hint_x = None
-            left.width = left_w
-            left.add_widget(cards)
-            left.add_widget(BoxLayout())  # what is left below the cards
-            root.add_widget(left)
-            root.add_widget(day)
 
-            def fit(*_: Any) -> None:
-                root.height = max(int(height), int(cards.height) + st.px(4))
+def today(model: KioskModel, st: Style, width: int) -> Any:
+    view = model.today
+    cards = [_card(model, st, title, r) for title, r, _rows in units(view)]
+    if not view.rows:
+        cards.append(Txt(model.tr._("No rooms to show yet."), factor=1.3))
 
-            cards.bind(height=fit)
-            fit()
-            return root
-        root = BoxLayout(orientation="vertical", size_hint_y=None)
-        day.size_hint_y = None
-        least = st.px(90)  # the timeline is never squeezed below 9 cm
+    def make() -> DayView:
+        return DayView(model)
 
-        def fill(*_: Any) -> None:
-            day.height = max(least, int(height) - int(cards.height))
-            root.height = int(cards.height) + int(day.height)
+    day = Own("dayview", make, lambda w, st_: w.update(st_), flex=1)
+    if st.d.landscape:
+        return row(col(*cards, gap=2, width=11), _sized(day, 9), gap=2, pad=2, flex=1, key="page")
+    return col(*cards, day, gap=2, pad=2, flex=1, key="page")
 
-        cards.bind(height=fill)
-        fill()
-        root.add_widget(cards)
-        root.add_widget(day)
-        return root
+
+def _sized(spec: Own, weight: float) -> Own:
+    def update(w: Any, st: Style) -> None:
+        w.size_hint_x = weight
+        spec.update(w, st)
+
+    return Own(spec.key, spec.make, update, spec.flex)

@@ -1,20 +1,29 @@
-"""Themed, accessible building blocks: labels that wrap, outlined buttons with
-a keyboard focus ring, boxes with a background, a QR code drawn with
-rectangles. Every size is millimetres on the glass (``kiosk.display``).
+"""Themed, accessible building blocks, light enough for software GL: words
+drawn from shared textures (``words``), outlined buttons with a keyboard
+focus ring, a QR code drawn as one texture. Every size is millimetres on the
+glass (``kiosk.display``); the containers are in ``layout``.
 
 Rules this module guarantees:
-- Sizes are whole pixels: font sizes, paddings, spacings and every label's
-  height (its texture's height plus whole-pixel padding), so text lands on
-  whole pixels and never blurs.
+- Sizes are whole pixels: font sizes, paddings, gaps, every position and
+  every height (a text's height is its texture's plus whole-pixel padding),
+  so text lands on whole pixels and never blurs.
+- Words are shared white textures (``words.Words``) tinted by the role's
+  colour: a contrast change renders nothing again.
 - Every button is at least ``MIN_TARGET_MM`` in both directions (primary
   ones ``PRIMARY_TARGET_MM``), carries its text in words, and is outlined
   in its surface's outline colour (>= 3:1, WCAG 1.4.11); colour only repeats
   what the words say. ``fit`` buttons size to their one line of text and
   never wrap (the header's controls).
-- Every button has a spoken label (``spoken``: its words without symbols, or
-  what the screen gives: times as words); the focused one draws the focus
-  ring (``FOCUS_MM``, >= 3:1 against its surface).
-- Widgets hold no state of their own: callbacks go to the model.
+- Every button has a spoken label (``spoken``); the focused one draws the
+  focus ring (``FOCUS_MM``, >= 3:1 against its surface) outside its edge.
+- A widget paints a ground only where it differs from the screen's (the
+  window's clear colour): each pixel is filled as few times as it can be;
+  a hidden ground, outline or focus ring has no size (software GL fills
+  even an invisible rectangle).
+- Widgets hold no state of their own but what they show: callbacks go to the
+  model. ``set`` gives a kept widget new words, colours and callbacks.
+- A widget with ``size_hint_y is None`` sets its own height from its
+  content (``natural_h``); one with a weight is stretched by its container.
 """
 
 from __future__ import annotations
@@ -22,12 +31,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kivy.graphics import Color, Rectangle
-from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.button import Button
-from kivy.uix.gridlayout import GridLayout
-from kivy.uix.label import Label
-from kivy.uix.stacklayout import StackLayout
+from kivy.graphics import Color, InstructionGroup, Rectangle
+from kivy.graphics.texture import Texture
+from kivy.properties import NumericProperty
 from kivy.uix.widget import Widget
 
 from ..display import Display
@@ -38,12 +44,12 @@ from .theme import (
     MIN_TARGET_MM,
     OUTLINE_MM,
     OUTLINES,
-    PRIMARY_TARGET_MM,
     THEMES,
     rgba,
 )
+from .words import WORDS
 
-FONT = "DejaVuSans"  # ships with Kivy; has the status symbols and Cyrillic
+RGBA = tuple[float, float, float, float]
 
 
 class Style:
@@ -51,6 +57,7 @@ class Style:
 
     def __init__(self, theme_name: str, scale: float, display: Display) -> None:
         self.name, self.theme, self.scale, self.d = theme_name, THEMES[theme_name], scale, display
+        self._colours: dict[tuple[str, int], RGBA] = {}
 
     def key(self) -> tuple[object, ...]:
         return (self.name, self.scale, self.d)
@@ -66,22 +73,23 @@ class Style:
     def px(self, mm: float) -> int:
         return self.d.px(mm)
 
-    def fg(self, role: str) -> tuple[float, float, float, float]:
-        return rgba(self.theme[role][0])
+    def _colour(self, role: str, i: int) -> RGBA:
+        got = self._colours.get((role, i))
+        if got is None:
+            got = self._colours[(role, i)] = rgba(self.theme[role][i])
+        return got
 
-    def bg(self, role: str) -> tuple[float, float, float, float]:
-        return rgba(self.theme[role][1])
+    def fg(self, role: str) -> RGBA:
+        return self._colour(role, 0)
 
-    def outline(self, surface: str) -> tuple[float, float, float, float]:
+    def bg(self, role: str) -> RGBA:
+        return self._colour(role, 1)
+
+    def outline(self, surface: str) -> RGBA:
         return rgba(OUTLINES[self.name].get(surface, OUTLINES[self.name]["screen"]))
 
-    def focus(self, surface: str) -> tuple[float, float, float, float]:
+    def focus(self, surface: str) -> RGBA:
         return rgba(FOCUS[self.name].get(surface, FOCUS[self.name]["screen"]))
-
-
-def SURFACE_GROUNDS(style: Style) -> tuple[tuple[float, float, float, float], ...]:
-    """The grounds a label sits on anyway (the screen, a card, the header)."""
-    return (style.bg("screen"), style.bg("card"), style.bg("header"))
 
 
 def later(fn: Callable[..., object], *args: object) -> Callable[[], object]:
@@ -89,279 +97,336 @@ def later(fn: Callable[..., object], *args: object) -> Callable[[], object]:
     return lambda: fn(*args)
 
 
-def paint(widget: Widget, colour: tuple[float, float, float, float]) -> Color:
-    """Fill ``widget``'s box with ``colour`` (kept in step with its pos and size)."""
-    with widget.canvas.before:
-        fill = Color(*colour)
-        rect = Rectangle(pos=widget.pos, size=widget.size)
-
-    def follow(*_: Any) -> None:
-        rect.pos, rect.size = widget.pos, widget.size
-
-    widget.bind(pos=follow, size=follow)
-    return fill
+_BEFORE_FRAME: dict[int, Callable[[], object]] = {}
 
 
-def frame_rects(widget: Widget, colour: tuple[float, float, float, float], width: int,
-                outside: int = 0) -> Color:  # fmt: skip
-    """A frame ``width`` whole pixels wide along ``widget``'s edge (inside it,
-    or ``outside`` pixels beyond it), as four filled rectangles; returns its colour."""
-    with widget.canvas.after:
-        colour_ = Color(*colour)
-        sides = [Rectangle() for _ in range(4)]
+def before_frame(key: object, fn: Callable[[], object]) -> None:
+    """Run ``fn`` once, right before the next frame is drawn, after every
+    layout has settled (``redraw`` runs them): work that depends on a final
+    size is done once, not for each size a layout passes through."""
+    _BEFORE_FRAME[id(key)] = fn
 
-    def follow(*_: Any) -> None:
-        x, y = int(widget.x) - outside, int(widget.y) - outside
-        w, h = int(widget.width) + 2 * outside, int(widget.height) + 2 * outside
-        for r, (pos, size) in zip(sides, (
-            ((x, y), (w, width)), ((x, y + h - width), (w, width)),
-            ((x, y), (width, h)), ((x + w - width, y), (width, h)),
+
+def run_before_frame() -> None:
+    while _BEFORE_FRAME:
+        _, fn = _BEFORE_FRAME.popitem()
+        fn()
+
+
+# --- painting helpers ----------------------------------------------------------------
+
+
+class Frame4:
+    """Four rectangles along a box's edge (an outline inside it, or a ring
+    ``outside`` pixels beyond it), in one colour. A hidden frame has no size:
+    software GL would fill even an invisible rectangle's pixels."""
+
+    def __init__(self, group: InstructionGroup, colour: RGBA, width: int, outside: int = 0) -> None:
+        self.colour = Color(*colour)
+        self.sides = [Rectangle(size=(0, 0)) for _ in range(4)]
+        group.add(self.colour)
+        for r in self.sides:
+            group.add(r)
+        self.width, self.outside = width, outside
+        self.shown = True
+        self._box = (0, 0, 0, 0)
+
+    def show(self, on: bool) -> None:
+        if on != self.shown:
+            self.shown = on
+            self.place(*self._box)
+
+    def place(self, x: int, y: int, w: int, h: int) -> None:
+        self._box = (x, y, w, h)
+        if not self.shown:
+            for r in self.sides:
+                r.size = (0, 0)
+            return
+        o, t = self.outside, self.width
+        x, y, w, h = x - o, y - o, w + 2 * o, h + 2 * o
+        for r, (pos, size) in zip(self.sides, (
+            ((x, y), (w, t)), ((x, y + h - t), (w, t)), ((x, y), (t, h)), ((x + w - t, y), (t, h)),
         ), strict=True):  # fmt: skip
             r.pos, r.size = pos, size
 
-    widget.bind(pos=follow, size=follow)
-    follow()
-    return colour_
+
+class Painted(Widget):  # type: ignore[misc]
+    """A widget with an optional ground, an optional outline and words."""
+
+    natural_h = NumericProperty(0)
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        with self.canvas.before:
+            self._ground_colour = Color(0, 0, 0, 0)
+            self._ground = Rectangle(size=(0, 0))
+        with self.canvas:
+            self._ink = Color(1, 1, 1, 1)
+            self._words = Rectangle(size=(0, 0))
+        self._outline: Frame4 | None = None
+        self.tex: Texture | None = None
+        self.fbind("pos", self._place)
+        self.fbind("size", self._place)
+
+    def ground(self, colour: RGBA | None) -> None:
+        """Fill the widget with ``colour`` (None: no ground, and nothing drawn)."""
+        if colour is None:
+            if self._ground_colour.a:
+                self._ground_colour.a = 0
+                self._ground.size = (0, 0)
+        elif tuple(self._ground_colour.rgba) != colour:
+            self._ground_colour.rgba = colour
+            self._place()
+
+    def outline(self, colour: RGBA | None, width: int) -> None:
+        if colour is None:
+            if self._outline is not None:
+                self._outline.colour.a = 0
+                self._outline.show(False)
+            return
+        if self._outline is None:
+            self._outline = Frame4(self.canvas.after, colour, width)
+        if (tuple(self._outline.colour.rgba), self._outline.width) != (colour, width):
+            self._outline.colour.rgba, self._outline.width = colour, width
+        self._outline.show(True)
+        self._place()
+
+    def _text_pos(self, tw: int, th: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def look(self) -> tuple[object, ...]:
+        """What it draws but its place (``redraw`` compares it frame to frame)."""
+        frame = self._outline
+        return (
+            id(self.tex), tuple(self._ink.rgba), tuple(self._ground_colour.rgba),
+            tuple(frame.colour.rgba) if frame is not None else None,
+        )  # fmt: skip
+
+    def _place(self, *_: Any) -> None:
+        x, y, w, h = int(self.x), int(self.y), int(self.width), int(self.height)
+        if self._ground_colour.a:
+            self._ground.pos, self._ground.size = (x, y), (w, h)
+        if self._outline is not None:
+            self._outline.place(x, y, w, h)
+        tex = self.tex
+        if tex is not None:
+            tw, th = tex.size
+            self._words.texture = tex
+            self._words.pos, self._words.size = self._text_pos(tw, th), (tw, th)
+        else:
+            self._words.size = (0, 0)
 
 
-def outline(widget: Widget, colour: tuple[float, float, float, float], width: int) -> None:
-    """An outline ``width`` whole pixels wide inside ``widget``'s edge."""
-    frame_rects(widget, colour, width)
+# --- text ----------------------------------------------------------------------------
 
 
-class Box(BoxLayout):  # type: ignore[misc]
-    """A box on its role's background that grows with its content (vertical) or
-    fills a row (horizontal); ``surface`` is what its children sit on."""
+class Text(Painted):
+    """Words that wrap at the widget's width, on the role's ground when it has
+    one of its own (a banner, the code); its height follows its words."""
 
-    def __init__(
-        self, style: Style, role: str, horizontal: bool, gap: float, framed: bool, grow: bool
-    ) -> None:
-        super().__init__(
-            orientation="horizontal" if horizontal else "vertical",
-            spacing=style.px(gap),
-            padding=style.px(gap),
-        )
-        if grow:
-            self.size_hint_y = None
-            self.bind(minimum_height=self.setter("height"))
-        self.role = role
-        self.surface = "header" if role == "header" else "card" if role == "card" else "screen"
-        if role != "screen":  # the screen's ground is the window's clear colour
-            paint(self, style.bg(role))
-        if framed:
-            outline(self, style.outline("screen"), style.px(OUTLINE_MM))
+    def __init__(self, st: Style) -> None:
+        super().__init__(size_hint_y=None, height=0)
+        self.text, self.role, self.font_size, self.bold = "", "screen", st.font(), False
+        self.halign, self.lines, self.pad = "left", 0, st.px(1)
+        self.color: RGBA = st.fg("screen")
+        self._shape: tuple[object, ...] = ()
+        self.fbind("width", self._wrap)
 
+    @property
+    def texture_size(self) -> tuple[int, int]:
+        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
-def box(
-    style: Style,
-    role: str = "screen",
-    *,
-    horizontal: bool = False,
-    gap: float = 2,
-    framed: bool = False,
-    grow: bool = True,
-) -> Any:
-    return Box(style, role, horizontal, gap, framed, grow)
-
-
-class Text(Label):  # type: ignore[misc]
-    """A wrapping label whose height follows its text, on its role's background."""
-
-    def __init__(
-        self, style: Style, words: str, role: str, size: int, bold: bool, halign: str
-    ) -> None:
-        super().__init__(
-            text=words,
-            font_name=FONT,
-            font_size=size,
-            bold=bold,
-            color=style.fg(role),
-            halign=halign,
-            valign="middle",
-            size_hint_y=None,
-        )
-        self.role = role
-        self.pad = style.px(1)
-        self.bind(width=self._wrap, texture_size=self._grow)
-        if style.bg(role) not in SURFACE_GROUNDS(style):
-            # A ground of its own (a banner, a code); on a card or the screen the
-            # label draws none: software GL pays for every pixel filled twice.
-            paint(self, style.bg(role))
-
-    def _wrap(self, *_: Any) -> None:
-        self.text_size = (max(1, int(self.width)), None)
-
-    def _grow(self, *_: Any) -> None:
-        self.height = int(self.texture_size[1]) + self.pad
-
-
-def text(
-    style: Style,
-    words: str,
-    role: str = "screen",
-    *,
-    factor: float = 1.0,
-    bold: bool = False,
-    size: int | None = None,
-    halign: str = "left",
-) -> Any:
-    """A ``Text``: body size times ``factor``, or exactly ``size`` pixels."""
-    return Text(style, words, role, size or style.font(factor), bold, halign)
-
-
-class Press(Button):  # type: ignore[misc]
-    """An outlined button that calls ``press``; ``hallvakt_name`` finds it in
-    tests, ``spoken`` is what the voice says when it gets the focus."""
-
-    def __init__(
-        self,
-        style: Style,
-        words: str,
-        press: Callable[[], object],
-        role: str,
-        size: int,
-        *,
-        surface: str,
-        least_mm: float,
-        fit: bool,
-    ) -> None:
-        self.least = style.px(least_mm)
-        self.pad = style.px(3)
-        super().__init__(
-            text=words,
-            font_name=FONT,
-            font_size=size,
-            color=style.fg(role),
-            background_normal="",
-            background_down="",
-            background_color=style.bg(role),
-            halign="center",
-            valign="middle",
-            size_hint_y=None,
-            height=max(self.least, size * 2),
-            padding=(self.pad, style.px(1)),
-        )
-        self.role, self.press, self.fit = role, press, fit
-        self.hallvakt_name = words
-        self.spoken = words
-        self.focused = False
+    def set(self, st: Style, words: str, role: str, px: int, bold: bool, halign: str,
+            lines: int = 0, fit: bool = False) -> None:  # fmt: skip
+        self.role, self.halign, self.lines = role, halign, lines
         if fit:
             self.size_hint_x = None
-        else:
-            self.bind(width=self._wrap)
-        self.bind(texture_size=self._grow)
-        self.bind(on_release=lambda *_: self.press())
-        outline(self, style.outline(surface), style.px(OUTLINE_MM))
-        ring = style.px(FOCUS_MM)
-        self._focus_colour = frame_rects(self, style.focus(surface), ring, outside=ring)
-        self._focus_colour.a = 0
+            self._fit_width(WORDS.extent(words, px, bold)[0] + 2 * self.pad)
+        elif self.size_hint_x is None:
+            self.size_hint_x = 1
+        self.color = st.fg(role)
+        self._ink.rgba = self.color
+        own = st.bg(role)
+        self.ground(None if own in (st.bg("screen"), st.bg("card"), st.bg("header")) else own)
+        if (words, px, bold) != (self.text, self.font_size, self.bold):
+            self.text, self.font_size, self.bold = words, px, bold
+            self._wrap()
+
+    def _fit_width(self, width: int) -> None:
+        self.width = width
 
     def _wrap(self, *_: Any) -> None:
-        self.text_size = (max(1, int(self.width) - 2 * self.pad), None)
+        room = max(1, int(self.width) - 2 * self.pad)
+        shape = (self.text, self.font_size, self.bold, room, self.halign, self.lines)
+        if shape == self._shape:
+            return
+        self._shape = shape
+        self.tex = WORDS.fit(self.text, self.font_size, self.bold, room, self.halign,
+                             lines=self.lines)  # fmt: skip
+        th = self.tex.height if self.tex is not None else 0
+        self.natural_h = th + self.pad if th else 0
+        if self.size_hint_y is None:
+            self.height = self.natural_h
+        self._place()
 
-    def _grow(self, *_: Any) -> None:
-        self.height = max(self.least, int(self.font_size * 2), int(self.texture_size[1]) + self.pad)
+    def _text_pos(self, tw: int, th: int) -> tuple[int, int]:
+        x, w = int(self.x), int(self.width)
+        if self.halign == "center":
+            tx = x + (w - tw) // 2
+        elif self.halign == "right":
+            tx = x + w - self.pad - tw
+        else:
+            tx = x + self.pad
+        return tx, int(self.y) + (int(self.height) - th) // 2
+
+
+# --- buttons -------------------------------------------------------------------------
+
+
+class Press(Painted):
+    """An outlined button that calls ``press`` when touched and released on
+    it; ``hallvakt_name`` finds it in tests and keeps the keyboard focus on
+    it across renders, ``spoken`` is what the voice says when it gets the focus."""
+
+    def __init__(self, st: Style) -> None:
+        super().__init__(size_hint_y=None)
+        self.text, self.role, self.surface, self.font_size = "", "button", "screen", st.font()
+        self.press: Callable[[], object] = _nothing
+        self.hallvakt_name, self.spoken = "", ""
+        self.fit, self.least, self.fixed_h = False, st.px(MIN_TARGET_MM), 0
+        self.pad = st.px(3)
+        self.disabled, self.focused = False, False
+        self.color: RGBA = (1, 1, 1, 1)
+        self.background_color: RGBA = (0, 0, 0, 1)
+        self._ring: Frame4 | None = None
+        self._shape: tuple[object, ...] = ()
+        self.fbind("width", self._wrap)
+
+    @property
+    def texture_size(self) -> tuple[int, int]:
+        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
+
+    def set(self, st: Style, words: str, press: Callable[[], object], role: str, px: int, *,
+            name: str, spoken: str, surface: str, least_mm: float, fit: bool,
+            height_mm: float | None) -> None:  # fmt: skip
+        self.press, self.hallvakt_name, self.spoken = press, name, spoken
+        self.role, self.surface = role, surface
+        self.color, self.background_color = st.fg(role), st.bg(role)
+        self._ink.rgba = self.color
+        self.ground(self.background_color)
+        self.outline(st.outline(surface), st.px(OUTLINE_MM))
+        ring = st.px(FOCUS_MM)
+        if self._ring is None:
+            self._ring = Frame4(self.canvas.after, st.focus(surface), ring, outside=ring)
+        self._ring.colour.rgba = st.focus(surface)
+        self._ring.width = self._ring.outside = ring
+        self._ring.show(self.focused)
+        self.least, self.pad = st.px(least_mm), st.px(3)
+        self.fixed_h = st.px(height_mm) if height_mm else 0
+        if fit:
+            self.size_hint_x = None
+        elif self.size_hint_x is None:
+            self.size_hint_x = 1
+        if (words, px, fit) != (self.text, self.font_size, self.fit):
+            self.text, self.font_size, self.fit = words, px, fit
+        self._shape = ()
+        self._wrap()
+
+    def _wrap(self, *_: Any) -> None:
+        room = max(1, int(self.width) - 2 * self.pad)
+        shape = (self.text, self.font_size, self.fit, room, self.least, self.fixed_h)
+        if shape == self._shape:
+            return
+        self._shape = shape
         if self.fit:
-            self.width = max(self.least, int(self.texture_size[0]) + 2 * self.pad)
+            self.tex = WORDS.texture(self.text, self.font_size, False, None, "center")
+        else:
+            self.tex = WORDS.fit(self.text, self.font_size, False, room, "center")
+        th = self.tex.height if self.tex is not None else 0
+        self.natural_h = max(self.least, self.fixed_h, int(self.font_size * 2), th + self.pad)
+        if self.fit:
+            tw = self.tex.width if self.tex is not None else 0
+            self._fit_width(max(self.least, tw + 2 * self.pad))
+        if self.size_hint_y is None:
+            self.height = self.natural_h
+        self._place()
+
+    def _place(self, *_: Any) -> None:
+        super()._place()
+        if self._ring is not None:
+            self._ring.place(int(self.x), int(self.y), int(self.width), int(self.height))
+
+    def _fit_width(self, width: int) -> None:
+        self.width = width
+
+    def _text_pos(self, tw: int, th: int) -> tuple[int, int]:
+        return (int(self.x) + (int(self.width) - tw) // 2,
+                int(self.y) + (int(self.height) - th) // 2)  # fmt: skip
+
+    def look(self) -> tuple[object, ...]:
+        ring = self._ring
+        shown = ring is not None and ring.shown
+        return (*super().look(), tuple(ring.colour.rgba) if shown and ring else None)
 
     def set_focus(self, on: bool) -> None:
         self.focused = on
-        self._focus_colour.a = 1 if on else 0
+        if self._ring is not None:
+            self._ring.show(on)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.disabled or not self.collide_point(*touch.pos):
+            return False
+        touch.grab(self)
+        return True
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if touch.grab_current is not self:
+            return False
+        touch.ungrab(self)
+        if self.collide_point(*touch.pos):
+            self.press()
+        return True
 
 
-def button(
-    style: Style,
-    words: str,
-    press: Callable[[], object],
-    role: str = "button",
-    *,
-    factor: float = 1.0,
-    name: str = "",
-    spoken: str | None = None,
-    surface: str = "screen",
-    primary: bool = False,
-    fit: bool = False,
-    size: int | None = None,
-) -> Any:
-    """A ``Press``: at least 9 mm, 15 mm when ``primary``; ``name`` finds it in tests."""
-    b = Press(
-        style, words, press, role, size or style.font(factor),
-        surface=surface, least_mm=PRIMARY_TARGET_MM if primary else MIN_TARGET_MM, fit=fit,
-    )  # fmt: skip
-    b.hallvakt_name = name or words
-    b.spoken = spoken if spoken is not None else words
-    return b
-
-
-class Grid(GridLayout):  # type: ignore[misc]
-    """A fixed number of columns (a keypad keeps its layout at every text size)."""
-
-    def __init__(self, style: Style, cols: int) -> None:
-        gap = style.px(2)
-        super().__init__(cols=cols, spacing=gap, size_hint_y=None, col_force_default=True)
-        self.bind(minimum_height=self.setter("height"))
-        self.bind(width=self._cells)
-
-    def _cells(self, *_: Any) -> None:
-        """Whole-pixel columns: the slack (under ``cols`` pixels) stays at the right."""
-        gap = int(self.spacing[0])
-        self.col_default_width = max(1, (int(self.width) - gap * (self.cols - 1)) // self.cols)
-
-
-def grid(style: Style, cols: int) -> Any:
-    return Grid(style, cols)
-
-
-def columns_for(style: Style, width: float, cell_mm: float) -> int:
-    """How many cells of ``cell_mm`` (scaled) fit in ``width``."""
-    return max(1, int(width // style.d.mm(cell_mm * style.scale)))
-
-
-class Flow(StackLayout):  # type: ignore[misc]
-    """Whole buttons left to right, wrapping to a new row between buttons,
-    never inside one (the header's controls)."""
-
-    def __init__(self, style: Style) -> None:
-        gap = style.px(2)
-        super().__init__(orientation="lr-tb", spacing=gap, size_hint_y=None)
-        self.bind(minimum_height=self.setter("height"))
-
-
-def flow(style: Style) -> Any:
-    return Flow(style)
-
-
-def show(parent: Widget, children: list[Any]) -> None:
-    """Make ``children`` (top down) ``parent``'s children, touching nothing when
-    they already are: widgets are moved, never built here."""
-    if parent.children[::-1] != children:
-        parent.clear_widgets()
-        for w in children:
-            parent.add_widget(w)
+def _nothing() -> None:
+    """A kept button's callback until it is given one."""
 
 
 class QrCode(Widget):  # type: ignore[misc]
     """A QR matrix (rows of 0/1 from segno) drawn dark on light with a
-    four-module quiet zone, on whole pixels."""
+    four-module quiet zone, as one texture of whole-pixel modules."""
 
-    def __init__(self, matrix: list[list[int]], side: int, **kw: Any) -> None:
-        n = len(matrix) + 8
-        cell = max(1, side // n)
-        super().__init__(size_hint=(None, None), size=(cell * n, cell * n), **kw)
-        self.matrix, self.cell = matrix, cell
-        self.bind(pos=self._draw, size=self._draw)
-        self._draw()
+    natural_h = NumericProperty(0)
 
-    def _draw(self, *_: Any) -> None:
-        cell, x0, top = self.cell, int(self.x), int(self.y) + int(self.height)
-        self.canvas.clear()
+    def __init__(self) -> None:
+        super().__init__(size_hint=(None, None))
         with self.canvas:
             Color(1, 1, 1, 1)
-            Rectangle(pos=(x0, int(self.y)), size=self.size)
-            Color(0, 0, 0, 1)
-            for y, row in enumerate(self.matrix):
+            self._rect = Rectangle()
+        self.matrix: tuple[tuple[int, ...], ...] = ()
+        self.fbind("pos", self._place)
+
+    def set(self, matrix: tuple[tuple[int, ...], ...], side: int) -> None:
+        n = len(matrix) + 8
+        cell = max(1, side // n)
+        if matrix != self.matrix:
+            self.matrix = matrix
+            pixels = bytearray(b"\xff" * (n * n))
+            for y, row in enumerate(matrix):
+                base = (n - 1 - (y + 4)) * n + 4  # textures run bottom up
                 for x, dark in enumerate(row):
                     if dark:
-                        Rectangle(
-                            pos=(x0 + (x + 4) * cell, top - (y + 5) * cell), size=(cell, cell)
-                        )
+                        pixels[base + x] = 0
+            tex = Texture.create(size=(n, n), colorfmt="luminance")
+            tex.blit_buffer(bytes(pixels), colorfmt="luminance", bufferfmt="ubyte")
+            tex.mag_filter = tex.min_filter = "nearest"
+            self._rect.texture = tex
+        self.size = (cell * n, cell * n)
+        self.natural_h = cell * n
+        self._place()
+
+    def _place(self, *_: Any) -> None:
+        self._rect.pos, self._rect.size = (int(self.x), int(self.y)), self.size
+
+    def look(self) -> tuple[object, ...]:
+        return (id(self._rect.texture),)

@@ -19,6 +19,7 @@ import collections
 import json
 import os
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -514,6 +515,13 @@ def test_a_broker_restart_is_ridden_out(
         central.close()
 
 
+def unacked(log: str) -> set[str]:
+    """Message ids mosquitto sent to the node at QoS 1 and has no PUBACK for."""
+    sent = re.findall(rf"Sending PUBLISH to {re.escape(NODE)} \(d\d, q1, r\d, m(\d+),", log)
+    acked = re.findall(rf"Received PUBACK from {re.escape(NODE)} \(Mid: (\d+),", log)
+    return set(sent) - set(acked)
+
+
 def test_a_message_is_acknowledged_to_the_broker_only_after_its_commit(
     tmp_path: Path, make_broker: Callable[..., PrivateBroker], mqtt: Callable[..., Any]
 ) -> None:
@@ -532,6 +540,10 @@ def test_a_message_is_acknowledged_to_the_broker_only_after_its_commit(
             link.start()
             wait_for(lambda: len(central.hellos) == 1, "the hello")
             wait_for(lambda: rep.state().head_rev == 0, "the head")
+            # The link acknowledges the head after committing it, so its PUBACK
+            # can reach the broker's log after head_rev shows: count from when
+            # every message sent to the node so far is acknowledged.
+            wait_for(lambda: unacked(broker.log_text()) == set(), "the head's PUBACK")
             acks_before = broker.log_text().count(acked)
             lock = sqlite3.connect(files.database, isolation_level=None)
             try:

@@ -19,8 +19,8 @@ from sync.protocol.timeutil import to_ts, zone
 from ..nodes import node_facility
 from . import alarms, commands, fleet, fleet_rows, labels, routes_admin, routes_reports
 from .accounts import Role
-from .app import Ctx, page
 from .i18n import N_
+from .pages import Ctx, page
 
 
 def _fragment(ctx: Ctx) -> bool:

@@ -25,8 +25,8 @@ from ..nodes import RegistryError, parse_public_key, register_node
 from ..store import Store
 from . import accounts, guard, i18n, sessions
 from .accounts import AccountError, Role
-from .app import Ctx, _origin_ok, page, safe_next
 from .i18n import N_
+from .pages import Ctx, _origin_ok, page, safe_next
 
 LOGIN_COOKIE_S = 3600
 

@@ -31,8 +31,8 @@ from ..reports.usage import UsageReport
 from ..reports.words import word
 from . import guard, reports
 from .accounts import Role
-from .app import Ctx, page
 from .i18n import N_
+from .pages import Ctx, page
 from .reports import CLAIMS_MAX_BYTES, FORMATS, Ask, Refused
 
 FIELD_WORDS = {
