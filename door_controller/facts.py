@@ -14,7 +14,8 @@ Rules this module guarantees:
 - A database that cannot be read is a fault until the next successful read.
   A corrupt row (``ReplicaCorrupt``) is a fault until that presentation reads
   well again or central's data changes (``applied_rev``): other presentations
-  reading well say nothing about that row.
+  reading well say nothing about that row. Each such read is also counted on
+  the board (``FaultBoard.corrupt``), which the sync link watches to repair.
 - ``staff_memory`` is read again when central's data changes
   (``applied_rev``), on ``refresh``, never on the decision path.
 - Doors, policy and zone answers are remembered from the last good read, so
@@ -89,6 +90,8 @@ class ReplicaFacts:
     def _fault(self, exc: BaseException, key: str, at: datetime) -> None:
         # a corrupt row is that presentation's; anything else is the database's ("")
         self._failed_on = key if isinstance(exc, ReplicaCorrupt) else ""
+        if isinstance(exc, ReplicaCorrupt):
+            self.faults.corrupt(str(exc))  # the link sees it and asks for a snapshot
         self.faults.set(FaultKind.READ, f"cannot read the replica: {exc}", at)
 
     def _ok(self, key: str) -> None:

@@ -7,6 +7,9 @@ Rules this module guarantees:
   thread (write faults): every method takes its lock.
 - ``health`` is what ``hallvakt status`` and the caretaker view read
   (``sync.replica.door_health``); ``changed`` says whether it must be written.
+- ``corrupt`` counts every read that met a record that does not decode; the
+  health file carries the count, and the sync link asks for a snapshot when it
+  grows (docs/sync.md, "Self-repair").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class FaultBoard:
         self._lock = threading.Lock()
         self._faults: dict[FaultKind, DoorFault] = {}
         self._counts = (0, 0)  # journalled, in memory
+        self._corrupt = (0, "")  # reads that met a corrupt record, the last one's problem
         self.changed = True
 
     def set(self, kind: FaultKind, detail: str, at: datetime) -> None:
@@ -37,6 +41,12 @@ class FaultBoard:
             self._faults[kind] = DoorFault(kind, detail, old.since if old else at)
             self.changed = True
         log.error("database fault (%s): %s; %s", kind.value, detail, self._faults[kind].consequence)
+
+    def corrupt(self, detail: str) -> None:
+        """A read met a stored record that does not decode (``ReplicaCorrupt``)."""
+        with self._lock:
+            self._corrupt = (self._corrupt[0] + 1, detail)
+            self.changed = True
 
     def clear(self, kind: FaultKind) -> None:
         with self._lock:
@@ -65,4 +75,4 @@ class FaultBoard:
         with self._lock:
             self.changed = False
             faults = tuple(self._faults[k] for k in FaultKind if k in self._faults)
-            return DoorHealth(os.getpid(), at, faults, *self._counts)
+            return DoorHealth(os.getpid(), at, faults, *self._counts, *self._corrupt)

@@ -14,7 +14,9 @@ Rules this module guarantees:
   goes to a new temp file (O_EXCL, 0600) in the same directory, is fsynced, and
   is then hard-linked into place (fails if the name exists) or, with
   ``replace``, renamed over it; the directory is fsynced after. Missing parent
-  directories are created with mode 0700.
+  directories are created with mode 0700, each fsynced into its parent, so a
+  power cut at any moment leaves either no file or the whole file, never a
+  part (tests/system/test_provision_power_cut.py).
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ def _make_private_dirs(directory: Path) -> None:
         with contextlib.suppress(FileExistsError):
             os.mkdir(d, 0o700)
             os.chmod(d, 0o700)  # the umask may have taken bits away; never added
+            _fsync_dir(d.parent)  # the new directory's entry survives a power cut
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -200,6 +203,7 @@ def write_secret(path: Path, data: bytes, *, replace: bool = False) -> bool:
     _make_private_dirs(directory)
     tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    done = False
     try:
         try:
             os.fchmod(fd, 0o600)
@@ -209,15 +213,21 @@ def write_secret(path: Path, data: bytes, *, replace: bool = False) -> bool:
             os.fsync(fd)
         finally:
             os.close(fd)
+        taken = True
         if replace:
             os.replace(tmp, path)
         else:
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                return False
-        _fsync_dir(directory)
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
+                taken = False
             os.unlink(tmp)
+        # One directory fsync makes the new name and the temp file's removal
+        # durable together: a power cut leaves no stray temp file behind.
+        _fsync_dir(directory)
+        done = True
+        return taken
+    finally:
+        if not done:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)

@@ -75,6 +75,9 @@ Drop = Callable[[MessageIn, Rejected, Moment], None]
 
 
 NEVER = float("inf")  # no pending message: nothing to expire until one arrives
+# A pending message's exp is a wall instant, its wakeup monotonic: look again at
+# least this often, so that a wall-clock step forward ends it within seconds.
+MESSAGE_RECHECK_S = 5.0
 
 
 class Downstream:
@@ -194,9 +197,8 @@ class Downstream:
         if expire_messages(self.rep, at.wall):
             log.info("message commands expired before a kiosk showed them")
         due = next_message_exp(self.rep)
-        self.message_due = (
-            NEVER if due is None else at.mono + max(0.0, (due - at.wall).total_seconds())
-        )
+        left = None if due is None else max(0.0, (due - at.wall).total_seconds())
+        self.message_due = NEVER if left is None else at.mono + min(left, MESSAGE_RECHECK_S)
 
     def _finish_resync(self, cmd: Command, at: Moment, out: list[Output]) -> None:
         if cmd.cmd is not Cmd.RESYNC:

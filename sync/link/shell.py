@@ -20,6 +20,10 @@ what it returns. Rules:
   for it. A damaged file ends the link with one line and exit 78; a corrupt
   record asks central for a snapshot. Staging tables a killed snapshot left
   are tidied at start.
+- A corrupt record the door controller met at decision time reaches the link
+  through the door's health file (``DoorCorruptWatch``, read every
+  ``STATS_EVERY_S``): the link asks for a snapshot, unless one is already
+  asked for, at most once per ``doorwatch.HOLD_S``.
 - A database error in a turn (``ReplicaBusy``, ``ReplicaFull``,
   ``ReplicaUnavailable``) is logged and the turn tried again after
   ``DB_RETRY_S``; ``ReplicaDamaged`` ends the link (exit 78).
@@ -67,6 +71,7 @@ from sync.replica.refusal import EX_CONFIG, advice, open_or_exit
 from .backoff import Backoff
 from .clock import LinkClock
 from .core import LinkCore, LinkSettings
+from .doorwatch import DoorCorruptWatch
 from .events import (
     AckInbound,
     Connected,
@@ -192,9 +197,10 @@ class LinkRunner:
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
         watch: IntegrityWatch | None = None,
+        door: DoorCorruptWatch | None = None,
     ) -> None:
         self.core, self.transport, self.clock, self.status = core, transport, clock, status
-        self.watch = watch
+        self.watch, self.door = watch, door
         self.exit_status = 0
         self.backoff = backoff or Backoff()
         self.stop = stop or threading.Event()
@@ -282,7 +288,14 @@ class LinkRunner:
         self.notifier.alive()
         if at.mono - self._stats_at >= STATS_EVERY_S:  # stats count the outbox: not every turn
             self._stats_at = at.mono
+            self._door_found(at)
             self._report(at)
+
+    def _door_found(self, at: Moment) -> None:
+        """A corrupt record the door controller met: ask for a snapshot (once)."""
+        found = None if self.door is None else self.door.poll(at.mono)
+        if found is not None and not self.core.down.want_snapshot:
+            self._feed_outputs(self.core.replica_corrupt(f"the door controller met: {found}", at))
 
     def _report(self, at: Moment) -> None:
         stats = self.core.stats(at)
@@ -405,6 +418,7 @@ def run(
             StatusFile(status_path(cfg)),
             stop=stop,
             watch=IntegrityWatch(str(cfg.database), cfg.timezone, stop),
+            door=DoorCorruptWatch(cfg.database),
         )
         runner.run()
     return runner.exit_status

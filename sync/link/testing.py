@@ -45,6 +45,10 @@ class FakeClock:
         self.mono += seconds
         self.wall += timedelta(seconds=seconds)
 
+    def step_wall(self, seconds: float) -> None:
+        """Wall time jumps (an NTP step); monotonic time does not."""
+        self.wall += timedelta(seconds=seconds)
+
 
 @dataclass
 class Harness:

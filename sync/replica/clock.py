@@ -15,6 +15,16 @@ Rules this module guarantees:
   never on a hot path). A machine without ``adjtimex`` is never trusted.
 - ``read()`` reads the wall and monotonic clocks together, so one decision
   sees one instant.
+- Test hooks, off unless their environment variable names a file (read when
+  the clock is made; a process that has one logs a warning at start):
+  ``HALLVAKT_CLOCK_DISTRUST_FILE``: while that file exists, wall time is
+  untrusted whatever the kernel or ``assume_trusted`` say (it can only take
+  trust away); ``HALLVAKT_CLOCK_OFFSET_FILE``: wall time is the system's plus
+  the whole seconds that file holds (``-3600``), read at every reading,
+  monotonic time untouched, as an NTP step or a wrong RTC leaves it. The
+  fault tests step a running door or link with them (docs/sync.md,
+  "Wall-clock steps"); a missing or unreadable offset file, or one beyond a
+  century, counts as 0. Unset in production.
 """
 
 from __future__ import annotations
@@ -22,17 +32,31 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sync.protocol.codes import ClockSource
 
+log = logging.getLogger(__name__)
+
 RECHECK_S = 5.0
 _TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
+DISTRUST_ENV = "HALLVAKT_CLOCK_DISTRUST_FILE"
+OFFSET_ENV = "HALLVAKT_CLOCK_OFFSET_FILE"
+MAX_OFFSET_S = 100 * 366 * 86400  # a larger offset counts as unreadable (0)
+
+
+def _distrust_file() -> str | None:
+    return os.environ.get(DISTRUST_ENV) or None
+
+
+def _offset_file() -> str | None:
+    return os.environ.get(OFFSET_ENV) or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +138,19 @@ class SystemClock:
     recheck_s: float = RECHECK_S
     synced: Callable[[], bool] = kernel_clock_synced
     rtc: Callable[[], bool] = _rtc_present
+    distrust_file: str | None = field(default_factory=_distrust_file)
+    offset_file: str | None = field(default_factory=_offset_file)
     _checked: float = field(default=float("-inf"), repr=False)
     _state: tuple[bool, ClockSource] = field(default=(False, ClockSource.NONE), repr=False)
 
+    def __post_init__(self) -> None:
+        hooks = [f for f in (self.distrust_file, self.offset_file) if f is not None]
+        if hooks:
+            log.warning("clock test hooks in use (never in production): %s", ", ".join(hooks))
+
     def _trust(self, mono: float) -> tuple[bool, ClockSource]:
+        if self.distrust_file is not None and os.path.lexists(self.distrust_file):
+            return (False, self._state[1])
         if mono - self._checked >= self.recheck_s:
             self._checked = mono
             if self.synced():
@@ -127,13 +160,26 @@ class SystemClock:
                 self._state = (self.assume_trusted, source)
         return self._state
 
+    def _wall(self) -> datetime:
+        now = datetime.now(UTC)
+        if self.offset_file is None:
+            return now
+        try:  # read at every reading: a test hook, and a file's mtime is coarse
+            with open(self.offset_file, encoding="ascii") as f:
+                seconds = int(f.read().strip() or "0")
+        except (OSError, ValueError):
+            return now
+        if abs(seconds) > MAX_OFFSET_S:
+            return now
+        return now + timedelta(seconds=seconds)
+
     def read(self) -> ClockReading:
         mono = time.monotonic()
         trusted, source = self._trust(mono)
-        return ClockReading(datetime.now(UTC), mono, trusted, source)
+        return ClockReading(self._wall(), mono, trusted, source)
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return self._wall()
 
     def monotonic(self) -> float:
         return time.monotonic()

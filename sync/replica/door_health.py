@@ -16,6 +16,11 @@ Rules this module guarantees:
   shows it as not running).
 - A fault names its kind, what went wrong, since when, and what the door does
   about it (``consequence``); the texts are the operator's, in English.
+- ``corrupt_found`` counts, per door controller process (``pid``), the
+  decisions that met a stored record that does not decode (``ReplicaCorrupt``),
+  with the last one's ``corrupt_detail``: the sync link watches it
+  (``corrupt_signal``) and asks central for a snapshot that repairs the row
+  (docs/sync.md, "Self-repair"). A file without them reads as 0 and "".
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class DoorHealth:
     faults: tuple[DoorFault, ...]
     journalled: int = 0  # records waiting in the journal
     in_memory: int = 0  # records held in memory only
+    corrupt_found: int = 0  # decisions that met a record that does not decode
+    corrupt_detail: str = ""  # the last such record's problem
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,8 @@ class DoorHealth:
             ],
             "journalled": self.journalled,
             "in_memory": self.in_memory,
+            "corrupt_found": self.corrupt_found,
+            "corrupt_detail": self.corrupt_detail,
         }
 
     @classmethod
@@ -91,6 +100,8 @@ class DoorHealth:
             ),
             int(doc["journalled"]),
             int(doc["in_memory"]),
+            int(doc.get("corrupt_found", 0)),
+            str(doc.get("corrupt_detail", "")),
         )
 
 
@@ -117,6 +128,7 @@ class HealthFile:
         """Overwrite the file with ``health``; raises ``OSError``. Long texts are
         cut so that the document fits."""
         doc = health.to_json()
+        doc["corrupt_detail"] = doc["corrupt_detail"][:500]
         data = json.dumps(doc).encode()
         while len(data) > SIZE and doc["faults"]:
             for f in doc["faults"]:
@@ -152,3 +164,12 @@ def door_faults(database: str | Path, now: datetime) -> tuple[DoorFault, ...]:
     health within ``FRESH_S``)."""
     health = fresh_door_health(database, now)
     return () if health is None else health.faults
+
+
+def corrupt_signal(database: str | Path) -> tuple[int, int, str] | None:
+    """(pid, corrupt_found, corrupt_detail) of the door controller's health file
+    for ``database``, whatever its age; None without a readable file."""
+    health = read_door_health(database)
+    if health is None:
+        return None
+    return health.pid, health.corrupt_found, health.corrupt_detail

@@ -17,6 +17,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -61,7 +62,22 @@ def _quote(name: str) -> str:
 def probe_roots(conn: sqlite3.Connection) -> None:
     """Read the first row of every table and index: a damaged root page (or a
     page past the end of a cut file) raises ``ReplicaDamaged`` on a
-    ``GuardedConnection``."""
+    ``GuardedConnection``. One read transaction: the schema it lists is the
+    one it reads, even while the link drops a snapshot's staging tables."""
+    if conn.in_transaction:
+        _probe(conn)
+        return
+    conn.execute("BEGIN")
+    try:
+        _probe(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _probe(conn: sqlite3.Connection) -> None:
     objects = conn.execute(
         "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('table', 'index')"
         " AND rootpage > 0 ORDER BY rootpage"

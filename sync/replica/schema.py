@@ -41,6 +41,27 @@ def connect(
     """
     prepare_directory(path, create=create_dir)
     check_size(path)
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return _open(path, busy_timeout_s)
+        except ReplicaError as exc:
+            # Another process changed the schema under this open's statements
+            # (the link dropping a snapshot's staging tables): opening is
+            # idempotent, so open again.
+            if attempt + 1 == OPEN_ATTEMPTS or not _schema_changed(exc):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+OPEN_ATTEMPTS = 3
+
+
+def _schema_changed(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.Error) and cause.sqlite_errorcode == sqlite3.SQLITE_SCHEMA
+
+
+def _open(path: str | Path, busy_timeout_s: float) -> Database:
     try:
         db = open_database(
             path,

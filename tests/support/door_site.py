@@ -112,8 +112,11 @@ class DoorSite:
         extra_ops: list[dict[str, Any]] | None = None,
         head_age: timedelta = timedelta(minutes=1),
         database: Path | None = None,
+        env: dict[str, str] | None = None,
+        seed: bool = True,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        self.env = env or {}  # added to the door process's environment
         self.root, self.now, self.normally = root, now, normally
         self.config = root / "node.toml"
         self.database = database or root / "node.db"
@@ -139,8 +142,12 @@ class DoorSite:
         self.relay = RelayWatch(relay.device_fd)
         self._closers.insert(0, self.relay.stop)
         self.config.write_text(self._toml(self.sim.controller_path, relay.controller_path, policy))
+        if seed:  # else the database holds what a sync link took from central
+            self._seed(now, extra_ops or [], head_age)
+
+    def _seed(self, now: datetime, extra_ops: list[dict[str, Any]], head_age: timedelta) -> None:
         with Replica.open(self.database) as rep:
-            ops = site_ops(KEY, now - timedelta(minutes=5)) + (extra_ops or [])
+            ops = site_ops(KEY, now - timedelta(minutes=5)) + extra_ops
             ops.append(
                 {  # staff round the clock: a test may run at any hour
                     "op": "upsert",
@@ -220,7 +227,7 @@ lock = {{ output = "locks", channel = 1, mode = "fail-secure" }}
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         self.wait(lambda: len(self.relay.frames) > frames, "the lock asserted on start")
         self.wait(lambda: self.reader_online(), "reader r1 online")

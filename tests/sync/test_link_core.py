@@ -33,7 +33,7 @@ from sync.link import (
     Wakeup,
 )
 from sync.link import downstream as link_downstream
-from sync.link.downstream import UNTRUSTED_UNLOCK
+from sync.link.downstream import MESSAGE_RECHECK_S, UNTRUSTED_UNLOCK
 from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
 from sync.protocol import (
@@ -552,6 +552,29 @@ def test_a_message_no_kiosk_took_expires_at_its_exp(node: Harness) -> None:
     node.tick(60)
     done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
     assert done == [{"seq": 3, "cmd": "message", "result": "expired", "detail": EXPIRED_UNSHOWN}]
+
+
+def test_a_wall_step_forward_expires_a_message_within_seconds(node: Harness) -> None:
+    """The wakeup is monotonic, the exp a wall instant: a step past the exp
+    ends the message at the next look, at most ``MESSAGE_RECHECK_S`` later."""
+    node.connect()
+    out = node.deliver(cmd(node, 3, Cmd.MESSAGE, KioskText("Stängt"), life=300))
+    wake = min(o.at for o in out if isinstance(o, Wakeup))
+    assert wake <= node.clock.mono + MESSAGE_RECHECK_S
+    node.clock.step_wall(86400)
+    node.tick(MESSAGE_RECHECK_S)
+    done = [e.body for e in pending_events(node.rep) if e.type == "command.done"]
+    assert [(d["seq"], d["result"]) for d in done] == [(3, "expired")]
+
+
+def test_a_wall_step_back_keeps_a_message_until_its_exp(node: Harness) -> None:
+    node.connect()
+    node.deliver(cmd(node, 3, Cmd.MESSAGE, KioskText("Stängt"), life=300))
+    node.clock.step_wall(-3600)
+    node.tick(400)  # 400 s pass, but the wall clock reads an hour earlier
+    assert [c.seq for c in pending_commands(node.rep)] == [3]
+    node.tick(3600)
+    assert pending_commands(node.rep) == []
 
 
 def test_an_untrusted_clock_expires_no_message(node: Harness) -> None:

@@ -137,8 +137,23 @@ class LinkProcess:
         return proc.wait(timeout)
 
     def pause(self) -> None:
+        """SIGSTOP the link outside a write transaction: stopped inside one (its
+        heartbeat every 5 s, an ack) it would hold the write lock, and the
+        test's own writes would time out (seen once under load)."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
+        for _ in range(50):
+            self.proc.send_signal(signal.SIGSTOP)
+            conn = sqlite3.connect(self.files.database, timeout=0.2, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+                return
+            except sqlite3.OperationalError:  # stopped holding the lock: let it finish
+                self.proc.send_signal(signal.SIGCONT)
+                time.sleep(0.05)
+            finally:
+                conn.close()
+        raise AssertionError("the link held the write lock at every pause")
 
     def resume(self) -> None:
         assert self.proc is not None

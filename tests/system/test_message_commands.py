@@ -3,31 +3,39 @@
 Central's gateway (``hallvakt central``) and the node's link (``hallvakt
 sync``) run as child processes on a private Mosquitto; central's operator
 queues a message with ``hallvakt central command --cmd message``; the link
-takes it into the node database; the kiosk's own view-model
-(``KioskModel.take_messages``, what the running kiosk calls on its poll)
-shows it, public or in the caretaker view as its ``audience`` says, and
-answers ``command.done``; the link sends that event up and central stores
-it. Not the rendered kiosk: Kivy is not started here (tests/kiosk render the
-message). The expiry of an unshown message (its ``exp`` is 5 minutes after
-central queued it) is the link's, tested with a fake clock in
-tests/sync/test_link_core.py.
+takes it into the node database.
+
+- Shown: the real kiosk (``kiosk.ui.app.KioskApp``) runs in Kivy's offscreen
+  window in a process of its own (tests/kiosk/kivy_driver.py) on that
+  database: the public message is on its rendered home screen, the
+  caretaker's only once the caretaker's card is tapped on its reader; the
+  kiosk answers ``command.done`` for each, the link sends them up and central
+  stores them. Screenshots go to ``.artifacts/kiosk/`` (``message-e2e-*``).
+- Unshown: no kiosk runs; the link's wall clock is stepped past the
+  message's ``exp`` (5 min after central queued it) through the clock
+  adapter's test hook, and central gets ``command.done`` ``expired``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiosk.model import KioskModel
-from kiosk.services import KioskSettings, Services
-from kiosk.testing import RecordingSpeaker
-from sync.replica import backlog, pending_messages
-from sync.replica.clock import SystemClock
+from hallvakt.demo.data import DEMO_CREDENTIAL_KEY, demo_credentials, generate
+from hallvakt.demo.world import DEMO_TZ
+from sync.protocol.timeutil import zone
+from sync.replica import backlog, card_digest, pending_messages
 from tests.support.broker import PrivateBroker
+from tests.support.clockstep import WallClock
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
@@ -39,6 +47,8 @@ from tests.support.e2e import (
 )
 
 NODE = "message.hall.n1"
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = ROOT / "tests" / "kiosk" / "kivy_driver.py"
 System = tuple[PrivateBroker, CentralSite, NodeSite]
 
 
@@ -56,10 +66,10 @@ def system(make_broker: Callable[..., PrivateBroker], tmp_path: Path) -> Iterato
 
 def done_events(central: CentralSite) -> list[dict[str, Any]]:
     rows = central.query("SELECT body FROM events WHERE node = ? AND type = 'command.done'", NODE)
-    return [json.loads(r[0]) for r in rows]
+    return sorted((json.loads(r[0]) for r in rows), key=lambda b: b["seq"])
 
 
-def test_a_message_is_shown_by_the_kiosk_and_central_gets_command_done(system: System) -> None:
+def started(system: System) -> list[Any]:
     broker, central, node = system
     alive = [central.gateway, node.link]
     central.start(broker)
@@ -70,42 +80,112 @@ def test_a_message_is_shown_by_the_kiosk_and_central_gets_command_done(system: S
             "the node's first snapshot",
             alive=alive,
         )
-        kiosk = KioskModel(
-            Services(
-                rep,
-                SystemClock(),
-                RecordingSpeaker(),
-                KioskSettings("foyer"),
-                NODE,
-                FACILITY,
-                bytes(32),
-            )
-        )
-        kiosk.load_messages()
-        for text, audience in (
-            ("Hallen stänger 21.00 i dag", "public"),
-            ("Byt lampa i B", "caretaker"),
-        ):
-            central.admin(
-                "command",
-                "--node",
-                NODE,
-                "--cmd",
-                "message",
-                "--text",
-                text,
-                "--audience",
-                audience,
-            )
+    return alive
+
+
+def queue(central: CentralSite, text: str, audience: str) -> None:
+    central.admin(
+        "command", "--node", NODE, "--cmd", "message", "--text", text, "--audience", audience
+    )
+
+
+def caretaker_card() -> str:
+    """The digest of the demo caretaker's card (central's demo-seed, seed 1, today)."""
+    today = datetime.now(UTC).astimezone(zone(DEMO_TZ)).date()
+    people = demo_credentials(generate(seed=1, today=today, tz=DEMO_TZ), seed=1, today=today)
+    found = re.match(r"card (\S+)", people["caretaker"])
+    assert found is not None
+    return card_digest(DEMO_CREDENTIAL_KEY, found.group(1))
+
+
+def run_kiosk(tmp_path: Path, db: Path, steps: list[list[Any]]) -> dict[str, Any]:
+    """The real kiosk, offscreen, on ``db``: plays ``steps`` (tests/kiosk/kivy_driver.py)."""
+    out = Path(os.environ.get("HALLVAKT_ARTIFACTS", ROOT / ".artifacts")) / "kiosk"
+    out.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "db": str(db),
+        "now": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "kiosk": "foyer",
+        "node": NODE,
+        "facility": FACILITY,
+        "key": DEMO_CREDENTIAL_KEY.hex(),
+        "artifacts": str(out),
+        "result": str(tmp_path / "kiosk-result.json"),
+        "combos": [["sv", False]],
+        "steps": steps,
+    }
+    (tmp_path / "kiosk-spec.json").write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env.update(KIVY_HOME=str(tmp_path / "kivy"), KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), str(tmp_path / "kiosk-spec.json")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result: dict[str, Any] = json.loads((tmp_path / "kiosk-result.json").read_text())
+    assert result["errors"] == [], result["errors"]
+    return result
+
+
+def texts(result: dict[str, Any], name: str) -> list[str]:
+    return [w["text"] for w in result["measures"][name]["widgets"]]
+
+
+def test_the_rendered_kiosk_shows_central_messages_and_central_gets_command_done(
+    system: System, tmp_path: Path
+) -> None:
+    _, central, node = system
+    alive = started(system)
+    public, caretaker = "Hallen stänger 21.00 i dag", "Byt lampa i B"
+    queue(central, public, "public")
+    queue(central, caretaker, "caretaker")
+    with node.replica() as rep:
         wait_for(lambda: len(pending_messages(rep)) == 2, "both messages on the node", alive=alive)
-        assert kiosk.take_messages()
-        assert kiosk.public_message == "Hallen stänger 21.00 i dag"
-        assert kiosk.caretaker_message == "Byt lampa i B"
+    result = run_kiosk(
+        tmp_path,
+        node.database,
+        [
+            ["advance", 1],  # a few polls: the kiosk takes the messages
+            ["measure", "message-e2e-public"],
+            ["shot", "message-e2e-public"],
+            ["tap", caretaker_card()],
+            ["measure", "message-e2e-caretaker"],
+            ["shot", "message-e2e-caretaker"],
+        ],
+    )
+    home = texts(result, "message-e2e-public")
+    assert any(public in t for t in home)
+    assert not any(caretaker in t for t in home)  # never on the public screen
+    assert any(caretaker in t for t in texts(result, "message-e2e-caretaker"))
+    wait_for(lambda: len(done_events(central)) == 2, "command.done at central", alive=alive)
+    with node.replica() as rep:
         assert pending_messages(rep) == []
-        wait_for(lambda: len(done_events(central)) == 2, "command.done at central", alive=alive)
         wait_for(lambda: backlog(rep) == 0, "the outbox to empty", alive=alive)
-        assert not kiosk.take_messages()  # each message is taken once
-    done = sorted(done_events(central), key=lambda b: b["seq"])
-    assert [(b["cmd"], b["result"]) for b in done] == [("message", "done"), ("message", "done")]
+    done = done_events(central)
+    assert [(b["cmd"], b["result"]) for b in done] == [("message", "done")] * 2
     assert "(public)" in done[0]["detail"] and "(caretaker)" in done[1]["detail"]
+    assert "Traceback" not in node.link.log_text() + central.gateway.log_text()
+
+
+def test_an_unshown_message_expires_and_central_gets_command_done(
+    system: System, tmp_path: Path
+) -> None:
+    _, central, node = system
+    wall = WallClock(tmp_path / "clock")
+    node.link.env = wall.env()
+    alive = started(system)
+    queue(central, "Ingen kiosk visar detta", "public")
+    with node.replica() as rep:
+        wait_for(lambda: len(pending_messages(rep)) == 1, "the message on the node", alive=alive)
+        assert done_events(central) == []
+        wall.step(6 * 60)  # past its exp: 5 minutes after central queued it
+        wait_for(lambda: len(done_events(central)) == 1, "command.done at central", alive=alive)
+        assert pending_messages(rep) == []
+    (done,) = done_events(central)
+    assert (done["cmd"], done["result"]) == ("message", "expired")
     assert "Traceback" not in node.link.log_text() + central.gateway.log_text()

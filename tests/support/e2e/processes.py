@@ -61,6 +61,7 @@ class Daemon:
 
     def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path) -> None:
         self.name, self.argv, self.log, self.cwd = name, tuple(argv), log, cwd
+        self.env: dict[str, str] = {}  # added to the process's environment at start
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -78,7 +79,7 @@ class Daemon:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
 
     @property
