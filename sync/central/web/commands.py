@@ -13,9 +13,9 @@ Rules this module guarantees:
 - ``state`` is what the page shows for a command: ``queued`` (no gateway has
   taken it yet, or one has and the broker has not confirmed it: commands go
   at least once), ``delivered`` (the broker confirmed it, and its session for
-  the node holds it until the node takes it), the node's answer (``done``, ``failed``, or ``expired`` when the node
-  got it too late), or ``expired`` when its lifetime (``exp``, 5 minutes)
-  passed with no answer.
+  the node holds it until the node takes it), the node's answer (``done``,
+  ``failed``, or ``expired`` when the node got it too late), or ``expired``
+  when its lifetime (``exp``, 5 minutes) passed with no answer.
 """
 
 from __future__ import annotations
