@@ -50,11 +50,12 @@ def until(condition: Callable[[], bool], gw: Gateway) -> None:
         time.sleep(0.01)
 
 
-def test_a_gateway_killed_while_its_batch_waits_stored_nothing_and_gets_it_all_again(
-    broker: PrivateBroker, mqtt: Callable[..., Any], pg_url: str, site: Any, tmp_path: Path
-) -> None:
+def seeded_gateway(store_url: str, site: Any, broker: PrivateBroker, tmp_path: Path) -> Path:
+    """The facility's data and every node registered in the store at
+    ``store_url``; the config of gateway ``central-1`` on ``broker``, whose
+    session keeps receiving while it is stopped."""
     now = datetime.now(UTC)
-    with Store.open(pg_url) as s:
+    with Store.open(store_url) as s:
         ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
         cl.mutate(s, FAC, ops, now)
         for n in (*NODES, LATE):
@@ -62,14 +63,20 @@ def test_a_gateway_killed_while_its_batch_waits_stored_nothing_and_gets_it_all_a
                 s, n, FAC, private_key(n).public_key().public_bytes_raw(), "k1", now
             )
     assert broker.unix_socket is not None
-    cfg = write_config(
+    return write_config(
         tmp_path / "gw",
-        store=pg_url,
+        store=store_url,
         broker_url=f"unix://{broker.unix_socket}",
         client_id="central-1",
         key=private_key("central"),
         leave_shared_on_stop=False,
     )
+
+
+def test_a_gateway_killed_while_its_batch_waits_stored_nothing_and_gets_it_all_again(
+    broker: PrivateBroker, mqtt: Callable[..., Any], pg_url: str, site: Any, tmp_path: Path
+) -> None:
+    cfg = seeded_gateway(pg_url, site, broker, tmp_path)
     peer = mqtt("peer", broker.unix_socket)
     assert peer.subscribe("hallvakt/v1/+/dn/ack") == [1]
     fakes = {n: FakeNode(n, private_key(n), "k1", CENTRAL) for n in (*NODES, LATE)}
@@ -135,23 +142,7 @@ def test_a_backlog_with_garbage_forgeries_and_duplicates_is_one_batch_that_keeps
     are stored once each and acknowledged (a duplicate gets the same
     ``through``), each bad one is quarantined or logged and changes nothing,
     and the broker got a PUBACK for every one (a third start gets nothing)."""
-    now = datetime.now(UTC)
-    with Store.open(store_url) as s:
-        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
-        cl.mutate(s, FAC, ops, now)
-        for n in (*NODES, LATE):
-            nodes.register_node(
-                s, n, FAC, private_key(n).public_key().public_bytes_raw(), "k1", now
-            )
-    assert broker.unix_socket is not None
-    cfg = write_config(
-        tmp_path / "gw",
-        store=store_url,
-        broker_url=f"unix://{broker.unix_socket}",
-        client_id="central-1",
-        key=private_key("central"),
-        leave_shared_on_stop=False,  # stopped, its session keeps receiving
-    )
+    cfg = seeded_gateway(store_url, site, broker, tmp_path)
     peer = mqtt("peer", broker.unix_socket)
     assert peer.subscribe("hallvakt/v1/+/dn/ack") == [1]
     fakes = {n: FakeNode(n, private_key(n), "k1", CENTRAL) for n in (*NODES, LATE)}
