@@ -31,10 +31,9 @@ from tests.support.door_site import KEY, LEADER_CARD, STAFF_CARD, DoorSite
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
-    BrokerAccess,
     CentralSite,
     NodeSite,
-    demo_system,
+    one_node_system,
     wait_for,
 )
 
@@ -77,13 +76,8 @@ def system(
     make_broker: Callable[..., PrivateBroker], tmp_path: Path
 ) -> Iterator[tuple[PrivateBroker, CentralSite, NodeSite]]:
     broker = make_broker(log_types=BROKER_LOG_TYPES)
-    access = BrokerAccess.unix(broker)
-    central, (node,) = demo_system(tmp_path, access, {NODE: access})
-    try:
+    with one_node_system(broker, tmp_path, NODE) as (central, node):
         yield broker, central, node
-    finally:
-        node.link.stop()
-        central.stop()
 
 
 def decided(site: DoorSite) -> list[tuple[bool, str]]:

@@ -39,10 +39,9 @@ from tests.support.clockstep import WallClock
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
-    BrokerAccess,
     CentralSite,
     NodeSite,
-    demo_system,
+    one_node_system,
     wait_for,
 )
 
@@ -55,13 +54,8 @@ System = tuple[PrivateBroker, CentralSite, NodeSite]
 @pytest.fixture
 def system(make_broker: Callable[..., PrivateBroker], tmp_path: Path) -> Iterator[System]:
     broker = make_broker(log_types=BROKER_LOG_TYPES)
-    access = BrokerAccess.unix(broker)
-    central, (node,) = demo_system(tmp_path, access, {NODE: access})
-    try:
+    with one_node_system(broker, tmp_path, NODE) as (central, node):
         yield broker, central, node
-    finally:
-        node.link.stop()
-        central.stop()
 
 
 def done_events(central: CentralSite) -> list[dict[str, Any]]:

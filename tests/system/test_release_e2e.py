@@ -26,10 +26,9 @@ from tests.support.broker import PrivateBroker
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
-    BrokerAccess,
     CentralSite,
     NodeSite,
-    demo_system,
+    one_node_system,
     wait_for,
 )
 
@@ -42,13 +41,8 @@ def system(
     make_broker: Callable[..., PrivateBroker], tmp_path: Path
 ) -> Iterator[tuple[PrivateBroker, CentralSite, NodeSite]]:
     broker = make_broker(log_types=BROKER_LOG_TYPES)
-    access = BrokerAccess.unix(broker)
-    central, (node,) = demo_system(tmp_path, access, {NODE: access})
-    try:
+    with one_node_system(broker, tmp_path, NODE) as (central, node):
         yield broker, central, node
-    finally:
-        node.link.stop()
-        central.stop()
 
 
 def z(at: datetime) -> str:

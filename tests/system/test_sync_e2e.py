@@ -48,13 +48,12 @@ from tests.support.broker import PrivateBroker, mosquitto_available
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
     FACILITY,
-    BrokerAccess,
     CentralSite,
     NodeSite,
     Peer,
     append_events,
-    demo_system,
     exactly_once,
+    one_node_system,
     wait_for,
 )
 
@@ -67,13 +66,8 @@ def system(
     make_broker: Callable[..., PrivateBroker], tmp_path: Path
 ) -> Iterator[tuple[PrivateBroker, CentralSite, NodeSite]]:
     broker = make_broker(log_types=BROKER_LOG_TYPES)
-    access = BrokerAccess.unix(broker)
-    central, (node,) = demo_system(tmp_path, access, {NODE: access})
-    try:
+    with one_node_system(broker, tmp_path, NODE) as (central, node):
         yield broker, central, node
-    finally:
-        node.link.stop()
-        central.stop()
 
 
 def walkin(ident: str, lease: Lease, start: datetime, end: datetime) -> Booking:

@@ -8,7 +8,7 @@ here, in tests/support/, outside the shipped packages).
   ``wait_for`` (every wait: a condition polled every 20 ms with a deadline).
 - ``sites``: ``CentralSite`` and ``NodeSite`` (files, CLI, gateway and link
   processes, read-only queries on central's store), ``BrokerAccess``,
-  ``demo_system``.
+  ``demo_system`` and ``one_node_system`` (one node, stopped on leaving).
 - ``node_events``: ``EventWriter`` and ``append_events``, the node's committed
   events, and ``exactly_once``, which compares them with central's store.
 - ``peer``: ``Peer``, a paho MQTT 5 client whose callbacks only fill queues.
@@ -29,6 +29,7 @@ from .sites import (
     CentralSite,
     NodeSite,
     demo_system,
+    one_node_system,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "event_body",
     "exactly_once",
     "hallvakt_argv",
+    "one_node_system",
     "run_cli",
     "wait_for",
 ]

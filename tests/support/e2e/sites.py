@@ -17,11 +17,12 @@ for SELECTs only and is closed by ``CentralSite.stop()``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,18 @@ def demo_system(
         made.append(node)
     site.admin("demo-seed", "--node", made[0].node_id)
     return site, made
+
+
+@contextlib.contextmanager
+def one_node_system(
+    broker: PrivateBroker, root: Path, node_id: str
+) -> Iterator[tuple[CentralSite, NodeSite]]:
+    """``demo_system`` with one node, both on ``broker``'s unix socket; the
+    node's link and central are stopped on leaving (if they were started)."""
+    access = BrokerAccess.unix(broker)
+    central, (node,) = demo_system(root, access, {node_id: access})
+    try:
+        yield central, node
+    finally:
+        node.link.stop()
+        central.stop()
