@@ -61,8 +61,6 @@ from sync.protocol import (
 from sync.protocol.timeutil import from_ts
 from sync.replica import OutboxEvent, uuid7
 
-MAX_BATCH = 256  # PROTOCOL.md §5: at most 256 events per message
-
 
 @dataclass
 class SimNode:
