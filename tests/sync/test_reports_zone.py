@@ -35,15 +35,15 @@ def hour_by_hour(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int]]:
 def test_pieces_match_an_hourly_scan(zone: str, lo: int, days: int, extra: int) -> None:
     tz = ZoneInfo(zone)
     hi = lo + days * 86_400 + extra
-    assert transitions(LocalClock(tz), lo, hi) == hour_by_hour(tz, lo, hi)
+    assert list(transitions(tz, lo, hi)) == hour_by_hour(tz, lo, hi)
 
 
 def test_a_stockholm_season_has_its_two_changes() -> None:
     tz = ZoneInfo("Europe/Stockholm")
     lo = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
     hi = int(datetime(2026, 12, 31, tzinfo=UTC).timestamp())
-    assert transitions(LocalClock(tz), lo, hi) == [
+    assert transitions(tz, lo, hi) == (
         (lo, 3600),
         (int(datetime(2026, 3, 29, 1, tzinfo=UTC).timestamp()), 7200),
         (int(datetime(2026, 10, 25, 1, tzinfo=UTC).timestamp()), 3600),
-    ]
+    )

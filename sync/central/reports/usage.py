@@ -19,6 +19,7 @@ Rules this module guarantees (in minutes, exact; hours only when printed):
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -135,16 +136,13 @@ def _add(cells: list[int], kind: str, m: int) -> None:
         cells[3] += m
 
 
-def transitions(clock: LocalClock, lo: int, hi: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=64)
+def transitions(tz: ZoneInfo, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
     """The zone's (from Unix second, UTC offset) pieces over ``[lo, hi)``: one
     piece, or a few around daylight-saving changes. The offset is compared a day
     apart, and read hour by hour only inside a day whose two ends differ (no zone
-    changes its offset and back within one day)."""
-    return list(_transitions(clock.tz, lo, hi))
-
-
-@functools.lru_cache(maxsize=64)
-def _transitions(tz: ZoneInfo, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+    changes its offset and back within one day). Kept per zone and range: every
+    facility of a report usually shares them."""
     clock = LocalClock(tz)
 
     def offset(h: int) -> int:
@@ -163,7 +161,7 @@ def _transitions(tz: ZoneInfo, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _local_sql(pieces: list[tuple[int, int]]) -> str:
+def _local_sql(pieces: Sequence[tuple[int, int]]) -> str:
     """``start_ts`` in local seconds as SQL (integers only: both engines)."""
     if len(pieces) == 1:
         return f"(start_ts + {pieces[0][1]})"
@@ -174,7 +172,7 @@ def _local_sql(pieces: list[tuple[int, int]]) -> str:
     return f"(start_ts + CASE {cases} ELSE {pieces[-1][1]} END)"
 
 
-def _straddles(pieces: list[tuple[int, int]]) -> str:
+def _straddles(pieces: Sequence[tuple[int, int]]) -> str:
     """SQL: the session spans an offset change (spread exactly, one by one)."""
     terms = [f"(start_ts < {t} AND end_ts > {t})" for t, _ in pieces[1:]]
     return "(" + " OR ".join(terms) + ")" if terms else "(1 = 0)"
@@ -227,7 +225,7 @@ def usage(store: Store, q: Query) -> UsageReport:
         total = [0] * 6
         lo, hi = f.bounds(q.start, q.end)
         span = [f.id, lo, hi]
-        pieces = transitions(clock, lo, hi + 7 * 86_400)  # sessions may end after hi
+        pieces = transitions(f.tz, lo, hi + 7 * 86_400)  # sessions may end after hi
         local = _local_sql(pieces)
         straddles = _straddles(pieces)
 
