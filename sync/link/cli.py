@@ -1,4 +1,4 @@
-"""``hallvakt sync --config FILE [--trust-clock]``: the node's sync link process."""
+"""``hallvakt sync --config FILE [--trust-clock] [--window N]``: the node's sync link process."""
 
 from __future__ import annotations
 
@@ -13,4 +13,4 @@ def run_sync(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cfg = load_or_exit(args.config)
-    return run(cfg, assume_clock_trusted=args.trust_clock)
+    return run(cfg, assume_clock_trusted=args.trust_clock, window=args.window)

@@ -38,6 +38,7 @@ what it returns. Rules:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -394,12 +395,19 @@ def _install_signals(stop: threading.Event) -> None:
 
 
 def run(
-    cfg: NodeConfig, *, assume_clock_trusted: bool = False, stop: threading.Event | None = None
+    cfg: NodeConfig,
+    *,
+    assume_clock_trusted: bool = False,
+    stop: threading.Event | None = None,
+    window: int | None = None,
 ) -> int:
-    """Run the sync link for ``cfg`` until ``stop`` is set or a signal arrives.
+    """Run the sync link for ``cfg`` until ``stop`` is set or a signal arrives;
+    ``window``: event batches in flight (None: ``LinkSettings``' default).
     Returns the exit status: 0, or 78 for a database that cannot be used
     (one line on stderr, ``sync.replica.refusal``)."""
     settings = settings_for(cfg)
+    if window is not None:
+        settings = dataclasses.replace(settings, max_batches=window)
     stop = stop or threading.Event()
     _install_signals(stop)
     with open_or_exit(cfg.database, default_tz=cfg.timezone) as rep:

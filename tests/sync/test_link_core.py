@@ -33,6 +33,7 @@ from sync.link import (
     Wakeup,
 )
 from sync.link import downstream as link_downstream
+from sync.link.core import MAX_WINDOW
 from sync.link.downstream import MESSAGE_RECHECK_S, UNTRUSTED_UNLOCK
 from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
@@ -815,3 +816,17 @@ def test_outputs_are_typed(node: Harness) -> None:
     add_events(node.rep, 1)
     out: list[Output] = node.connect()
     assert {type(o) for o in out} == {Subscribe, Publish, Wakeup}
+
+
+@pytest.mark.parametrize("setting", [{"max_batches": 0}, {"max_batches": MAX_WINDOW + 1}])
+def test_a_window_outside_its_bounds_is_refused(replica: Replica, setting: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=r"max_batches must be 1\.\.64"):
+        Harness(replica, setting)
+
+
+def test_the_default_window_fills_with_sixteen_batches(replica: Replica) -> None:
+    node = Harness(replica)
+    add_events(node.rep, 16 * 256 + 1)
+    sent = [m for m in node.up(node.connect()) if isinstance(m, Events)]
+    assert [len(m.events) for m in sent] == [256] * 16
+    assert len(node.core.window.flights) == 16
