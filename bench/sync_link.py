@@ -212,6 +212,7 @@ def baseline(sock: Path, tmp: Path, payloads: list[bytes], n: int) -> float:
 
 
 CONNECTED = "connected (session present"  # what the gateway and the link log on a CONNACK
+RETRIES = ("next try in", "next attempt in")  # the link drew a reconnect wait (sync/link/shell.py)
 
 
 def cpu_s(daemon: Any) -> float:
@@ -236,6 +237,7 @@ class Pipeline:
         self.committed: dict[int, str] = {}
         self.rep: Replica | None = None
         self.reconnects: list[tuple[float, float]] = []  # after the broker's start: link, gateway
+        self.outages: list[tuple[float, int]] = []  # the broker's downtime, the link's waits in it
         self.e2e_cpu: list[tuple[float, float]] = []  # gateway, link: CPU s per s of e2e
         self.catch_cpu: list[tuple[float, float]] = []  # the same, catch-up from the connection
 
@@ -318,11 +320,16 @@ class Pipeline:
         """Seconds from the broker's start to every event acknowledged, ``n``
         events appended while it was down (module docstring, 4)."""
         assert self.rep is not None
+        tries = self.waits_drawn()
+        down = time.monotonic()
         self.broker.terminate()
         for e in append_events(self.rep, n, per_tx=10_000, start=len(self.committed)):
             self.committed[e.seq] = e.id
         links, gateways = self.node.connects(), self.central.gateway.log_text().count(CONNECTED)
         t0 = time.monotonic()
+        # The link's waits drawn while the broker was down: the next one is
+        # uniform in [0, min(300, 2**tries)] s (PROTOCOL.md §2, full jitter).
+        self.outages.append((t0 - down, self.waits_drawn() - tries))
         self.broker.start()
         link_at = gateway_at = None
         while not self.drained():
@@ -336,6 +343,11 @@ class Pipeline:
         total = time.monotonic() - t0
         self.reconnects.append((link_at or total, gateway_at or total))
         return total
+
+    def waits_drawn(self) -> int:
+        """Reconnect waits the link has drawn so far (its log, over all its starts)."""
+        text = self.node.link.log_text()
+        return sum(text.count(r) for r in RETRIES)
 
     def cpu(self) -> tuple[float, float]:
         """CPU seconds the gateway and the link have used so far (this start)."""
@@ -431,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
                     f" catch-up after a link restart {total:.2f} s ({after_connect:.2f} s after"
                     f" connecting), after a broker restart {restart[-1]:.2f} s (the link"
                     f" connected after {pipe.reconnects[-1][0]:.2f} s, the gateway after"
-                    f" {pipe.reconnects[-1][1]:.2f} s); CPU (1.0 = one core) gateway/link:"
+                    f" {pipe.reconnects[-1][1]:.2f} s; the broker was down"
+                    f" {pipe.outages[-1][0]:.2f} s, the link drew {pipe.outages[-1][1]} waits"
+                    f" in it); CPU (1.0 = one core) gateway/link:"
                     f" e2e {pipe.e2e_cpu[-1][0]:.2f}/{pipe.e2e_cpu[-1][1]:.2f},"
                     f" catch-up {pipe.catch_cpu[-1][0]:.2f}/{pipe.catch_cpu[-1][1]:.2f}"
                     f"; load {os.getloadavg()[0]:.2f}",
@@ -492,6 +506,12 @@ def report(
         f" | – | – |"
     )
     print(f"| … until the gateway's CONNACK | {med(gw_at):.2f} s (max {max(gw_at):.2f}) | – | – |")
+    downs = [o[0] for o in pipe.outages]
+    print(
+        f"| the broker's downtime (the appends) | {med(downs):.2f} s (max {max(downs):.2f});"
+        f" the link's reconnect waits drawn in it: {', '.join(str(o[1]) for o in pipe.outages)}"
+        " | – | – |"
+    )
     print(f"| one event, commit -> row deleted (median of 20) | {one * 1000:.0f} ms | – | – |")
     print()
     print(

@@ -224,48 +224,53 @@ def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness)
     assert small.core.sender.resent_batches == 6
 
 
-def test_until_central_answers_a_batch_goes_again_after_2_s_doubling_to_10(
+def test_until_central_answers_the_oldest_batch_probes_every_second_then_less_often(
     small: Harness,
 ) -> None:
     """After a broker restart the node may connect before central subscribed
-    again: what it sent reached nobody. Until central is heard, resend soon."""
+    again: what it sent reached nobody. Until central is heard, the oldest
+    batch alone goes again every second for the first 10 s, then every 10 s;
+    the rest of the window waits for central."""
     add_events(small.rep, 15)
     small.connect()
     start = small.clock.mono
-    assert small.core.next_wakeup() == start + 2
+    assert small.core.next_wakeup() == start + 1
     sent_at = []
-    while len(sent_at) < 5:  # the hello's own repeats wake it up too
+    while len(sent_at) < 14:  # the hello's own repeats wake it up too
         wake = small.core.next_wakeup()
         assert wake is not None
         batches = seqs(small.up(small.tick(wake - small.clock.mono)))
         if batches:
-            assert batches == [(1, 10), (11, 15)]
+            assert batches == [(1, 10)]
             sent_at.append(small.clock.mono - start)
-    assert sent_at == [2, 6, 14, 24, 34]  # waits of 2, 4, 8, 10, 10 s
+    assert sent_at == [*range(1, 11), 20, 30, 40, 50]
 
 
 def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness) -> None:
     add_events(small.rep, 15)
     small.connect()
-    small.tick(1.5)  # sent 1.5 s ago, no answer: central was not there
+    start = small.clock.mono
+    assert seqs(small.up(small.tick(1))) == [(1, 10)]  # the probe
+    small.tick(0.5)  # (11, 15) sent 1.5 s ago, no answer: central was not there
     msgs = small.up(small.deliver(Head(0, 0, small.clock.now().unix + 3600)))
-    assert seqs(msgs) == [(1, 10), (11, 15)]
-    # Sent again just now, with central listening: its second try, 20 s.
-    assert small.core.next_wakeup() == small.clock.mono + 20
+    assert seqs(msgs) == [(11, 15)]  # the probe, 0.5 s old, is likely on its way to an ack
+    # Both on their second try with central listening: 20 s from their sending.
+    assert sorted(f.deadline - start for f in small.core.window.flights) == [21, 21.5]
+    assert small.core.next_wakeup() == start + 21
 
 
 def test_a_retained_head_on_subscribing_is_not_central_heard(small: Harness) -> None:
     """After a broker restart the broker hands the node its retained head at
     once, before central has subscribed again (Mosquitto 2.0.11 does not
     restore shared subscriptions): what the node sent meanwhile reached
-    nobody, so it still goes again 2 s later, not after the 10 s of a
-    central that is listening."""
+    nobody, so its oldest batch still goes again a second later, not after
+    the 10 s of a central that is listening."""
     add_events(small.rep, 15)
     start = small.clock.mono
     small.connect()
     small.deliver(Head(0, 0, small.clock.now().unix + 3600), retained=True)
-    assert small.core.next_wakeup() == start + 2
-    assert seqs(small.up(small.tick(2))) == [(1, 10), (11, 15)]
+    assert small.core.next_wakeup() == start + 1
+    assert seqs(small.up(small.tick(1))) == [(1, 10)]
     assert not small.core.window.heard
     # central's own answer (not retained) is hearing it: the ordinary timeout from then
     small.deliver(Head(0, 0, small.clock.now().unix + 3600))
