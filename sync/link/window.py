@@ -9,7 +9,8 @@ Rules this module guarantees (PROTOCOL.md §5 events, §6 ack):
 - A range not fully acknowledged by its deadline is handed back by ``due`` to
   be sent again; each further attempt doubles its timeout up to
   ``resend_max``. Progress of the acknowledgements (central is alive and
-  storing) moves every deadline to at least ``resend_after`` from then.
+  storing) moves every deadline not yet passed to at least ``resend_after``
+  from then; a range already due stays due.
 - ``restart`` (a new connection) forgets every range: sending starts again at
   the first unacknowledged ``seq``.
 - Until central is heard on a connection (``heard``), only the oldest range
@@ -129,7 +130,8 @@ class Window:
             if f.last <= through:
                 continue
             f.first = max(f.first, through + 1)
-            f.deadline = max(f.deadline, mono + self.resend_after)
+            if f.deadline > mono:  # one due already (unheard when central came) stays due
+                f.deadline = max(f.deadline, mono + self.resend_after)
             kept.append(f)
         self.flights = kept
         return True

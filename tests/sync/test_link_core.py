@@ -259,6 +259,17 @@ def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness)
     assert small.core.next_wakeup() == start + 21
 
 
+def test_the_ack_of_the_probe_sends_what_central_missed_at_once(small: Harness) -> None:
+    """Central's first word after a broker restart is often the ack of the
+    probe: the rest of the window, sent before central was there, goes at
+    once, not 10 s later (the ack's progress does not postpone it)."""
+    add_events(small.rep, 25)
+    small.connect()
+    assert seqs(small.up(small.tick(1))) == [(1, 10)]  # the probe
+    msgs = small.up(small.deliver(Ack(small.core.epoch, 10, {})))
+    assert seqs(msgs) == [(11, 20), (21, 25)]
+
+
 def test_a_retained_head_on_subscribing_is_not_central_heard(small: Harness) -> None:
     """After a broker restart the broker hands the node its retained head at
     once, before central has subscribed again (Mosquitto 2.0.11 does not
