@@ -9,7 +9,11 @@ from firmware_config.config import load_or_exit
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from .core import MAX_WINDOW
     from .shell import run
+
+    if args.window is not None and not 1 <= args.window <= MAX_WINDOW:
+        raise SystemExit(f"hallvakt sync: --window must be 1..{MAX_WINDOW}, not {args.window}")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cfg = load_or_exit(args.config)
