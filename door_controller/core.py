@@ -365,7 +365,7 @@ class DoorCore:
                 self._report(site.door, out)  # nothing to learn: its state stands
 
     def _learnt(self, reader: str, out: _Out) -> None:
-        """After an input report of ``reader``: report each door whose inputs on it are all known."""
+        """After a report of ``reader``: report each door whose inputs on it are all known."""
         waiting = self._unknown.get(reader)
         if not waiting:
             return

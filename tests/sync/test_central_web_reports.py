@@ -148,11 +148,12 @@ def test_usage_is_shown_with_its_heatmap_and_downloads_as_issue_16_makes_it(
     assert page.status_code == 200
     html = page.text
     assert "Användning av lokaler" in html and "Kroksbäckshallen" in html
-    # the hall: booked 2.0 h, used 1.0 h (50 %), not entered 1.0 h, all of it a no-show
+    # the hall: booked 2.0 h, used 1.0 h (50 %), not entered 1.0 h, all of it a no-show,
+    # with Swedish decimal commas (the CSV below keeps its points)
     row = re.search(r'<th scope="row">Stora hallen</th>(.*?)</tr>', html, re.S)
     assert row is not None
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
-    assert cells == ["2.0", "1.0", "50\u00a0%", "1.0", "1.0", "0.0", "0.0"]
+    assert cells == ["2,0", "1,0", "50\u00a0%", "1,0", "1,0", "0,0", "0,0"]
     img = re.search(r'<img src="([^"]+)" alt="([^"]+)"', html)
     assert img is not None and "Värmekarta för Kroksbäckshallen" in img.group(2)
     png = web.get(img.group(1).replace("&amp;", "&"))
@@ -162,7 +163,7 @@ def test_usage_is_shown_with_its_heatmap_and_downloads_as_issue_16_makes_it(
     assert png.content == web_reports.heatmap(report, FACILITY, "sv")
     # the heatmap's text alternative: the weekday x hour table holds the same hours
     assert "Bokade timmar per veckodag och timme – Kroksbäckshallen" in html
-    assert "1.0 (100\u00a0%)" in html and "1.0 (0\u00a0%)" in html
+    assert "1,0 (100\u00a0%)" in html and "1,0 (0\u00a0%)" in html
 
     r = web.get("/reports/file", params={**site.fields("usage"), "format": "csv"})
     assert r.status_code == 200 and r.content == write(report, "csv")
@@ -263,3 +264,9 @@ def test_reports_in_english(web: TestClient, site: Site) -> None:
     web.cookies.set("lang", "en")
     html = web.get("/reports", params=site.fields("usage")).text
     assert "Use of facilities" in html and "Booked (h)" in html
+    row = re.search(r'<th scope="row">Stora hallen</th>(.*?)</tr>', html, re.S)
+    assert row is not None  # English figures as they always were: decimal points
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1)) == [
+        "2.0", "1.0", "50\u00a0%", "1.0", "1.0", "0.0", "0.0"
+    ]  # fmt: skip
+    assert "1.0 (100\u00a0%)" in html

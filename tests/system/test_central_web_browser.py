@@ -8,7 +8,9 @@ and the web page (uvicorn on a free loopback port) over central's store. One
 headless Chromium from Debian's packages (chromium + chromium-driver),
 driven by Selenium, for the whole module.
 
-The browser: signs in; sees the node online with its reader; sees a "door
+The browser: signs in; sees the node online with its reader and its door
+locked, from the door controller's ``door.state`` at start, before anything
+happened at the door; sees a "door
 forced" alarm appear on the live alarm page when the door contact opens
 while the door is locked (through the simulated reader's input); sends an
 unlock, confirms it and watches it go to command.done; is refused the
@@ -242,9 +244,27 @@ def test_sign_in_and_see_the_node_online_with_its_reader(
     )
     assert "tillförlitlig" in text_of(b, row)  # the hello's clock: trusted
     assert b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sv"
+    wait_for(
+        lambda: "door.main: låst" in text_of(b, row),
+        "the freshly started node's door shown locked on the fleet page (door.state)",
+        alive=[system.central.gateway, system.node.link, system.door],
+    )
+    with Store.open(system.central.store) as store:
+        door_events = {
+            str(t) for (t,) in store.execute(
+                "SELECT DISTINCT type FROM events WHERE node = ? AND type LIKE 'door.%'", [NODE]
+            )
+        }  # fmt: skip
+    assert door_events == {"door.state"}  # nothing happened at the door: its state came alone
     shot(b, system, "fleet")
     b.get(system.web.url + "facilities/kroksbackshallen")
     assert "Dagens bokningar" in b.page_source
+    main = [
+        r.text
+        for r in b.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=h-doors] tbody tr")
+        if "(door.main)" in r.text
+    ]  # the demo's door.gym is on no node's config: it stays "ej rapporterat"
+    assert len(main) == 1 and "låst" in main[0] and "ej rapporterat" not in main[0], main
     shot(b, system, "facility")
 
 

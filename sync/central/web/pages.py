@@ -32,6 +32,7 @@ from ..store import Store, StoreError
 from . import accounts, i18n, sessions
 from .accounts import Account, Role
 from .i18n import N_
+from .numbers import numbers
 from .sessions import Session
 from .settings import Stores, WebSettings
 
@@ -79,7 +80,10 @@ class Ctx:
 
     def render(self, name: str, code: int = 200, **context: Any) -> Response:
         tpl = self.web.env.get_template(name)
-        html = tpl.render(ctx=self, _=self.t.gettext, ngettext=self.t.ngettext, **context)
+        html = tpl.render(
+            ctx=self, _=self.t.gettext, ngettext=self.t.ngettext, num=numbers(self.lang),
+            **context,
+        )  # fmt: skip
         return self._finish(HTMLResponse(html, status_code=code))
 
     def redirect(self, url: str) -> Response:
@@ -100,14 +104,14 @@ class Ctx:
         """How long ago ``ts`` was, in words."""
         if ts is None:
             return self._(N_("never"))
-        d = max(0, self.now - ts)
+        d, n = max(0, self.now - ts), numbers(self.lang).int
         if d < 90:
-            return self._(N_("%(n)s s ago")) % {"n": d}
+            return self._(N_("%(n)s s ago")) % {"n": n(d)}
         if d < 90 * 60:
-            return self._(N_("%(n)s min ago")) % {"n": d // 60}
+            return self._(N_("%(n)s min ago")) % {"n": n(d // 60)}
         if d < 48 * 3600:
-            return self._(N_("%(n)s h ago")) % {"n": d // 3600}
-        return self._(N_("%(n)s days ago")) % {"n": d // 86400}
+            return self._(N_("%(n)s h ago")) % {"n": n(d // 3600)}
+        return self._(N_("%(n)s days ago")) % {"n": n(d // 86400)}
 
     def url(self, path: str, **query: object) -> str:
         q = {k: v for k, v in query.items() if v not in (None, "")}

@@ -20,6 +20,7 @@ from ..nodes import node_facility
 from . import alarms, commands, fleet, fleet_rows, labels, routes_admin, routes_reports
 from .accounts import Role
 from .i18n import N_
+from .numbers import numbers
 from .pages import Ctx, page
 
 
@@ -64,6 +65,7 @@ def _fleet_words(ctx: Ctx) -> dict[str, object]:
             else "ok" for k in labels.DOOR_STATES
         },
         "problems": {k: _(v) for k, v in labels.PROBLEMS.items()},
+        "int": numbers(ctx.lang).int,
     }  # fmt: skip
 
 
