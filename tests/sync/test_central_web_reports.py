@@ -221,9 +221,11 @@ def test_the_claims_check_takes_the_associations_file_and_downloads_with_it(
     )
     assert r.status_code == 200
     assert "underlag finns" in r.text and "inget underlag: ingen bokning" in r.text
+    kept = re.search(r'name="claims_token" value="([^"]+)"', r.text)
+    assert kept is not None and claims.decode() not in r.text  # a token, not the file
     csv = web.post(
         "/reports/claims/file",
-        data={**fields, "csrf": token, "format": "csv", "claims_text": claims.decode()},
+        data={**fields, "csrf": token, "format": "csv", "claims_token": kept.group(1)},
     )
     assert csv.status_code == 200
     expected = site.direct("claims", holder="h.evil", claims=read_claims(claims, "claims.csv"))
@@ -270,3 +272,112 @@ def test_reports_in_english(web: TestClient, site: Site) -> None:
         "2.0", "1.0", "50\u00a0%", "1.0", "1.0", "0.0", "0.0"
     ]  # fmt: skip
     assert "1.0 (100\u00a0%)" in html
+
+
+def _claims_form(web: TestClient, site: Site) -> tuple[dict[str, str], str]:
+    fields = {**site.fields("claims", association="h.evil"), "kind": "claims"}
+    return fields, csrf_of(web.get("/reports").text)
+
+
+def test_a_large_claims_file_is_kept_for_the_session_and_downloads_from_its_token(
+    web: TestClient, site: Site
+) -> None:
+    """A 2 MiB claims file (the old hidden field stopped at 192 KiB) is
+    checked, and both downloads are built from the file kept on the server."""
+    login(web, "greta")
+    fields, token = _claims_form(web, site)
+    start = site.seeded.replace(minute=0, second=0, microsecond=0).astimezone(TZ)
+    line = f"{start:%Y-%m-%d};{start:%H:%M};{start + timedelta(hours=1):%H:%M};Kroksbäckshallen;12\n"
+    head = "datum;start;slut;plats;deltagare\n"
+    claims = (head + line * ((2 * 1024 * 1024) // len(line.encode()) + 1)).encode()
+    assert len(claims) > 2 * 1024 * 1024
+    r = web.post(
+        "/reports/claims", data={**fields, "csrf": token}, files={"claims": ("c.csv", claims)}
+    )
+    assert r.status_code == 200, r.text[:500]
+    kept = re.search(r'name="claims_token" value="([^"]+)"', r.text)
+    assert kept is not None and len(r.text) < len(claims)  # the page does not carry the file
+    csv = web.post(
+        "/reports/claims/file",
+        data={**fields, "csrf": token, "format": "csv", "claims_token": kept.group(1)},
+    )
+    assert csv.status_code == 200
+    expected = site.direct("claims", holder="h.evil", claims=read_claims(claims, "claims.csv"))
+    assert csv.content == write(expected, "csv")
+
+
+def test_a_claims_file_above_the_command_lines_limit_is_refused(
+    web: TestClient, site: Site
+) -> None:
+    login(web, "greta")
+    fields, token = _claims_form(web, site)
+    big = b"datum;start;slut;plats;deltagare\n" + b"x" * (10 * 1024 * 1024)
+    r = web.post("/reports/claims", data={**fields, "csrf": token}, files={"claims": ("c.csv", big)})
+    assert r.status_code in (400, 413) and "content-disposition" not in r.headers
+    assert site.audit() == []
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "A" * 32,  # well formed, never given
+        "../../etc/passwd",  # a path is no token
+        "",
+        "x" * 5000,
+    ],
+)
+def test_a_forged_claims_token_is_refused_cleanly(
+    web: TestClient, site: Site, forged: str
+) -> None:
+    login(web, "greta")
+    fields, token = _claims_form(web, site)
+    for path in ("/reports/claims/file", "/reports/claims"):
+        r = web.post(path, data={**fields, "csrf": token, "format": "csv", "claims_token": forged})
+        assert r.status_code == 400 and "content-disposition" not in r.headers
+        assert "Ladda upp den igen" in r.text or "Kontrollera de här fälten: Redovisningsfil" in r.text
+    assert site.audit() == []
+
+
+def _kept_token(web: TestClient, site: Site) -> tuple[dict[str, str], str, str]:
+    fields, token = _claims_form(web, site)
+    claims = b"datum;start;slut;plats;deltagare\n" + f"{site.start};10:00;11:00;X;9\n".encode()
+    r = web.post(
+        "/reports/claims", data={**fields, "csrf": token}, files={"claims": ("c.csv", claims)}
+    )
+    kept = re.search(r'name="claims_token" value="([^"]+)"', r.text)
+    assert r.status_code == 200 and kept is not None
+    return fields, token, kept.group(1)
+
+
+def test_another_sessions_claims_token_is_refused(site: Site) -> None:
+    app = create_app(
+        WebSettings(str(site.url), argon2_profile="cheapest"), clock=site.now.timestamp
+    )
+    with (
+        TestClient(app, base_url="https://testserver", follow_redirects=False) as greta,
+        TestClient(app, base_url="https://testserver", follow_redirects=False) as other,
+    ):
+        login(greta, "greta")
+        _fields, _token, kept = _kept_token(greta, site)
+        login(other, "olle")  # an operator may see reports too, but not greta's file
+        fields, token = _claims_form(other, site)
+        r = other.post(
+            "/reports/claims/file",
+            data={**fields, "csrf": token, "format": "csv", "claims_token": kept},
+        )
+        assert r.status_code == 400 and "content-disposition" not in r.headers
+        assert [a for a, _, _ in site.audit()] == ["report_viewed"]  # greta's view only
+
+
+def test_a_claims_token_expires(site: Site) -> None:
+    now = [site.now.timestamp()]
+    app = create_app(WebSettings(str(site.url), argon2_profile="cheapest"), clock=lambda: now[0])
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as web:
+        login(web, "greta")
+        fields, token, kept = _kept_token(web, site)
+        data = {**fields, "csrf": token, "format": "csv", "claims_token": kept}
+        now[0] += 29 * 60
+        assert web.post("/reports/claims/file", data=data).status_code == 200
+        now[0] += 2 * 60  # 31 minutes after the upload
+        r = web.post("/reports/claims/file", data=data)
+        assert r.status_code == 400 and "content-disposition" not in r.headers

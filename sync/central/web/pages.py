@@ -34,11 +34,13 @@ from .accounts import Account, Role
 from .i18n import N_
 from .numbers import numbers
 from .sessions import Session
+from .uploads import Uploads
 from .settings import Stores, WebSettings
 
 HERE = i18n.HERE
 MAX_FORM_FIELDS = 40
 MAX_FIELD_BYTES = 16 * 1024
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # a claims file, as the command line takes it
 
 
 @dataclass(slots=True)
@@ -50,6 +52,7 @@ class Web:
     env: jinja2.Environment
     hasher: PasswordHasher
     clock: Callable[[], float] = time.time
+    uploads: Uploads = field(default_factory=lambda: Uploads(max_file=UPLOAD_MAX_BYTES))
 
 
 @dataclass(slots=True)
@@ -146,6 +149,7 @@ def page(
             form: dict[str, str] = {}
             files: dict[str, bytes] = {}
             if request.method == "POST":
+                raw = None
                 try:
                     raw = await request.form(
                         max_files=1 if upload else 0,
@@ -161,7 +165,9 @@ def page(
                                 raise ValueError("file too large")
                 except Exception:  # a malformed or oversized body: refused, nothing read
                     return Response("bad form", status_code=400)
-                await raw.close()
+                finally:
+                    if raw is not None:
+                        await raw.close()  # an upload spooled to a temporary file
             web: Web = request.app.state.web
             return await run_in_threadpool(_run, web, request, form, fn, role, csrf, files)
 

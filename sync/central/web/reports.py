@@ -45,7 +45,6 @@ from .numbers import Numbers, numbers
 FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 MAX_DAYS = 400  # a season, or a whole year with room to spare
 MAX_ROWS = 500
-CLAIMS_MAX_BYTES = 192 * 1024  # under the app's body limit (256 KiB); a season of claims is ~20 KiB
 TITLES = {"usage": "usage", "no-shows": "noshows", "attendance": "attendance", "claims": "claims"}
 
 
