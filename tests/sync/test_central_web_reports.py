@@ -381,3 +381,20 @@ def test_a_claims_token_expires(site: Site) -> None:
         now[0] += 2 * 60  # 31 minutes after the upload
         r = web.post("/reports/claims/file", data=data)
         assert r.status_code == 400 and "content-disposition" not in r.headers
+
+
+def test_dates_are_iso_and_the_form_says_so(web: TestClient, site: Site) -> None:
+    """Whatever the browser shows in its date field, the form names the format
+    it sends (ISO 8601) and the server takes exactly that."""
+    login(web, "greta")
+    html = web.get("/reports").text
+    assert '<html lang="sv">' in html
+    assert html.count('<span class="muted">(ÅÅÅÅ-MM-DD)</span></label>') == 4  # from, to: 2 forms
+    assert html.count('type="date"') == html.count('pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}"') == 4
+    iso = {**site.fields("usage"), "from": str(site.start), "to": str(site.end)}
+    assert web.get("/reports", params=iso).status_code == 200
+    us = {**iso, "from": site.start.strftime("%m/%d/%Y")}
+    r = web.get("/reports", params=us)
+    assert r.status_code == 400 and "Kontrollera de här fälten: Period" in r.text
+    web.cookies.set("lang", "en")
+    assert "(YYYY-MM-DD)" in web.get("/reports").text

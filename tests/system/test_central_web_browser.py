@@ -56,6 +56,7 @@ NODE = "demo.node.n1"
 FAC = "kroksbackshallen"
 ROW = "#node-demo\\.node\\.n1"  # the fleet table's row of NODE (CSS escapes the dots)
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SWEDISH = Path("/usr/lib/chromium/locales/sv.pak")  # chromium-l10n: the browser's own Swedish
 USERS = {
     "olle": ("operator", "operator-password-1"),
     "vera": ("viewer", "viewer-password-1"),
@@ -106,6 +107,8 @@ def _need() -> None:
         pytest.skip("mosquitto is not installed (`make test` installs it)")
     if not (CHROMIUM.exists() and DRIVER.exists()):
         pytest.skip("chromium and chromium-driver are not installed (`make test` installs them)")
+    if not SWEDISH.exists():
+        pytest.skip("chromium-l10n is not installed (`make test` installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +174,13 @@ def browser() -> Iterator[WebDriver]:
     if os.geteuid() == 0:
         opts.add_argument("--no-sandbox")  # Chromium refuses to run as root otherwise
     opts.add_experimental_option("prefs", {"intl.accept_languages": "sv-SE,sv"})
-    driver = webdriver.Chrome(options=opts, service=Service(str(DRIVER)))
+    # A Swedish browser, as the municipality's staff run it: on Linux Chromium
+    # takes its own language (date fields, file pickers) from the environment,
+    # not from --lang, and needs its Swedish strings (chromium-l10n).
+    env = {**os.environ, "LANGUAGE": "sv_SE:sv", "LANG": "sv_SE.UTF-8"}
+    driver = webdriver.Chrome(options=opts, service=Service(str(DRIVER), env=env))
     try:
+        assert driver.execute_script("return navigator.language") == "sv-SE"
         yield driver
     finally:
         driver.quit()
