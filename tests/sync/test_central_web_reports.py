@@ -287,7 +287,9 @@ def test_a_large_claims_file_is_kept_for_the_session_and_downloads_from_its_toke
     login(web, "greta")
     fields, token = _claims_form(web, site)
     start = site.seeded.replace(minute=0, second=0, microsecond=0).astimezone(TZ)
-    line = f"{start:%Y-%m-%d};{start:%H:%M};{start + timedelta(hours=1):%H:%M};Kroksbäckshallen;12\n"
+    line = (
+        f"{start:%Y-%m-%d};{start:%H:%M};{start + timedelta(hours=1):%H:%M};Kroksbäckshallen;12\n"
+    )
     head = "datum;start;slut;plats;deltagare\n"
     claims = (head + line * ((2 * 1024 * 1024) // len(line.encode()) + 1)).encode()
     assert len(claims) > 2 * 1024 * 1024
@@ -312,7 +314,9 @@ def test_a_claims_file_above_the_command_lines_limit_is_refused(
     login(web, "greta")
     fields, token = _claims_form(web, site)
     big = b"datum;start;slut;plats;deltagare\n" + b"x" * (10 * 1024 * 1024)
-    r = web.post("/reports/claims", data={**fields, "csrf": token}, files={"claims": ("c.csv", big)})
+    r = web.post(
+        "/reports/claims", data={**fields, "csrf": token}, files={"claims": ("c.csv", big)}
+    )
     assert r.status_code in (400, 413) and "content-disposition" not in r.headers
     assert site.audit() == []
 
@@ -326,15 +330,15 @@ def test_a_claims_file_above_the_command_lines_limit_is_refused(
         "x" * 5000,
     ],
 )
-def test_a_forged_claims_token_is_refused_cleanly(
-    web: TestClient, site: Site, forged: str
-) -> None:
+def test_a_forged_claims_token_is_refused_cleanly(web: TestClient, site: Site, forged: str) -> None:
     login(web, "greta")
     fields, token = _claims_form(web, site)
     for path in ("/reports/claims/file", "/reports/claims"):
         r = web.post(path, data={**fields, "csrf": token, "format": "csv", "claims_token": forged})
         assert r.status_code == 400 and "content-disposition" not in r.headers
-        assert "Ladda upp den igen" in r.text or "Kontrollera de här fälten: Redovisningsfil" in r.text
+        assert (
+            "Ladda upp den igen" in r.text or "Kontrollera de här fälten: Redovisningsfil" in r.text
+        )
     assert site.audit() == []
 
 

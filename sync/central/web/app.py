@@ -138,7 +138,9 @@ class BodyLimits:
 
     def __init__(self, app: ASGIApp) -> None:
         self.small = RequestBodyLimitMiddleware(app, max_body_size=BODY_MAX_BYTES)
-        self.large = RequestBodyLimitMiddleware(app, max_body_size=UPLOAD_MAX_BYTES + BODY_MAX_BYTES)
+        self.large = RequestBodyLimitMiddleware(
+            app, max_body_size=UPLOAD_MAX_BYTES + BODY_MAX_BYTES
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         upload = scope["type"] == "http" and scope.get("path") in UPLOAD_PATHS

@@ -32,7 +32,7 @@ def _iso(ts: int) -> str:
 
 def rows_html(rows: Sequence[NodeRow], w: Mapping[str, Any], ago: Callable[[int], str]) -> Markup:
     """The ``<tr>`` of every row (module rules); ``w`` the page's translated words."""
-    num: Callable[[int], str] = w["int"]  # numbers.Numbers.int of the page's language
+    num: Callable[[int], str] = w["count"]  # numbers.Numbers.count of the page's language
     doors: Mapping[str, str] = w["doors"]
     door_class: Mapping[str, str] = w["door_class"]
     problems: Mapping[str, str] = w["problems"]

@@ -9,7 +9,7 @@ central report`` (sync/reports/), whatever the page's language.
 Rules this module guarantees:
 - ``numbers(lang)`` is one ``Numbers`` per language (cached); an unknown
   language is English.
-- ``Numbers.int`` writes an integer, ``Numbers.dec`` a number with a fixed
+- ``Numbers.count`` writes an integer, ``Numbers.dec`` a number with a fixed
   count of decimals, rounded as Python's ``format`` rounds the float (the
   figures of the CSV and the PDF, to the last digit), ``Numbers.pct``
   the share ``part / whole`` as a whole percent with a no-break space before
@@ -37,7 +37,7 @@ class Numbers:
     group: str | None  # the thousands separator, None for no grouping
     point: str  # the decimal separator
 
-    def int(self, n: int) -> str:
+    def count(self, n: int) -> str:
         if self.group is None or -1000 < n < 1000:
             return str(n)
         return f"{n:,}".replace(",", self.group)
@@ -51,7 +51,7 @@ class Numbers:
     def pct(self, part: float, whole: float) -> str:
         if not whole:
             return "–"
-        return f"{self.int(round(100 * part / whole))}{NBSP}%"
+        return f"{self.count(round(100 * part / whole))}{NBSP}%"
 
 
 @cache

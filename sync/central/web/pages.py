@@ -34,8 +34,8 @@ from .accounts import Account, Role
 from .i18n import N_
 from .numbers import numbers
 from .sessions import Session
-from .uploads import Uploads
 from .settings import Stores, WebSettings
+from .uploads import Uploads
 
 HERE = i18n.HERE
 MAX_FORM_FIELDS = 40
@@ -107,7 +107,7 @@ class Ctx:
         """How long ago ``ts`` was, in words."""
         if ts is None:
             return self._(N_("never"))
-        d, n = max(0, self.now - ts), numbers(self.lang).int
+        d, n = max(0, self.now - ts), numbers(self.lang).count
         if d < 90:
             return self._(N_("%(n)s s ago")) % {"n": n(d)}
         if d < 90 * 60:

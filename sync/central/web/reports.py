@@ -221,7 +221,7 @@ def _heading(lang: str, col: str) -> str:
 def _value(lang: str, col: str, value: Any) -> str:
     if col in _NUMERIC and isinstance(value, int | float) and not isinstance(value, bool):
         n = numbers(lang)
-        return n.int(value) if isinstance(value, int) else n.dec(value, 1)
+        return n.count(value) if isinstance(value, int) else n.dec(value, 1)
     text = "" if value is None else str(value)
     if col == "kind" and text in ("no_show", "released"):
         return word(lang, text)

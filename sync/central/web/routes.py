@@ -65,7 +65,7 @@ def _fleet_words(ctx: Ctx) -> dict[str, object]:
             else "ok" for k in labels.DOOR_STATES
         },
         "problems": {k: _(v) for k, v in labels.PROBLEMS.items()},
-        "int": numbers(ctx.lang).int,
+        "count": numbers(ctx.lang).count,
     }  # fmt: skip
 
 

@@ -129,7 +129,9 @@ def _kept(ctx: Ctx, fields: dict[str, str]) -> tuple[bytes | None, str]:
 
 
 def _gone(ctx: Ctx, fields: dict[str, str]) -> Response:
-    why = ctx._(N_("The claims file is no longer kept (it is kept for 30 minutes). Upload it again."))
+    why = ctx._(
+        N_("The claims file is no longer kept (it is kept for 30 minutes). Upload it again.")
+    )
     return ctx.render("reports.html", 400, **_form(ctx, fields, failed=why))
 
 
