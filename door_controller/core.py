@@ -359,7 +359,9 @@ class DoorCore:
         self._said.pop(ev.reader, None)
         if online:
             doors = {w.door for w in self.levels.wirings if w.reader == ev.reader}
-            self._unknown[ev.reader], self._said[ev.reader] = doors & self.doors.keys(), set()
+            if doors & self.doors.keys():
+                self._unknown[ev.reader] = doors & self.doors.keys()
+                self._said[ev.reader] = set()
             site = self.readers.get(ev.reader)
             if site is not None and site.door in self.doors and site.door not in doors:
                 self._report(site.door, out)  # nothing to learn: its state stands

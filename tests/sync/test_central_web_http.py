@@ -324,3 +324,14 @@ def test_numbers_are_written_in_the_pages_language(site: tuple[Path, Path]) -> N
         en = row.search(c.get("/").text)
         assert en is not None and '<td class="num">1234</td>' in en.group(0)
         assert "1234 events not acknowledged" in c.get(f"/nodes/{NODE}").text
+
+
+def test_alarm_times_are_iso_and_a_bad_one_is_said(web: TestClient) -> None:
+    login(web, "olle")
+    html = web.get("/alarms").text
+    assert html.count("(ÅÅÅÅ-MM-DD TT:MM)") == 2 and '<html lang="sv">' in html
+    ok = web.get("/alarms", params={"kind": "all", "from": "2020-01-01T00:00"})
+    assert ok.status_code == 200 and "Kontrollera" not in ok.text and "tr data-key" in ok.text
+    bad = web.get("/alarms", params={"kind": "all", "from": "01/02/2020 10:00"})
+    assert bad.status_code == 400 and "Kontrollera de här fälten: Från" in bad.text
+    assert "tr data-key" not in bad.text  # nothing shown as if it were filtered
