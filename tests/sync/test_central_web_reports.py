@@ -287,10 +287,10 @@ def test_a_large_claims_file_is_kept_for_the_session_and_downloads_from_its_toke
     login(web, "greta")
     fields, token = _claims_form(web, site)
     start = site.seeded.replace(minute=0, second=0, microsecond=0).astimezone(TZ)
-    line = (
-        f"{start:%Y-%m-%d};{start:%H:%M};{start + timedelta(hours=1):%H:%M};Kroksbäckshallen;12\n"
-    )
-    head = "datum;start;slut;plats;deltagare\n"
+    end = start + timedelta(hours=1)
+    note = "anteckning " * 200  # a column the check does not read: a big file, fewer claims
+    line = f"{start:%Y-%m-%d};{start:%H:%M};{end:%H:%M};Kroksbäckshallen;12;{note}\n"
+    head = "datum;start;slut;plats;deltagare;kommentar\n"
     claims = (head + line * ((2 * 1024 * 1024) // len(line.encode()) + 1)).encode()
     assert len(claims) > 2 * 1024 * 1024
     r = web.post(
@@ -304,8 +304,15 @@ def test_a_large_claims_file_is_kept_for_the_session_and_downloads_from_its_toke
         data={**fields, "csrf": token, "format": "csv", "claims_token": kept.group(1)},
     )
     assert csv.status_code == 200
-    expected = site.direct("claims", holder="h.evil", claims=read_claims(claims, "claims.csv"))
+    parsed = read_claims(claims, "claims.csv")
+    assert len(parsed) > 900
+    expected = site.direct("claims", holder="h.evil", claims=parsed)
     assert csv.content == write(expected, "csv")
+    pdf = web.post(
+        "/reports/claims/file",
+        data={**fields, "csrf": token, "format": "pdf", "claims_token": kept.group(1)},
+    )
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
 def test_a_claims_file_above_the_command_lines_limit_is_refused(
