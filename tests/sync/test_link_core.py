@@ -846,3 +846,16 @@ def test_the_default_window_fills_with_sixteen_batches(replica: Replica) -> None
     sent = [m for m in node.up(node.connect()) if isinstance(m, Events)]
     assert [len(m.events) for m in sent] == [256] * 16
     assert len(node.core.window.flights) == 16
+
+
+def test_with_four_batches_in_flight_a_short_batch_waits_to_fill(replica: Replica) -> None:
+    node = Harness(replica, {"batch_events": 10})
+    add_events(node.rep, 35)
+    node.connect()  # 10, 10, 10 and a short 5: fewer than 4 were in flight
+    assert len(node.core.window.flights) == 4
+    add_events(node.rep, 7)
+    assert seqs(node.up(node.feed(OutboxGrew()))) == []  # 2 more would be a short batch
+    add_events(node.rep, 5)
+    assert seqs(node.up(node.feed(OutboxGrew()))) == [(36, 45)]  # a full one goes
+    # central acknowledges the first two: 3 in flight, so the short one goes
+    assert seqs(node.up(node.deliver(Ack(node.core.epoch, 20, {})))) == [(46, 47)]
