@@ -95,6 +95,7 @@ from . import events as ev
 from .db import Store
 from .evidence import retention
 from .evidence.settings import Evidence
+from .outage import StoreOutage
 
 log = logging.getLogger("hallvakt.central")
 
@@ -127,6 +128,12 @@ class NotRecorded(Exception):
     the broker delivers it again (module rules)."""
 
 
+class StoreUnreachable(NotRecorded):
+    """The store failed at a connection level before anything of the batch was
+    written (its senders' keys could not be read): logged once per outage
+    (``StoreOutage``), not per redelivery."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One received message of a batch, gated: ``res`` is ``check``'s verdict and
@@ -154,6 +161,7 @@ class Central:
         self._pruned_at: int | None = None
         self._heads_due = False
         self._awaiting: dict[bytes, tuple[str, int, int]] = {}  # command -> node, seq, taken
+        self.outage = StoreOutage(log)
 
     def keys(self, node: str) -> dict[str, Ed25519PublicKey]:
         return nodes.node_keys(self.store, node)
@@ -206,7 +214,14 @@ class Central:
         for topic, _ in messages:
             with contextlib.suppress(TopicError):
                 senders.add(parse_topic(topic)[0])
-        known = nodes.registry(self.store, senders)
+        try:
+            known = nodes.registry(self.store, senders)
+        except Exception as exc:
+            if not self.store.transaction_failed(exc):
+                raise
+            self.outage.failed(exc, f"reading the keys of a batch of {len(messages)}")
+            raise StoreUnreachable(repr(exc)) from exc
+        self.outage.ok()
         items = []
         for topic, payload in messages:
             res = check(
