@@ -8,16 +8,19 @@ private to the run: a PostgreSQL server (Debian's, initdb into a temp dir,
 fsync on as in production), a Mosquitto on a loopback port (persistence on,
 production limits), ``hallvakt central`` gateway processes (group commit:
 each handles what it has received in one store transaction), and
-``--nodes`` simulated nodes (tests/support/fleet) in this process, each its
-own MQTT client identity (aiomqtt), each following PROTOCOL.md: a signed
+``--nodes`` simulated nodes (tests/support/fleet) in ``--workers`` worker
+processes (tests/support/fleet/workers.py: each its own event loop holding
+a share of the nodes; this process only steers and reads them), each node
+its own MQTT client identity (aiomqtt), each following PROTOCOL.md: a signed
 hello, events, cursors, changes and snapshots applied to an in-memory
 replica, acks.
 
 Phases, with the goals of issue 15 §3 checked (MISSED when missed). Every
 phase prints the CPU of each process (100% = one core), how busy the whole
 machine was (other people's work included) and how long its cores waited on
-the disk (iowait), and the store's commits and WAL flushes (each flush a wait
-on the disk):
+the disk (iowait), the store's WAL flushes (each flush a wait on the disk),
+and which of the two ran out ("limit": the CPU when the cores were at least
+95% busy, the store's disk when flushing took half the time):
 1. cold start: every node connects (spread over ``--ramp`` s) and gets its
    first snapshot.
 2. events stored per second with 1 gateway, then 2, nodes sending live
@@ -68,7 +71,14 @@ from sync.protocol.testing import private_key
 from tests.conftest import Site
 from tests.support.broker import BrokerConfig, PrivateBroker
 from tests.support.fleet import Broker, make_nodes, register
-from tests.support.fleet.measure import Cpu, StoreStats, percentile, ticks
+from tests.support.fleet.measure import (
+    Cpu,
+    StoreReading,
+    StoreStats,
+    limit,
+    percentile,
+    ticks,
+)
 from tests.support.fleet.node import SimNode
 from tests.support.fleet.processes import Gateway, peak_rss_kib, rss_kib, write_config
 from tests.support.fleet.workers import WorkerFleet
@@ -276,7 +286,7 @@ async def cold_start(
     snaps = (await fleet.poll()).stats["applied_snapshots"]
     print(f"all connected after {connected:.1f} s, all at rev 1 after {wall:.1f} s;")
     used = cpu.stop()
-    print(f"{snaps} snapshots applied; {used}; {stats.since(s0, await stats.settled(), wall)}")
+    print(f"{snaps} snapshots applied; {used}; {await ended(stats, s0, wall, cpu)}")
 
 
 async def quiet(fleet: WorkerFleet, stats: StoreStats, still_s: float = 2.0) -> float:
@@ -293,6 +303,12 @@ async def quiet(fleet: WorkerFleet, stats: StoreStats, still_s: float = 2.0) -> 
         if time.monotonic() - t0 > 600:
             raise TimeoutError("central never became quiet")
     return time.monotonic() - t0
+
+
+async def ended(stats: StoreStats, s0: StoreReading, wall: float, cpu: Cpu) -> str:
+    """The store's flushes since ``s0`` and which resource ran out (``limit``)."""
+    s1 = await stats.settled()
+    return f"{stats.since(s0, s1, wall)}; {limit(cpu, s1.sync_ms - s0.sync_ms, wall)}"
 
 
 def ratio_goal(label: str, rates: dict[int, list[float]]) -> None:
@@ -337,7 +353,7 @@ async def events_live(
             used = cpu.stop()
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / wall:,.0f} events/s ({wall:.1f} s);"
-                f" {used}; {stats.since(s0, await stats.settled(), wall)}"
+                f" {used}; {await ended(stats, s0, wall, cpu)}"
             )
     ratio_goal("live", rates)
     total = store.execute("SELECT count(*), count(DISTINCT id) FROM events").rows[0]
@@ -393,7 +409,7 @@ async def events_backlog(
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / (last - first):,.0f} events/s"
                 f" ({last - first:.1f} s from the first stored to the last);"
-                f" {used}; {stats.since(s0, await stats.settled(), last - first)}"
+                f" {used}; {await ended(stats, s0, last - first, cpu)}"
             )
             for g in central.keep[:count]:
                 g.stop()  # its session keeps the subscription: serve() makes it leave
@@ -508,7 +524,7 @@ async def fan_out(
             f" cursor stored: {spread(list(stored_at.values()))};"
             f" PUBACK -> stored (central's part): {spread(central_part)};"
             f" {cursors_now - cursors} cursors sent; {used};"
-            f" {stats.since(s0, await stats.settled(), waited)}"
+            f" {await ended(stats, s0, waited, cpu)}"
         )
     med = statistics.median(times)
     print(goal(f"fan-out median {med:.2f} s (p99 {percentile(times, 99):.2f} s) < 10 s", med < 10))
@@ -553,7 +569,7 @@ async def broker_restart(
         f"broker back after {restarted:.1f} s; every node said hello after {hello_s:.1f} s and was"
         f" current after {current_s:.1f} s; peak {peak} messages/s up;"
         f" {new_snaps} snapshot parts sent;"
-        f" {used}; {stats.since(s0, await stats.settled(), current_s)}"
+        f" {used}; {await ended(stats, s0, current_s, cpu)}"
     )
     print(goal(f"back and current {current_s:.1f} s < 60 s", current_s < 60))
     print(goal(f"no resync storm ({new_snaps} snapshots for {len(sims)} nodes)", new_snaps == 0))
@@ -614,7 +630,7 @@ async def snapshots(
         print(
             f"round {rnd + 1}: {k} at once (after {quiet_s:.1f} s to quiet): all applied after"
             f" {took:.2f} s, per node {spread(each)}; gateways' RSS peak {peak / 1024:.0f} MiB"
-            f" (sum of {len(watch)}); {used}; {stats.since(s0, await stats.settled(), took)}"
+            f" (sum of {len(watch)}); {used}; {await ended(stats, s0, took, cpu)}"
         )
     med = statistics.median(results)
     print(f"{k} at once: median {med:.2f} s, {med / base:.1f}x one node alone ({base:.2f} s)")
