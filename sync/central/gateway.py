@@ -47,8 +47,10 @@ Rules this module guarantees:
   applied them finds the head current and asks nothing more.
 - ``tick``: heads for nodes whose facility moved (a mutation in any process)
   or whose head is ``head_resign_s`` old, with the missing changes pushed to
-  online nodes (``heads_chunk`` nodes per transaction); queued commands; and,
-  at their intervals, lease renewal and pruning.
+  online nodes, claimed ``heads_chunk`` nodes at a time and each chunk
+  published before the next is claimed (``tick_parts``), so that gateways
+  ticking together share a fan-out; queued commands; and, at their
+  intervals, lease renewal and pruning.
 - Commands are delivered at least once: one is ``sent`` only when the link
   reports the broker's acknowledgement of its publication (``published``);
   until then, any gateway hands it out again after ``command_resend_s``
