@@ -112,10 +112,39 @@ def relabel(src: Path, dst: Path, rev: int) -> None:
 
 
 def child_ours(db: str, parts: str) -> dict[str, Any]:
+    from contextlib import contextmanager
+
+    import sync.replica.snapshot as snap
     from sync.replica import ApplyOutcome, Replica, SnapshotPart, stage_snapshot
 
     rep = Replica.open(db)
     idle = rss_kib("VmRSS")
+    stages: dict[str, float] = {}
+    holds: list[float] = []
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
+
+        return wrapper
+
+    # Where the time goes: the module's own steps, timed from outside.
+    for name in ("_rows", "_stage_part", "_swap", "tidy"):
+        setattr(snap, name, timed(name, getattr(snap, name)))
+    write = rep.write
+
+    @contextmanager
+    def held() -> Any:  # how long each of the applier's transactions holds the lock
+        with write():
+            t = time.perf_counter()
+            yield rep
+        holds.append(time.perf_counter() - t)
+
+    rep.write = held  # type: ignore[method-assign]
     t0 = time.perf_counter()
     outcome = None
     parse = last = 0.0
@@ -134,6 +163,7 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
     ).fetchone()[0]
     rev = rep.state().applied_rev
     rep.close()
+    stages["parse"] = parse
     return {
         "parse": parse,
         "last": last,
@@ -142,6 +172,11 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
         "peak_kib": rss_kib("VmHWM"),
         "rev": rev,
         "left": left,
+        "stages": stages,
+        "transactions": len(holds),
+        "hold_max": max(holds, default=0.0),
+        "hold_p99": p99(holds),
+        "hold_sum": sum(holds),
     }
 
 
@@ -208,19 +243,30 @@ def child_bare(db: str, parts: str) -> dict[str, Any]:
 
 
 def child_writer(db: str, stop: str) -> dict[str, Any]:
-    """The door: an outbox event every ``WRITE_EVERY_S``, each write timed."""
+    """The door: an outbox event every ``WRITE_EVERY_S``, each write timed:
+    the wait for the lock (``BEGIN IMMEDIATE`` returning) and the whole write
+    (to its fsynced commit)."""
     from sync.replica import Replica, append_event
 
     rep = Replica.open(db, busy_timeout_s=120.0)
     waits: list[float] = []
+    locks: list[float] = []
     Path(stop + ".ready").touch()
     while not os.path.exists(stop):
         t0 = time.perf_counter()
-        append_event(rep, "door.opened", {"door": "bench"}, datetime.now(UTC))
+        with rep.write():
+            locks.append(time.perf_counter() - t0)
+            append_event(rep, "door.opened", {"door": "bench"}, datetime.now(UTC))
         waits.append(time.perf_counter() - t0)
         time.sleep(WRITE_EVERY_S)
     rep.close()
-    return {"writes": len(waits), "max": max(waits, default=0.0), "p99": p99(waits)}
+    return {
+        "writes": len(waits),
+        "max": max(waits, default=0.0),
+        "p99": p99(waits),
+        "lock_max": max(locks, default=0.0),
+        "lock_p99": p99(locks),
+    }
 
 
 # --- the parent ---------------------------------------------------------------------------
@@ -339,8 +385,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"  run {i + 1} {kind:4}: {r['seconds']:6.1f} s,"
                     f" RSS +{mib(r['peak_kib'] - r['idle_kib']):5.0f} MiB,"
                     f" writer: {w['writes']} writes, longest {w['max'] * 1e3:7.1f} ms,"
-                    f" p99 {w['p99'] * 1e3:6.1f} ms"
+                    f" p99 {w['p99'] * 1e3:6.1f} ms; lock wait longest"
+                    f" {w['lock_max'] * 1e3:7.1f} ms, p99 {w['lock_p99'] * 1e3:6.1f} ms"
                 )
+                if "stages" in r:
+                    steps = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
+                    print(
+                        f"        {steps}; {r['transactions']} transactions held the lock"
+                        f" {r['hold_sum']:.1f} s in all, longest {r['hold_max'] * 1e3:.0f} ms,"
+                        f" p99 {r['hold_p99'] * 1e3:.0f} ms"
+                    )
     report(results)
     return 0
 

@@ -62,7 +62,9 @@ log = logging.getLogger("hallvakt.replica")
 STAGE = "snap_"
 TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
 TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
-CHUNK_RECORDS = 200  # records one staging transaction writes
+STAGE_BUDGET_S = 0.04  # the lock held by one staging transaction, roughly
+STAGE_FIRST_RECORDS = 200  # what the first staging transaction writes
+STAGE_MAX_RECORDS = 4_000  # however quick the last ones were
 CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
 LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
 _NAME = r'(?:"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+)'
@@ -85,34 +87,42 @@ class StagedSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    """The rows of up to ``CHUNK_RECORDS`` records of a part, made before the
-    lock is taken: what one staging transaction writes."""
+    """The rows of the records one staging transaction writes, made just
+    before it takes the lock."""
 
     rows: dict[str, list[Row]]
     ids: dict[str, list[str]]  # entity -> ids, in order
     span: int  # the longest booking among them (seconds)
 
 
-def _prepare(rev: int, records: tuple[Record, ...]) -> list[_Chunk]:
-    """A part's rows in chunks; ``BatchError`` for a record it holds twice."""
+def _check_unique(rev: int, records: tuple[Record, ...]) -> None:
+    """``BatchError`` for a record a part holds twice."""
     seen: set[tuple[str, str]] = set()
-    chunks: list[_Chunk] = []
-    for start in range(0, max(len(records), 1), CHUNK_RECORDS):
-        rows: dict[str, list[Row]] = defaultdict(list)
-        ids: dict[str, list[str]] = defaultdict(list)
-        span = 0
-        for rec in records[start : start + CHUNK_RECORDS]:
-            key = (rec.ENTITY, rec.id)
-            if key in seen:
-                raise BatchError(f"snapshot rev {rev}: {rec.ENTITY} {rec.id!r} appears twice")
-            seen.add(key)
-            ids[rec.ENTITY].append(rec.id)
-            for table, trows in record_rows(rec).items():
-                rows[table].extend(trows)
-            if isinstance(rec, Booking):
-                span = max(span, booking_span(rec))
-        chunks.append(_Chunk(dict(rows), dict(ids), span))
-    return chunks
+    for rec in records:
+        key = (rec.ENTITY, rec.id)
+        if key in seen:
+            raise BatchError(f"snapshot rev {rev}: {rec.ENTITY} {rec.id!r} appears twice")
+        seen.add(key)
+
+
+def _ids(records: tuple[Record, ...]) -> dict[str, list[str]]:
+    ids: dict[str, list[str]] = defaultdict(list)
+    for rec in records:
+        ids[rec.ENTITY].append(rec.id)
+    return ids
+
+
+def _rows(records: tuple[Record, ...]) -> _Chunk:
+    """The rows that store ``records`` (``record_rows``), by table."""
+    rows: dict[str, list[Row]] = defaultdict(list)
+    span = 0
+    for rec in records:
+        for table, trows in record_rows(rec).items():
+            rows[table].extend(trows)
+        if isinstance(rec, Booking):
+            _, _, s, e, *_ = rows["bookings"][-1]
+            span = max(span, e - s)
+    return _Chunk(dict(rows), _ids(records), span)
 
 
 def staged_snapshot(rep: Replica) -> StagedSnapshot | None:
@@ -140,7 +150,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     snapshot being staged). Raises ``BatchError`` (nothing staged) for a part
     that disagrees with the staged ones.
     """
-    prepared = _prepare(part.rev, part.records)
+    _check_unique(part.rev, part.records)
     staged = staged_snapshot(rep)
     if part.rev < rep.state().applied_rev or (staged is not None and part.rev < staged.rev):
         return ApplyOutcome.DUPLICATE
@@ -164,7 +174,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         ).fetchone()
         if other is not None:
             raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
-    _stage_part(rep, part, prepared)
+    _stage_part(rep, part)
     # Every part in (this one, or a part delivered again after a process died
     # before the swap): the swap, durable (synchronous=FULL), on its own.
     with rep.write():
@@ -218,65 +228,111 @@ def _checkpoint(rep: Replica) -> None:
 _since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
 
 
-def _stage_part(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
-    """Write a part's chunks, one transaction each; its ``snapshot_parts`` row
-    says ``complete`` with the last. A part a stopped process left incomplete
-    is written again over itself (``OR REPLACE``); a record an earlier part
-    staged raises ``BatchError`` and this part's chunks are taken out again."""
+def _stage_part(rep: Replica, part: SnapshotPart) -> None:
+    """Write a part's records, as many in one transaction as ``_Pace`` says
+    take about ``STAGE_BUDGET_S``, their rows made just before (module rules);
+    its ``snapshot_parts`` row says ``complete`` with the last. A part a
+    stopped process left incomplete is written again over itself (``OR
+    REPLACE``); a record an earlier part staged raises ``BatchError`` and
+    what this part staged is taken out again."""
     row = rep.conn.execute(
         "SELECT body FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part]
     ).fetchone()
     if row is not None and json.loads(row[0]).get("complete", 1):
         return  # delivered again: counted once
-    again = row is not None
-    span = records = 0
-    for i, chunk in enumerate(chunks):
-        span = max(span, chunk.span)
-        records += sum(map(len, chunk.ids.values()))
-        last = i == len(chunks) - 1
-        with _relaxed(rep), rep.write():
-            if not _staging_tables(rep):
-                _create_stage(rep)
+    verb = "INSERT OR REPLACE" if row is not None else "INSERT"
+    pace = _paces.setdefault(rep, _Pace())
+    records, span, done = part.records, 0, 0
+    created = bool(_staging_tables(rep))
+    with _relaxed(rep):
+        while done < len(records) or not done:
+            chunk = _rows(records[done : done + pace.want()])  # the others' turn at the lock
             try:
-                for table, rows in chunk.rows.items():
-                    verb = "INSERT OR REPLACE" if again else "INSERT"
-                    rep.conn.executemany(
-                        insert_sql(table, STAGE + table).replace("INSERT", verb, 1), rows
+                with rep.write():
+                    t0 = time.monotonic()
+                    if not created:
+                        _create_stage(rep)
+                    for table, rows in chunk.rows.items():
+                        try:
+                            rep.conn.executemany(insert_sql(table, STAGE + table, verb), rows)
+                        except ReplicaConflict:
+                            raise _Twice(_which_twice(rep, part.rev, chunk.ids)) from None
+                    n = sum(map(len, chunk.ids.values()))
+                    span = max(span, chunk.span)
+                    body = {"complete": int(done + n >= len(records)), "max_booking_s": span}
+                    rep.conn.execute(
+                        "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
+                        [
+                            part.rev,
+                            part.part,
+                            part.parts,
+                            json.dumps({**body, "records": done + n}),
+                        ],
                     )
-            except ReplicaConflict:
-                problem = _which_twice(rep, part.rev, chunk)
-                _unstage(rep, part, chunks[:i])
-                raise BatchError(problem) from None
-            body = json.dumps({"complete": int(last), "max_booking_s": span, "records": records})
-            rep.conn.execute(
-                "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
-                [part.rev, part.part, part.parts, body],
-            )
+                    took = time.monotonic() - t0
+            except _Twice as exc:  # this transaction rolled back; the earlier ones:
+                with rep.write():
+                    _unstage(rep, part, _ids(records[:done]))
+                raise BatchError(str(exc)) from None
+            created = True
+            done += max(n, 1)
+            pace.note(n, took)
+            _checkpoint(rep)
 
 
-def _unstage(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
-    """Take out what ``chunks`` of ``part`` staged (inside a write)."""
+class _Twice(Exception):
+    """A record of this part was staged by an earlier one (the text says which)."""
+
+
+class _Pace:
+    """How many records one staging transaction writes in about
+    ``STAGE_BUDGET_S`` (the lock's hold), learnt from the ones before (time
+    per record over the last few, counting each transaction's own cost too);
+    never more than twice the last count, nor ``STAGE_MAX_RECORDS``."""
+
+    def __init__(self) -> None:
+        self.records, self.seconds = float(STAGE_FIRST_RECORDS), STAGE_BUDGET_S
+        self.last = STAGE_FIRST_RECORDS
+
+    def want(self) -> int:
+        fit = int(STAGE_BUDGET_S * self.records / self.seconds)
+        self.last = max(STAGE_FIRST_RECORDS // 4, min(fit, 2 * self.last, STAGE_MAX_RECORDS))
+        return self.last
+
+    def note(self, records: int, took: float) -> None:
+        self.records = 0.7 * self.records + records
+        self.seconds = 0.7 * self.seconds + max(took, 1e-4)
+
+
+_paces: weakref.WeakKeyDictionary[Replica, _Pace] = weakref.WeakKeyDictionary()
+
+
+def _unstage(rep: Replica, part: SnapshotPart, ids: dict[str, list[str]]) -> None:
+    """Take out what ``part`` staged: the records ``ids`` (inside a write)."""
     derived = {"door": ("door_resources", "door_id"), "holder": ("holder_members", "holder_id")}
     derived["booking"] = ("booking_resources", "booking_id")
-    for chunk in chunks:
-        for entity, ids in chunk.ids.items():
-            marks = ", ".join("?" * len(ids))
-            rep.conn.execute(f"DELETE FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks})", ids)
+    for entity, all_ids in ids.items():
+        for i in range(0, len(all_ids), 500):
+            some = all_ids[i : i + 500]
+            marks = ", ".join("?" * len(some))
+            rep.conn.execute(f"DELETE FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks})", some)
             if entity in derived:
                 table, col = derived[entity]
-                rep.conn.execute(f"DELETE FROM {STAGE}{table} WHERE {col} IN ({marks})", ids)
+                rep.conn.execute(f"DELETE FROM {STAGE}{table} WHERE {col} IN ({marks})", some)
     rep.conn.execute("DELETE FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part])
 
 
-def _which_twice(rep: Replica, rev: int, chunk: _Chunk) -> str:
-    """Name a record of ``chunk`` that an earlier part staged already."""
-    for entity, ids in chunk.ids.items():  # at most CHUNK_RECORDS ids
-        marks = ", ".join("?" * len(ids))
-        row = rep.conn.execute(
-            f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1", ids
-        ).fetchone()
-        if row is not None:
-            return f"snapshot rev {rev}: {entity} {row[0]!r} appears twice"
+def _which_twice(rep: Replica, rev: int, ids: dict[str, list[str]]) -> str:
+    """Name a record of ``ids`` that an earlier part staged already."""
+    for entity, some in ids.items():
+        for i in range(0, len(some), 500):
+            marks = ", ".join("?" * len(some[i : i + 500]))
+            row = rep.conn.execute(
+                f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1",
+                some[i : i + 500],
+            ).fetchone()
+            if row is not None:
+                return f"snapshot rev {rev}: {entity} {row[0]!r} appears twice"
     return f"snapshot rev {rev}: a record appears twice"
 
 
@@ -419,7 +475,8 @@ def _adopt_legacy_parts(rep: Replica, rev: int) -> None:
     for part, parts, body in rows:
         try:
             records = tuple(parse_record(e, d) for e, d in json.loads(body))
-            _stage_part(rep, SnapshotPart(rev, part, parts, records), _prepare(rev, records))
+            _check_unique(rev, records)
+            _stage_part(rep, SnapshotPart(rev, part, parts, records))
         except (ValueError, TypeError, BatchError) as exc:
             log.warning("a staged part %d of rev %d from before is dropped: %s", part, rev, exc)
 
