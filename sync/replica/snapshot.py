@@ -62,7 +62,7 @@ log = logging.getLogger("hallvakt.replica")
 STAGE = "snap_"
 TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
 TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
-STAGE_BUDGET_S = 0.04  # the lock held by one staging transaction, roughly
+STAGE_BUDGET_S = 0.03  # the lock held by one staging transaction, its commit too
 STAGE_FIRST_RECORDS = 200  # what the first staging transaction writes
 STAGE_MAX_RECORDS = 4_000  # however quick the last ones were
 CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
@@ -259,17 +259,13 @@ def _stage_part(rep: Replica, part: SnapshotPart) -> None:
                             raise _Twice(_which_twice(rep, part.rev, chunk.ids)) from None
                     n = sum(map(len, chunk.ids.values()))
                     span = max(span, chunk.span)
-                    body = {"complete": int(done + n >= len(records)), "max_booking_s": span}
+                    last = int(done + n >= len(records))
+                    body = {"complete": last, "max_booking_s": span, "records": done + n}
                     rep.conn.execute(
                         "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
-                        [
-                            part.rev,
-                            part.part,
-                            part.parts,
-                            json.dumps({**body, "records": done + n}),
-                        ],
+                        [part.rev, part.part, part.parts, json.dumps(body)],
                     )
-                    took = time.monotonic() - t0
+                took = time.monotonic() - t0  # with the commit: it writes the pages
             except _Twice as exc:  # this transaction rolled back; the earlier ones:
                 with rep.write():
                     _unstage(rep, part, _ids(records[:done]))
