@@ -23,14 +23,21 @@ the parts a line at a time:
   least work that replaces the replica durably.
 
 While each child applies, a writer process plays the door: every 20 ms it
-appends an outbox event with ``append_event`` and notes how long the write
-took from asking for the lock to its commit.
+appends an outbox event with ``append_event`` in its own ``Replica.write()``
+and notes how long it waited for the lock (``BEGIN IMMEDIATE`` returning) and
+how long the whole write took (to its fsynced commit).
 
 Figures: wall time of the apply; the child's peak RSS above its idle RSS
 (``VmHWM`` at the end minus ``VmRSS`` after imports and open); the writer's
-longest and p99 write. Goals: no write longer than 100 ms, peak RSS at most
-150 MiB above idle, total at most 2x the baseline. Medians over the runs; the
-two kinds alternate which goes first.
+longest and p99 wait for the lock, and its longest and p99 write. For ours,
+where the time went: parsing (``json.loads`` + ``SnapshotPart.from_wire``),
+``_rows`` (re-encoding the records into rows), ``_stage_part`` (``_rows``
+included, and the waits for the lock), ``_swap``, ``tidy``, timed by
+wrapping the module's functions; and every write transaction of the applier
+(count, lock held in all, longest, p99). Goals: no writer waits more than
+100 ms for the lock, peak RSS at most 150 MiB above idle, total at most 2x
+the baseline. Medians over the runs; the two kinds alternate which goes
+first.
 """
 
 from __future__ import annotations
@@ -407,6 +414,8 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
         return [mib(r["peak_kib"] - r["idle_kib"]) for r in results[kind]]
 
     ours_s, bare_s = med("ours", "seconds"), med("bare", "seconds")
+    ours_lock = [r["writer"]["lock_max"] for r in results["ours"]]
+    ours_lock99 = [r["writer"]["lock_p99"] for r in results["ours"]]
     ours_wait = [r["writer"]["max"] for r in results["ours"]]
     bare_wait = [r["writer"]["max"] for r in results["bare"]]
     ours_p99 = [r["writer"]["p99"] for r in results["ours"]]
@@ -420,14 +429,18 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
     print(f"bare streaming insert      {bare_s:7.1f} s   peak RSS +{max(rss('bare')):4.0f} MiB")
     print(f"ratio ours / bare: {ours_s / bare_s:.2f}x")
     print(
-        f"writer during ours: longest {max(ours_wait) * 1e3:.1f} ms (worst run),"
+        f"writer's whole write during ours: longest {max(ours_wait) * 1e3:.1f} ms (worst run),"
         f" p99 {statistics.median(ours_p99) * 1e3:.1f} ms (median run);"
         f" during bare: longest {max(bare_wait) * 1e3:.0f} ms;"
         f" alone: longest {max(a['max'] for a in alone) * 1e3:.1f} ms,"
         f" p99 {statistics.median(a['p99'] for a in alone) * 1e3:.1f} ms"
     )
+    print(
+        f"writer's wait for the lock during ours: longest {max(ours_lock) * 1e3:.1f} ms"
+        f" (worst run), p99 {statistics.median(ours_lock99) * 1e3:.1f} ms (median run)"
+    )
     goals = [
-        ("other writers wait <= 100 ms", max(ours_wait) <= GOAL_WAIT_S),
+        ("other writers wait <= 100 ms for the lock", max(ours_lock) <= GOAL_WAIT_S),
         ("peak RSS <= 150 MiB above idle", max(rss("ours")) <= GOAL_RSS_MIB),
         ("total <= 2x the bare streaming insert", ours_s <= GOAL_RATIO * bare_s),
     ]
