@@ -180,7 +180,8 @@ def banner_text(tr: Translator, health: Health) -> str | None:
             WARN
             + " "
             + _(
-                "The bookings cannot be read just now: they are being fetched again from the booking system."
+                "The bookings cannot be read just now: "
+                "they are being fetched again from the booking system."
             )
         )
     if health.age is None or health.level == "ok":

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from firmware_config.vocabulary import DEFAULT_TZ
-from sync.protocol.timeutil import zone
 from sync.replica import (
     Booking,
     Lease,
@@ -327,7 +327,7 @@ def unreadable_today(rep: Replica, now: datetime, *, clock_trusted: bool = True)
     try:
         tz = rep.tz
     except ReplicaCorrupt:
-        tz = zone(DEFAULT_TZ)
+        tz = ZoneInfo(DEFAULT_TZ)
     local_now = now.astimezone(tz)
     day = local_day(now, tz)
     start = local_now.replace(minute=0, second=0, microsecond=0)
