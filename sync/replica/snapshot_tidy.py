@@ -86,7 +86,7 @@ def checkpoint(rep: Replica) -> None:
     if n < every or rep.conn.in_transaction:
         _since_checkpoint[rep] = (n, every)
         return
-    busy, frames, _ = rep.conn.execute("PRAGMA walcheckpoint(PASSIVE)").fetchone()
+    busy, frames, _ = rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     per = max(1.0, frames / n)  # frames one transaction adds
     _since_checkpoint[rep] = (0, max(1, min(16, int(LOG_FRAMES / per))))
     log.debug("checkpoint: %d frames after %d transactions (busy %d)", frames, n, busy)
