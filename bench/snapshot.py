@@ -128,13 +128,17 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
     idle = rss_kib("VmRSS")
     stages: dict[str, float] = {}
     holds: list[float] = []
+    longest: dict[str, float] = {}  # the longest transaction in each step
+    phase = ["other"]
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
+            t, outer = time.perf_counter(), phase[0]
+            phase[0] = name
             try:
                 return fn(*a, **k)
             finally:
+                phase[0] = outer
                 stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
 
         return wrapper
@@ -150,6 +154,7 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
             t = time.perf_counter()
             yield rep
         holds.append(time.perf_counter() - t)
+        longest[phase[0]] = max(longest.get(phase[0], 0.0), holds[-1])
 
     rep.write = held  # type: ignore[method-assign]
     t0 = time.perf_counter()
@@ -184,6 +189,7 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
         "hold_max": max(holds, default=0.0),
         "hold_p99": p99(holds),
         "hold_sum": sum(holds),
+        "hold_longest": longest,
     }
 
 
@@ -400,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"        {steps}; {r['transactions']} transactions held the lock"
                         f" {r['hold_sum']:.1f} s in all, longest {r['hold_max'] * 1e3:.0f} ms,"
-                        f" p99 {r['hold_p99'] * 1e3:.0f} ms"
+                        f" p99 {r['hold_p99'] * 1e3:.0f} ms; longest by step: "
+                        + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in r["hold_longest"].items())
                     )
     report(results)
     return 0

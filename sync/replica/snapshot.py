@@ -74,7 +74,7 @@ __all__ = ["STAGE", "StagedSnapshot", "stage_snapshot", "staged_snapshot", "tidy
 
 log = logging.getLogger("hallvakt.replica")
 
-STAGE_BUDGET_S = 0.03  # the lock held by one staging transaction, its commit too
+STAGE_BUDGET_S = 0.02  # the lock held by one staging transaction, its commit too
 STAGE_FIRST_RECORDS = 200  # what the first staging transaction writes
 STAGE_MAX_RECORDS = 4_000  # however quick the last ones were
 _NAME = r'(?:"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+)'

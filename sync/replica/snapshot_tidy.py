@@ -19,7 +19,7 @@ from .store import Replica
 log = logging.getLogger("hallvakt.replica")
 
 STAGE = "snap_"
-TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
+TIDY_BUDGET_S = 0.02  # the lock held by one tidy transaction, roughly
 TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
 CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
 LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
