@@ -12,9 +12,12 @@ PACKAGES := hallvakt kiosk door_controller sync firmware_config tests/support
 # PostgreSQL (central's production store: its tests start a private server),
 # poppler-utils (pdftoppm: the report tests render PDF pages to PNG to look at them),
 # the bold face of the kiosk's font (Kivy ships only the regular one),
-# and headless Chromium with its driver (central's web page is tested in a real browser).
+# and headless Chromium with its driver (central's web page is tested in a real browser)
+# and its translations (chromium-l10n: a Swedish browser writes dates and its own
+# controls in Swedish, as the Swedish screenshots must show).
 DEB_PKGS := mosquitto socat libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libmtdev1 espeak-ng \
-            alsa-utils postgresql poppler-utils fonts-dejavu-core chromium chromium-driver
+            alsa-utils postgresql poppler-utils fonts-dejavu-core chromium chromium-driver \
+            chromium-l10n
 
 .PHONY: all demo test lint typecheck pytest bench deps-debian venv clean catalogs kiosk-screens
 

@@ -39,6 +39,13 @@ Rules this module guarantees:
   Fire release wins over lockdown.
 - ``Started`` asserts every door's lock from the state it last recorded
   (``door_state.restart_state``) and restores the lockdown.
+- Central learns every door's state (``door.state``, ``{door, state}``): at
+  ``Started``; when a reader that came online has reported every input of the
+  door wired to it (the state of the world; at once for a door with no input
+  on it); and after any step that leaves a door in a state central was not
+  told by a ``door.*`` event carrying a ``state`` (a lockdown, a relock
+  after an unlock command). A grant's or exit button's short ``unlocked``
+  is not reported (``access.granted`` and ``door.exit_request`` say it).
 - ``handle`` never raises for any event; an event for an unknown reader,
   door or input changes nothing.
 """
@@ -107,6 +114,9 @@ DEFAULT_UNLOCK_S, DEFAULT_HELD_S = 5, 30
 FORGET_LEADERS_S = 24 * 3600.0
 FORGET_COMMANDS_S = 3600.0
 LOCKDOWN = "lockdown"  # the deny reason of a granted decision at a door in lockdown
+DOOR_STATE = "door.state"
+# door.* events whose ``state`` central takes as the door's (sync/central/observed.py)
+_NOT_STATE = frozenset({"door.tamper", "door.exit_request"})
 # Deny reasons that count as a guess at a keypad (a real code used at the
 # wrong time, or refused for a stale replica, is no guess).
 _GUESSES = frozenset({Reason.UNKNOWN_CREDENTIAL, Reason.NOT_VALID, Reason.REVOKED})
@@ -127,6 +137,7 @@ class _PendingPin:
 class DoorRun:
     state: DoorState
     timers: dict[str, float] = field(default_factory=dict)
+    told: str | None = None  # the state central was last told (door.* with a state)
 
 
 class _Out:
@@ -136,9 +147,12 @@ class _Out:
         self.now = now
         self.effects: list[Effect] = []
         self.records: list[DoorRecord] = []
+        self.stated: set[str] = set()  # doors whose state an event of this step carries
 
     def event(self, type_: str, body: Mapping[str, Any]) -> None:
         self.records.append(EventRecorded(type_, dict(body), self.now.wall))
+        if type_.startswith("door.") and type_ not in _NOT_STATE and "state" in body:
+            self.stated.add(str(body.get("door", "")))
 
     def feedback(self, reader: str, signals: Iterable[Feedback]) -> None:
         self.effects.extend(ReaderFeedback(reader, f) for f in signals)
@@ -164,13 +178,15 @@ class DoorCore:
         self.kiosk_readers = dict(kiosk_readers or {})  # reader id -> kiosk id
         self.levels = InputLevels(inputs)
         names = {*doors, *(s.door for s in self.readers.values()), *(w.door for w in inputs)}
-        self.doors: dict[str, DoorRun] = {d: DoorRun(DoorState.LOCKED) for d in sorted(names)}
+        self.doors = {d: DoorRun(DoorState.LOCKED, told="locked") for d in sorted(names)}
         self.guard = PinGuard()
         self.lockdown: Lockdown | None = None
         self._entries = {r: PinEntry(pin_timeout_s) for r in self.readers}
         self._pending: dict[str, _PendingPin] = {}
         self._leaders: dict[str, float] = {}  # booking id -> when its leader entered (mono)
         self._done: dict[int, float] = {}  # command id -> when carried out (mono)
+        self._unknown: dict[str, set[str]] = {}  # reader -> doors whose world it has yet to report
+        self._said: dict[str, set[str]] = {}  # reader -> doors an event stated since it came online
 
     @property
     def in_lockdown(self) -> bool:
@@ -192,11 +208,32 @@ class DoorCore:
         elif isinstance(event, InputChanged):
             for change in self.levels.report(event.reader, event.index, event.active):
                 self._input(change, out, facts)
+            self._learnt(event.reader, out)
         elif isinstance(event, CardPresented):
             self._card(event, out, facts)
         elif isinstance(event, KeyPressed):
             self._keypress(event, out, facts)
+        self._tell(out)
+        for said in self._said.values():
+            said |= out.stated
         return Step(out.effects, out.records)
+
+    def _tell(self, out: _Out) -> None:
+        """Note what this step told central of each door; report a state it was not told."""
+        for r in out.records:
+            if isinstance(r, EventRecorded) and r.type.startswith("door."):
+                run = self.doors.get(str(r.body.get("door", "")))
+                state = r.body.get("state")
+                if run is not None and isinstance(state, str) and r.type not in _NOT_STATE:
+                    run.told = state
+        for door, run in self.doors.items():
+            if run.state.value != run.told and run.state is not DoorState.UNLOCKED:
+                self._report(door, out)
+
+    def _report(self, door: str, out: _Out) -> None:
+        run = self.doors[door]
+        out.event(DOOR_STATE, {"door": door, "state": run.state.value})
+        run.told = run.state.value
 
     # --- the door table ----------------------------------------------------------------
 
@@ -248,6 +285,7 @@ class DoorCore:
             run.state, run.timers = t.state, {}
             self._actions(door, run, t.actions, out, facts)
             out.records.append(DoorStateRecorded(door, t.state.value, out.now.wall))
+            self._report(door, out)
 
     def _tick(self, out: _Out, facts: Facts) -> None:
         mono = out.now.mono
@@ -292,6 +330,7 @@ class DoorCore:
             if run.state is not DoorState.UNLOCKED:
                 return finish("failed", f"{door} is {run.state.value}")
             run.timers["unlock"] = now.mono + seconds
+            self._report(door, out)  # held open by a command: central shows it
             return finish("done", f"{door} unlocked {seconds} s")
         if cmd.cmd not in (LOCKDOWN, "release"):
             return finish("failed", f"not a door command: {cmd.cmd!r}")
@@ -316,6 +355,30 @@ class DoorCore:
         out.records.append(
             ReaderStateRecorded(ev.reader, online, body.get("reason", ""), out.now.wall)
         )
+        self._unknown.pop(ev.reader, None)
+        self._said.pop(ev.reader, None)
+        if online:
+            doors = {w.door for w in self.levels.wirings if w.reader == ev.reader}
+            if doors & self.doors.keys():
+                self._unknown[ev.reader] = doors & self.doors.keys()
+                self._said[ev.reader] = set()
+            site = self.readers.get(ev.reader)
+            if site is not None and site.door in self.doors and site.door not in doors:
+                self._report(site.door, out)  # nothing to learn: its state stands
+
+    def _learnt(self, reader: str, out: _Out) -> None:
+        """After a report of ``reader``: report each door whose inputs on it are all known."""
+        waiting = self._unknown.get(reader)
+        if not waiting:
+            return
+        for door in sorted(waiting):
+            wired = [w for w in self.levels.wirings if w.reader == reader and w.door == door]
+            if all(self.levels.active(w) is not None for w in wired):
+                waiting.discard(door)
+                if door not in out.stated | self._said[reader]:  # else a door.* event said it
+                    self._report(door, out)
+        if not waiting:
+            del self._unknown[reader], self._said[reader]
 
     def _input(self, change: InputChange, out: _Out, facts: Facts) -> None:
         w, door = change.wiring, change.wiring.door

@@ -9,8 +9,12 @@ scanning the event store.
 
 Rules this module guarantees:
 - ``node_devices`` holds one row per (node, kind, id): kind ``door`` (state
-  from the ``state`` field of ``door.*`` bodies, or ``fire_release`` for a
-  ``door.fire_release`` event), ``reader`` (``online`` / ``offline`` with its
+  from the ``state`` field of ``door.*`` bodies but ``door.tamper`` and
+  ``door.exit_request``; ``fire_release`` for a ``door.fire_release`` body
+  without one; a ``door.state`` body only if ``sync.protocol.wire.body_error``
+  accepts it: the node reports it at start and when a reader has told it the
+  state of the world, so a started node's doors are known before anything
+  happens at them), ``reader`` (``online`` / ``offline`` with its
   reason) and ``tamper`` (``active`` / ``clear``, per reader). A row changes only
   for an event at least as new (``at``, then ``seq`` within one epoch): events
   arriving late or twice never move a state back. ``since_ts`` is when the
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync.protocol.timeutil import to_ts
-from sync.protocol.wire import OutboxEvent
+from sync.protocol.wire import OutboxEvent, body_error
 
 from .store import Store
 
@@ -59,8 +63,11 @@ def _text(value: object, limit: int) -> str | None:
 def device_of(type_: str, body: Mapping[str, Any]) -> Device | None:
     """The device state an event reports (module rules), or None."""
     if type_.startswith("door.") and type_ not in ("door.tamper", "door.exit_request"):
-        door = _text(body.get("door"), ID_MAX)
-        state = "fire_release" if type_ == "door.fire_release" else _text(body.get("state"), 32)
+        if body_error(type_, body) is not None:
+            return None
+        door, state = _text(body.get("door"), ID_MAX), _text(body.get("state"), 32)
+        if type_ == "door.fire_release" and state is None:
+            state = "fire_release"  # the relock says its state ("locked", "lockdown")
         if door is None or state is None:
             return None
         return Device("door", door, state, "")

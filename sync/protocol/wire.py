@@ -13,6 +13,13 @@ Rules this module guarantees:
 - ``EVENT_TYPES`` are the event types a node may send (§5); ``MAX_BATCH`` is
   the most events one ``events`` message carries.
 - ``OutboxEvent.to_wire`` is an event as it travels in an ``events`` message.
+- ``body_error(type, body)`` checks the body of an event type whose body this
+  module knows (``door.state``: ``{"door", "state"}``, ``state`` one of
+  ``DOOR_STATES``, the door table's states of docs/door.md) and names what is
+  wrong, or returns None. The node refuses to record a body it names
+  (``sync.replica.outbox.append_event``); central folds only bodies it
+  accepts (``sync.central.observed``). It is no rule of the ``events``
+  message: one odd body never holds back a batch of alarms.
 """
 
 from __future__ import annotations
@@ -132,6 +139,7 @@ EVENT_TYPES = frozenset(
         "door.tamper",
         "door.fire_release",  # docs/protocol.md: this node's additions to §5's list
         "door.exit_request",
+        "door.state",
         "reader.online",
         "reader.offline",
         "walkin.created",
@@ -145,6 +153,32 @@ EVENT_TYPES = frozenset(
     }
 )
 MAX_BATCH = 256
+# The door table's states (door_controller/door_state.py, docs/door.md).
+DOOR_STATES = (
+    "locked",
+    "unlocked",
+    "open",
+    "held_open",
+    "forced",
+    "lockdown",
+    "fire_release",
+    "powerless",
+)
+DOOR_ID_MAX = 128
+
+
+def body_error(type_: str, body: object) -> str | None:
+    """What is wrong with ``body`` for an event of ``type_`` (module rules), or None."""
+    if type_ != "door.state":
+        return None
+    if not isinstance(body, Mapping):
+        return "door.state: body must be an object"
+    door, state = body.get("door"), body.get("state")
+    if not isinstance(door, str) or not 0 < len(door) <= DOOR_ID_MAX:
+        return f"door.state: door must be a string of 1..{DOOR_ID_MAX} characters"
+    if not isinstance(state, str) or state not in DOOR_STATES:
+        return f"door.state: state must be one of {', '.join(DOOR_STATES)}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

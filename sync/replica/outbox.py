@@ -28,7 +28,7 @@ from typing import Any
 
 from sync.protocol.records import Booking
 from sync.protocol.timeutil import from_ts, to_ts
-from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict
+from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict, body_error
 
 from .store import Replica, ReplicaCorrupt, ReplicaError
 
@@ -87,10 +87,13 @@ def uuid7(unix_ms: int | None = None, *, after: str | None = None) -> str:
 def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime) -> OutboxEvent:
     """Record one event; joins the caller's ``rep.write()`` transaction if any.
 
-    Raises ``ValueError`` for an unknown type or a body that is not JSON.
+    Raises ``ValueError`` for an unknown type, a body that is not JSON, or a
+    body ``sync.protocol.wire.body_error`` names.
     """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
+    if (wrong := body_error(type_, body)) is not None:
+        raise ValueError(wrong)
     try:
         text = json.dumps(dict(body), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except TypeError as exc:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from door_controller.core import (
+    DEFAULT_UNLOCK_S,
     CommandDue,
     CoreEvent,
     DoorCore,
@@ -279,7 +280,10 @@ def test_start_restores_what_the_door_last_recorded(
     assert rig.state is expected and [e for e in step.effects if isinstance(e, LockCommand)] == [
         lock
     ]
-    assert step.records == [DoorStateRecorded("d1", expected.value, rig.clock.now())]
+    assert step.records == [
+        DoorStateRecorded("d1", expected.value, rig.clock.now()),
+        EventRecorded("door.state", {"door": "d1", "state": expected.value}, rig.clock.now()),
+    ]  # central learns it at once (docs/door.md)
 
 
 def test_fire_release_restored_holds_until_the_input_reads_inactive_then_lockdown_returns() -> None:
@@ -352,6 +356,88 @@ def test_a_command_is_carried_out_once_and_expires_on_a_trusted_clock() -> None:
         (2, "expired"),
         (3, "failed"),
     ]
+
+
+# --- door.state: what central is told of each door ------------------------------------
+
+
+def test_a_reconnect_reports_the_door_once_every_input_on_the_reader_is_known() -> None:
+    rig = Rig(Normally.CLOSED)
+    rig.feed(Started())
+    assert rig.events("door.state") == [{"door": "d1", "state": "locked"}]
+    rig.feed(ReaderOnline("r1"))
+    for index in (CONTACT, REX, FIRE):  # the report is not whole yet: nothing
+        assert not rig.events("door.state")[1:], index
+        rig.level(index, True)
+    assert len(rig.events("door.state")) == 1
+    rig.level(TAMPER, True)  # r1's last input of d1: the state of the world is known
+    assert rig.events("door.state") == [{"door": "d1", "state": "locked"}] * 2
+    rig.level(CONTACT, True)  # a report that changes nothing tells nothing
+    rig.level(TAMPER, True)
+    assert len(rig.events("door.state")) == 2
+    rig.feed(ReaderOffline("r1", "link lost"))
+    rig.feed(ReaderOnline("r1"))
+    for index in (CONTACT, REX, FIRE, TAMPER):
+        rig.level(index, True)
+    assert rig.events("door.state") == [{"door": "d1", "state": "locked"}] * 3
+
+
+def test_a_world_report_that_changes_the_door_says_it_once() -> None:
+    rig = Rig(Normally.CLOSED)
+    rig.feed(Started())
+    rig.feed(ReaderOnline("r1"))
+    rig.level(CONTACT, True)
+    rig.level(REX, True)
+    rig.level(TAMPER, True)
+    rig.level(FIRE, False)  # the last input: a fire, already active
+    fire = rig.events("door.fire_release")
+    assert fire and fire[-1]["state"] == "fire_release"
+    assert rig.events("door.state") == [{"door": "d1", "state": "locked"}]  # said by the fire event
+
+
+def test_a_reader_without_inputs_reports_its_door_when_it_comes_online() -> None:
+    rig = Rig()
+    rig.feed(Started())
+    rig.feed(ReaderOnline("r2"))  # r2 has no inputs wired: d1's state stands
+    assert rig.events("door.state") == [{"door": "d1", "state": "locked"}] * 2
+    rig.feed(ReaderOnline("k1"))  # a kiosk reader belongs to no door
+    assert len(rig.events("door.state")) == 2
+
+
+def test_lockdown_release_and_a_command_unlock_are_told_a_grant_is_not() -> None:
+    rig = Rig(Normally.CLOSED)
+    rig.feed(Started())
+    rig.rest(Normally.CLOSED)
+    told = len(rig.events("door.state"))
+    assert RELEASE in rig.keys("r1", "246810#")  # a visitor code: unlocked for seconds
+    rig.clock.advance(DEFAULT_UNLOCK_S + 1)
+    assert LOCK in rig.feed(Tick()).effects
+    assert len(rig.events("door.state")) == told  # access.granted said it; back where it was
+    rig.feed(command(1, "lockdown"))
+    rig.feed(command(2, "release"))
+    rig.feed(command(3, "unlock", {"door": "d1", "seconds": 60}))
+    rig.clock.advance(61)
+    rig.feed(Tick())
+    assert [b["state"] for b in rig.events("door.state")[told:]] == [
+        "lockdown",
+        "locked",
+        "unlocked",
+        "locked",
+    ]
+    rig.feed(Tick())
+    assert len(rig.events("door.state")) == told + 4  # a step that changes nothing tells nothing
+
+
+def test_door_state_bodies_pass_the_wire_rules() -> None:
+    """Every body the core reports is one the node database records and central folds."""
+    from sync.protocol.wire import DOOR_STATES, body_error
+
+    assert set(DOOR_STATES) == {s.value for s in DoorState}
+    rig = Rig(Normally.CLOSED)
+    for previous in DOOR_STATES:
+        rig.feed(Started({"d1": previous}))
+    assert rig.events("door.state")
+    assert all(body_error("door.state", b) is None for b in rig.events("door.state"))
 
 
 # --- cards, PINs, codes --------------------------------------------------------------------

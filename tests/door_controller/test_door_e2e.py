@@ -160,7 +160,9 @@ def test_card_pin_relay_contact_relock(make_rig: Callable[..., Rig]) -> None:
     rig.pump(lambda: rig.locked() and "door.closed" in rig.types())
 
     assert rig.types() == [
+        "door.state",  # at start
         "reader.online",
+        "door.state",  # the reader's first input report: the state of the world
         "access.granted",
         "booking.checked_in",
         "door.opened",
@@ -252,5 +254,6 @@ def test_a_fire_active_at_start_releases_as_the_reader_comes_up(
     levels[2] = active(normally)  # the fire panel calls for release before we start
     rig = make_rig(normally, tuple(levels))
     rig.pump(lambda: rig.board.state.get(1) is not None and not rig.locked())
-    assert rig.types() == ["reader.online", "door.fire_release"]
+    assert rig.types() == ["door.state", "reader.online", "door.fire_release"]
+    assert rig.bodies("door.state") == [{"door": "d1", "state": "locked"}]  # at start
     assert rig.daemon.core.doors["d1"].state.value == "fire_release"

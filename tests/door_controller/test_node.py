@@ -80,7 +80,30 @@ def rig(tmp_path: Path) -> Iterator[tuple[DoorNode, FakeClock, Replica]]:
 
 
 def _types(rep: Replica) -> list[str]:
-    return [e.type for e in pending_events(rep, limit=1000) if e.type != "reader.online"]
+    """The outbox's event types but the reader's and the door's reports of their state."""
+    quiet = ("reader.online", "door.state")
+    return [e.type for e in pending_events(rep, limit=1000) if e.type not in quiet]
+
+
+def _states(rep: Replica) -> list[dict[str, object]]:
+    return [e.body for e in pending_events(rep, limit=1000) if e.type == "door.state"]
+
+
+def test_the_door_state_reaches_the_outbox_at_start_and_when_the_world_is_known(rig: Rig) -> None:
+    """Started, then the reader's first input report: each puts the door's
+    state in the node database's outbox (central's fleet page shows it)."""
+    node, _, rep = rig
+    assert _states(rep) == [{"door": "d1", "state": "locked"}] * 2
+    node.feed(ReaderOffline("r1", "link lost"))
+    node.feed(ReaderOnline("r1"))
+    assert len(_states(rep)) == 2  # the world is not known yet
+    node.feed(InputChanged("r1", 0, False))  # the door was opened while the reader was away
+    assert len(_states(rep)) == 2  # the exit button is not reported yet
+    node.feed(InputChanged("r1", 1, False))
+    assert _states(rep)[2:] == []  # the report is whole; door.forced said it already
+    assert [e.body for e in pending_events(rep, limit=1000) if e.type == "door.forced"] == [
+        {"door": "d1", "state": "forced"}
+    ]
 
 
 Rig = tuple[DoorNode, FakeClock, Replica]

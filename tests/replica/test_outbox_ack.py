@@ -170,8 +170,8 @@ def test_unknown_types_and_non_json_bodies_write_nothing(replica: Replica, dump:
         append_event(replica, "door.opened", {}, datetime(2026, 5, 4, 10, 0))
     assert dump(replica) == before
     assert (
-        "walkin.created" in EVENT_TYPES and len(EVENT_TYPES) == 19
-    )  # door.fire_release, door.exit_request, booking.released
+        "walkin.created" in EVENT_TYPES and len(EVENT_TYPES) == 20
+    )  # door.fire_release, door.exit_request, door.state, booking.released
 
 
 @pytest.mark.parametrize("value", [{1, 2}, NOW, b"raw"], ids=["set", "datetime", "bytes"])

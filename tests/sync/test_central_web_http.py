@@ -301,3 +301,37 @@ def test_every_message_of_the_page_is_translated_to_swedish() -> None:
     catalogue = i18n.catalogue_ids("sv")
     missing = [m for m in ids if not catalogue.get(m)]
     assert len(ids) > 200 and missing == []
+
+
+def test_numbers_are_written_in_the_pages_language(site: tuple[Path, Path]) -> None:
+    """Swedish groups thousands with a no-break space ("1 234"), English is as it was."""
+    url, _ = site
+    with Store.open(url) as store, store.write():
+        through = store.execute(
+            "SELECT coalesce(max(through), 0) FROM event_streams WHERE node = ?", [NODE]
+        ).scalar()
+        store.execute(
+            "UPDATE node_state SET outbox_last = ? WHERE node = ?", [int(through) + 1234, NODE]
+        )
+    with client(site) as c:
+        login(c, "olle")
+        row = re.compile(r'<tr id="node-' + re.escape(NODE) + r'".*?</tr>', re.S)
+        sv = row.search(c.get("/").text)
+        assert sv is not None and '<td class="num">1\u00a0234</td>' in sv.group(0)
+        node = c.get(f"/nodes/{NODE}").text
+        assert "1\u00a0234 händelser" in node
+        c.cookies.set("lang", "en")
+        en = row.search(c.get("/").text)
+        assert en is not None and '<td class="num">1234</td>' in en.group(0)
+        assert "1234 events not acknowledged" in c.get(f"/nodes/{NODE}").text
+
+
+def test_alarm_times_are_iso_and_a_bad_one_is_said(web: TestClient) -> None:
+    login(web, "olle")
+    html = web.get("/alarms").text
+    assert html.count("(ÅÅÅÅ-MM-DD TT:MM)") == 2 and '<html lang="sv">' in html
+    ok = web.get("/alarms", params={"kind": "all", "from": "2020-01-01T00:00"})
+    assert ok.status_code == 200 and "Kontrollera" not in ok.text and "tr data-key" in ok.text
+    bad = web.get("/alarms", params={"kind": "all", "from": "01/02/2020 10:00"})
+    assert bad.status_code == 400 and "Kontrollera de här fälten: Från" in bad.text
+    assert "tr data-key" not in bad.text  # nothing shown as if it were filtered

@@ -79,6 +79,41 @@ def test_events_become_device_states_newest_wins_and_repeats_keep_since(store: S
     assert event_ts == T + 90
 
 
+def test_door_state_reports_fold_and_a_fire_relock_says_its_state(store: Store) -> None:
+    """A started node's door.state is the door's state before anything happens
+    at it; a body the wire rules refuse is skipped; the fire release's relock
+    (active false) folds to the state it names, not to "fire_release"."""
+    t1, t2, t3 = (NOW + timedelta(seconds=s) for s in (60, 70, 80))
+    store_events(
+        store, NODE, FACILITY, EPOCH,
+        [
+            event(4, "door.state", {"door": "door.side", "state": "locked"}, t1),
+            event(5, "door.state", {"door": "door.main", "state": "lockdown"}, t1),
+            event(6, "door.state", {"door": "door.back", "state": "ajar"}, t1),  # no such state
+            event(7, "door.state", {"door": "", "state": "locked"}, t1),  # no door
+            event(8, "door.state", {"state": "locked"}, t1),
+        ],
+        t1,
+    )  # fmt: skip
+    got = devices(store)
+    assert got[("door", "door.side")] == ("locked", "", T + 60)
+    assert got[("door", "door.main")] == ("lockdown", "", T + 60)
+    assert ("door", "door.back") not in got and ("door", "") not in got
+    fire = {"door": "door.side", "input": "reader:main-in:2"}
+    store_events(
+        store, NODE, FACILITY, EPOCH,
+        [event(9, "door.fire_release", {**fire, "active": True, "state": "fire_release"}, t2)],
+        t2,
+    )  # fmt: skip
+    assert devices(store)[("door", "door.side")] == ("fire_release", "", T + 70)
+    store_events(
+        store, NODE, FACILITY, EPOCH,
+        [event(10, "door.fire_release", {**fire, "active": False, "state": "locked"}, t3)],
+        t3,
+    )  # fmt: skip
+    assert devices(store)[("door", "door.side")] == ("locked", "", T + 80)
+
+
 def test_a_command_goes_queued_delivered_done_once(store: Store) -> None:
     ops = accounts.get(store, "olle")
     assert ops is not None

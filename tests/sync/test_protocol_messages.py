@@ -51,7 +51,7 @@ from sync.protocol import (
 )
 from sync.protocol.envelope import b64url_decode, canonical_json
 from sync.protocol.testing import private_key, ring
-from sync.protocol.wire import Op
+from sync.protocol.wire import DOOR_ID_MAX, DOOR_STATES, Op, body_error
 from sync.replica import (
     EVENT_TYPES,
     ChangeBatch,
@@ -622,3 +622,69 @@ def test_round_trip_of_generated_messages(msg: Message, node: str) -> None:
     wire = encode(msg, node, IAT)
     assert decode(wire) == msg
     assert decode(verify(sign(wire, "k", KEY_K), RING_K).claims) == msg
+
+
+# --- door.state bodies (sync/protocol/wire.py body_error) ------------------------------
+
+door_ids = st.text(min_size=1, max_size=DOOR_ID_MAX)
+
+
+@pytest.mark.parametrize("state", DOOR_STATES)
+def test_a_door_state_body_of_every_state_is_good(state: str, tmp_path: Path) -> None:
+    body = {"door": "door.main", "state": state}
+    assert body_error("door.state", body) is None
+    rep = Replica.open(tmp_path / "node.db")
+    try:
+        append_event(rep, "door.state", body, AT)
+        msg = Events(rep.state().epoch, tuple(pending_events(rep)))
+    finally:
+        rep.close()
+    assert decode(encode(msg, NODE, IAT)) == msg  # it travels like every other event
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"door": "door.main"}, "state must be one of"),
+        ({"door": "door.main", "state": "ajar"}, "state must be one of"),
+        ({"door": "door.main", "state": "LOCKED"}, "state must be one of"),
+        ({"door": "door.main", "state": ["locked"]}, "state must be one of"),
+        ({"state": "locked"}, "door must be a string"),
+        ({"door": "", "state": "locked"}, "door must be a string"),
+        ({"door": 7, "state": "locked"}, "door must be a string"),
+        ({"door": "d" * (DOOR_ID_MAX + 1), "state": "locked"}, "door must be a string"),
+        (["door.main", "locked"], "body must be an object"),
+    ],
+)
+def test_a_bad_door_state_body_is_named_and_never_recorded(
+    body: Any, says: str, tmp_path: Path
+) -> None:
+    error = body_error("door.state", body)
+    assert error is not None and says in error
+    rep = Replica.open(tmp_path / "node.db")
+    try:
+        if isinstance(body, dict):
+            with pytest.raises(ValueError, match=says):
+                append_event(rep, "door.state", body, AT)
+        assert pending_events(rep) == []
+    finally:
+        rep.close()
+
+
+@given(st.sampled_from(sorted(EVENT_TYPES)), json_values)
+def test_body_error_of_any_json_is_a_verdict_never_an_exception(type_: str, body: Any) -> None:
+    error = body_error(type_, body)
+    valid = (
+        isinstance(body, dict)
+        and isinstance(body.get("door"), str)
+        and 0 < len(body["door"]) <= DOOR_ID_MAX
+        and body.get("state") in DOOR_STATES
+    )
+    assert (error is None) == (type_ != "door.state" or valid)
+
+
+@given(door_ids, st.sampled_from(DOOR_STATES), st.dictionaries(st.text(max_size=5), json_leaf))
+def test_any_door_and_state_with_extra_fields_is_good(
+    door: str, state: str, extra: dict[str, Any]
+) -> None:
+    assert body_error("door.state", {**extra, "door": door, "state": state}) is None

@@ -8,7 +8,9 @@ and the web page (uvicorn on a free loopback port) over central's store. One
 headless Chromium from Debian's packages (chromium + chromium-driver),
 driven by Selenium, for the whole module.
 
-The browser: signs in; sees the node online with its reader; sees a "door
+The browser: signs in; sees the node online with its reader and its door
+locked, from the door controller's ``door.state`` at start, before anything
+happened at the door; sees a "door
 forced" alarm appear on the live alarm page when the door contact opens
 while the door is locked (through the simulated reader's input); sends an
 unlock, confirms it and watches it go to command.done; is refused the
@@ -54,6 +56,7 @@ NODE = "demo.node.n1"
 FAC = "kroksbackshallen"
 ROW = "#node-demo\\.node\\.n1"  # the fleet table's row of NODE (CSS escapes the dots)
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SWEDISH = Path("/usr/lib/chromium/locales/sv.pak")  # chromium-l10n: the browser's own Swedish
 USERS = {
     "olle": ("operator", "operator-password-1"),
     "vera": ("viewer", "viewer-password-1"),
@@ -104,6 +107,8 @@ def _need() -> None:
         pytest.skip("mosquitto is not installed (`make test` installs it)")
     if not (CHROMIUM.exists() and DRIVER.exists()):
         pytest.skip("chromium and chromium-driver are not installed (`make test` installs them)")
+    if not SWEDISH.exists():
+        pytest.skip("chromium-l10n is not installed (`make test` installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +174,13 @@ def browser() -> Iterator[WebDriver]:
     if os.geteuid() == 0:
         opts.add_argument("--no-sandbox")  # Chromium refuses to run as root otherwise
     opts.add_experimental_option("prefs", {"intl.accept_languages": "sv-SE,sv"})
-    driver = webdriver.Chrome(options=opts, service=Service(str(DRIVER)))
+    # A Swedish browser, as the municipality's staff run it: on Linux Chromium
+    # takes its own language (date fields, file pickers) from the environment,
+    # not from --lang, and needs its Swedish strings (chromium-l10n).
+    env = {**os.environ, "LANGUAGE": "sv_SE:sv", "LANG": "sv_SE.UTF-8"}
+    driver = webdriver.Chrome(options=opts, service=Service(str(DRIVER), env=env))
     try:
+        assert driver.execute_script("return navigator.language") == "sv-SE"
         yield driver
     finally:
         driver.quit()
@@ -242,9 +252,27 @@ def test_sign_in_and_see_the_node_online_with_its_reader(
     )
     assert "tillförlitlig" in text_of(b, row)  # the hello's clock: trusted
     assert b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sv"
+    wait_for(
+        lambda: "door.main: låst" in text_of(b, row),
+        "the freshly started node's door shown locked on the fleet page (door.state)",
+        alive=[system.central.gateway, system.node.link, system.door],
+    )
+    with Store.open(system.central.store) as store:
+        door_events = {
+            str(t) for (t,) in store.execute(
+                "SELECT DISTINCT type FROM events WHERE node = ? AND type LIKE 'door.%'", [NODE]
+            )
+        }  # fmt: skip
+    assert door_events == {"door.state"}  # nothing happened at the door: its state came alone
     shot(b, system, "fleet")
     b.get(system.web.url + "facilities/kroksbackshallen")
     assert "Dagens bokningar" in b.page_source
+    main = [
+        r.text
+        for r in b.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=h-doors] tbody tr")
+        if "(door.main)" in r.text
+    ]  # the demo's door.gym is on no node's config: it stays "ej rapporterat"
+    assert len(main) == 1 and "låst" in main[0] and "ej rapporterat" not in main[0], main
     shot(b, system, "facility")
 
 

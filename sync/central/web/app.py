@@ -7,6 +7,9 @@ Rules this module guarantees:
 - Templates autoescape every value: names, titles and event bodies from the
   store are text on the page, never markup.
 - The pages themselves are guarded by pages.py's ``page``.
+- A request body is at most ``BODY_MAX_BYTES``, but for the claims file
+  upload (``UPLOAD_PATHS``): a claims file of ``UPLOAD_MAX_BYTES`` and its
+  form. A larger body is refused (413) before it is read.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,9 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sync.protocol.timeutil import zone
 
 from . import accounts, i18n, labels
-from .pages import HERE, Web
+from .pages import HERE, UPLOAD_MAX_BYTES, Web
 from .routes import routes
 from .settings import Stores, WebSettings
+
+BODY_MAX_BYTES = 256 * 1024
+UPLOAD_PATHS = frozenset({"/reports/claims"})
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -119,10 +126,25 @@ def create_app(
         *routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=all_routes, lifespan=lifespan, max_body_size=256 * 1024)
+    app = Starlette(routes=all_routes, lifespan=lifespan)
     app.state.web = web
+    app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+class BodyLimits:
+    """The request body limits of the module rules, by path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.small = RequestBodyLimitMiddleware(app, max_body_size=BODY_MAX_BYTES)
+        self.large = RequestBodyLimitMiddleware(
+            app, max_body_size=UPLOAD_MAX_BYTES + BODY_MAX_BYTES
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        upload = scope["type"] == "http" and scope.get("path") in UPLOAD_PATHS
+        await (self.large if upload else self.small)(scope, receive, send)
 
 
 __all__ = ["create_app"]

@@ -12,6 +12,7 @@ Rules this module guarantees:
   tests).
 - The markup is the one the template wrote before (same columns, classes,
   ids and words), so the page, its script and its tests did not change.
+- Counts are written in the page's language (``numbers``: "1 234" in Swedish).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _iso(ts: int) -> str:
 
 def rows_html(rows: Sequence[NodeRow], w: Mapping[str, Any], ago: Callable[[int], str]) -> Markup:
     """The ``<tr>`` of every row (module rules); ``w`` the page's translated words."""
+    num: Callable[[int], str] = w["count"]  # numbers.Numbers.count of the page's language
     doors: Mapping[str, str] = w["doors"]
     door_class: Mapping[str, str] = w["door_class"]
     problems: Mapping[str, str] = w["problems"]
@@ -50,8 +52,8 @@ def rows_html(rows: Sequence[NodeRow], w: Mapping[str, Any], ago: Callable[[int]
             add(f"<td>{w['never']}</td>")
         else:
             add(f'<td><time datetime="{_iso(r.last_heard)}">{e(ago(r.last_heard))}</time></td>')
-        add(f'<td class="num">{r.lag}</td>')
-        add(f'<td class="num">{"–" if r.backlog is None else r.backlog}</td>')
+        add(f'<td class="num">{num(r.lag)}</td>')
+        add(f'<td class="num">{"–" if r.backlog is None else num(r.backlog)}</td>')
         if r.clock_trusted is None:
             add(f'<td><span class="muted">{w["unknown"]}</span></td>')
         elif r.clock_trusted:
@@ -59,7 +61,7 @@ def rows_html(rows: Sequence[NodeRow], w: Mapping[str, Any], ago: Callable[[int]
         else:
             add(f'<td><span class="badge bad">{w["untrusted"]}</span></td>')
         if r.readers:
-            cell = f"{r.readers_online} / {len(r.readers)}"
+            cell = f"{num(r.readers_online)} / {num(len(r.readers))}"
             for d in r.readers:
                 if d.state != "online":
                     cell += f' <span class="badge bad">{e(d.id)} {w["reader_offline"]}</span>'

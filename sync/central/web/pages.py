@@ -32,12 +32,15 @@ from ..store import Store, StoreError
 from . import accounts, i18n, sessions
 from .accounts import Account, Role
 from .i18n import N_
+from .numbers import numbers
 from .sessions import Session
 from .settings import Stores, WebSettings
+from .uploads import Uploads
 
 HERE = i18n.HERE
 MAX_FORM_FIELDS = 40
 MAX_FIELD_BYTES = 16 * 1024
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # a claims file, as the command line takes it
 
 
 @dataclass(slots=True)
@@ -49,6 +52,7 @@ class Web:
     env: jinja2.Environment
     hasher: PasswordHasher
     clock: Callable[[], float] = time.time
+    uploads: Uploads = field(default_factory=lambda: Uploads(max_file=UPLOAD_MAX_BYTES))
 
 
 @dataclass(slots=True)
@@ -79,7 +83,10 @@ class Ctx:
 
     def render(self, name: str, code: int = 200, **context: Any) -> Response:
         tpl = self.web.env.get_template(name)
-        html = tpl.render(ctx=self, _=self.t.gettext, ngettext=self.t.ngettext, **context)
+        html = tpl.render(
+            ctx=self, _=self.t.gettext, ngettext=self.t.ngettext, num=numbers(self.lang),
+            **context,
+        )  # fmt: skip
         return self._finish(HTMLResponse(html, status_code=code))
 
     def redirect(self, url: str) -> Response:
@@ -100,14 +107,14 @@ class Ctx:
         """How long ago ``ts`` was, in words."""
         if ts is None:
             return self._(N_("never"))
-        d = max(0, self.now - ts)
+        d, n = max(0, self.now - ts), numbers(self.lang).count
         if d < 90:
-            return self._(N_("%(n)s s ago")) % {"n": d}
+            return self._(N_("%(n)s s ago")) % {"n": n(d)}
         if d < 90 * 60:
-            return self._(N_("%(n)s min ago")) % {"n": d // 60}
+            return self._(N_("%(n)s min ago")) % {"n": n(d // 60)}
         if d < 48 * 3600:
-            return self._(N_("%(n)s h ago")) % {"n": d // 3600}
-        return self._(N_("%(n)s days ago")) % {"n": d // 86400}
+            return self._(N_("%(n)s h ago")) % {"n": n(d // 3600)}
+        return self._(N_("%(n)s days ago")) % {"n": n(d // 86400)}
 
     def url(self, path: str, **query: object) -> str:
         q = {k: v for k, v in query.items() if v not in (None, "")}
@@ -142,6 +149,7 @@ def page(
             form: dict[str, str] = {}
             files: dict[str, bytes] = {}
             if request.method == "POST":
+                raw = None
                 try:
                     raw = await request.form(
                         max_files=1 if upload else 0,
@@ -157,7 +165,9 @@ def page(
                                 raise ValueError("file too large")
                 except Exception:  # a malformed or oversized body: refused, nothing read
                     return Response("bad form", status_code=400)
-                await raw.close()
+                finally:
+                    if raw is not None:
+                        await raw.close()  # an upload spooled to a temporary file
             web: Web = request.app.state.web
             return await run_in_threadpool(_run, web, request, form, fn, role, csrf, files)
 

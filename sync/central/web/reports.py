@@ -40,11 +40,11 @@ from ..reports import data as report_data
 from ..reports.usage import FacilityUsage, Minutes, UsageReport
 from ..reports.words import word
 from ..store import Store
+from .numbers import Numbers, numbers
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 MAX_DAYS = 400  # a season, or a whole year with room to spare
 MAX_ROWS = 500
-CLAIMS_MAX_BYTES = 192 * 1024  # under the app's body limit (256 KiB); a season of claims is ~20 KiB
 TITLES = {"usage": "usage", "no-shows": "noshows", "attendance": "attendance", "claims": "claims"}
 
 
@@ -219,6 +219,9 @@ def _heading(lang: str, col: str) -> str:
 
 
 def _value(lang: str, col: str, value: Any) -> str:
+    if col in _NUMERIC and isinstance(value, int | float) and not isinstance(value, bool):
+        n = numbers(lang)
+        return n.count(value) if isinstance(value, int) else n.dec(value, 1)
     text = "" if value is None else str(value)
     if col == "kind" and text in ("no_show", "released"):
         return word(lang, text)
@@ -270,22 +273,15 @@ class View:
     note: str = ""
 
 
-def _h(minutes: int) -> str:
-    return f"{minutes / 60:.1f}"
+def _h(n: Numbers, minutes: int) -> str:
+    """Hours with one decimal, as the page's language writes them ("1,5" in Swedish)."""
+    return n.dec(minutes / 60, 1)
 
 
-def _minutes_row(label: str, m: Minutes) -> list[str]:
-    pct = f"{round(100 * m.used / m.booked)}\u00a0%" if m.booked else "–"
-    return [
-        label,
-        _h(m.booked),
-        _h(m.used),
-        pct,
-        _h(m.not_entered),
-        _h(m.no_show),
-        _h(m.pending),
-        _h(m.walkin),
-    ]
+def _minutes_row(n: Numbers, label: str, m: Minutes) -> list[str]:
+    hours = (m.booked, m.used, m.not_entered, m.no_show, m.pending, m.walkin)
+    booked, used, *rest = (_h(n, x) for x in hours)
+    return [label, booked, used, n.pct(m.used, m.booked), *rest]
 
 
 def _usage_facility(lang: str, u: FacilityUsage) -> UsageFacility:
@@ -294,12 +290,13 @@ def _usage_facility(lang: str, u: FacilityUsage) -> UsageFacility:
 
     heads = [w("resource"), w("booked_h"), w("used_h"), w("used_pct"), w("not_entered_h")]
     heads += [w("no_show_h"), w("pending_h"), w("walkin_h")]
+    n = numbers(lang)
     body = [
-        _minutes_row(u.facility.resource_name(rid), m)
+        _minutes_row(n, u.facility.resource_name(rid), m)
         for rid, m in u.resources.items()
         if m.booked or m.walkin
     ]
-    body.append(_minutes_row(w("total"), u.total))
+    body.append(_minutes_row(n, w("total"), u.total))
     caption = "Timmar per lokal" if lang == "sv" else "Hours per resource"
     summary = Table(caption, heads, [False] + [True] * 7, body, len(body))
     days = w("days").split()
@@ -309,7 +306,7 @@ def _usage_facility(lang: str, u: FacilityUsage) -> UsageFacility:
         cells = [days[d]]
         for h in hours:
             b, used = u.heat_booked[d][h], u.heat_used[d][h]
-            cells.append(f"{_h(b)} ({round(100 * used / b)}\u00a0%)" if b else "–")
+            cells.append(f"{_h(n, b)} ({n.pct(used, b)})" if b else "–")
         grid_rows.append(cells)
     grid = Table(
         f"{w('heat_title')} – {u.facility.name}",

@@ -20,6 +20,7 @@ from ..nodes import node_facility
 from . import alarms, commands, fleet, fleet_rows, labels, routes_admin, routes_reports
 from .accounts import Role
 from .i18n import N_
+from .numbers import numbers
 from .pages import Ctx, page
 
 
@@ -64,6 +65,7 @@ def _fleet_words(ctx: Ctx) -> dict[str, object]:
             else "ok" for k in labels.DOOR_STATES
         },
         "problems": {k: _(v) for k, v in labels.PROBLEMS.items()},
+        "count": numbers(ctx.lang).count,
     }  # fmt: skip
 
 
@@ -135,6 +137,13 @@ def alarms_page(ctx: Ctx) -> Response:
     if kind not in alarms.FILTERS:
         kind = "alarms"
     start, end = _when(ctx, q.get("from")), _when(ctx, q.get("to"))
+    bad = [
+        ctx._(word)
+        for key, word, got in (("from", N_("From"), start), ("to", N_("Until"), end))
+        if q.get(key) and got is None
+    ]  # a date that is no ISO date: said, not dropped from the filter in silence
+    if bad:
+        start = end = None
     entries = alarms.feed(ctx.store, facility=facility, kind=kind, start=start, end=end)
     names = fleet.facility_names(ctx.store)
     live = ctx.url(
@@ -143,8 +152,9 @@ def alarms_page(ctx: Ctx) -> Response:
     )  # fmt: skip
     name = "_alarm_rows.html" if _fragment(ctx) else "alarms.html"
     return ctx.render(
-        name, entries=entries, names=names, facility=facility, kind=kind,
-        start=q.get("from") or "", end=q.get("to") or "", live=live,
+        name, 400 if bad else 200, entries=[] if bad else entries, names=names,
+        facility=facility, kind=kind, start=q.get("from") or "", end=q.get("to") or "",
+        live=live, problems=bad,
     )  # fmt: skip
 
 

@@ -8,8 +8,12 @@ Rules this module guarantees (with ``reports`` and ``sync.central.reports``, iss
   facility's heatmap image. ``GET /reports/file`` is the CSV or PDF,
   ``GET /reports/heatmap.png`` one facility's heatmap.
 - The claims check needs the association's claims file: ``POST /reports/claims``
-  (CSRF, one file of at most ``CLAIMS_MAX_BYTES``) shows it checked, and its
-  downloads post the same file's text again (``POST /reports/claims/file``).
+  (CSRF, one file of at most ``UPLOAD_MAX_BYTES``, 10 MiB as the command line
+  takes) shows it checked and keeps it for the session (``uploads``: in
+  memory, 30 minutes, a few per session); the page carries only its random
+  token, and its downloads (``POST /reports/claims/file``) and a new view
+  name that token. A token that is not this session's, has expired or was
+  never given is refused (400, "upload the file again") and writes nothing.
 - A request ``reports.ask`` refuses, a claims file with problems, or a report
   issue 16's code refuses (``ReportError``) is answered 400 with the reasons
   and writes nothing; nothing but the store is read.
@@ -32,8 +36,8 @@ from ..reports.words import word
 from . import guard, reports
 from .accounts import Role
 from .i18n import N_
-from .pages import Ctx, page
-from .reports import CLAIMS_MAX_BYTES, FORMATS, Ask, Refused
+from .pages import UPLOAD_MAX_BYTES, Ctx, page
+from .reports import FORMATS, Ask, Refused
 
 FIELD_WORDS = {
     "kind": N_("Report"),
@@ -66,7 +70,7 @@ def _form(ctx: Ctx, fields: dict[str, str], **extra: Any) -> dict[str, Any]:
         "failed": "",
         "view": None,
         "ask": None,
-        "claims_text": "",
+        "claims_token": "",
         **extra,
     }
 
@@ -113,17 +117,35 @@ def reports_page(ctx: Ctx) -> Response:
     return _show(ctx, fields, None)
 
 
-@page(Role.GRANTS, upload=CLAIMS_MAX_BYTES)
+def _kept(ctx: Ctx, fields: dict[str, str]) -> tuple[bytes | None, str]:
+    """The claims file this request names: uploaded now (then kept), or kept
+    before under the form's ``claims_token``; and its token."""
+    assert ctx.session is not None  # page(Role.GRANTS)
+    token = fields.pop("claims_token", "")
+    data = ctx.files.get("claims")
+    if data:
+        return data, ctx.web.uploads.put(ctx.session.id_hash, data, ctx.now)
+    return ctx.web.uploads.get(ctx.session.id_hash, token, ctx.now), token
+
+
+def _gone(ctx: Ctx, fields: dict[str, str]) -> Response:
+    why = ctx._(
+        N_("The claims file is no longer kept (it is kept for 30 minutes). Upload it again.")
+    )
+    return ctx.render("reports.html", 400, **_form(ctx, fields, failed=why))
+
+
+@page(Role.GRANTS, upload=UPLOAD_MAX_BYTES)
 def claims_page(ctx: Ctx) -> Response:
     fields = {**_fields(ctx), "kind": "claims"}
-    data = ctx.files.get("claims") or fields.pop("claims_text", "").encode("utf-8")
-    fields.pop("claims_text", None)
+    named = bool(fields.get("claims_token"))
+    data, token = _kept(ctx, fields)
     if not data:
-        return _refused(ctx, fields, ["claims"])
-    return _show(ctx, fields, data)
+        return _gone(ctx, fields) if named else _refused(ctx, fields, ["claims"])
+    return _show(ctx, fields, data, token)
 
 
-def _show(ctx: Ctx, fields: dict[str, str], claims: bytes | None) -> Response:
+def _show(ctx: Ctx, fields: dict[str, str], claims: bytes | None, token: str = "") -> Response:
     offer = reports.choices(ctx.store)
     try:
         a = reports.ask(fields, offer)
@@ -136,8 +158,7 @@ def _show(ctx: Ctx, fields: dict[str, str], claims: bytes | None) -> Response:
         return ctx.render("reports.html", 400, **_form(ctx, fields, failed=str(exc)))
     _audit(ctx, "report_viewed", a)
     shown = reports.view(report, a.kind, ctx.lang, offer.facilities)
-    text = (claims or b"").decode("utf-8", "replace")
-    return ctx.render("reports.html", **_form(ctx, fields, ask=a, view=shown, claims_text=text))
+    return ctx.render("reports.html", **_form(ctx, fields, ask=a, view=shown, claims_token=token))
 
 
 def _file(ctx: Ctx, fields: dict[str, str], claims: bytes | None) -> Response:
@@ -170,11 +191,13 @@ def report_file(ctx: Ctx) -> Response:
     return _file(ctx, fields, None)
 
 
-@page(Role.GRANTS, upload=CLAIMS_MAX_BYTES)
+@page(Role.GRANTS)
 def claims_file(ctx: Ctx) -> Response:
     fields = {**_fields(ctx), "kind": "claims"}
-    text = fields.pop("claims_text", "")
-    return _file(ctx, fields, text.encode("utf-8"))
+    data, _token = _kept(ctx, fields)  # no file comes here (page: no upload)
+    if data is None:
+        return _gone(ctx, fields)
+    return _file(ctx, fields, data)
 
 
 @page(Role.GRANTS)
