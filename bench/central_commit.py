@@ -32,6 +32,7 @@ docs/benchmarks.md ("Central at fleet scale") chose group commit over a pool.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -57,6 +58,11 @@ from tests.support.pgserver import PostgresServer
 
 FAC = "fac1"
 Messages = list[tuple[str, bytes]]
+
+
+def load() -> str:
+    """The machine's 1, 5 and 15 minute load averages (others' work shows here)."""
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def p99(values: list[float]) -> float:
@@ -118,7 +124,7 @@ def run_pool(k: int, make: Callable[[], Central]) -> Callable[[Central, Messages
 
 def bench_engine(url: str, args: argparse.Namespace) -> dict[str, float]:
     pool = 9 if url.startswith("postgresql") else 1
-    store = open_store(url, **({"max_size": pool} if pool > 1 else {}))
+    store = open_store(url, max_size=pool) if pool > 1 else open_store(url)
     site = Site()
     signer = Signer("central-1", private_key("central"))
     now = int(time.time())
@@ -186,9 +192,11 @@ def main() -> None:
         args.nodes, args.rounds, args.batches, args.pools = 60, 1, [64], [4]
     print(f"{args.nodes} nodes, {args.events} events a message; median of {args.rounds} rounds")
     print("\n== PostgreSQL (fsync on, synchronous_commit on)")
+    print(f"load average at its start: {load()}")
     with PostgresServer(fast=False, settings={"max_connections": "40"}) as server:
         pg = bench_engine(server.create_database("central"), args)
     print("\n== SQLite (WAL, synchronous=FULL)")
+    print(f"load average at its start: {load()}")
     with tempfile.TemporaryDirectory() as d:
         bench_engine(str(Path(d) / "central.db"), args)
     best = max((v, k) for k, v in pg.items() if k != "one")

@@ -18,7 +18,7 @@ from sync.replica.clock import SystemClock
 from sync.replica.refusal import open_or_exit
 
 from .display import DEFAULT_DIAGONAL_IN, Display
-from .services import KioskSettings, ReaderPlace, Services
+from .services import KioskSettings, ReaderPlace, Services, corrupt_tally
 from .speech import EspeakSpeaker
 
 BUSY_TIMEOUT_S = 2.0  # a write waits this long for the door controller's lock, then says "busy"
@@ -99,9 +99,13 @@ def run_kiosk(args: argparse.Namespace) -> int:
         headset_device=settings.headset_device,
         volume=settings.volume,
     )
-    svc = Services(rep, SystemClock(), speaker, settings, cfg.node_id, cfg.facility_id, key)
+    tally = corrupt_tally(cfg.database, kiosk.id)  # the link watches it (docs/kiosk.md)
+    svc = Services(
+        rep, SystemClock(), speaker, settings, cfg.node_id, cfg.facility_id, key, corrupt=tally
+    )
     try:
         KioskApp(KioskModel(svc)).run()
     finally:
+        tally.close()
         rep.close()
     return 0

@@ -33,6 +33,12 @@ Rules this module guarantees:
   poll (``take_message``, which answers ``command.done``): a public one is
   shown on every screen and spoken once, a caretaker's in the caretaker view.
   Both stay for the rest of the facility day or until a newer one.
+- A stored record that does not decode (``ReplicaCorrupt``) never ends the
+  kiosk: it is reported (``Services.corrupt``, watched by the link, which
+  asks central for a snapshot). A poll that meets one keeps the screen it
+  had and reads again at the next change of data or minute; an action that
+  meets one shows the "try again" notice; at start, Today shows no bookings
+  (``unreadable_today``) until a poll reads them.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from enum import Enum
 from firmware_config.runtime import Notifier
 from sync.replica import (
     KioskMessage,
+    ReplicaCorrupt,
     Resource,
     beat,
     day_bounds,
@@ -66,7 +73,7 @@ from .identity import IdentifyFailed, Identity, identify
 from .leader import LeaderFlow
 from .services import Services
 from .timing import Phase, TimeLimit
-from .today import TodayView, build_today
+from .today import TodayView, build_today, unreadable_today
 from .walkin import W, WalkinFlow
 
 BEAT_S = 5.0
@@ -120,8 +127,15 @@ class KioskModel:
         self.warning = False
         self.shown_rejections: set[str] = set()  # booking ids, this kiosk run
         self.last_tap = last_kiosk_tap_id(svc.rep)
-        self._mark = self._data_mark()
-        self.today: TodayView = self._build_today()
+        self._mark: tuple[object, ...] | None = self._data_mark()
+        try:
+            self.today: TodayView = self._build_today()
+        except ReplicaCorrupt as exc:
+            self.corrupt(exc)
+            self._mark = None  # read again at the first poll
+            self.today = unreadable_today(
+                svc.rep, svc.clock.now(), clock_trusted=svc.clock.trusted()
+            )
         self.spoken: list[str] = []  # what was said, newest last (tests, the speech log)
         self._last_said = ""
         self._countdown = -1  # the idle warning's seconds last shown
@@ -131,7 +145,10 @@ class KioskModel:
         self.notifier = Notifier()
         self.messages: dict[str, KioskMessage] = {}
         self._message_day: datetime | None = None
-        self.load_messages()
+        try:
+            self.load_messages()
+        except ReplicaCorrupt as exc:
+            self.corrupt(exc)
         self.svc.speaker.set_volume(VOLUMES[self.prefs.volume])
 
     # --- language, preferences, speech -------------------------------------------
@@ -384,6 +401,15 @@ class KioskModel:
                 if left != self._countdown:
                     self._countdown = left
                     changed = True  # the warning's number is redrawn every second
+        try:
+            return self._poll_data() or changed
+        except ReplicaCorrupt as exc:
+            self.corrupt(exc)
+            return changed
+
+    def _poll_data(self) -> bool:
+        """New data, the minute turning, messages and taps (``tick``)."""
+        changed = False
         mark = self._data_mark()
         now = self.svc.clock.now()
         minute = now.astimezone(self.today.now.tzinfo).replace(second=0, microsecond=0)
@@ -400,6 +426,11 @@ class KioskModel:
             self.on_tap(tap.digest)
             changed = True
         return changed
+
+    def corrupt(self, exc: ReplicaCorrupt) -> None:
+        """A stored record that does not decode: reported (module rules)."""
+        if self.svc.corrupt is not None:
+            self.svc.corrupt.met(exc, self.svc.clock.now())
 
     # --- taps and identification ------------------------------------------------------
 
@@ -523,6 +554,10 @@ class KioskModel:
         self.touch()
         try:
             action()
+        except ReplicaCorrupt as exc:
+            self.corrupt(exc)
+            self._notify(Notice("db_busy"), self.screen)
+            return
         except sqlite3.OperationalError:
             self._notify(Notice("db_busy"), self.screen)
             return

@@ -6,6 +6,10 @@ Rules this module guarantees:
 - ``Services`` is built once at the edge (``kiosk.main``) or in a test and
   handed to the model and to every screen; nothing in the kiosk calls
   ``App.get_running_app()`` for state (ARCHITECTURE.md point 9).
+- A stored record the kiosk meets that does not decode (``ReplicaCorrupt``)
+  is told to ``corrupt`` (the node's ``CorruptTally``, ``corrupt_tally``),
+  whose health file the sync link watches to ask central for a snapshot
+  (docs/kiosk.md, "Corrupt records"); ``None`` in tests that need no file.
 - No service holds a raw card number, PIN, visitor code or phone number longer
   than one call: the credential key turns them into keyed digests at once.
 """
@@ -15,11 +19,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from sync.replica import Replica
+from sync.replica.door_health import CorruptTally
 
 from .display import Display
+
+
+class CorruptReport(Protocol):
+    """Where the kiosk reports a stored record that does not decode."""
+
+    def met(self, problem: Exception | str, at: datetime) -> None: ...
+
+
+def corrupt_tally(database: str | Path, kiosk_id: str) -> CorruptTally:
+    """The kiosk ``kiosk_id``'s report, in its health file beside ``database``
+    (process ``kiosk-<id>``, the name the link watches)."""
+    return CorruptTally(database, f"kiosk-{kiosk_id}")
 
 
 class Clock(Protocol):
@@ -105,3 +123,4 @@ class Services:
     node_id: str
     facility_id: str
     credential_key: bytes
+    corrupt: CorruptReport | None = None

@@ -175,6 +175,15 @@ def banner_text(tr: Translator, health: Health) -> str | None:
     _ = tr._
     if health.level == "never":
         return WARN + " " + _("Not yet in contact with the booking system: no bookings to show.")
+    if health.level == "unreadable":
+        return (
+            WARN
+            + " "
+            + _(
+                "The bookings cannot be read just now: "
+                "they are being fetched again from the booking system."
+            )
+        )
     if health.age is None or health.level == "ok":
         return None
     age = age_text(tr, health.age)

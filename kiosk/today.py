@@ -31,11 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
+from firmware_config.vocabulary import DEFAULT_TZ
 from sync.replica import (
     Booking,
     Lease,
     Replica,
+    ReplicaCorrupt,
     Resource,
     ScheduleEntry,
     Slot,
@@ -65,7 +68,7 @@ def round_down(at: datetime, step: timedelta = ROUND) -> datetime:
 class Health:
     """How far the node's data can be trusted (the banner)."""
 
-    level: str  # "ok", "offline", "stale", "never"
+    level: str  # "ok", "offline", "stale", "never", "unreadable" (a record does not decode)
     age: timedelta | None  # since the last verified head
 
     @property
@@ -314,3 +317,20 @@ def build_today(rep: Replica, node: str, now: datetime, *, clock_trusted: bool =
         end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     end = min(end, day_end.astimezone(tz))
     return TodayView(name, day, local_now, tuple(ordered), health, (start, end), clock_trusted)
+
+
+def unreadable_today(rep: Replica, now: datetime, *, clock_trusted: bool = True) -> TodayView:
+    """Today when its data does not decode (``ReplicaCorrupt``) at the kiosk's
+    start: no rows, and the banner that the bookings are being fetched again
+    (the kiosk has reported it; the link asks central for a snapshot that
+    mends it, and the poll after that reads the data again)."""
+    try:
+        tz = rep.tz
+    except ReplicaCorrupt:
+        tz = ZoneInfo(DEFAULT_TZ)
+    local_now = now.astimezone(tz)
+    day = local_day(now, tz)
+    start = local_now.replace(minute=0, second=0, microsecond=0)
+    return TodayView(
+        "", day, local_now, (), Health("unreadable", None), (start, start + MIN_SPAN), clock_trusted
+    )

@@ -47,8 +47,10 @@ Rules this module guarantees:
   applied them finds the head current and asks nothing more.
 - ``tick``: heads for nodes whose facility moved (a mutation in any process)
   or whose head is ``head_resign_s`` old, with the missing changes pushed to
-  online nodes (``heads_chunk`` nodes per transaction); queued commands; and,
-  at their intervals, lease renewal and pruning.
+  online nodes, claimed ``heads_chunk`` nodes at a time and each chunk
+  published before the next is claimed (``tick_parts``), so that gateways
+  ticking together share a fan-out; queued commands; and, at their
+  intervals, lease renewal and pruning.
 - Commands are delivered at least once: one is ``sent`` only when the link
   reports the broker's acknowledgement of its publication (``published``);
   until then, any gateway hands it out again after ``command_resend_s``
@@ -62,7 +64,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -95,6 +97,7 @@ from . import events as ev
 from .db import Store
 from .evidence import retention
 from .evidence.settings import Evidence
+from .outage import StoreOutage
 
 log = logging.getLogger("hallvakt.central")
 
@@ -127,6 +130,12 @@ class NotRecorded(Exception):
     the broker delivers it again (module rules)."""
 
 
+class StoreUnreachable(NotRecorded):
+    """The store failed at a connection level before anything of the batch was
+    written (its senders' keys could not be read): logged once per outage
+    (``StoreOutage``), not per redelivery."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One received message of a batch, gated: ``res`` is ``check``'s verdict and
@@ -154,6 +163,7 @@ class Central:
         self._pruned_at: int | None = None
         self._heads_due = False
         self._awaiting: dict[bytes, tuple[str, int, int]] = {}  # command -> node, seq, taken
+        self.outage = StoreOutage(log)
 
     def keys(self, node: str) -> dict[str, Ed25519PublicKey]:
         return nodes.node_keys(self.store, node)
@@ -206,7 +216,14 @@ class Central:
         for topic, _ in messages:
             with contextlib.suppress(TopicError):
                 senders.add(parse_topic(topic)[0])
-        known = nodes.registry(self.store, senders)
+        try:
+            known = nodes.registry(self.store, senders)
+        except Exception as exc:
+            if not self.store.transaction_failed(exc):
+                raise
+            self.outage.failed(exc, f"reading the keys of a batch of {len(messages)}")
+            raise StoreUnreachable(repr(exc)) from exc
+        self.outage.ok()
         items = []
         for topic, payload in messages:
             res = check(
@@ -435,17 +452,28 @@ class Central:
     # --- periodic work -------------------------------------------------------------
 
     def heads(self, now: int) -> list[Outgoing]:
-        """Heads that are due (module rules), each claimed by this gateway only;
-        an online node behind the new head also gets the changes it lacks at
-        once, before its head, without waiting for its cursor (it applies a
-        batch whose base is its ``applied_rev``; the in-flight rule keeps this
-        from repeating)."""
-        claimed = nodes.claim_heads(self.store, now, self.settings.head_resign_s)
-        out: list[Outgoing] = []
+        """Every head that is due now, with the changes pushed (``heads_parts``)."""
+        return [o for part in self.heads_parts(now) for o in part]
+
+    def heads_parts(self, now: int) -> Iterator[list[Outgoing]]:
+        """Heads that are due (module rules), claimed ``heads_chunk`` nodes at a
+        time, each chunk by this gateway only; an online node behind the new
+        head also gets the changes it lacks at once, before its head, without
+        waiting for its cursor (it applies a batch whose base is its
+        ``applied_rev``; the in-flight rule keeps this from repeating). One
+        list per chunk, to publish before the next is claimed: the first nodes
+        get their changes while later ones are decided, and another gateway
+        ticking meanwhile claims the next chunks (a fan-out is shared)."""
         step = self.settings.heads_chunk
-        for i in range(0, len(claimed), step):
-            out += self._push(claimed[i : i + step], now)
-        return out
+        seen: set[str] = set()
+        while True:
+            claimed = nodes.claim_heads(self.store, now, self.settings.head_resign_s, step)
+            fresh = [c for c in claimed if c[0] not in seen]  # a head due again at once: later
+            if fresh:
+                seen.update(n for n, _ in fresh)
+                yield self._push(fresh, now)
+            if len(fresh) < step:
+                return
 
     def _push(self, chunk: list[tuple[str, cl.Revs]], now: int) -> list[Outgoing]:
         """Heads for ``chunk`` (sorted by node), with the changes its online nodes
@@ -500,6 +528,11 @@ class Central:
 
     def tick(self, now: int) -> list[Outgoing]:
         """Periodic work; call about once a second."""
+        return [o for part in self.tick_parts(now) for o in part]
+
+    def tick_parts(self, now: int) -> Iterator[list[Outgoing]]:
+        """``tick`` in parts, each to publish before the next is decided (heads
+        a chunk at a time, then commands)."""
         s = self.settings
         at = from_ts(now)
         if self._renewed_at is None or now - self._renewed_at >= s.renew_every_s:
@@ -515,4 +548,5 @@ class Central:
             nodes.prune_dropped(self.store, at, s.dropped_keep_days)
             for facility, n in retention.prune(self.store, at, s.evidence).items():
                 log.info("evidence of %s past retention: %d sessions deleted", facility, n)
-        return self.heads(now) + self.commands(now)
+        yield from self.heads_parts(now)
+        yield self.commands(now)

@@ -64,7 +64,7 @@ from sync.protocol import Outgoing, central_subscriptions
 from sync.protocol.timeutil import from_ts
 
 from . import nodes
-from .gateway import Central, NotRecorded
+from .gateway import Central, NotRecorded, StoreUnreachable
 
 log = logging.getLogger("hallvakt.central.link")
 
@@ -426,7 +426,9 @@ class Link:
 
     def _not_recorded(self, batch: list[_Received], exc: Exception) -> None:
         self.central.stats["not_recorded"] += len(batch)
-        log.error("the store took nothing of %d messages (%s): not acknowledged", len(batch), exc)
+        if not isinstance(exc, StoreUnreachable):  # logged once an outage (StoreOutage)
+            n = len(batch)
+            log.error("the store took nothing of %d messages (%s): not acknowledged", n, exc)
         self._unrecorded = True
 
     def _quarantine(self, batch: list[_Received], exc: Exception, now: int) -> bool:
@@ -449,16 +451,31 @@ class Link:
         return True
 
     def _tick(self, client: paho.Client) -> None:
-        t0 = time.monotonic()
-        out = self._guarded(self.central.tick)
-        t1 = time.monotonic()
-        self._publish(client, out)
-        if len(out) >= 100:  # a fan-out: how long deciding and publishing took
+        """The periodic work, each part published as soon as it is decided
+        (``Central.tick_parts``: a fan-out's heads a chunk at a time)."""
+        decided = handed = 0.0
+        count = 0
+        t = time.monotonic()
+        try:
+            for part in self.central.tick_parts(int(self.clock())):
+                t1 = time.monotonic()
+                self._publish(client, part)
+                t2 = time.monotonic()
+                decided, handed, count = decided + t1 - t, handed + t2 - t1, count + len(part)
+                t = t2
+        except Exception as exc:  # a bug or a database error must not stop the gateway
+            if self.central.store.transaction_failed(exc):  # unreachable: once an outage
+                self.central.outage.failed(exc, "the periodic work")
+            else:
+                log.exception("error in the periodic work")
+        else:
+            self.central.outage.ok()
+        if count >= 100:  # a fan-out: how long deciding and publishing took
             log.info(
                 "tick: %d messages decided in %.3f s, handed to the broker in %.3f s",
-                len(out),
-                t1 - t0,
-                time.monotonic() - t1,
+                count,
+                decided,
+                handed,
             )
         now = time.monotonic()
         if now - self._reported >= REPORT_EVERY_S:

@@ -369,10 +369,14 @@ def prune_dropped(store: Store, now: datetime, keep_days: int) -> int:
 # --- heads ---------------------------------------------------------------------
 
 
-def claim_heads(store: Store, iat: int, resign_s: int) -> list[tuple[str, Revs]]:
+def claim_heads(
+    store: Store, iat: int, resign_s: int, limit: int | None = None
+) -> list[tuple[str, Revs]]:
     """Nodes whose retained head must be (re)published: their facility moved on
-    since the last one, or it was signed ``resign_s`` or more ago. Records the
-    new head as published in the same write."""
+    since the last one, or it was signed ``resign_s`` or more ago; at most
+    ``limit`` of them (the first by node id), the rest left for the next
+    claim, by this caller or another gateway. Records the new head as
+    published in the same write, so each head is claimed once."""
     with store.write():
         store.lock("job", "heads")  # one claimer at a time: each head is claimed once
         rows = store.execute(
@@ -382,8 +386,8 @@ def claim_heads(store: Store, iat: int, resign_s: int) -> list[tuple[str, Revs]]
             " WHERE s.head_iat IS NULL OR s.head_iat <= ?"
             " OR s.head_rev IS DISTINCT FROM coalesce(f.rev, 0)"
             " OR s.head_oldest_rev IS DISTINCT FROM coalesce(f.oldest_rev, 0)"
-            " ORDER BY n.node",
-            [iat - resign_s],
+            " ORDER BY n.node" + ("" if limit is None else " LIMIT ?"),
+            [iat - resign_s] + ([] if limit is None else [limit]),
         ).fetchall()
         store.executemany(
             "UPDATE node_state SET head_rev = ?, head_oldest_rev = ?, head_iat = ? WHERE node = ?",

@@ -20,8 +20,8 @@ what it returns. Rules:
   for it. A damaged file ends the link with one line and exit 78; a corrupt
   record asks central for a snapshot. Staging tables a killed snapshot left
   are tidied at start.
-- A corrupt record the door controller met at decision time reaches the link
-  through the door's health file (``DoorCorruptWatch``, read every
+- A corrupt record the door controller or a kiosk met reaches the link
+  through their health files (``doorwatch.CorruptWatch``, read every
   ``STATS_EVERY_S``): the link asks for a snapshot, unless one is already
   asked for, at most once per ``doorwatch.HOLD_S``.
 - A database error in a turn (``ReplicaBusy``, ``ReplicaFull``,
@@ -72,7 +72,7 @@ from sync.replica.refusal import EX_CONFIG, advice, open_or_exit
 from .backoff import Backoff
 from .clock import LinkClock
 from .core import LinkCore, LinkSettings
-from .doorwatch import DoorCorruptWatch
+from .doorwatch import CorruptWatch, watched
 from .events import (
     AckInbound,
     Connected,
@@ -200,7 +200,7 @@ class LinkRunner:
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
         watch: IntegrityWatch | None = None,
-        door: DoorCorruptWatch | None = None,
+        door: CorruptWatch | None = None,
     ) -> None:
         self.core, self.transport, self.clock, self.status = core, transport, clock, status
         self.watch, self.door = watch, door
@@ -295,10 +295,10 @@ class LinkRunner:
             self._report(at)
 
     def _door_found(self, at: Moment) -> None:
-        """A corrupt record the door controller met: ask for a snapshot (once)."""
+        """A corrupt record the door controller or a kiosk met: ask for a snapshot (once)."""
         found = None if self.door is None else self.door.poll(at.mono)
         if found is not None and not self.core.down.want_snapshot:
-            self._feed_outputs(self.core.replica_corrupt(f"the door controller met: {found}", at))
+            self._feed_outputs(self.core.replica_corrupt(found, at))
 
     def _report(self, at: Moment) -> None:
         stats = self.core.stats(at)
@@ -426,7 +426,7 @@ def run(
             StatusFile(status_path(cfg)),
             stop=stop,
             watch=IntegrityWatch(str(cfg.database), cfg.timezone, stop),
-            door=DoorCorruptWatch(cfg.database),
+            door=CorruptWatch(cfg.database, watched(k.id for k in cfg.kiosks)),
         )
         runner.run()
     return runner.exit_status

@@ -21,6 +21,10 @@ Rules this module guarantees:
   with the last one's ``corrupt_detail``: the sync link watches it
   (``corrupt_signal``) and asks central for a snapshot that repairs the row
   (docs/sync.md, "Self-repair"). A file without them reads as 0 and "".
+- Another node process that reads the replica (the kiosk) reports the corrupt
+  records it meets the same way, in a health file of its own
+  (``health_path(database, process)``, written by ``CorruptTally``: no
+  faults, only the count), so the link's one watch serves every process.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import logging
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +42,10 @@ from typing import Any
 
 SIZE = 4096
 FRESH_S = 30.0
+DOOR = "door"  # the door controller's health file's process name
+_PROCESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+log = logging.getLogger("hallvakt.replica")
 
 
 class FaultKind(enum.StrEnum):
@@ -105,9 +115,13 @@ class DoorHealth:
         )
 
 
-def health_path(database: str | Path) -> Path:
-    """Where the door's health file for the database at ``database`` lives."""
-    return Path(f"{database}-door-health")
+def health_path(database: str | Path, process: str = DOOR) -> Path:
+    """Where the health file of ``process`` (the door controller's unless
+    named: ``kiosk-foyer``) for the database at ``database`` lives; raises
+    ``ValueError`` for a name that is not a plain local id."""
+    if not _PROCESS.fullmatch(process):
+        raise ValueError(f"not a process name: {process!r}")
+    return Path(f"{database}-{process}-health")
 
 
 class HealthFile:
@@ -142,11 +156,12 @@ class HealthFile:
             self._fd = -1
 
 
-def read_door_health(database: str | Path) -> DoorHealth | None:
-    """What the door controller last wrote, or None (no file, or unreadable)."""
+def read_door_health(database: str | Path, process: str = DOOR) -> DoorHealth | None:
+    """What the door controller (or ``process``) last wrote, or None (no
+    file, or unreadable)."""
     for _ in range(2):  # a write may be under way: read once more
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            text = health_path(database).read_bytes().strip()
+            text = health_path(database, process).read_bytes().strip()
             return DoorHealth.from_json(json.loads(text))
     return None
 
@@ -166,10 +181,45 @@ def door_faults(database: str | Path, now: datetime) -> tuple[DoorFault, ...]:
     return () if health is None else health.faults
 
 
-def corrupt_signal(database: str | Path) -> tuple[int, int, str] | None:
-    """(pid, corrupt_found, corrupt_detail) of the door controller's health file
-    for ``database``, whatever its age; None without a readable file."""
-    health = read_door_health(database)
+def corrupt_signal(database: str | Path, process: str = DOOR) -> tuple[int, int, str] | None:
+    """(pid, corrupt_found, corrupt_detail) of the door controller's (or
+    ``process``'s) health file for ``database``, whatever its age; None
+    without a readable file."""
+    health = read_door_health(database, process)
     if health is None:
         return None
     return health.pid, health.corrupt_found, health.corrupt_detail
+
+
+class CorruptTally:
+    """A node process other than the door controller (the kiosk) counting the
+    corrupt records it met (``ReplicaCorrupt``) in its own health file, the
+    door's format with no faults (module rules). Never raises: a file that
+    cannot be made or written is logged and the process goes on."""
+
+    def __init__(self, database: str | Path, process: str) -> None:
+        self.count, self.detail = 0, ""
+        self._file: HealthFile | None = None
+        try:
+            self._file = HealthFile(health_path(database, process))
+        except (OSError, ValueError) as exc:
+            log.error("corrupt records met cannot be reported: %s", exc)
+
+    def met(self, problem: Exception | str, at: datetime) -> None:
+        """One more corrupt record met, at ``at``; ``problem`` says which."""
+        self.count, self.detail = self.count + 1, str(problem)
+        log.error("a stored record does not decode (%d so far): %s", self.count, self.detail)
+        if self._file is None:
+            return
+        health = DoorHealth(
+            os.getpid(), at, (), corrupt_found=self.count, corrupt_detail=self.detail
+        )
+        try:
+            self._file.write(health)
+        except OSError as exc:
+            log.error("corrupt records met cannot be reported: %s", exc)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

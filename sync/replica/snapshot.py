@@ -5,15 +5,21 @@ held the write lock for as long as it took to write every record (22 s for
 656k records), and every door event and walk-in waited behind it. Here:
 
 Rules this module guarantees:
-- A part's rows are made (records re-encoded) before the write lock is taken;
-  then one short transaction writes them into staging tables (``snap_<table>``,
-  made from the live tables' own SQL, so their columns and indexes are the live
-  ones) together with the part's ``snapshot_parts`` row. One part is in memory
-  at a time; nothing staged is read back. Staging and tidying commit with
+- A part's records are written into staging tables (``snap_<table>``, made
+  from the live tables' own SQL, so their columns and indexes are the live
+  ones) in transactions that each hold the write lock about
+  ``STAGE_BUDGET_S``, commit included (``_Pace`` learns how many records fit
+  from the ones before); the last of a part writes its ``snapshot_parts``
+  row ``complete``. Each transaction's rows (the records re-encoded) are
+  made just before it takes the lock: the door and the kiosk take the lock
+  in that gap (their writers ask for it every millisecond,
+  ``sqlite.take_write_lock``). One part is in memory at a time; nothing
+  staged is read back. Staging and tidying commit with
   ``synchronous=NORMAL`` (no fsync each: a power cut loses at most the last
-  ones, whole); the swap commits with ``FULL``.
+  ones, whole); the swap commits with ``FULL`` (``snapshot_tidy``).
 - A part already staged counts once. A record that two parts both hold raises
-  ``BatchError`` for the later part, which stages nothing.
+  ``BatchError`` for the later part, which stages nothing (what its earlier
+  transactions staged is taken out again).
 - When the last part of a ``rev`` is in, one transaction adds the walk-ins
   central has not given a verdict on (and that the snapshot lacks), gives each
   live table and index the b-tree of its staging twin and the twin the live
@@ -44,8 +50,6 @@ import re
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,16 +59,24 @@ from sync.protocol.wire import BatchError, SnapshotPart
 
 from .apply import ApplyOutcome
 from .errors import ReplicaConflict, ReplicaCorrupt, ReplicaFailure
+from .snapshot_tidy import (
+    STAGE,
+    StagedSnapshot,
+    checkpoint,
+    relaxed,
+    staged_snapshot,
+    staging_tables,
+    tidy,
+)
 from .store import REPLACED, TABLES, Replica, Row, booking_span, insert_sql, record_rows
+
+__all__ = ["STAGE", "StagedSnapshot", "stage_snapshot", "staged_snapshot", "tidy"]
 
 log = logging.getLogger("hallvakt.replica")
 
-STAGE = "snap_"
-TIDY_BUDGET_S = 0.03  # the lock held by one tidy transaction, roughly
-TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
-CHUNK_RECORDS = 200  # records one staging transaction writes
-CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
-LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
+STAGE_BUDGET_S = 0.02  # the lock held by one staging transaction, its commit too
+STAGE_FIRST_RECORDS = 200  # what the first staging transaction writes
+STAGE_MAX_RECORDS = 4_000  # however quick the last ones were
 _NAME = r'(?:"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+)'
 _CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_NAME}", re.IGNORECASE)
 _CREATE_INDEX = re.compile(
@@ -74,63 +86,43 @@ _AUTOINDEX = "sqlite_autoindex_"
 
 
 @dataclass(frozen=True, slots=True)
-class StagedSnapshot:
-    """A snapshot being received: ``have`` of the ``parts`` parts of ``rev`` are
-    stored (``stage_snapshot`` applies them all when the last one arrives)."""
-
-    rev: int
-    have: int
-    parts: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Chunk:
-    """The rows of up to ``CHUNK_RECORDS`` records of a part, made before the
-    lock is taken: what one staging transaction writes."""
+    """The rows of the records one staging transaction writes, made just
+    before it takes the lock."""
 
     rows: dict[str, list[Row]]
     ids: dict[str, list[str]]  # entity -> ids, in order
     span: int  # the longest booking among them (seconds)
 
 
-def _prepare(rev: int, records: tuple[Record, ...]) -> list[_Chunk]:
-    """A part's rows in chunks; ``BatchError`` for a record it holds twice."""
+def _check_unique(rev: int, records: tuple[Record, ...]) -> None:
+    """``BatchError`` for a record a part holds twice."""
     seen: set[tuple[str, str]] = set()
-    chunks: list[_Chunk] = []
-    for start in range(0, max(len(records), 1), CHUNK_RECORDS):
-        rows: dict[str, list[Row]] = defaultdict(list)
-        ids: dict[str, list[str]] = defaultdict(list)
-        span = 0
-        for rec in records[start : start + CHUNK_RECORDS]:
-            key = (rec.ENTITY, rec.id)
-            if key in seen:
-                raise BatchError(f"snapshot rev {rev}: {rec.ENTITY} {rec.id!r} appears twice")
-            seen.add(key)
-            ids[rec.ENTITY].append(rec.id)
-            for table, trows in record_rows(rec).items():
-                rows[table].extend(trows)
-            if isinstance(rec, Booking):
-                span = max(span, booking_span(rec))
-        chunks.append(_Chunk(dict(rows), dict(ids), span))
-    return chunks
+    for rec in records:
+        key = (rec.ENTITY, rec.id)
+        if key in seen:
+            raise BatchError(f"snapshot rev {rev}: {rec.ENTITY} {rec.id!r} appears twice")
+        seen.add(key)
 
 
-def staged_snapshot(rep: Replica) -> StagedSnapshot | None:
-    """The snapshot whose parts are staged now, if any (one ``rev`` at a time)."""
-    row = rep.conn.execute(
-        "SELECT rev, sum(coalesce(json_extract(body, '$.complete'), 1)), max(parts)"
-        " FROM snapshot_parts GROUP BY rev ORDER BY rev DESC LIMIT 1"
-    ).fetchone()
-    return None if row is None else StagedSnapshot(int(row[0]), int(row[1]), int(row[2]))
+def _ids(records: tuple[Record, ...]) -> dict[str, list[str]]:
+    ids: dict[str, list[str]] = defaultdict(list)
+    for rec in records:
+        ids[rec.ENTITY].append(rec.id)
+    return ids
 
 
-def _staging_tables(rep: Replica) -> list[str]:
-    """Tables named ``snap_*``: being staged, or leftovers (module rules)."""
-    rows = rep.conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
-        [len(STAGE), STAGE],
-    ).fetchall()
-    return sorted(str(r[0]) for r in rows)
+def _rows(records: tuple[Record, ...]) -> _Chunk:
+    """The rows that store ``records`` (``record_rows``), by table."""
+    rows: dict[str, list[Row]] = defaultdict(list)
+    span = 0
+    for rec in records:
+        for table, trows in record_rows(rec).items():
+            rows[table].extend(trows)
+        if isinstance(rec, Booking):
+            _, _, s, e, *_ = rows["bookings"][-1]
+            span = max(span, e - s)
+    return _Chunk(dict(rows), _ids(records), span)
 
 
 def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutcome:
@@ -140,7 +132,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     snapshot being staged). Raises ``BatchError`` (nothing staged) for a part
     that disagrees with the staged ones.
     """
-    prepared = _prepare(part.rev, part.records)
+    _check_unique(part.rev, part.records)
     staged = staged_snapshot(rep)
     if part.rev < rep.state().applied_rev or (staged is not None and part.rev < staged.rev):
         return ApplyOutcome.DUPLICATE
@@ -153,7 +145,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         staged = None
     if staged is None:
         tidy(rep)
-    elif not _staging_tables(rep):
+    elif not staging_tables(rep):
         _adopt_legacy_parts(rep, part.rev)
     with rep.write():
         if part.rev < rep.state().applied_rev:
@@ -164,7 +156,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         ).fetchone()
         if other is not None:
             raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
-    _stage_part(rep, part, prepared)
+    _stage_part(rep, part)
     # Every part in (this one, or a part delivered again after a process died
     # before the swap): the swap, durable (synchronous=FULL), on its own.
     with rep.write():
@@ -176,107 +168,107 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     return ApplyOutcome.APPLIED
 
 
-@contextmanager
-def _relaxed(rep: Replica) -> Iterator[None]:
-    """One staging or tidying transaction's settings (module rules):
-    ``synchronous=NORMAL``, no fsync at each commit (a power cut may lose the
-    last of them, whole: parts come again, leftovers are tidied again; never
-    anything a later FULL commit synced); a 64 MiB page cache (at 656k
-    records the indexes outgrow the default 2 MiB and every insert read
-    pages back); and the log checkpointed here every few, passively, so that
-    it does not reach the 1,000 pages at which the next committer, maybe the
-    door, would have to checkpoint it inside its own commit."""
-    conn = rep.conn
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    try:
-        yield
-    finally:
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA wal_autocheckpoint = 1000")
-    _checkpoint(rep)
-
-
-def _checkpoint(rep: Replica) -> None:
-    """Now and then, copy the log into the database without waiting for anyone
-    (PASSIVE). Each checkpoint syncs the database file: after every staging
-    transaction they cost more than the staging; so the interval adapts to
-    keep the log near ``LOG_FRAMES``, under the 1,000 pages at which another
-    process's commit (the door's) would have to checkpoint it itself."""
-    n, every = _since_checkpoint.get(rep, (0, 1))
-    n += 1
-    if n < every or rep.conn.in_transaction:
-        _since_checkpoint[rep] = (n, every)
-        return
-    busy, frames, _ = rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    per = max(1.0, frames / n)  # frames one transaction adds
-    _since_checkpoint[rep] = (0, max(1, min(16, int(LOG_FRAMES / per))))
-    log.debug("checkpoint: %d frames after %d transactions (busy %d)", frames, n, busy)
-
-
-_since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
-
-
-def _stage_part(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
-    """Write a part's chunks, one transaction each; its ``snapshot_parts`` row
-    says ``complete`` with the last. A part a stopped process left incomplete
-    is written again over itself (``OR REPLACE``); a record an earlier part
-    staged raises ``BatchError`` and this part's chunks are taken out again."""
+def _stage_part(rep: Replica, part: SnapshotPart) -> None:
+    """Write a part's records, as many in one transaction as ``_Pace`` says
+    take about ``STAGE_BUDGET_S``, their rows made just before (module rules);
+    its ``snapshot_parts`` row says ``complete`` with the last. A part a
+    stopped process left incomplete is written again over itself (``OR
+    REPLACE``); a record an earlier part staged raises ``BatchError`` and
+    what this part staged is taken out again."""
     row = rep.conn.execute(
         "SELECT body FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part]
     ).fetchone()
     if row is not None and json.loads(row[0]).get("complete", 1):
         return  # delivered again: counted once
-    again = row is not None
-    span = records = 0
-    for i, chunk in enumerate(chunks):
-        span = max(span, chunk.span)
-        records += sum(map(len, chunk.ids.values()))
-        last = i == len(chunks) - 1
-        with _relaxed(rep), rep.write():
-            if not _staging_tables(rep):
-                _create_stage(rep)
+    verb = "INSERT OR REPLACE" if row is not None else "INSERT"
+    pace = _paces.setdefault(rep, _Pace())
+    records, span, done = part.records, 0, 0
+    created = bool(staging_tables(rep))
+    with relaxed(rep):
+        while done < len(records) or not done:
+            chunk = _rows(records[done : done + pace.want()])  # the others' turn at the lock
             try:
-                for table, rows in chunk.rows.items():
-                    verb = "INSERT OR REPLACE" if again else "INSERT"
-                    rep.conn.executemany(
-                        insert_sql(table, STAGE + table).replace("INSERT", verb, 1), rows
+                with rep.write():
+                    t0 = time.monotonic()
+                    if not created:
+                        _create_stage(rep)
+                    for table, rows in chunk.rows.items():
+                        try:
+                            rep.conn.executemany(insert_sql(table, STAGE + table, verb), rows)
+                        except ReplicaConflict:
+                            raise _Twice(_which_twice(rep, part.rev, chunk.ids)) from None
+                    n = sum(map(len, chunk.ids.values()))
+                    span = max(span, chunk.span)
+                    last = int(done + n >= len(records))
+                    body = {"complete": last, "max_booking_s": span, "records": done + n}
+                    rep.conn.execute(
+                        "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
+                        [part.rev, part.part, part.parts, json.dumps(body)],
                     )
-            except ReplicaConflict:
-                problem = _which_twice(rep, part.rev, chunk)
-                _unstage(rep, part, chunks[:i])
-                raise BatchError(problem) from None
-            body = json.dumps({"complete": int(last), "max_booking_s": span, "records": records})
-            rep.conn.execute(
-                "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
-                [part.rev, part.part, part.parts, body],
-            )
+                took = time.monotonic() - t0  # with the commit: it writes the pages
+            except _Twice as exc:  # this transaction rolled back; the earlier ones:
+                with rep.write():
+                    _unstage(rep, part, _ids(records[:done]))
+                raise BatchError(str(exc)) from None
+            created = True
+            done += max(n, 1)
+            pace.note(n, took)
+            checkpoint(rep)
 
 
-def _unstage(rep: Replica, part: SnapshotPart, chunks: list[_Chunk]) -> None:
-    """Take out what ``chunks`` of ``part`` staged (inside a write)."""
+class _Twice(Exception):
+    """A record of this part was staged by an earlier one (the text says which)."""
+
+
+class _Pace:
+    """How many records one staging transaction writes in about
+    ``STAGE_BUDGET_S`` (the lock's hold), learnt from the ones before (time
+    per record over the last few, counting each transaction's own cost too);
+    never more than twice the last count, nor ``STAGE_MAX_RECORDS``."""
+
+    def __init__(self) -> None:
+        self.records, self.seconds = float(STAGE_FIRST_RECORDS), STAGE_BUDGET_S
+        self.last = STAGE_FIRST_RECORDS
+
+    def want(self) -> int:
+        fit = int(STAGE_BUDGET_S * self.records / self.seconds)
+        self.last = max(STAGE_FIRST_RECORDS // 4, min(fit, 2 * self.last, STAGE_MAX_RECORDS))
+        return self.last
+
+    def note(self, records: int, took: float) -> None:
+        self.records = 0.7 * self.records + records
+        self.seconds = 0.7 * self.seconds + max(took, 1e-4)
+
+
+_paces: weakref.WeakKeyDictionary[Replica, _Pace] = weakref.WeakKeyDictionary()
+
+
+def _unstage(rep: Replica, part: SnapshotPart, ids: dict[str, list[str]]) -> None:
+    """Take out what ``part`` staged: the records ``ids`` (inside a write)."""
     derived = {"door": ("door_resources", "door_id"), "holder": ("holder_members", "holder_id")}
     derived["booking"] = ("booking_resources", "booking_id")
-    for chunk in chunks:
-        for entity, ids in chunk.ids.items():
-            marks = ", ".join("?" * len(ids))
-            rep.conn.execute(f"DELETE FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks})", ids)
+    for entity, all_ids in ids.items():
+        for i in range(0, len(all_ids), 500):
+            some = all_ids[i : i + 500]
+            marks = ", ".join("?" * len(some))
+            rep.conn.execute(f"DELETE FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks})", some)
             if entity in derived:
                 table, col = derived[entity]
-                rep.conn.execute(f"DELETE FROM {STAGE}{table} WHERE {col} IN ({marks})", ids)
+                rep.conn.execute(f"DELETE FROM {STAGE}{table} WHERE {col} IN ({marks})", some)
     rep.conn.execute("DELETE FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part])
 
 
-def _which_twice(rep: Replica, rev: int, chunk: _Chunk) -> str:
-    """Name a record of ``chunk`` that an earlier part staged already."""
-    for entity, ids in chunk.ids.items():  # at most CHUNK_RECORDS ids
-        marks = ", ".join("?" * len(ids))
-        row = rep.conn.execute(
-            f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1", ids
-        ).fetchone()
-        if row is not None:
-            return f"snapshot rev {rev}: {entity} {row[0]!r} appears twice"
+def _which_twice(rep: Replica, rev: int, ids: dict[str, list[str]]) -> str:
+    """Name a record of ``ids`` that an earlier part staged already."""
+    for entity, some in ids.items():
+        for i in range(0, len(some), 500):
+            marks = ", ".join("?" * len(some[i : i + 500]))
+            row = rep.conn.execute(
+                f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1",
+                some[i : i + 500],
+            ).fetchone()
+            if row is not None:
+                return f"snapshot rev {rev}: {entity} {row[0]!r} appears twice"
     return f"snapshot rev {rev}: a record appears twice"
 
 
@@ -360,7 +352,7 @@ def _twins(rep: Replica) -> list[tuple[str, str]]:
 
 def _stage_matches(rep: Replica) -> bool:
     """Whether staging tables, if any, are still twins of the live ones."""
-    if not _staging_tables(rep):
+    if not staging_tables(rep):
         return True
     try:
         _twins(rep)
@@ -419,86 +411,7 @@ def _adopt_legacy_parts(rep: Replica, rev: int) -> None:
     for part, parts, body in rows:
         try:
             records = tuple(parse_record(e, d) for e, d in json.loads(body))
-            _stage_part(rep, SnapshotPart(rev, part, parts, records), _prepare(rev, records))
+            _check_unique(rev, records)
+            _stage_part(rep, SnapshotPart(rev, part, parts, records))
         except (ValueError, TypeError, BatchError) as exc:
             log.warning("a staged part %d of rev %d from before is dropped: %s", part, rev, exc)
-
-
-def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
-    """Empty and drop leftover staging tables (no parts staged): their indexes
-    first, then their rows a key range at a time (each transaction about
-    ``budget_s`` long), then the tables. Returns the transactions it took."""
-    if staged_snapshot(rep) is not None:
-        return 0  # staging is under way: those tables are not leftovers
-    done = 0
-    with _relaxed(rep), _fast_delete(rep):
-        for table in _staging_tables(rep):
-            for (index,) in rep.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-                " AND sql IS NOT NULL",
-                [table],
-            ).fetchall():
-                with rep.write():
-                    rep.conn.execute(f'DROP INDEX IF EXISTS "{index}"')
-                _checkpoint(rep)
-                done += 1
-            done += _empty(rep, table, budget_s)
-            with rep.write():
-                rep.conn.execute(f"DROP TABLE IF EXISTS {table}")
-            _checkpoint(rep)
-            done += 1
-    return done
-
-
-@contextmanager
-def _fast_delete(rep: Replica) -> Iterator[None]:
-    """``secure_delete=FAST`` while leftovers are dropped: with ``ON`` (Debian's
-    default) every freed page is zeroed and written again, which made dropping
-    one 3,000-page index hold the lock for 340 ms. The freed pages keep their
-    old bytes until reused (the next staging reuses them); rows deleted by
-    central's changes are still zeroed (docs/replica.md)."""
-    before = int(rep.conn.execute("PRAGMA secure_delete").fetchone()[0])
-    rep.conn.execute("PRAGMA secure_delete = FAST")
-    try:
-        yield
-    finally:
-        rep.conn.execute(f"PRAGMA secure_delete = {before}")
-
-
-def _key(rep: Replica, table: str) -> str:
-    """The columns to delete ``table``'s rows by: rowid, or the primary key of
-    a WITHOUT ROWID table."""
-    without_rowid = rep.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ? AND sql LIKE '%WITHOUT ROWID%'", [table]
-    ).fetchone()
-    if not without_rowid:
-        return "rowid"
-    cols = sorted(
-        (int(r[5]), str(r[1])) for r in rep.conn.execute(f"PRAGMA table_info({table})") if r[5]
-    )
-    return ", ".join(c for _, c in cols)
-
-
-def _empty(rep: Replica, table: str, budget_s: float) -> int:
-    """Delete ``table``'s rows from its first key on, a key range per
-    transaction (whole leaf pages at a time), sized to take about ``budget_s``."""
-    key = _key(rep, table)
-    chunk, done = 200, 0
-    while True:
-        t0 = time.monotonic()
-        with rep.write():
-            bound = rep.conn.execute(
-                f"SELECT {key} FROM {table} ORDER BY {key} LIMIT 1 OFFSET ?", [chunk - 1]
-            ).fetchone()
-            if bound is None:
-                rep.conn.execute(f"DELETE FROM {table}")
-            else:
-                marks = ", ".join("?" * len(bound))
-                rep.conn.execute(f"DELETE FROM {table} WHERE ({key}) <= ({marks})", list(bound))
-        took = time.monotonic() - t0
-        _checkpoint(rep)
-        done += 1
-        if bound is None:
-            return done
-        # Aim at the budget: grow (at most 2x) when quick, shrink when slow.
-        chunk = max(50, min(chunk * 2, TIDY_MAX_ROWS, int(chunk * budget_s / max(took, 1e-4))))

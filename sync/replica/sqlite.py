@@ -10,11 +10,18 @@ Rules this module guarantees:
 - ``Transactional.write()`` takes the write lock up front (``BEGIN
   IMMEDIATE``): a writer waits for the lock instead of failing on a lock
   upgrade. Nested calls join the outer transaction as a savepoint.
+- A writer that finds the lock taken asks again every millisecond (every
+  ``LOCK_POLL_LATE_S`` once it has waited ``LOCK_POLL_FAST_S``), up to the
+  connection's busy timeout (``take_write_lock``). SQLite's own busy handler
+  sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between tries, so
+  a writer that arrives while a snapshot stages its short transactions slept
+  through the gaps between them and waited up to 1.4 s (docs/replica.md).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +32,34 @@ from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_S = 15.0
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+LOCK_POLL_S = 0.001  # how often a waiting writer asks for the lock at first
+LOCK_POLL_FAST_S = 0.5  # ... for this long; then every LOCK_POLL_LATE_S
+LOCK_POLL_LATE_S = 0.01
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def take_write_lock(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, asking again every ``LOCK_POLL_S`` while another
+    connection holds the lock (module rules) until the connection's busy
+    timeout has passed; then the busy error ``BEGIN IMMEDIATE`` raises."""
+    timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - t0
+                code = getattr(exc, "sqlite_errorcode", None)
+                if not isinstance(code, int) or code & 0xFF not in _BUSY:
+                    raise
+                if waited * 1000 >= timeout_ms:
+                    raise
+            time.sleep(LOCK_POLL_S if waited < LOCK_POLL_FAST_S else LOCK_POLL_LATE_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
 
 
 def open_database(
@@ -125,7 +160,7 @@ class Transactional:
                 with self._savepoint():
                     yield self
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            take_write_lock(self.conn)
             try:
                 yield self
             except BaseException:

@@ -87,12 +87,12 @@ _COLUMNS = {
 }
 
 
-def insert_sql(table: str, into: str | None = None) -> str:
-    """The INSERT of ``record_rows``' rows of ``table`` (into ``into``, a
-    staging copy of it, if given)."""
+def insert_sql(table: str, into: str | None = None, verb: str = "INSERT") -> str:
+    """The INSERT (or ``verb``: ``INSERT OR REPLACE``) of ``record_rows``' rows
+    of ``table`` (into ``into``, a staging copy of it, if given)."""
     cols = _COLUMNS[table]
     marks = ", ".join("?" * (cols.count(",") + 1))
-    return f"INSERT INTO {into or table} ({cols}) VALUES ({marks})"
+    return f"{verb} INTO {into or table} ({cols}) VALUES ({marks})"
 
 
 INSERTS = {t: insert_sql(t) for t in _COLUMNS}

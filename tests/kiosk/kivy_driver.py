@@ -27,6 +27,9 @@ slow frame on a loaded machine delays a step and never reorders it.
 - ``["fresh"]``: central's head verified at the fake time (the data is fresh);
 - ``["door_fault", KIND, DETAIL]``: the door controller reports a database
   fault in its health file (``sync.replica.door_health``).
+
+With ``"report_corrupt": true`` the kiosk reports corrupt records it meets in
+its health file, as ``hallvakt kiosk`` does (``kiosk.services.corrupt_tally``).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ from kivy.tests.common import UnitTestTouch  # noqa: E402
 
 from door_controller.testing import FakeClock  # noqa: E402
 from kiosk.model import KioskModel  # noqa: E402
-from kiosk.services import KioskSettings, ReaderPlace, Services  # noqa: E402
+from kiosk.services import KioskSettings, ReaderPlace, Services, corrupt_tally  # noqa: E402
 from kiosk.testing import RecordingSpeaker  # noqa: E402
 from kiosk.ui.app import KioskApp  # noqa: E402
 from kiosk.ui.theme import MIN_TARGET_MM  # noqa: E402
@@ -83,8 +86,10 @@ settings = KioskSettings(
     readers={r: ReaderPlace(*p) for r, p in SPEC.get("readers", {}).items()},
 )  # fmt: skip
 speaker = RecordingSpeaker(has_headset=SPEC.get("headset", False))
+tally = corrupt_tally(SPEC["db"], SPEC["kiosk"]) if SPEC.get("report_corrupt") else None
 svc = Services(
     rep, clock, speaker, settings, SPEC["node"], SPEC["facility"], bytes.fromhex(SPEC["key"]),
+    corrupt=tally,
 )  # fmt: skip
 model = KioskModel(svc)
 app = KioskApp(model, DISPLAY, poll_s=0.05)

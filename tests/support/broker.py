@@ -5,10 +5,11 @@ plain TCP on loopback, production's limits. Tests also need production's TLS
 listener and a crash, so this module extends it:
 
 - ``TlsListener``: a TLS listener on loopback that requires client
-  certificates, takes the certificate CN as the MQTT user name
-  (``use_identity_as_username``) and the user name as the client id
-  (``use_username_as_clientid``), as deploy/mosquitto/production.conf does: a
-  client can only ever hold the session named after its own certificate.
+  certificates (and refuses those on its ``crlfile``, if given), takes the
+  certificate CN as the MQTT user name (``use_identity_as_username``) and
+  the user name as the client id (``use_username_as_clientid``), as
+  deploy/mosquitto/production.conf does: a client can only ever hold the
+  session named after its own certificate.
 - ``BrokerConfig``: the demo's config plus an optional ``tls`` listener, whose
   lines ``render`` writes after the others (absolute paths, real ports).
 - ``PrivateBroker``: the demo's broker plus ``tls_address`` (a TLS port of 0 is
@@ -77,9 +78,13 @@ class TlsListener:
     # (deploy/mosquitto/README.md, "Client ids").
     use_username_as_clientid: bool = True
     tls_version: str = "tlsv1.2"  # the minimum version in Mosquitto 2.0
+    # The client CA's revocation list (PEM), as production.conf's commented
+    # ``crlfile``: Mosquitto refuses the handshake of a revoked certificate.
+    crlfile: Path | None = None
 
     def lines(self) -> list[str]:
         """Its mosquitto.conf lines; raises ``ValueError`` as ``render`` does."""
+        crl = [] if self.crlfile is None else [f"crlfile {conf_path(self.crlfile, 'tls.crlfile')}"]
         return [
             f"listener {conf_port(self.port, 'tls.port')} {self.host}",
             f"cafile {conf_path(self.cafile, 'tls.cafile')}",
@@ -89,6 +94,7 @@ class TlsListener:
             f"use_identity_as_username {str(self.use_identity_as_username).lower()}",
             f"use_username_as_clientid {str(self.use_username_as_clientid).lower()}",
             f"tls_version {self.tls_version}",
+            *crl,
         ]
 
 
@@ -131,6 +137,7 @@ class PrivateBroker(demo.PrivateBroker):
             cafile=path(tls.cafile),
             certfile=path(tls.certfile),
             keyfile=path(tls.keyfile),
+            crlfile=None if tls.crlfile is None else path(tls.crlfile),
             port=tls.port or free_port(tls.host),
         )
         return replace(resolved, tls=tls)  # type: ignore[call-arg]

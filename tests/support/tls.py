@@ -11,6 +11,10 @@ Guarantees:
   PROTOCOL.md §2 makes the node id. trustme's leaves serve both ends
   (clientAuth and serverAuth) and are valid from 2000 to 3000, so clock skew
   between test processes never matters.
+- ``crl(revoked)`` writes the CA's certificate revocation list (PEM, signed
+  with the CA's key, ``nextUpdate`` a day ahead) naming the ``revoked``
+  certificates by serial number, as a client CA publishes one for the
+  broker's ``crlfile``.
 - Every file is written with mode 0600 (``<name>.crt`` and ``<name>.key``,
   the key as unencrypted PEM), and an existing file is replaced.
 
@@ -21,10 +25,15 @@ central's CA through ``hallvakt provision --csr`` (firmware_config/provision.py)
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = ["Issued", "TestCA", "write_private"]
 
@@ -72,6 +81,32 @@ class TestCA:
         """A client certificate with subject CN ``cn``, in files named after
         ``name`` (default: ``cn``)."""
         return self._issue(name or cn, cn, (cn,))
+
+    def crl(
+        self, revoked: Sequence[Issued], name: str = "clients.crl", *, expired: bool = False
+    ) -> Path:
+        """The CA's revocation list naming ``revoked`` (module docstring), as a
+        file; ``expired``: its ``nextUpdate`` an hour past."""
+        ca = x509.load_pem_x509_certificate(self._ca.cert_pem.bytes())
+        key = serialization.load_pem_private_key(self._ca.private_key_pem.bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # trustme's CAs are EC P-256
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca.subject)
+            .last_update(now - timedelta(days=2 if expired else 0, minutes=5))
+            .next_update(now + (timedelta(hours=-1) if expired else timedelta(days=1)))
+        )
+        for issued in revoked:
+            cert = x509.load_pem_x509_certificate(issued.cert.read_bytes())
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(cert.serial_number)
+                .revocation_date(now - timedelta(minutes=1))
+                .build()
+            )
+        crl = builder.sign(key, hashes.SHA256())
+        return write_private(self.directory / name, crl.public_bytes(serialization.Encoding.PEM))
 
     def _issue(self, name: str, cn: str, identities: tuple[str, ...]) -> Issued:
         if not name or "/" in name or name.startswith("."):

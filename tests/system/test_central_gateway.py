@@ -347,6 +347,76 @@ def test_a_message_the_store_took_nothing_of_is_not_acknowledged_and_comes_again
     assert again.link.central.stats["events"] == 0
 
 
+class StoreGone(Central):
+    """Its store answers nothing while ``down`` is set, reads included (the
+    server stopped): the batch's key lookup fails first, every time the
+    broker delivers the batch again, and so does every tick."""
+
+    down = threading.Event()
+
+    def __init__(self, store: Store, *args: Any) -> None:
+        super().__init__(store, *args)
+        write, execute = store.write, store.execute
+
+        def fail() -> None:
+            if store.engine == "sqlite":
+                raise sqlite3.OperationalError("unable to open database file")
+            raise psycopg.OperationalError("connection to server failed: Connection refused")
+
+        def failing_write() -> Any:
+            if StoreGone.down.is_set():
+                fail()
+            return write()
+
+        def failing_execute(*a: Any, **kw: Any) -> Any:
+            if StoreGone.down.is_set():
+                fail()
+            return execute(*a, **kw)
+
+        store.write = failing_write  # type: ignore[method-assign]
+        store.execute = failing_execute  # type: ignore[method-assign]
+
+
+def test_a_store_outage_is_logged_once_with_its_cause_not_on_every_redelivery(
+    broker: PrivateBroker,
+    start_gateway: Callable[..., Gateway],
+    node: NodePeer,
+    db: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The batch's key lookup fails on every redelivery and the tick every 0.1 s:
+    one error with the traceback, no other, then the end of the outage, and
+    the message is stored and acknowledged once the store is back."""
+    caplog.set_level("INFO", logger="hallvakt.central")
+    StoreGone.down.set()
+    try:
+        gw = ready(start_gateway(unix(broker), StoreGone))
+        fake = FakeNode(N1, private_key(N1), "k1", CENTRAL_KEYS)
+        node.send(fake.events(now(), [plain_event(1), plain_event(2)]))
+        deadline = time.monotonic() + WAIT * 2
+        while gw.link.central.stats["not_recorded"] < 3:  # refused, delivered again, twice
+            assert time.monotonic() < deadline, "the message was not delivered again"
+            time.sleep(0.01)
+        assert gw.link.central.outage.failures >= 3  # each one counted
+    finally:
+        StoreGone.down.clear()
+    (got,) = acks([node.receive(Kind.ACK, fake)])
+    assert got.through == 2
+    gw.close()
+    ours = [r for r in caplog.records if r.name.startswith("hallvakt.central")]
+    with_trace = [r for r in ours if r.exc_info]
+    assert len(with_trace) == 1, [r.getMessage() for r in with_trace]
+    first = with_trace[0]
+    assert first.levelname == "ERROR" and "the store is unreachable" in first.getMessage()
+    assert "broker delivers it again" in first.getMessage()
+    errors = [r.getMessage() for r in ours if r.levelname == "ERROR"]
+    assert errors == [first.getMessage()], errors  # no error per redelivery or per tick
+    back = [r.getMessage() for r in ours if "reachable again" in r.getMessage()]
+    assert len(back) == 1 and "failures meanwhile" in back[0]
+    with Store.open(db) as s:
+        assert s.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
 def test_a_backlog_is_stored_many_messages_per_transaction_and_each_acknowledged(
     broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
 ) -> None:

@@ -36,7 +36,11 @@ ALARM_DOOR_STATES = frozenset({"held_open", "forced", "lockdown", "fire_release"
 
 READER_STATES = {"online": N_("online"), "offline": N_("offline")}
 
-CLOCK_SOURCES = {"ntp": N_("network time"), "rtc": N_("hardware clock"), "none": N_("no time source: trusted by setting")}
+CLOCK_SOURCES = {
+    "ntp": N_("network time"),
+    "rtc": N_("hardware clock"),
+    "none": N_("no time source: trusted by setting"),
+}
 
 KINDS = {
     "alarms": N_("All alarms"),

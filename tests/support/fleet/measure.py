@@ -13,6 +13,9 @@
   "tick: N messages decided in X s, handed to the broker in Y s") after
   ``since``, with the wall time each tick began.
 - ``percentile(values, p)``: nearest-rank percentile.
+- ``limit(cpu, flush_ms, wall)``: which resource ran out in a phase: the
+  machine's CPU (its cores at least 95% busy, whoever's work it was), the
+  store's disk (WAL flushes took at least half the wall time), or neither.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class Cpu:
         self.machine0 = (0, 0, 0)
         self.used: dict[str, float] = {}  # per name, in cores (1.0 = one core busy)
         self.cores = os.cpu_count() or 1
+        self.busy = 0.0  # the machine's busy share of all its cores (0..1), last stop()
+        self.iowait = 0.0
 
     def _now(self) -> dict[tuple[str, int], float]:
         return {(name, p): cpu_seconds(p) for name, ps in self.pids().items() for p in ps}
@@ -74,6 +79,7 @@ class Cpu:
             used[name] = used.get(name, 0.0) + t - self.base.get((name, pid), 0.0)
         self.used = {n: u / wall for n, u in used.items()}
         busy, iowait, total = (b - a for a, b in zip(self.machine0, machine_jiffies(), strict=True))
+        self.busy, self.iowait = busy / max(1, total), iowait / max(1, total)
         ours = sum(used.values()) * CLK_TCK
         share = 100 * self.cores / max(1, total)  # percent of one core per jiffy
         parts = [f"{n} {100 * u:.0f}%" for n, u in self.used.items()]
@@ -143,3 +149,18 @@ def ticks(log: str, since: float) -> list[Tick]:
         if began >= since - 1.0:
             out.append(Tick(began, int(n), float(decided), float(handed)))
     return out
+
+
+def limit(cpu: Cpu, flush_ms: float, wall: float) -> str:
+    """Which resource ran out between ``cpu.start()`` and ``cpu.stop()`` (module
+    docstring); ``flush_ms`` is the store's WAL flush time over ``wall`` s."""
+    disk = flush_ms / 1000 / max(1e-9, wall)
+    facts = (
+        f"cores {100 * cpu.busy:.0f}% busy, iowait {100 * cpu.iowait:.0f}%,"
+        f" WAL flushing {100 * disk:.0f}% of the time"
+    )
+    if cpu.busy >= 0.95:
+        return f"limit: the machine's CPU ({facts})"
+    if disk >= 0.5:
+        return f"limit: the store's disk ({facts})"
+    return f"limit: neither CPU nor the store's disk ({facts})"

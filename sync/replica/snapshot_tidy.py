@@ -1,0 +1,175 @@
+"""The staging tables' housekeeping (``sync.replica.snapshot``'s rules):
+which there are and what is staged, the settings a staging or tidying
+transaction runs with and the checkpoints between them, and emptying the
+leftovers (the old data after a swap, or a discarded older ``rev``) in short
+transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .store import Replica
+
+log = logging.getLogger("hallvakt.replica")
+
+STAGE = "snap_"
+TIDY_BUDGET_S = 0.02  # the lock held by one tidy transaction, roughly
+TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
+CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
+LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedSnapshot:
+    """A snapshot being received: ``have`` of the ``parts`` parts of ``rev`` are
+    stored (``stage_snapshot`` applies them all when the last one arrives)."""
+
+    rev: int
+    have: int
+    parts: int
+
+
+def staged_snapshot(rep: Replica) -> StagedSnapshot | None:
+    """The snapshot whose parts are staged now, if any (one ``rev`` at a time)."""
+    row = rep.conn.execute(
+        "SELECT rev, sum(coalesce(json_extract(body, '$.complete'), 1)), max(parts)"
+        " FROM snapshot_parts GROUP BY rev ORDER BY rev DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else StagedSnapshot(int(row[0]), int(row[1]), int(row[2]))
+
+
+def staging_tables(rep: Replica) -> list[str]:
+    """Tables named ``snap_*``: being staged, or leftovers (module rules)."""
+    rows = rep.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+        [len(STAGE), STAGE],
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+@contextmanager
+def relaxed(rep: Replica) -> Iterator[None]:
+    """One staging or tidying transaction's settings (module rules):
+    ``synchronous=NORMAL``, no fsync at each commit (a power cut may lose the
+    last of them, whole: parts come again, leftovers are tidied again; never
+    anything a later FULL commit synced); a 64 MiB page cache (at 656k
+    records the indexes outgrow the default 2 MiB and every insert read
+    pages back); and the log checkpointed here every few, passively, so that
+    it does not reach the 1,000 pages at which the next committer, maybe the
+    door, would have to checkpoint it inside its own commit."""
+    conn = rep.conn
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    checkpoint(rep)
+
+
+def checkpoint(rep: Replica) -> None:
+    """Now and then, copy the log into the database without waiting for anyone
+    (PASSIVE). Each checkpoint syncs the database file: after every staging
+    transaction they cost more than the staging; so the interval adapts to
+    keep the log near ``LOG_FRAMES``, under the 1,000 pages at which another
+    process's commit (the door's) would have to checkpoint it itself."""
+    n, every = _since_checkpoint.get(rep, (0, 1))
+    n += 1
+    if n < every or rep.conn.in_transaction:
+        _since_checkpoint[rep] = (n, every)
+        return
+    busy, frames, _ = rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    per = max(1.0, frames / n)  # frames one transaction adds
+    _since_checkpoint[rep] = (0, max(1, min(16, int(LOG_FRAMES / per))))
+    log.debug("checkpoint: %d frames after %d transactions (busy %d)", frames, n, busy)
+
+
+_since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
+    """Empty and drop leftover staging tables (no parts staged): their indexes
+    first, then their rows a key range at a time (each transaction about
+    ``budget_s`` long), then the tables. Returns the transactions it took."""
+    if staged_snapshot(rep) is not None:
+        return 0  # staging is under way: those tables are not leftovers
+    done = 0
+    with relaxed(rep), _fast_delete(rep):
+        for table in staging_tables(rep):
+            for (index,) in rep.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+                " AND sql IS NOT NULL",
+                [table],
+            ).fetchall():
+                with rep.write():
+                    rep.conn.execute(f'DROP INDEX IF EXISTS "{index}"')
+                checkpoint(rep)
+                done += 1
+            done += _empty(rep, table, budget_s)
+            with rep.write():
+                rep.conn.execute(f"DROP TABLE IF EXISTS {table}")
+            checkpoint(rep)
+            done += 1
+    return done
+
+
+@contextmanager
+def _fast_delete(rep: Replica) -> Iterator[None]:
+    """``secure_delete=FAST`` while leftovers are dropped: with ``ON`` (Debian's
+    default) every freed page is zeroed and written again, which made dropping
+    one 3,000-page index hold the lock for 340 ms. The freed pages keep their
+    old bytes until reused (the next staging reuses them); rows deleted by
+    central's changes are still zeroed (docs/replica.md)."""
+    before = int(rep.conn.execute("PRAGMA secure_delete").fetchone()[0])
+    rep.conn.execute("PRAGMA secure_delete = FAST")
+    try:
+        yield
+    finally:
+        rep.conn.execute(f"PRAGMA secure_delete = {before}")
+
+
+def _key(rep: Replica, table: str) -> str:
+    """The columns to delete ``table``'s rows by: rowid, or the primary key of
+    a WITHOUT ROWID table."""
+    without_rowid = rep.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = ? AND sql LIKE '%WITHOUT ROWID%'", [table]
+    ).fetchone()
+    if not without_rowid:
+        return "rowid"
+    cols = sorted(
+        (int(r[5]), str(r[1])) for r in rep.conn.execute(f"PRAGMA table_info({table})") if r[5]
+    )
+    return ", ".join(c for _, c in cols)
+
+
+def _empty(rep: Replica, table: str, budget_s: float) -> int:
+    """Delete ``table``'s rows from its first key on, a key range per
+    transaction (whole leaf pages at a time), sized to take about ``budget_s``."""
+    key = _key(rep, table)
+    chunk, done = 200, 0
+    while True:
+        t0 = time.monotonic()
+        with rep.write():
+            bound = rep.conn.execute(
+                f"SELECT {key} FROM {table} ORDER BY {key} LIMIT 1 OFFSET ?", [chunk - 1]
+            ).fetchone()
+            if bound is None:
+                rep.conn.execute(f"DELETE FROM {table}")
+            else:
+                marks = ", ".join("?" * len(bound))
+                rep.conn.execute(f"DELETE FROM {table} WHERE ({key}) <= ({marks})", list(bound))
+        took = time.monotonic() - t0
+        checkpoint(rep)
+        done += 1
+        if bound is None:
+            return done
+        # Aim at the budget: grow (at most 2x) when quick, shrink when slow.
+        chunk = max(50, min(chunk * 2, TIDY_MAX_ROWS, int(chunk * budget_s / max(took, 1e-4))))
