@@ -73,7 +73,7 @@ from sync.protocol import Events, pack  # noqa: E402
 from sync.protocol.testing import private_key  # noqa: E402
 from sync.protocol.timeutil import to_ts  # noqa: E402
 from sync.protocol.wire import MAX_BATCH, OutboxEvent  # noqa: E402
-from sync.replica import Replica, append_event, backlog, uuid7  # noqa: E402
+from sync.replica import Replica, append_event, uuid7  # noqa: E402
 from tests.support.broker import BrokerConfig, PrivateBroker  # noqa: E402
 from tests.support.e2e import (  # noqa: E402
     BROKER_LOG_TYPES,
@@ -212,6 +212,7 @@ def baseline(sock: Path, tmp: Path, payloads: list[bytes], n: int) -> float:
 
 
 CONNECTED = "connected (session present"  # what the gateway and the link log on a CONNACK
+RETRIES = ("next try in", "next attempt in")  # the link drew a reconnect wait (sync/link/shell.py)
 
 
 def cpu_s(daemon: Any) -> float:
@@ -236,8 +237,14 @@ class Pipeline:
         self.committed: dict[int, str] = {}
         self.rep: Replica | None = None
         self.reconnects: list[tuple[float, float]] = []  # after the broker's start: link, gateway
+        self.outages: list[tuple[float, int]] = []  # the broker's downtime, the link's waits in it
         self.e2e_cpu: list[tuple[float, float]] = []  # gateway, link: CPU s per s of e2e
         self.catch_cpu: list[tuple[float, float]] = []  # the same, catch-up from the connection
+
+    def use_window(self, batches: int | None) -> None:
+        """The link's ``--window`` from its next start on (None: its default)."""
+        argv = [a for a in self.node.link.argv if not a.startswith("--window")]
+        self.node.link.argv = tuple(argv if batches is None else [*argv, f"--window={batches}"])
 
     def start(self) -> None:
         self.central.start(self.broker)
@@ -246,9 +253,23 @@ class Pipeline:
         fac = self.node.facility
         wait_for(lambda: rep.state().applied_rev == self.central.revs(fac)[0], "the snapshot")
 
+    def restart_link(self) -> None:
+        """Stop the link, start it (with the window set) and wait for its connection."""
+        assert self.node.link.terminate() == 0
+        connects = self.node.connects()
+        self.node.link.start()
+        wait_for(lambda: self.node.connects() > connects, "the link's connection")
+        self.wait_drained()
+
     def drained(self) -> bool:
+        """The outbox is empty and central's ``through`` covers every committed
+        event. Two indexed lookups: polled every 2 ms, a count of either table
+        (hundreds of thousands of rows) took a core from the processes timed."""
         assert self.rep is not None
-        return backlog(self.rep) == 0 and self.central.event_count(NODE) >= len(self.committed)
+        if self.rep.conn.execute("SELECT EXISTS (SELECT 1 FROM outbox)").fetchone()[0]:
+            return False
+        last = max(self.committed, default=0)
+        return self.central.through(NODE, self.rep.state().epoch) >= last
 
     def wait_drained(self) -> float:
         """Poll every 2 ms until drained; the monotonic time it was seen."""
@@ -299,11 +320,16 @@ class Pipeline:
         """Seconds from the broker's start to every event acknowledged, ``n``
         events appended while it was down (module docstring, 4)."""
         assert self.rep is not None
+        tries = self.waits_drawn()
+        down = time.monotonic()
         self.broker.terminate()
         for e in append_events(self.rep, n, per_tx=10_000, start=len(self.committed)):
             self.committed[e.seq] = e.id
         links, gateways = self.node.connects(), self.central.gateway.log_text().count(CONNECTED)
         t0 = time.monotonic()
+        # The link's waits drawn while the broker was down: the next one is
+        # uniform in [0, min(300, 2**tries)] s (PROTOCOL.md §2, full jitter).
+        self.outages.append((t0 - down, self.waits_drawn() - tries))
         self.broker.start()
         link_at = gateway_at = None
         while not self.drained():
@@ -317,6 +343,11 @@ class Pipeline:
         total = time.monotonic() - t0
         self.reconnects.append((link_at or total, gateway_at or total))
         return total
+
+    def waits_drawn(self) -> int:
+        """Reconnect waits the link has drawn so far (its log, over all its starts)."""
+        text = self.node.link.log_text()
+        return sum(text.count(r) for r in RETRIES)
 
     def cpu(self) -> tuple[float, float]:
         """CPU seconds the gateway and the link have used so far (this start)."""
@@ -353,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=None, help="events per e2e/baseline round")
     ap.add_argument("--catchup", type=int, default=None, help="events of the catch-up phases")
     ap.add_argument("--rounds", type=int, default=None, help="rounds per phase (median)")
+    ap.add_argument("--window", type=int, default=None, help="the link's --window (batches)")
+    ap.add_argument(
+        "--windows",
+        default="",
+        help="windows to compare each round, e.g. 4,8,16 (e2e and catch-up after a link restart)",
+    )
     ap.add_argument("--consumer", nargs=3, metavar=("SOCK", "DB", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.consumer:
@@ -373,12 +410,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         broker.start()
         pipe = Pipeline(Path(tmp), broker)
+        windows = [int(w) for w in args.windows.split(",") if w]
+        compared: dict[int, list[tuple[float, float]]] = {w: [] for w in windows}
         try:
             assert broker.unix_socket is not None
+            pipe.use_window(args.window)
             pipe.start()
             base, e2e, append, catch, catch_conn, restart = [], [], [], [], [], []
             for r in range(rounds):
                 base.append(baseline(broker.unix_socket, Path(tmp), payloads, events))
+                for w in windows:
+                    pipe.use_window(w)
+                    pipe.restart_link()
+                    compared[w].append((pipe.e2e(events)[0], pipe.catch_up(catchup)[1]))
+                    print(
+                        f"round {r + 1}, window {w}: e2e {compared[w][-1][0]:,.0f} ev/s,"
+                        f" catch-up {compared[w][-1][1]:.2f} s after connecting",
+                        flush=True,
+                    )
+                if windows:
+                    pipe.use_window(args.window)
+                    pipe.restart_link()
                 rate, app = pipe.e2e(events)
                 e2e.append(rate)
                 append.append(app)
@@ -391,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
                     f" catch-up after a link restart {total:.2f} s ({after_connect:.2f} s after"
                     f" connecting), after a broker restart {restart[-1]:.2f} s (the link"
                     f" connected after {pipe.reconnects[-1][0]:.2f} s, the gateway after"
-                    f" {pipe.reconnects[-1][1]:.2f} s); CPU (1.0 = one core) gateway/link:"
+                    f" {pipe.reconnects[-1][1]:.2f} s; the broker was down"
+                    f" {pipe.outages[-1][0]:.2f} s, the link drew {pipe.outages[-1][1]} waits"
+                    f" in it); CPU (1.0 = one core) gateway/link:"
                     f" e2e {pipe.e2e_cpu[-1][0]:.2f}/{pipe.e2e_cpu[-1][1]:.2f},"
                     f" catch-up {pipe.catch_cpu[-1][0]:.2f}/{pipe.catch_cpu[-1][1]:.2f}"
                     f"; load {os.getloadavg()[0]:.2f}",
@@ -403,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
             pipe.close()
             broker.stop()
     report(events, catchup, base, e2e, append, catch, catch_conn, restart, one, pipe)
+    for w, runs in compared.items():
+        rate = statistics.median(r[0] for r in runs)
+        print(
+            f"window {w}: e2e {rate:,.0f} ev/s ({rate / statistics.median(base):.2f}x),"
+            f" catch-up of {catchup:,} after a link restart"
+            f" {statistics.median(r[1] for r in runs):.2f} s from its connection (medians)"
+        )
     return 0
 
 
@@ -445,6 +506,12 @@ def report(
         f" | – | – |"
     )
     print(f"| … until the gateway's CONNACK | {med(gw_at):.2f} s (max {max(gw_at):.2f}) | – | – |")
+    downs = [o[0] for o in pipe.outages]
+    print(
+        f"| the broker's downtime (the appends) | {med(downs):.2f} s (max {max(downs):.2f});"
+        f" the link's reconnect waits drawn in it: {', '.join(str(o[1]) for o in pipe.outages)}"
+        " | – | – |"
+    )
     print(f"| one event, commit -> row deleted (median of 20) | {one * 1000:.0f} ms | – | – |")
     print()
     print(

@@ -223,6 +223,13 @@ def _node_tools(subs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         action="store_true",
         help="treat the system clock as synchronised (demos and tests without NTP)",
     )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        metavar="BATCHES",
+        help="event batches in flight at once (default 16; docs/sync.md, bench/sync_link.py)",
+    )
 
     p = _command(
         subs,

@@ -79,10 +79,11 @@ def store_events(
     ep = str(epoch)
     c = store
     new = 0
+    now_ts = to_ts(now)
     with store.write():
         store.lock("node", node)  # one writer of a node's stream at a time: ``through`` is exact
         rows = {
-            e.seq: (node, ep, e.seq, e.type, to_ts(e.at), json.dumps(e.body), to_ts(now))
+            e.seq: (node, ep, e.seq, e.type, to_ts(e.at), json.dumps(e.body), now_ts)
             for e in events
         }
         fresh = _insert_new(store, [(*rows[e.seq], e.id) for e in events])
@@ -126,7 +127,8 @@ def store_events(
             )
             if facility is not None:
                 revisions = _take_effect(store, node, facility, ep, before, upto, now)
-                evidence.interpret(store, node, facility, ep, before, upto)
+                mine = {e.seq: (e.type, rows[e.seq][4], e.body, e.id) for e in stored}
+                evidence.interpret(store, node, facility, ep, before, upto, mine)
             c.execute(
                 "DELETE FROM node_marks WHERE node = ? AND epoch = ? AND last_seq <= ?",
                 [node, ep, upto],

@@ -93,6 +93,11 @@ HELLO_REPEAT_S = 10.0  # no word from central this long after a hello: say it ag
 HELLO_REPEAT_MAX_S = 300.0
 
 
+# Batches in flight at most: 64 of at most 256 KiB each stay within the 32 MiB a
+# broker queues per client (hallvakt/demo/broker/config.py MAX_QUEUED_BYTES).
+MAX_WINDOW = 64
+
+
 @dataclass(frozen=True, slots=True)
 class LinkSettings:
     """Who the node is and how the link paces itself."""
@@ -103,7 +108,7 @@ class LinkSettings:
     central_keys: Mapping[str, Ed25519PublicKey]
     software: str
     boot_id: str
-    max_batches: int = 4
+    max_batches: int = 16
     batch_events: int = MAX_BATCH
     resend_after: float = 10.0
     resend_max: float = 300.0
@@ -117,6 +122,8 @@ class LinkCore:
     def __init__(self, rep: Replica, settings: LinkSettings) -> None:
         if not 1 <= settings.batch_events <= MAX_BATCH:
             raise ValueError(f"batch_events must be 1..{MAX_BATCH}")
+        if not 1 <= settings.max_batches <= MAX_WINDOW:
+            raise ValueError(f"max_batches must be 1..{MAX_WINDOW}")
         self.rep = rep
         self.s = settings
         self.epoch = rep.state().epoch

@@ -3,7 +3,9 @@
 ``EventSender.pump`` sends again every batch the window says is late (from the
 database, so that nothing at or below an acknowledged ``through`` goes out),
 then fills the window's free slots with batches of at most ``batch_events``
-events from its next seq. A batch ``pack`` finds ``TooLarge`` (256 KiB) is
+events from its next seq; a batch short of that goes only while fewer than
+``PARTIAL_AFTER`` (4) are in flight, so that events written while many
+batches are in flight wait to fill one. A batch ``pack`` finds ``TooLarge`` (256 KiB) is
 halved until it fits; a single event too large alone travels with its body
 replaced by ``{"truncated": true, "bytes": n}`` (docs/sync.md), because an
 event that never goes would stop central's contiguous ``through`` for good. An
@@ -25,6 +27,12 @@ from .events import Moment, Publish
 from .window import Window
 
 log = logging.getLogger("hallvakt.sync")
+
+# A new batch short of ``batch_events`` goes only while fewer than this many
+# are in flight: with events trickling in, a wide window would otherwise go
+# out as many small batches (a signature, a verification, a commit and an ack
+# each); so the first events after a quiet spell still go at once.
+PARTIAL_AFTER = 4
 
 
 class EventSender:
@@ -66,6 +74,8 @@ class EventSender:
         events = pending_events(self.rep, after=first - 1, limit=limit)
         if not events:
             return False
+        if last is None and len(events) < limit and len(self.window.flights) >= PARTIAL_AFTER:
+            return False  # a short batch waits while enough are in flight (module rules)
         while events:
             packed = self._encode(epoch, events, at)
             if packed is None:

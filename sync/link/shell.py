@@ -38,6 +38,7 @@ what it returns. Rules:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -119,10 +120,11 @@ def status_path(cfg: NodeConfig) -> Path:
     return cfg.database.parent / "run" / "sync-status.json"
 
 
-def settings_for(cfg: NodeConfig) -> LinkSettings:
-    """The core's settings from a node config (loads the node key)."""
+def settings_for(cfg: NodeConfig, *, window: int | None = None) -> LinkSettings:
+    """The core's settings from a node config (loads the node key); ``window``:
+    event batches in flight (``hallvakt sync --window``; None: the default)."""
     key = load_node_key(cfg.node_key)
-    return LinkSettings(
+    settings = LinkSettings(
         node=cfg.node_id,
         kid=node_kid(cfg.node_id, key),
         key=key,
@@ -130,6 +132,7 @@ def settings_for(cfg: NodeConfig) -> LinkSettings:
         software=software_version(),
         boot_id=str(uuid.uuid4()),
     )
+    return settings if window is None else dataclasses.replace(settings, max_batches=window)
 
 
 class StatusFile:
@@ -394,12 +397,17 @@ def _install_signals(stop: threading.Event) -> None:
 
 
 def run(
-    cfg: NodeConfig, *, assume_clock_trusted: bool = False, stop: threading.Event | None = None
+    cfg: NodeConfig,
+    *,
+    assume_clock_trusted: bool = False,
+    stop: threading.Event | None = None,
+    window: int | None = None,
 ) -> int:
-    """Run the sync link for ``cfg`` until ``stop`` is set or a signal arrives.
+    """Run the sync link for ``cfg`` until ``stop`` is set or a signal arrives;
+    ``window``: event batches in flight (None: ``LinkSettings``' default).
     Returns the exit status: 0, or 78 for a database that cannot be used
     (one line on stderr, ``sync.replica.refusal``)."""
-    settings = settings_for(cfg)
+    settings = settings_for(cfg, window=window)
     stop = stop or threading.Event()
     _install_signals(stop)
     with open_or_exit(cfg.database, default_tz=cfg.timezone) as rep:

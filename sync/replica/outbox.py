@@ -33,6 +33,9 @@ from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict, bod
 from .store import Replica, ReplicaCorrupt, ReplicaError
 
 log = logging.getLogger("hallvakt.replica")
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -69,7 +72,7 @@ def uuid7(unix_ms: int | None = None, *, after: str | None = None) -> str:
     rand = int.from_bytes(os.urandom(10), "big")
     counter = (rand >> _TAIL_BITS) & (2 ** (_COUNTER_BITS - 1) - 1)
     if after is not None:
-        prev = uuid.UUID(after).int
+        prev = _uuid_int(after)
         if prev >> 80 == ms:
             counter = ((prev >> 64) & 0xFFF) << 30 | (prev >> _TAIL_BITS) & (2**30 - 1)
             counter += 1
@@ -81,7 +84,21 @@ def uuid7(unix_ms: int | None = None, *, after: str | None = None) -> str:
     value |= 0b10 << 62
     value |= (counter & (2**30 - 1)) << _TAIL_BITS
     value |= rand & (2**_TAIL_BITS - 1)
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uuid_int(text: str) -> int:
+    """The 128 bits of a UUID in its canonical form (``uuid.UUID`` for any other)."""
+    if _UUID_TEXT.fullmatch(text):
+        return int(text.replace("-", ""), 16)
+    return uuid.UUID(text).int
+
+
+_NEXT_SEQ = (
+    "UPDATE sync_state SET last_seq = last_seq + 1 WHERE id = 1"
+    " RETURNING last_seq, (SELECT id FROM outbox ORDER BY seq DESC LIMIT 1)"
+)
 
 
 def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime) -> OutboxEvent:
@@ -102,12 +119,10 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     at_ms = (at - _EPOCH) // _MS
     with rep.write():
         # The id is made from ``at`` and, within one millisecond, after the
-        # newest id in the outbox (in the write lock: also across processes).
-        last = rep.conn.execute("SELECT id FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
-        event_id = uuid7(at_ms, after=None if last is None else last[0])
-        seq = rep.conn.execute(
-            "UPDATE sync_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
-        ).fetchone()[0]
+        # newest id in the outbox (in the write lock: also across processes);
+        # read in the statement that takes the seq.
+        seq, last = rep.conn.execute(_NEXT_SEQ).fetchone()
+        event_id = uuid7(at_ms, after=last)
         rep.conn.execute(
             "INSERT INTO outbox (seq, id, type, at_ts, body) VALUES (?, ?, ?, ?, ?)",
             [seq, event_id, type_, at_ts, text],

@@ -427,3 +427,27 @@ def test_a_walkin_conflicts_with_a_pending_walkin(leased: Replica, site: Any) ->
         create_walkin(leased, site.node, second, NOW)
     assert info.value.reason == "conflict"
     assert backlog(leased) == 1 and set(walkin_states(leased)) == {"w1"}
+
+
+def test_a_failed_append_inside_a_transaction_leaves_no_hole(replica: Replica) -> None:
+    """append_event's own savepoint: the caller catches the failure and commits
+    the rest; the seq the failure took is given back (also two levels deep)."""
+    at = datetime(2026, 5, 4, 12, tzinfo=UTC)
+    with replica.write():
+        first = append_event(replica, "door.opened", {"door": "a"}, at)
+        with pytest.raises(ValueError):
+            append_event(replica, "door.opened", {"door": object()}, at)
+        with replica.write():
+            second = append_event(replica, "door.opened", {"door": "b"}, at)
+            with pytest.raises(ZeroDivisionError), replica.write():
+                append_event(replica, "door.opened", {"door": "c"}, at)
+                raise ZeroDivisionError
+        third = append_event(replica, "door.opened", {"door": "d"}, at)
+    assert [e.seq for e in (first, second, third)] == [1, 2, 3]
+    assert [(e.seq, e.body["door"]) for e in pending_events(replica)] == [
+        (1, "a"),
+        (2, "b"),
+        (3, "d"),
+    ]
+    assert first.id < second.id < third.id
+    assert replica.state().last_seq == 3

@@ -33,6 +33,7 @@ from sync.link import (
     Wakeup,
 )
 from sync.link import downstream as link_downstream
+from sync.link.core import MAX_WINDOW
 from sync.link.downstream import MESSAGE_RECHECK_S, UNTRUSTED_UNLOCK
 from sync.link.inbound import SECURITY_EVENTS_PER_MIN
 from sync.link.testing import CENTRAL_KID, NODE, T0, Harness
@@ -223,48 +224,64 @@ def test_resend_after_timeout_doubles_and_ack_progress_defers_it(small: Harness)
     assert small.core.sender.resent_batches == 6
 
 
-def test_until_central_answers_a_batch_goes_again_after_2_s_doubling_to_10(
+def test_until_central_answers_the_oldest_batch_probes_every_second_then_less_often(
     small: Harness,
 ) -> None:
     """After a broker restart the node may connect before central subscribed
-    again: what it sent reached nobody. Until central is heard, resend soon."""
+    again: what it sent reached nobody. Until central is heard, the oldest
+    batch alone goes again every second for the first 10 s, then every 10 s;
+    the rest of the window waits for central."""
     add_events(small.rep, 15)
     small.connect()
     start = small.clock.mono
-    assert small.core.next_wakeup() == start + 2
+    assert small.core.next_wakeup() == start + 1
     sent_at = []
-    while len(sent_at) < 5:  # the hello's own repeats wake it up too
+    while len(sent_at) < 14:  # the hello's own repeats wake it up too
         wake = small.core.next_wakeup()
         assert wake is not None
         batches = seqs(small.up(small.tick(wake - small.clock.mono)))
         if batches:
-            assert batches == [(1, 10), (11, 15)]
+            assert batches == [(1, 10)]
             sent_at.append(small.clock.mono - start)
-    assert sent_at == [2, 6, 14, 24, 34]  # waits of 2, 4, 8, 10, 10 s
+    assert sent_at == [*range(1, 11), 20, 30, 40, 50]
 
 
 def test_when_central_is_first_heard_what_it_missed_goes_at_once(small: Harness) -> None:
     add_events(small.rep, 15)
     small.connect()
-    small.tick(1.5)  # sent 1.5 s ago, no answer: central was not there
+    start = small.clock.mono
+    assert seqs(small.up(small.tick(1))) == [(1, 10)]  # the probe
+    small.tick(0.5)  # (11, 15) sent 1.5 s ago, no answer: central was not there
     msgs = small.up(small.deliver(Head(0, 0, small.clock.now().unix + 3600)))
-    assert seqs(msgs) == [(1, 10), (11, 15)]
-    # Sent again just now, with central listening: its second try, 20 s.
-    assert small.core.next_wakeup() == small.clock.mono + 20
+    assert seqs(msgs) == [(11, 15)]  # the probe, 0.5 s old, is likely on its way to an ack
+    # Both on their second try with central listening: 20 s from their sending.
+    assert sorted(f.deadline - start for f in small.core.window.flights) == [21, 21.5]
+    assert small.core.next_wakeup() == start + 21
+
+
+def test_the_ack_of_the_probe_sends_what_central_missed_at_once(small: Harness) -> None:
+    """Central's first word after a broker restart is often the ack of the
+    probe: the rest of the window, sent before central was there, goes at
+    once, not 10 s later (the ack's progress does not postpone it)."""
+    add_events(small.rep, 25)
+    small.connect()
+    assert seqs(small.up(small.tick(1))) == [(1, 10)]  # the probe
+    msgs = small.up(small.deliver(Ack(small.core.epoch, 10, {})))
+    assert seqs(msgs) == [(11, 20), (21, 25)]
 
 
 def test_a_retained_head_on_subscribing_is_not_central_heard(small: Harness) -> None:
     """After a broker restart the broker hands the node its retained head at
     once, before central has subscribed again (Mosquitto 2.0.11 does not
     restore shared subscriptions): what the node sent meanwhile reached
-    nobody, so it still goes again 2 s later, not after the 10 s of a
-    central that is listening."""
+    nobody, so its oldest batch still goes again a second later, not after
+    the 10 s of a central that is listening."""
     add_events(small.rep, 15)
     start = small.clock.mono
     small.connect()
     small.deliver(Head(0, 0, small.clock.now().unix + 3600), retained=True)
-    assert small.core.next_wakeup() == start + 2
-    assert seqs(small.up(small.tick(2))) == [(1, 10), (11, 15)]
+    assert small.core.next_wakeup() == start + 1
+    assert seqs(small.up(small.tick(1))) == [(1, 10)]
     assert not small.core.window.heard
     # central's own answer (not retained) is hearing it: the ordinary timeout from then
     small.deliver(Head(0, 0, small.clock.now().unix + 3600))
@@ -815,3 +832,30 @@ def test_outputs_are_typed(node: Harness) -> None:
     add_events(node.rep, 1)
     out: list[Output] = node.connect()
     assert {type(o) for o in out} == {Subscribe, Publish, Wakeup}
+
+
+@pytest.mark.parametrize("setting", [{"max_batches": 0}, {"max_batches": MAX_WINDOW + 1}])
+def test_a_window_outside_its_bounds_is_refused(replica: Replica, setting: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=r"max_batches must be 1\.\.64"):
+        Harness(replica, setting)
+
+
+def test_the_default_window_fills_with_sixteen_batches(replica: Replica) -> None:
+    node = Harness(replica)
+    add_events(node.rep, 16 * 256 + 1)
+    sent = [m for m in node.up(node.connect()) if isinstance(m, Events)]
+    assert [len(m.events) for m in sent] == [256] * 16
+    assert len(node.core.window.flights) == 16
+
+
+def test_with_four_batches_in_flight_a_short_batch_waits_to_fill(replica: Replica) -> None:
+    node = Harness(replica, {"batch_events": 10})
+    add_events(node.rep, 35)
+    node.connect()  # 10, 10, 10 and a short 5: fewer than 4 were in flight
+    assert len(node.core.window.flights) == 4
+    add_events(node.rep, 7)
+    assert seqs(node.up(node.feed(OutboxGrew()))) == []  # 2 more would be a short batch
+    add_events(node.rep, 5)
+    assert seqs(node.up(node.feed(OutboxGrew()))) == [(36, 45)]  # a full one goes
+    # central acknowledges the first two: 3 in flight, so the short one goes
+    assert seqs(node.up(node.deliver(Ack(node.core.epoch, 20, {})))) == [(46, 47)]

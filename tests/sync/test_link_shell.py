@@ -120,6 +120,17 @@ def test_the_node_signs_with_the_kid_provision_registers(tmp_path: Path) -> None
     assert status_path(cfg) == tmp_path / "run" / "sync-status.json"
 
 
+def test_hallvakt_sync_window_sets_the_batches_in_flight(tmp_path: Path) -> None:
+    from firmware_config.config import load_config
+    from hallvakt.cli import build_parser
+
+    cfg = load_config(node_toml(tmp_path), files=False)
+    provision(cfg)
+    args = build_parser().parse_args(["sync", "--config", "node.toml", "--window", "8"])
+    assert settings_for(cfg, window=args.window).max_batches == 8
+    assert settings_for(cfg).max_batches == 16
+
+
 def moment(mono: float) -> Moment:
     wall = datetime(2026, 5, 4, 10, 0, tzinfo=UTC) + timedelta(seconds=mono)
     return Moment(wall, mono, True, ClockSource.NTP)

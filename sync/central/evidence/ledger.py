@@ -186,22 +186,47 @@ def _facts(rows: Iterable[tuple[Any, ...]], node: str) -> list[Fact]:
 _TYPES = ", ".join(f"'{t}'" for t in INTERPRETED)
 
 
+# What the caller just stored, by seq: type, at (Unix s), body, id (or clash id).
+Stored = Mapping[int, tuple[str, int, Any, str]]
+
+
 def interpret(
-    store: Store, node: str, facility: str, ep: str, before: int, upto: int
+    store: Store,
+    node: str,
+    facility: str,
+    ep: str,
+    before: int,
+    upto: int,
+    stored: Stored | None = None,
 ) -> dict[str, Summary]:
     """Interpret node ``node``'s events ``before < seq <= upto`` of epoch ``ep``
-    (module rules); return what they said, per booking."""
-    rows = store.execute(
-        "SELECT type, at_ts, body, coalesce(id, clash_id) FROM events"
-        f" WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ? AND type IN ({_TYPES})",
-        [node, ep, before, upto],
-    ).fetchall()
-    walkins = store.execute(
-        "SELECT body, verdict, reason FROM events WHERE node = ? AND epoch = ? AND seq > ?"
-        " AND seq <= ? AND type = 'walkin.created' AND verdict IS NOT NULL ORDER BY seq",
-        [node, ep, before, upto],
-    ).fetchall()
-    summaries = summarise(_facts(rows, node))
+    (module rules); return what they said, per booking. ``stored``: the events
+    the caller has just stored, as stored; when they cover the whole range the
+    events are not read back (nor their bodies parsed again)."""
+    span = range(before + 1, upto + 1)
+    if stored is not None and all(seq in stored for seq in span):
+        mine = [stored[seq] for seq in span]
+        facts = [
+            f
+            for t, at_ts, body, ident in mine
+            if t in INTERPRETED and (f := fact_of(t, at_ts, body, ident, node)) is not None
+        ]
+        any_walkin = any(t == "walkin.created" for t, *_ in mine)
+    else:
+        rows = store.execute(
+            "SELECT type, at_ts, body, coalesce(id, clash_id) FROM events"
+            f" WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ? AND type IN ({_TYPES})",
+            [node, ep, before, upto],
+        ).fetchall()
+        facts, any_walkin = _facts(rows, node), True
+    walkins = []
+    if any_walkin:
+        walkins = store.execute(
+            "SELECT body, verdict, reason FROM events WHERE node = ? AND epoch = ? AND seq > ?"
+            " AND seq <= ? AND type = 'walkin.created' AND verdict IS NOT NULL ORDER BY seq",
+            [node, ep, before, upto],
+        ).fetchall()
+    summaries = summarise(facts)
     if summaries or walkins:
         store.lock("facility", facility)  # after the node's; as mutate, so never crosswise
     merge(store, facility, summaries)
