@@ -128,7 +128,7 @@ def bench_engine(url: str, args: argparse.Namespace) -> dict[str, float]:
     site = Site()
     signer = Signer("central-1", private_key("central"))
     now = int(time.time())
-    ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+    ops = site.central_ops()
     cl.mutate(store, FAC, ops, datetime.now(UTC))
     sims = make_nodes(args.nodes, {"central-1": signer.key.public_key()})
     register(store, sims, FAC, now)

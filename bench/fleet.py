@@ -200,7 +200,7 @@ async def run(args: argparse.Namespace) -> None:
             args.nodes, {"central-1": central_key.public_key()}, batch_size=64, resend_s=60.0
         )
         with open_store(url) as s:
-            ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+            ops = site.central_ops()
             cl.mutate(s, FAC, ops, datetime.now(UTC))
             t0 = time.monotonic()
             register(s, sims, FAC, int(time.time()))

@@ -21,12 +21,16 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings
 
 from sync.protocol.timeutil import format_instant
+
+if TYPE_CHECKING:
+    from sync.central.changelog import Op
+
 from sync.replica import ChangeBatch, Replica, apply_changes, card_digest, pin_digest
 
 # central's store on SQLite and PostgreSQL: pg_server, store_url, pg_url
@@ -56,6 +60,12 @@ class Site:
     anna_card = "0ABCDE40/26"
     anna_pin = "4711"
     staff_card = "11223344/32"
+
+    def central_ops(self) -> list[Op]:
+        """Central's changelog upserts of the whole facility (``entities``)."""
+        from sync.central import changelog as cl
+
+        return [cl.upsert_wire(e, d) for e, it in self.entities().items() for d in it]
 
     def entities(self) -> Entities:
         """The whole facility by entity, without bookings and leases."""

@@ -44,7 +44,7 @@ class Crash(BaseException):
 @pytest.fixture
 def store(store_url: str, site: Any) -> Iterator[Store]:
     s = Store.open(store_url)
-    cl.mutate(s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW)
+    cl.mutate(s, FAC, site.central_ops(), NOW)
     for n in NODES:
         nodes.register_node(s, n, FAC, private_key(n).public_key().public_bytes_raw(), "k1", NOW)
     try:
@@ -216,9 +216,7 @@ def test_two_batches_locking_the_same_nodes_in_opposite_orders_never_deadlock(
     its nodes' locks while the second, whose messages come in the opposite
     order, waits for them; it never holds one the first needs (sorted locks)."""
     with Store.open(pg_url) as s:
-        cl.mutate(
-            s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW
-        )
+        cl.mutate(s, FAC, site.central_ops(), NOW)
         for n in NODES:
             raw = private_key(n).public_key().public_bytes_raw()
             nodes.register_node(s, n, FAC, raw, "k1", NOW)

@@ -59,7 +59,7 @@ def fleet(store_url: str, site: Any) -> Iterator[tuple[Store, dict[str, SimNode]
     """``NODES`` nodes online at rev 1, every head published; then a change (rev 2)."""
     sims = make_nodes(NODES, {"central-1": SIGNER.key.public_key()}, prefix="fan")
     with Store.open(store_url) as s:
-        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        ops = site.central_ops()
         cl.mutate(s, FAC, ops, NOW)
         register(s, sims, FAC, T)
         gw = gateway(s)

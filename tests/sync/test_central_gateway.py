@@ -53,7 +53,7 @@ FAC, N1 = "fac1", "n1.hall"
 @pytest.fixture
 def store(store_url: str, site: Any) -> Iterator[Store]:
     s = Store.open(store_url)
-    cl.mutate(s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW)
+    cl.mutate(s, FAC, site.central_ops(), NOW)
     nodes.register_node(s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", NOW)
     try:
         yield s

@@ -31,7 +31,7 @@ WEEKDAYS_9_12 = leases.parse_windows([{"days": [1, 2, 3, 4, 5], "from": "09:00",
 @pytest.fixture
 def store(store_url: str, site: Any) -> Iterator[Store]:
     s = Store.open(store_url)
-    cl.mutate(s, FAC, [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it], NOW)
+    cl.mutate(s, FAC, site.central_ops(), NOW)
     for n in (N1, N2):
         nodes.register_node(s, n, FAC, private_key(n).public_key().public_bytes_raw(), None, NOW)
     try:

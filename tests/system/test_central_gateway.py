@@ -101,7 +101,7 @@ class Gateway:
 def db(store_url: str, site: Any) -> str:
     """The store (each engine) with the test site and node n1 registered."""
     with Store.open(store_url) as s:
-        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        ops = site.central_ops()
         cl.mutate(s, FAC, ops, datetime.now(UTC))
         nodes.register_node(
             s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", datetime.now(UTC)

@@ -56,7 +56,7 @@ def seeded_gateway(store_url: str, site: Any, broker: PrivateBroker, tmp_path: P
     session keeps receiving while it is stopped."""
     now = datetime.now(UTC)
     with Store.open(store_url) as s:
-        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        ops = site.central_ops()
         cl.mutate(s, FAC, ops, now)
         for n in (*NODES, LATE):
             nodes.register_node(

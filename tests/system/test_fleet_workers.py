@@ -45,7 +45,7 @@ def test_a_fleet_in_two_worker_processes_follows_the_protocol_end_to_end(
     keys = {"central-1": central_key.public_key()}
     sims = make_nodes(NODES, keys, prefix="wk", batch_size=16, resend_s=2.0, cursor_retry_s=1.0)
     with Store.open(store_url) as s:
-        ops = [cl.upsert_wire(e, d) for e, it in site.entities().items() for d in it]
+        ops = site.central_ops()
         cl.mutate(s, FAC, ops, datetime.now(UTC))
         register(s, sims, FAC, int(time.time()))
     cfg = write_config(

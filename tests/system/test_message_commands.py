@@ -19,10 +19,7 @@ takes it into the node database.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,10 +41,9 @@ from tests.support.e2e import (
     one_node_system,
     wait_for,
 )
+from tests.support.kiosk_run import run_kiosk, texts
 
 NODE = "message.hall.n1"
-ROOT = Path(__file__).resolve().parents[2]
-DRIVER = ROOT / "tests" / "kiosk" / "kivy_driver.py"
 System = tuple[PrivateBroker, CentralSite, NodeSite]
 
 
@@ -92,44 +88,6 @@ def caretaker_card() -> str:
     return card_digest(DEMO_CREDENTIAL_KEY, found.group(1))
 
 
-def run_kiosk(tmp_path: Path, db: Path, steps: list[list[Any]]) -> dict[str, Any]:
-    """The real kiosk, offscreen, on ``db``: plays ``steps`` (tests/kiosk/kivy_driver.py)."""
-    out = Path(os.environ.get("HALLVAKT_ARTIFACTS", ROOT / ".artifacts")) / "kiosk"
-    out.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "db": str(db),
-        "now": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "kiosk": "foyer",
-        "node": NODE,
-        "facility": FACILITY,
-        "key": DEMO_CREDENTIAL_KEY.hex(),
-        "artifacts": str(out),
-        "result": str(tmp_path / "kiosk-result.json"),
-        "combos": [["sv", False]],
-        "steps": steps,
-    }
-    (tmp_path / "kiosk-spec.json").write_text(json.dumps(spec))
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    env.update(KIVY_HOME=str(tmp_path / "kivy"), KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(
-        [sys.executable, str(DRIVER), str(tmp_path / "kiosk-spec.json")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result: dict[str, Any] = json.loads((tmp_path / "kiosk-result.json").read_text())
-    assert result["errors"] == [], result["errors"]
-    return result
-
-
-def texts(result: dict[str, Any], name: str) -> list[str]:
-    return [w["text"] for w in result["measures"][name]["widgets"]]
-
-
 def test_the_rendered_kiosk_shows_central_messages_and_central_gets_command_done(
     system: System, tmp_path: Path
 ) -> None:
@@ -151,6 +109,8 @@ def test_the_rendered_kiosk_shows_central_messages_and_central_gets_command_done
             ["measure", "message-e2e-caretaker"],
             ["shot", "message-e2e-caretaker"],
         ],
+        node=NODE,
+        facility=FACILITY,
     )
     home = texts(result, "message-e2e-public")
     assert any(public in t for t in home)
