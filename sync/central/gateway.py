@@ -131,9 +131,9 @@ class NotRecorded(Exception):
 
 
 class StoreUnreachable(NotRecorded):
-    """The store failed at a connection level before anything of the batch was
-    written (its senders' keys could not be read): logged once per outage
-    (``StoreOutage``), not per redelivery."""
+    """The store failed at a connection level (its senders' keys could not be
+    read, or a message could be neither recorded nor quarantined): logged once
+    per outage (``StoreOutage``), not per redelivery."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,8 @@ class Central:
         self._pruned_at: int | None = None
         self._heads_due = False
         self._awaiting: dict[bytes, tuple[str, int, int]] = {}  # command -> node, seq, taken
-        self.outage = StoreOutage(log)
+        self.outage = StoreOutage(log)  # reading a batch's keys, and the tick
+        self.write_outage = StoreOutage(log)  # recording messages: a write can fail alone
 
     def keys(self, node: str) -> dict[str, Ed25519PublicKey]:
         return nodes.node_keys(self.store, node)
@@ -191,6 +192,7 @@ class Central:
                 return [self._alone(item, now) for item in items]
             self._failed(items[0], exc, now)
             return [[]]
+        self.write_outage.ok()
         out = [self._finish(item, f) for item, f in zip(items, finishes, strict=True)]
         if self._heads_due:  # walk-ins moved a facility: its heads go out now
             self._heads_due = False
@@ -203,6 +205,7 @@ class Central:
         except Exception as exc:
             self._failed(item, exc, now)
             return []
+        self.write_outage.ok()
         out = self._finish(item, finish)
         if self._heads_due:
             self._heads_due = False
@@ -316,14 +319,19 @@ class Central:
         (in the running transaction, if any); the protocol recovers it (a node
         resends unacknowledged events, its hello and its cursor)."""
         self.stats["internal_errors"] += 1
-        log.error("error handling %s", item.topic[:200], exc_info=exc)
+        unreachable = self.store.transaction_failed(exc)
+        if unreachable:  # the store, not the message: once an outage (StoreOutage)
+            self.write_outage.failed(exc, f"recording {item.topic[:200]}")
+        else:
+            log.error("error handling %s", item.topic[:200], exc_info=exc)
         try:
             nodes.quarantine(
                 self.store, item.topic, "internal_error", repr(exc), item.payload, from_ts(now)
             )
         except Exception as again:
             if not self.store.in_transaction():
-                raise NotRecorded(f"cannot quarantine it either: {again!r}") from exc
+                lost = StoreUnreachable if unreachable else NotRecorded
+                raise lost(f"cannot quarantine it either: {again!r}") from exc
             raise
 
     def _drop(self, topic: str, payload: bytes, res: Rejected, at: datetime) -> None:

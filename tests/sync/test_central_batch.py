@@ -260,3 +260,41 @@ def test_two_batches_locking_the_same_nodes_in_opposite_orders_never_deadlock(
         assert throughs(results["first"], list(NODES)) == [2] * 4
         assert throughs(results["second"], list(reversed(NODES))) == [4] * 4
         assert watch.execute("SELECT count(*) FROM events").scalar() == 16
+
+
+class CannotWrite(Central):
+    """Every message's own write fails at the store's level (a lost
+    connection, a locked file), as long as ``broken`` is set."""
+
+    broken = True
+
+    def _apply(self, item: Any, now: int) -> Any:
+        if self.broken:
+            if self.store.engine == "sqlite":
+                raise sqlite3.OperationalError("database is locked")
+            raise psycopg.OperationalError("the connection is lost")
+        return super()._apply(item, now)
+
+
+def test_writes_failing_at_the_store_are_logged_once_an_outage_not_once_a_message(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two deliveries of a batch of 4 whose writes all fail: one error with its
+    traceback for the whole outage (the rest counted), then one line when a
+    write succeeds again; nothing acknowledged is lost (the messages are
+    quarantined, the nodes resend their events)."""
+    caplog.set_level("INFO", logger="hallvakt.central")
+    central = CannotWrite(store, signer(), Settings())
+    batch = [events(n, range(1, 3)) for n in NODES]
+    for delivery in range(2):
+        central.handle_batch(batch, T + delivery)
+    assert central.write_outage.failures == 2 * len(NODES)
+    assert [stored(store, n) for n in NODES] == [0, 0, 0, 0]
+    central.broken = False
+    answers = central.handle_batch(batch, T + 2)
+    assert throughs(answers, list(NODES)) == [2, 2, 2, 2]
+    assert not central.write_outage.down
+    ours = [r for r in caplog.records if r.name.startswith("hallvakt.central")]
+    assert len([r for r in ours if r.exc_info]) == 1
+    assert len([r for r in ours if r.levelname == "ERROR"]) == 1
+    assert any("reachable again" in r.getMessage() for r in ours)
