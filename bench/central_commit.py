@@ -44,7 +44,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
-from sync.central import changelog as cl
 from sync.central.feed import Signer
 from sync.central.gateway import Central, Settings
 from sync.central.store import Store, open_store
@@ -52,7 +51,7 @@ from sync.protocol import Cursor, Events, Outgoing, Want
 from sync.protocol.testing import private_key
 from sync.replica import OutboxEvent, uuid7
 from tests.conftest import Site
-from tests.support.fleet import make_nodes, register
+from tests.support.fleet import make_nodes, seed
 from tests.support.fleet.node import SimNode
 from tests.support.pgserver import PostgresServer
 
@@ -128,10 +127,8 @@ def bench_engine(url: str, args: argparse.Namespace) -> dict[str, float]:
     site = Site()
     signer = Signer("central-1", private_key("central"))
     now = int(time.time())
-    ops = site.central_ops()
-    cl.mutate(store, FAC, ops, datetime.now(UTC))
     sims = make_nodes(args.nodes, {"central-1": signer.key.public_key()})
-    register(store, sims, FAC, now)
+    seed(store, FAC, site.central_ops(), sims, datetime.now(UTC))
 
     def make() -> Central:
         return Central(store, signer, Settings(renew_every_s=10**9, prune_every_s=10**9))

@@ -200,8 +200,7 @@ async def run(args: argparse.Namespace) -> None:
             args.nodes, {"central-1": central_key.public_key()}, batch_size=64, resend_s=60.0
         )
         with open_store(url) as s:
-            ops = site.central_ops()
-            cl.mutate(s, FAC, ops, datetime.now(UTC))
+            cl.mutate(s, FAC, site.central_ops(), datetime.now(UTC))
             t0 = time.monotonic()
             register(s, sims, FAC, int(time.time()))
             print(f"registered {len(sims)} nodes in {time.monotonic() - t0:.1f} s")

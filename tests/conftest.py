@@ -29,7 +29,7 @@ from hypothesis import settings
 from sync.protocol.timeutil import format_instant
 
 if TYPE_CHECKING:
-    from sync.central.changelog import Op
+    from sync.protocol.wire import Op
 
 from sync.replica import ChangeBatch, Replica, apply_changes, card_digest, pin_digest
 

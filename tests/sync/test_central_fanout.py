@@ -26,7 +26,7 @@ from sync.central.gateway import Central, Settings
 from sync.central.store import Store
 from sync.protocol import Outgoing, State
 from sync.protocol.testing import private_key
-from tests.support.fleet import make_nodes, register
+from tests.support.fleet import make_nodes, seed
 from tests.support.fleet.node import SimNode
 
 NOW = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
@@ -59,9 +59,7 @@ def fleet(store_url: str, site: Any) -> Iterator[tuple[Store, dict[str, SimNode]
     """``NODES`` nodes online at rev 1, every head published; then a change (rev 2)."""
     sims = make_nodes(NODES, {"central-1": SIGNER.key.public_key()}, prefix="fan")
     with Store.open(store_url) as s:
-        ops = site.central_ops()
-        cl.mutate(s, FAC, ops, NOW)
-        register(s, sims, FAC, T)
+        seed(s, FAC, site.central_ops(), sims, NOW)
         gw = gateway(s)
         by_name = {x.node: x for x in sims}
         for sim in sims:

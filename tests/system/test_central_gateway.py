@@ -101,8 +101,7 @@ class Gateway:
 def db(store_url: str, site: Any) -> str:
     """The store (each engine) with the test site and node n1 registered."""
     with Store.open(store_url) as s:
-        ops = site.central_ops()
-        cl.mutate(s, FAC, ops, datetime.now(UTC))
+        cl.mutate(s, FAC, site.central_ops(), datetime.now(UTC))
         nodes.register_node(
             s, N1, FAC, private_key(N1).public_key().public_bytes_raw(), "k1", datetime.now(UTC)
         )

@@ -28,7 +28,7 @@ from sync.central import changelog as cl
 from sync.central.store import Store
 from sync.protocol.testing import private_key
 from tests.support.broker import PrivateBroker
-from tests.support.fleet import Broker, Fleet, make_nodes, register
+from tests.support.fleet import Broker, Fleet, make_nodes, seed
 from tests.support.fleet.processes import Gateway, write_config
 
 FAC = "fac1"
@@ -45,9 +45,7 @@ def test_a_gateway_killed_mid_flow_loses_nothing_and_applies_nothing_twice(
     keys = {"central-1": central_key.public_key()}
     sims = make_nodes(NODES, keys, prefix="kill", batch_size=32, resend_s=2.0, cursor_retry_s=1.0)
     with Store.open(store_url) as s:
-        ops = site.central_ops()
-        cl.mutate(s, FAC, ops, datetime.now(UTC))
-        register(s, sims, FAC, int(time.time()))
+        seed(s, FAC, site.central_ops(), sims, datetime.now(UTC))
     gateways = [
         Gateway(
             write_config(

@@ -56,8 +56,7 @@ def seeded_gateway(store_url: str, site: Any, broker: PrivateBroker, tmp_path: P
     session keeps receiving while it is stopped."""
     now = datetime.now(UTC)
     with Store.open(store_url) as s:
-        ops = site.central_ops()
-        cl.mutate(s, FAC, ops, now)
+        cl.mutate(s, FAC, site.central_ops(), now)
         for n in (*NODES, LATE):
             nodes.register_node(
                 s, n, FAC, private_key(n).public_key().public_bytes_raw(), "k1", now

@@ -27,7 +27,7 @@ from sync.central import changelog as cl
 from sync.central.store import Store
 from sync.protocol.testing import private_key
 from tests.support.broker import PrivateBroker
-from tests.support.fleet import Broker, make_nodes, register
+from tests.support.fleet import Broker, make_nodes, seed
 from tests.support.fleet.processes import Gateway, write_config
 from tests.support.fleet.workers import WorkerFleet
 
@@ -45,9 +45,7 @@ def test_a_fleet_in_two_worker_processes_follows_the_protocol_end_to_end(
     keys = {"central-1": central_key.public_key()}
     sims = make_nodes(NODES, keys, prefix="wk", batch_size=16, resend_s=2.0, cursor_retry_s=1.0)
     with Store.open(store_url) as s:
-        ops = site.central_ops()
-        cl.mutate(s, FAC, ops, datetime.now(UTC))
-        register(s, sims, FAC, int(time.time()))
+        seed(s, FAC, site.central_ops(), sims, datetime.now(UTC))
     cfg = write_config(
         tmp_path / "gw",
         store=store_url,

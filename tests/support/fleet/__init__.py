@@ -5,7 +5,8 @@
   replica; acks clear its outbox.
 - ``runner.Fleet``: the nodes over real MQTT, one aiomqtt client identity each.
 - ``make_nodes`` and ``register``: keys for n nodes and their registration
-  in central's store (one write transaction).
+  in central's store (one write transaction); ``seed``: a facility's records
+  and its nodes registered.
 - ``processes``: central's gateways as real processes (``hallvakt central``).
 
 Kept in tests/support (not in the shipped packages): the bench imports it
@@ -14,13 +15,16 @@ from the repository root.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sync.central import changelog as cl
 from sync.central import nodes
 from sync.central.store import Store
 from sync.protocol.timeutil import from_ts
+from sync.protocol.wire import Op
 
 from .node import SimNode
 from .runner import Broker, Fleet
@@ -45,4 +49,13 @@ def register(store: Store, sims: list[SimNode], facility: str, now: int) -> None
             nodes.register_node(store, s.node, facility, raw, s.kid, from_ts(now))
 
 
-__all__ = ["Broker", "Fleet", "SimNode", "make_nodes", "register"]
+def seed(
+    store: Store, facility: str, ops: Sequence[Op], sims: list[SimNode], now: datetime
+) -> None:
+    """``facility``'s records (``ops``, central's changelog) and every node of
+    ``sims`` registered for it."""
+    cl.mutate(store, facility, ops, now)
+    register(store, sims, facility, int(now.timestamp()))
+
+
+__all__ = ["Broker", "Fleet", "SimNode", "make_nodes", "register", "seed"]
