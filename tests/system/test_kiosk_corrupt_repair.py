@@ -31,6 +31,7 @@ from tests.support.e2e import (
     FACILITY,
     CentralSite,
     NodeSite,
+    first_sync,
     one_node_system,
     wait_for,
 )
@@ -74,15 +75,7 @@ def test_a_corrupt_row_the_kiosk_meets_is_repaired_by_a_snapshot(
     broker, central, node = system
     with node.config.open("a", encoding="utf-8") as f:
         f.write('[[kiosks]]\nid = "foyer"\n')  # the kiosk run_kiosk plays
-    central.start(broker)
-    node.link.start()
-    alive = [central.gateway, node.link]
-    with node.replica() as rep:
-        wait_for(
-            lambda: rep.state().applied_rev == central.revs(FACILITY)[0],
-            "the node's first snapshot",
-            alive=alive,
-        )
+    alive = first_sync(broker, central, node)
     wait_for(lambda: "database check took" in node.link.log_text(), "the boot check", alive=alive)
     ids = today_ids(node)
     assert ids, "the demo facility has bookings today"

@@ -38,6 +38,7 @@ from tests.support.e2e import (
     FACILITY,
     CentralSite,
     NodeSite,
+    first_sync,
     one_node_system,
     wait_for,
 )
@@ -59,20 +60,6 @@ def done_events(central: CentralSite) -> list[dict[str, Any]]:
     return sorted((json.loads(r[0]) for r in rows), key=lambda b: b["seq"])
 
 
-def started(system: System) -> list[Any]:
-    broker, central, node = system
-    alive = [central.gateway, node.link]
-    central.start(broker)
-    node.link.start()
-    with node.replica() as rep:
-        wait_for(
-            lambda: rep.state().applied_rev == central.revs(FACILITY)[0],
-            "the node's first snapshot",
-            alive=alive,
-        )
-    return alive
-
-
 def queue(central: CentralSite, text: str, audience: str) -> None:
     central.admin(
         "command", "--node", NODE, "--cmd", "message", "--text", text, "--audience", audience
@@ -92,7 +79,7 @@ def test_the_rendered_kiosk_shows_central_messages_and_central_gets_command_done
     system: System, tmp_path: Path
 ) -> None:
     _, central, node = system
-    alive = started(system)
+    alive = first_sync(*system)
     public, caretaker = "Hallen stänger 21.00 i dag", "Byt lampa i B"
     queue(central, public, "public")
     queue(central, caretaker, "caretaker")
@@ -132,7 +119,7 @@ def test_an_unshown_message_expires_and_central_gets_command_done(
     _, central, node = system
     wall = WallClock(tmp_path / "clock")
     node.link.env = wall.env()
-    alive = started(system)
+    alive = first_sync(*system)
     queue(central, "Ingen kiosk visar detta", "public")
     with node.replica() as rep:
         wait_for(lambda: len(pending_messages(rep)) == 1, "the message on the node", alive=alive)

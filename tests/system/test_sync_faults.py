@@ -42,6 +42,7 @@ from tests.support.e2e import (
     append_events,
     demo_system,
     exactly_once,
+    first_sync,
     wait_for,
 )
 
@@ -73,16 +74,6 @@ def rng() -> random.Random:
     return random.Random(seed)
 
 
-def first_sync(broker: PrivateBroker, central: CentralSite, node: NodeSite, rep: Replica) -> None:
-    central.start(broker)
-    node.link.start()
-    wait_for(  # central's rev, read each time: its first lease renewal may move it
-        lambda: rep.state().applied_rev == central.revs(FACILITY)[0],
-        "the node's first snapshot",
-        alive=[central.gateway, node.link],
-    )
-
-
 def settle(central: CentralSite, node: NodeSite, rep: Replica, committed: dict[int, str]) -> float:
     """Wait until central holds every committed event and the outbox is empty;
     then check exactly-once. Returns the seconds waited."""
@@ -108,7 +99,7 @@ def test_the_link_killed_at_50_random_moments_loses_and_repeats_nothing(
 ) -> None:
     broker, central, node = system
     with node.replica() as rep:
-        first_sync(broker, central, node, rep)
+        first_sync(broker, central, node)
         writer = EventWriter(node.database, burst=4, pause_s=0.004)
         writer.start()
         alive = [central.gateway, node.link]
@@ -160,7 +151,7 @@ def test_the_broker_killed_and_restarted_while_events_flow(
 ) -> None:
     broker, central, node = system
     with node.replica() as rep:
-        first_sync(broker, central, node, rep)
+        first_sync(broker, central, node)
         writer = EventWriter(node.database, burst=4, pause_s=0.004)
         writer.start()
         alive = [central.gateway, node.link]
@@ -194,7 +185,7 @@ def test_the_broker_killed_and_restarted_while_events_flow(
 def test_50000_events_recorded_while_the_broker_is_down_then_catch_up(system: System) -> None:
     broker, central, node = system
     with node.replica() as rep:
-        first_sync(broker, central, node, rep)
+        first_sync(broker, central, node)
         assert broker.kill() == -9
         t = time.monotonic()
         events = append_events(rep, 50_000, per_tx=10_000)  # a week of a busy hall
@@ -232,7 +223,7 @@ def test_the_gateway_killed_mid_batch_and_restarted(
     broker, central, node = make_system(make_broker, tmp_path, "debug")
     try:
         with node.replica() as rep:
-            first_sync(broker, central, node, rep)
+            first_sync(broker, central, node)
             assert node.link.terminate() == 0
             committed = {e.seq: e.id for e in append_events(rep, 30_000, per_tx=10_000)}
             node.link.start()
@@ -269,7 +260,7 @@ def test_the_gateway_killed_mid_batch_and_restarted(
 def test_a_node_behind_the_pruned_change_log_gets_a_snapshot(system: System) -> None:
     broker, central, node = system
     with node.replica() as rep:
-        first_sync(broker, central, node, rep)
+        first_sync(broker, central, node)
         committed = {e.seq: e.id for e in append_events(rep, 200)}
         wait_for(lambda: backlog(rep) == 0, "the first events acknowledged")
         assert node.link.terminate() == 0

@@ -8,7 +8,8 @@ here, in tests/support/, outside the shipped packages).
   ``wait_for`` (every wait: a condition polled every 20 ms with a deadline).
 - ``sites``: ``CentralSite`` and ``NodeSite`` (files, CLI, gateway and link
   processes, read-only queries on central's store), ``BrokerAccess``,
-  ``demo_system`` and ``one_node_system`` (one node, stopped on leaving).
+  ``demo_system`` and ``one_node_system`` (one node, stopped on leaving);
+  ``first_sync`` (central and the link started, the first snapshot applied).
 - ``node_events``: ``EventWriter`` and ``append_events``, the node's committed
   events, and ``exactly_once``, which compares them with central's store.
 - ``peer``: ``Peer``, a paho MQTT 5 client whose callbacks only fill queues.
@@ -29,6 +30,7 @@ from .sites import (
     CentralSite,
     NodeSite,
     demo_system,
+    first_sync,
     one_node_system,
 )
 
@@ -47,6 +49,7 @@ __all__ = [
     "demo_system",
     "event_body",
     "exactly_once",
+    "first_sync",
     "hallvakt_argv",
     "one_node_system",
     "run_cli",

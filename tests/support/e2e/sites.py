@@ -310,3 +310,18 @@ def one_node_system(
     finally:
         node.link.stop()
         central.stop()
+
+
+def first_sync(broker: PrivateBroker, central: CentralSite, node: NodeSite) -> list[Daemon]:
+    """Central and the node's link started on ``broker``, and the node at
+    central's rev (its first snapshot); the two processes, to watch."""
+    alive = [central.gateway, node.link]
+    central.start(broker)
+    node.link.start()
+    with node.replica() as rep:
+        wait_for(  # central's rev, read each time: its first lease renewal may move it
+            lambda: rep.state().applied_rev == central.revs(FACILITY)[0],
+            "the node's first snapshot",
+            alive=alive,
+        )
+    return alive
