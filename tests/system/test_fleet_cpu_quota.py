@@ -1,0 +1,112 @@
+"""A CPU quota on a real process (tests/support/fleet/cgroup.py), as bench/fleet.py uses it for gateways.
+
+- a busy child under a tenth of a core is throttled: the group's counters
+  say so, and the child got no more than its share of the wall time, while
+  the same child without a quota, run just before, got far more;
+- the group is removed on the way out, also on KeyboardInterrupt with the
+  child still running in it (the child goes back to the parent group and
+  lives on);
+- bad input is refused before anything is made, and a directory that is no
+  cgroup is named as the reason no quota can be set.
+
+The first two need a writable cgroup v1 cpu controller (root, /sys/fs/cgroup/cpu)
+and are skipped, with the reason, where there is none. About 3 s.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fleet.cgroup import ROOT, CpuQuota, unavailable
+from tests.support.fleet.processes import cpu_seconds
+
+WHY = unavailable()
+needs_cgroup = pytest.mark.skipif(
+    WHY is not None, reason=f"no writable cgroup v1 cpu controller here: {WHY}"
+)
+BUSY = "while True: pass"
+
+
+@pytest.fixture
+def busy() -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen([sys.executable, "-c", BUSY])
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def share(pid: int, seconds: float) -> float:
+    """The CPU ``pid`` used over the next ``seconds`` of wall time, in cores."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+@needs_cgroup
+def test_a_busy_child_under_a_tenth_of_a_core_is_throttled_and_the_group_removed(
+    busy: subprocess.Popen[bytes],
+) -> None:
+    free = share(busy.pid, 0.8)  # the same loop without a quota: the baseline
+    name = f"hallvakt-test-{busy.pid}"
+    with CpuQuota(name, 0.1) as q:
+        assert (ROOT / name / "cpu.cfs_quota_us").read_text().strip() == "10000"
+        q.add(busy.pid)
+        assert q.pids() == [busy.pid]
+        s0 = q.stat()
+        held = share(busy.pid, 1.5)
+        d = q.stat() - s0
+    assert not (ROOT / name).exists()
+    assert busy.poll() is None  # moved back to the parent group, still running
+    assert str(busy.pid) in (ROOT / "cgroup.procs").read_text().split()
+    # the clock ticks 100 times a second: 0.1 core over 1.5 s is 15 ticks, +-2
+    assert held <= 0.1 + 0.03, (held, free)
+    assert free >= 3 * held, (held, free)
+    assert d.periods >= 10 and d.share >= 0.8, d
+    assert d.throttled_s >= 0.5, d  # held back ~90 ms of every 100 ms period
+
+
+@needs_cgroup
+def test_the_group_is_removed_on_keyboard_interrupt_with_the_child_inside(
+    busy: subprocess.Popen[bytes],
+) -> None:
+    name = f"hallvakt-test-int-{busy.pid}"
+    with pytest.raises(KeyboardInterrupt), CpuQuota(name, 0.5) as q:
+        q.add(busy.pid)
+        raise KeyboardInterrupt
+    assert not (ROOT / name).exists()
+    assert busy.poll() is None
+    q.close()  # idempotent
+
+
+@needs_cgroup
+def test_a_process_that_is_gone_cannot_be_added() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(10)
+    with CpuQuota(f"hallvakt-test-gone-{gone.pid}", 0.5) as q, pytest.raises(ProcessLookupError):
+        q.add(gone.pid)
+    assert not q.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "cores"),
+    [("ok", 0.0), ("ok", -1.0), ("ok", float("nan")), ("ok", 0.005), ("a/b", 0.5), ("..", 0.5)],
+)
+def test_bad_input_is_refused_before_anything_is_made(
+    name: str, cores: float, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError):
+        CpuQuota(name, cores, root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_that_is_no_cgroup_is_named_as_the_reason(tmp_path: Path) -> None:
+    why = unavailable(tmp_path)
+    assert why is not None and str(tmp_path) in why and "cgroup v1 cpu controller" in why
