@@ -1,4 +1,4 @@
-"""A CPU quota on a real process (tests/support/fleet/cgroup.py), as bench/fleet.py uses it for gateways.
+"""A CPU quota on a real process (tests/support/fleet/cgroup.py), as bench/fleet.py sets one.
 
 - a busy child under a tenth of a core is throttled: the group's counters
   say so, and the child got no more than its share of the wall time, while

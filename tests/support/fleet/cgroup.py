@@ -23,6 +23,7 @@ group with ``cpu.cfs_quota_us`` of CPU time every ``cpu.cfs_period_us``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -135,10 +136,8 @@ class CpuQuota:
         while True:
             try:
                 for pid in self.pids():
-                    try:
+                    with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
                         (self.root / "cgroup.procs").write_text(str(pid))
-                    except ProcessLookupError:
-                        pass  # it exited meanwhile
                 self.path.rmdir()
                 break
             except FileNotFoundError:
