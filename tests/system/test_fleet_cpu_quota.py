@@ -6,6 +6,10 @@
 - the group is removed on the way out, also on KeyboardInterrupt with the
   child still running in it (the child goes back to the parent group and
   lives on);
+- the verdict a held round prints (``held_limit``) names the gateways' quota
+  only when every gateway used it up, throttled in most of its periods, on a
+  machine with cores to spare; otherwise the machine, the store's disk or
+  neither;
 - bad input is refused before anything is made, and a directory that is no
   cgroup is named as the reason no quota can be set.
 
@@ -23,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fleet.cgroup import ROOT, CpuQuota, unavailable
+from tests.support.fleet.cgroup import ROOT, CpuQuota, Throttling, unavailable
+from tests.support.fleet.measure import Cpu, held_limit
 from tests.support.fleet.processes import cpu_seconds
 
 WHY = unavailable()
@@ -110,3 +115,35 @@ def test_bad_input_is_refused_before_anything_is_made(
 def test_a_directory_that_is_no_cgroup_is_named_as_the_reason(tmp_path: Path) -> None:
     why = unavailable(tmp_path)
     assert why is not None and str(tmp_path) in why and "cgroup v1 cpu controller" in why
+
+
+def verdict_of(
+    used: dict[str, float], busy: float, shares: list[float], flush_ms: float = 0.0
+) -> tuple[bool, str]:
+    """``held_limit`` on a round of 10 s where gateway i was throttled in
+    ``shares[i]`` of its 100 periods, each gateway held to 0.1 of a core."""
+    cpu = Cpu(dict)
+    cpu.used, cpu.busy, cpu.iowait = used, busy, 0.0
+    throttling = {
+        f"gateway {i + 1}": Throttling(100, round(100 * s), 9.0 * s) for i, s in enumerate(shares)
+    }
+    return held_limit(cpu, 0.1, throttling, flush_ms, 10.0)
+
+
+def test_the_verdict_names_the_quota_only_when_every_gateway_used_it_up_with_cores_free() -> None:
+    full = {"gateway 1": 0.098, "gateway 2": 0.095, "postgres": 0.3}
+    bound, text = verdict_of(full, 0.7, [0.9, 0.8])
+    assert bound and text.startswith("limit: the gateways' CPU quota (")
+    assert "gateway 2 10% of a core (quota 10%), throttled in 80 of 100 periods (80%)" in text
+    assert "30% idle" in text and "postgres 30% of a core" in text
+    # the machine full: the gateways waited for a core, not for their quota
+    bound, text = verdict_of(full, 0.96, [0.9, 0.8])
+    assert not bound and text.startswith("limit: the machine's CPU (")
+    # one gateway rarely throttled: it waited on something else (the store, the broker)
+    assert not verdict_of(full, 0.7, [0.9, 0.2])[0]
+    # one gateway under its quota although throttled (it did not get a core when it could run)
+    assert not verdict_of({**full, "gateway 2": 0.07}, 0.7, [0.9, 0.9])[0]
+    # the store's disk flushing more than half the time
+    slow = verdict_of({"gateway 1": 0.05}, 0.5, [0.1], flush_ms=6000.0)
+    assert slow[1].startswith("limit: the store's disk (")
+    assert not verdict_of({}, 0.5, [])[0]  # no gateway: no quota to be the limit
