@@ -1,8 +1,9 @@
 """Central at fleet scale: 2,000 simulated nodes, loopback Mosquitto, PostgreSQL, 1 and 2 gateways.
 
-Run ``.venv/bin/python bench/fleet.py`` (about 15 minutes on this machine;
+Run ``.venv/bin/python bench/fleet.py`` (about 25 minutes on this machine;
 ``--nodes 300 --ramp 3 --rounds 1`` for a smoke run; ``--phases 4`` for the
-cold start and the fan-out only). Results and "where it
+cold start and the fan-out only; ``--phases 2,3,8`` for the events stored
+per second, free and with the gateways held to a CPU quota). Results and "where it
 breaks": docs/benchmarks.md, "Central at fleet scale". Everything is real and
 private to the run: a PostgreSQL server (Debian's, initdb into a temp dir,
 fsync on as in production), a Mosquitto on a loopback port (persistence on,
@@ -44,6 +45,22 @@ and which of the two ran out ("limit": the CPU when the cores were at least
    (no WAL written for 2 s).
 7. central's RSS; PostgreSQL bytes per stored event and per node per month
    at ``--per-day`` events a day.
+8. phases 2 and 3 again (``--held-phases``) with each gateway held to
+   ``--gateway-cpu`` of a core (default 0.1), each in its own cgroup v1 cpu
+   group with the same quota (tests/support/fleet/cgroup.py), as a
+   container's CPU limit or systemd's ``CPUQuota=`` holds it in production:
+   the gateways are then the limit by construction, the machine's two
+   shared cores are not, and 2 gateways against 1 says whether the design
+   (shared subscriptions, every decision in the store) scales; the same goal,
+   >= 1.7x. Each round proves its limit: each gateway's CPU against its
+   quota and the periods it was throttled in (the group's ``cpu.stat``), the
+   machine's idle share, PostgreSQL's CPU and WAL flushing; "limit: the
+   gateways' CPU quota" only when every gateway used at least 85% of its
+   quota, throttled in at least half of its periods, with the cores under
+   95% busy. Where no writable cgroup v1 cpu controller exists (not root, a
+   cgroup v2-only machine) it prints one line saying so and why, and the
+   rest runs. The groups are removed at the end, also on an error or an
+   interrupt (SIGTERM too).
 """
 
 from __future__ import annotations
