@@ -10,15 +10,16 @@
   only when every gateway used it up, throttled in most of its periods, on a
   machine with cores to spare; otherwise the machine, the store's disk or
   neither;
-- bad input is refused before anything is made, and a directory that is no
-  cgroup is named as the reason no quota can be set.
+- bad input is refused before anything is made; a directory that is no
+  cgroup, and a user who is not root, are told why no quota can be set.
 
-The first two need a writable cgroup v1 cpu controller (root, /sys/fs/cgroup/cpu)
-and are skipped, with the reason, where there is none. About 3 s.
+The throttling, removal and non-root tests need a writable cgroup v1 cpu controller (root, /sys/fs/cgroup/cpu)
+and are skipped, with the reason, where there is none. About 3-4 s.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -147,3 +148,19 @@ def test_the_verdict_names_the_quota_only_when_every_gateway_used_it_up_with_cor
     slow = verdict_of({"gateway 1": 0.05}, 0.5, [0.1], flush_ms=6000.0)
     assert slow[1].startswith("limit: the store's disk (")
     assert not verdict_of({}, 0.5, [])[0]  # no gateway: no quota to be the limit
+
+
+@needs_cgroup
+def test_a_user_who_is_not_root_is_told_why_no_quota_can_be_set() -> None:
+    setpriv = shutil.which("setpriv")  # util-linux, on every Debian
+    assert setpriv is not None
+    code = "from tests.support.fleet.cgroup import unavailable; print(unavailable())"
+    done = subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout.strip() == f"{ROOT} is not writable by uid 65534 (root is needed)"
