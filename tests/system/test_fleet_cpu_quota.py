@@ -13,8 +13,9 @@
 - bad input is refused before anything is made; a directory that is no
   cgroup, and a user who is not root, are told why no quota can be set.
 
-The throttling, removal and non-root tests need a writable cgroup v1 cpu controller (root, /sys/fs/cgroup/cpu)
-and are skipped, with the reason, where there is none. About 3-4 s.
+The throttling, removal and non-root tests need a writable cgroup v1 cpu
+controller (root, /sys/fs/cgroup/cpu) and are skipped, with the reason,
+where there is none. About 3-4 s.
 """
 
 from __future__ import annotations
