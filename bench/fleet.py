@@ -375,6 +375,7 @@ class Held:
         self.tag = f", each held to {self.cores:g} of a core"
         self.s0: list[Throttling] = []
         self.bound: dict[int, list[bool]] = {1: [], 2: []}
+        self.per_cpu_s: dict[int, list[float]] = {1: [], 2: []}
 
     def start(self) -> None:
         self.s0 = [q.stat() for q in self.quotas]
@@ -388,17 +389,30 @@ class Held:
 
 
 async def verdict(
-    stats: StoreStats, s0: StoreReading, wall: float, cpu: Cpu, held: Held | None, count: int
+    stats: StoreStats,
+    s0: StoreReading,
+    wall: float,
+    cpu: Cpu,
+    held: Held | None,
+    count: int,
+    events: int,
 ) -> str:
     """``ended``, or with gateways held to a quota, which limit the round hit
-    (``held_limit``: the gateways' quota, the machine, the store's disk)."""
+    (``held_limit``: the gateways' quota, the machine, the store's disk), and
+    the events stored per CPU-second of the gateways (the same with 1 and 2
+    gateways when a second one costs nothing extra per event)."""
     if held is None:
         return await ended(stats, s0, wall, cpu)
     throttling = held.read(count)  # now, with the CPU just read, before the store settles
+    gw_s = sum(cpu.used.get(name, 0.0) for name in throttling) * wall
+    held.per_cpu_s[count].append(events / max(1e-9, gw_s))
     s1 = await stats.settled()
     bound, text = held_limit(cpu, held.cores, throttling, s1.sync_ms - s0.sync_ms, wall)
     held.bound[count].append(bound)
-    return f"{stats.since(s0, s1, wall)}; {text}"
+    return (
+        f"{events / max(1e-9, gw_s):,.0f} events per gateway CPU-second;"
+        f" {stats.since(s0, s1, wall)}; {text}"
+    )
 
 
 def ratio_goal(label: str, rates: dict[int, list[float]], held: Held | None = None) -> None:
@@ -409,11 +423,14 @@ def ratio_goal(label: str, rates: dict[int, list[float]], held: Held | None = No
         f" ratio {two / one:.2f}x; {load()}"
     )
     if held is not None:
+        e1, e2 = (statistics.median(held.per_cpu_s[c]) for c in (1, 2))
         print(
             "the gateways' quota was the limit in"
-            + ", ".join(
+            + ",".join(
                 f" {sum(held.bound[c])} of {len(held.bound[c])} rounds with {c}" for c in (1, 2)
             )
+            + f"; events per gateway CPU-second, median: 1 gateway {e1:,.0f}, 2 gateways"
+            f" {e2:,.0f} ({e2 / e1:.2f}x: what a second gateway costs per event)"
         )
     print(goal(f"{label}: 2 gateways >= 1.7x one ({two / one:.2f}x)", two / one >= 1.7))
 
@@ -453,7 +470,7 @@ async def events_live(
             used = cpu.stop()
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / wall:,.0f} events/s ({wall:.1f} s);"
-                f" {load()}; {used}; {await verdict(stats, s0, wall, cpu, held, count)}"
+                f" {load()}; {used}; {await verdict(stats, s0, wall, cpu, held, count, n)}"
             )
     ratio_goal(f"live{held.tag if held else ''}", rates, held)
     total = store.execute("SELECT count(*), count(DISTINCT id) FROM events").rows[0]
@@ -515,7 +532,7 @@ async def events_backlog(
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / (last - first):,.0f} events/s"
                 f" ({last - first:.1f} s from the first stored to the last); {load()};"
-                f" {used}; {await verdict(stats, s0, last - first, cpu, held, count)}"
+                f" {used}; {await verdict(stats, s0, last - first, cpu, held, count, n)}"
             )
             for g in central.keep[:count]:
                 g.stop()  # its session keeps the subscription: serve() makes it leave

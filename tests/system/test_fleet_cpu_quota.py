@@ -7,9 +7,8 @@
   child still running in it (the child goes back to the parent group and
   lives on);
 - the verdict a held round prints (``held_limit``) names the gateways' quota
-  only when every gateway used it up, throttled in most of its periods, on a
-  machine with cores to spare; otherwise the machine, the store's disk or
-  neither;
+  only when every gateway used it up, throttled in most of its periods;
+  otherwise the machine, the store's disk or neither;
 - bad input is refused before anything is made; a directory that is no
   cgroup, and a user who is not root, are told why no quota can be set.
 
@@ -132,14 +131,16 @@ def verdict_of(
     return held_limit(cpu, 0.1, throttling, flush_ms, 10.0)
 
 
-def test_the_verdict_names_the_quota_only_when_every_gateway_used_it_up_with_cores_free() -> None:
+def test_the_verdict_names_the_quota_only_when_every_gateway_used_it_up() -> None:
     full = {"gateway 1": 0.098, "gateway 2": 0.095, "postgres": 0.3}
     bound, text = verdict_of(full, 0.7, [0.9, 0.8])
     assert bound and text.startswith("limit: the gateways' CPU quota (")
-    assert "gateway 2 10% of a core (quota 10%), throttled in 80 of 100 periods (80%)" in text
+    assert "gateway 2 9.5% of a core (quota 10%), throttled in 80 of 100 periods (80%)" in text
     assert "30% idle" in text and "postgres 30% of a core" in text
-    # the machine full: the gateways waited for a core, not for their quota
-    bound, text = verdict_of(full, 0.96, [0.9, 0.8])
+    # the machine full too, but each gateway got its quota and ran out of it
+    assert verdict_of(full, 0.97, [0.9, 0.8])[0]
+    # the machine full and a gateway short of its quota: it waited for a core
+    bound, text = verdict_of({**full, "gateway 2": 0.07}, 0.97, [0.9, 0.8])
     assert not bound and text.startswith("limit: the machine's CPU (")
     # one gateway rarely throttled: it waited on something else (the store, the broker)
     assert not verdict_of(full, 0.7, [0.9, 0.2])[0]

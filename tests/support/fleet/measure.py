@@ -19,9 +19,12 @@
 - ``held_limit(cpu, cores, throttling, flush_ms, wall)``: the same with each
   gateway held to ``cores`` of a core (tests/support/fleet/cgroup.py): the
   gateways' quota when every gateway used at least 85% of it and was
-  throttled in at least half of its periods while the machine's cores were
-  under 95% busy; otherwise as ``limit``. With the facts: each gateway's CPU
-  and throttling, the machine's idle share, PostgreSQL's CPU and WAL flushing.
+  throttled in at least half of its periods (it ran out of its quota with
+  work waiting, so neither a busy core, the store nor the nodes held it
+  back; a gateway kept from its quota by a full machine uses less);
+  otherwise as ``limit``. With the facts: each gateway's CPU and
+  throttling, the machine's busy and idle shares, PostgreSQL's CPU and WAL
+  flushing.
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ def held_limit(
     module docstring. ``throttling`` is keyed by the gateways' names in ``cpu``."""
     disk = flush_ms / 1000 / max(1e-9, wall)
     each = [
-        f"{name} {100 * cpu.used.get(name, 0.0):.0f}% of a core (quota {100 * cores:.0f}%),"
+        f"{name} {100 * cpu.used.get(name, 0.0):.1f}% of a core (quota {100 * cores:g}%),"
         f" throttled in {t.throttled} of {t.periods} periods ({100 * t.share:.0f}%),"
         f" held back {t.throttled_s:.1f} s"
         for name, t in throttling.items()
@@ -197,10 +200,10 @@ def held_limit(
             f" WAL flushing {100 * disk:.0f}% of the time",
         ]
     )
+    if held:  # each ran out of its quota with work waiting: not held by a busy core
+        return True, f"limit: the gateways' CPU quota ({facts})"
     if cpu.busy >= 0.95:
         return False, f"limit: the machine's CPU ({facts})"
-    if held:
-        return True, f"limit: the gateways' CPU quota ({facts})"
     if disk >= 0.5:
         return False, f"limit: the store's disk ({facts})"
     return False, f"limit: neither the gateways' quota, the CPU nor the store's disk ({facts})"
