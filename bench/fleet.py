@@ -359,6 +359,12 @@ def stored_events(store: Store) -> int:
     return int(store.execute("SELECT coalesce(sum(through), 0) FROM event_streams").scalar())
 
 
+async def resends(fleet: WorkerFleet, before: int) -> str:
+    """Batches the nodes sent again since ``before`` (not acknowledged within
+    their ``resend_s``): each is more work for central than its events count."""
+    return f"{(await fleet.poll()).stats['resent_batches'] - before} batches resent"
+
+
 def load() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -456,6 +462,7 @@ async def events_live(
             central.serve(count)
             await quiet(fleet, stats)
             before = store.execute("SELECT count(*) FROM events").scalar()
+            resent = (await fleet.poll()).stats["resent_batches"]
             cpu.start()
             if held:
                 held.start()
@@ -470,7 +477,8 @@ async def events_live(
             used = cpu.stop()
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / wall:,.0f} events/s ({wall:.1f} s);"
-                f" {load()}; {used}; {await verdict(stats, s0, wall, cpu, held, count, n)}"
+                f" {await resends(fleet, resent)}; {load()}; {used};"
+                f" {await verdict(stats, s0, wall, cpu, held, count, n)}"
             )
     ratio_goal(f"live{held.tag if held else ''}", rates, held)
     total = store.execute("SELECT count(*), count(DISTINCT id) FROM events").rows[0]
@@ -499,7 +507,8 @@ async def events_backlog(
             central.hold(count)
             rows_before = store.execute("SELECT count(*) FROM events").scalar()
             before = stored_events(store)
-            sent = (await fleet.poll()).published["evt"]
+            r0 = await fleet.poll()
+            sent, resent = r0.published["evt"], r0.stats["resent_batches"]
             await fleet.add_events(args.events)
             target = sent + len(sims)
             await fleet.wait_until(
@@ -531,7 +540,8 @@ async def events_backlog(
             assert rows == n, (rows, n)  # the cheap count above was the true one
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / (last - first):,.0f} events/s"
-                f" ({last - first:.1f} s from the first stored to the last); {load()};"
+                f" ({last - first:.1f} s from the first stored to the last);"
+                f" {await resends(fleet, resent)}; {load()};"
                 f" {used}; {await verdict(stats, s0, last - first, cpu, held, count, n)}"
             )
             for g in central.keep[:count]:
