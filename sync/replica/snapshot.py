@@ -147,7 +147,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         tidy(rep)
     elif not staging_tables(rep):
         _adopt_legacy_parts(rep, part.rev)
-    with rep.write():
+    with rep.read():  # checks only: the lock is for writing (module rules)
         if part.rev < rep.state().applied_rev:
             return ApplyOutcome.DUPLICATE
         other = rep.conn.execute(
@@ -158,14 +158,22 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
             raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
     _stage_part(rep, part)
     # Every part in (this one, or a part delivered again after a process died
-    # before the swap): the swap, durable (synchronous=FULL), on its own.
+    # before the swap): the swap, durable (synchronous=FULL), on its own; the
+    # lock is taken only then, and whether all are in asked again under it.
+    if not _all_in(rep, part.rev):
+        return ApplyOutcome.STAGED
     with rep.write():
-        staged = staged_snapshot(rep)
-        if staged is None or staged.rev != part.rev or staged.have < staged.parts:
+        if not _all_in(rep, part.rev):
             return ApplyOutcome.STAGED
         _swap(rep, part.rev, now)
     tidy(rep)
     return ApplyOutcome.APPLIED
+
+
+def _all_in(rep: Replica, rev: int) -> bool:
+    """Whether every part of ``rev`` is staged."""
+    staged = staged_snapshot(rep)
+    return staged is not None and staged.rev == rev and staged.have >= staged.parts
 
 
 def _stage_part(rep: Replica, part: SnapshotPart) -> None:
