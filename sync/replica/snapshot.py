@@ -10,13 +10,15 @@ Rules this module guarantees:
   ones) in transactions that each hold the write lock about
   ``STAGE_BUDGET_S``, commit included (``_Pace`` learns how many records fit
   from the ones before); the last of a part writes its ``snapshot_parts``
-  row ``complete``. Each transaction's rows (the records re-encoded) are
-  made just before it takes the lock: the door and the kiosk take the lock
-  in that gap (their writers ask for it every millisecond,
+  row ``complete``. Each transaction's rows (the records re-encoded,
+  ``canonical``) are made just before it takes the lock, while the log is
+  checkpointed in the background: the door and the kiosk take the lock in
+  that gap (their writers ask for it every millisecond,
   ``sqlite.take_write_lock``). One part is in memory at a time; nothing
   staged is read back. Staging and tidying commit with
   ``synchronous=NORMAL`` (no fsync each: a power cut loses at most the last
-  ones, whole); the swap commits with ``FULL`` (``snapshot_tidy``).
+  ones, whole); the swap commits with ``FULL`` (``snapshot_tidy``). A part's
+  checks read without the lock; it is taken to write only.
 - A part already staged counts once. A record that two parts both hold raises
   ``BatchError`` for the later part, which stages nothing (what its earlier
   transactions staged is taken out again).
@@ -64,6 +66,7 @@ from .snapshot_tidy import (
     StagedSnapshot,
     checkpoint,
     relaxed,
+    settle,
     staged_snapshot,
     staging_tables,
     tidy,
@@ -140,6 +143,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         # An older rev's parts, or staged before a migration changed the live
         # tables: what they staged becomes leftovers (the link asks again).
         log.info("staged parts of snapshot rev %d discarded", staged.rev)
+        settle(rep)
         with rep.write():
             rep.conn.execute("DELETE FROM snapshot_parts")
         staged = None
@@ -162,6 +166,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     # lock is taken only then, and whether all are in asked again under it.
     if not _all_in(rep, part.rev):
         return ApplyOutcome.STAGED
+    settle(rep)
     with rep.write():
         if not _all_in(rep, part.rev):
             return ApplyOutcome.STAGED
@@ -195,6 +200,7 @@ def _stage_part(rep: Replica, part: SnapshotPart) -> None:
     with relaxed(rep):
         while done < len(records) or not done:
             chunk = _rows(records[done : done + pace.want()])  # the others' turn at the lock
+            settle(rep)  # while the rows were made, the last checkpoint ran
             try:
                 with rep.write():
                     t0 = time.monotonic()
@@ -413,6 +419,7 @@ def _adopt_legacy_parts(rep: Replica, rev: int) -> None:
     rows = rep.conn.execute(
         "SELECT part, parts, body FROM snapshot_parts WHERE rev = ? ORDER BY part", [rev]
     ).fetchall()
+    settle(rep)
     with rep.write():
         rep.conn.execute("DELETE FROM snapshot_parts")
         _create_stage(rep)
