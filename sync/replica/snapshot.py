@@ -164,19 +164,25 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     # Every part in (this one, or a part delivered again after a process died
     # before the swap): the swap, durable (synchronous=FULL), on its own; the
     # lock is taken only then, and whether all are in asked again under it.
-    if not _all_in(rep, part.rev):
+    if not _all_in(rep, part.rev, part.parts):
         return ApplyOutcome.STAGED
     settle(rep)
     with rep.write():
-        if not _all_in(rep, part.rev):
+        if not _all_in(rep, part.rev, part.parts):
             return ApplyOutcome.STAGED
         _swap(rep, part.rev, now)
     tidy(rep)
     return ApplyOutcome.APPLIED
 
 
-def _all_in(rep: Replica, rev: int) -> bool:
-    """Whether every part of ``rev`` is staged."""
+def _all_in(rep: Replica, rev: int, parts: int) -> bool:
+    """Whether every part of ``rev`` is staged (counted first: reading every
+    part's body each time grew with the parts, 0.6 ms a call at 776)."""
+    (have,) = rep.conn.execute(
+        "SELECT count(*) FROM snapshot_parts WHERE rev = ?", [rev]
+    ).fetchone()
+    if have < parts:
+        return False
     staged = staged_snapshot(rep)
     return staged is not None and staged.rev == rev and staged.have >= staged.parts
 
