@@ -32,6 +32,7 @@ TIDY_BUDGET_S = 0.02  # the lock held by one tidy transaction, roughly
 TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
 CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
 LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
+GAP_S = 0.002  # at least this between two of the stager's transactions (``settle``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,10 @@ def checkpoint(rep: Replica) -> None:
     from its beginning (SQLite restarts it only when a writer begins after
     a checkpoint copied all of it). The interval adapts to keep the log near
     ``LOG_FRAMES``, under the 1,000 pages at which another process's commit
-    (the door's) would have to checkpoint it itself."""
-    settle(rep)
+    (the door's) would have to checkpoint it itself. Called after each of
+    the stager's commits, it notes the time for ``settle``'s gap."""
+    _committed[rep] = time.monotonic()
+    _wait_checkpoint(rep)
     n, every = _since_checkpoint.get(rep, (0, 1))
     n += 1
     if n < every or rep.conn.in_transaction:
@@ -109,7 +112,20 @@ def checkpoint(rep: Replica) -> None:
 
 
 def settle(rep: Replica) -> None:
-    """Wait for the checkpoint ``checkpoint`` started in the background, if any."""
+    """Before the stager's next write transaction: wait for the checkpoint
+    ``checkpoint`` started in the background, if any, and until ``GAP_S``
+    has passed since the stager's last commit, so that a writer waiting for
+    the lock (it asks every millisecond, ``sqlite.take_write_lock``) gets it
+    between two of ours however quickly the next one is ready."""
+    _wait_checkpoint(rep)
+    committed = _committed.get(rep)
+    if committed is not None:
+        rest = committed + GAP_S - time.monotonic()
+        if rest > 0:
+            time.sleep(rest)
+
+
+def _wait_checkpoint(rep: Replica) -> None:
     pending = _pending.pop(rep, None)
     if pending is None:
         return
@@ -144,6 +160,7 @@ _pending: weakref.WeakKeyDictionary[Replica, tuple[int, Future[tuple[int, ...]]]
     weakref.WeakKeyDictionary()
 )
 _since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
+_committed: weakref.WeakKeyDictionary[Replica, float] = weakref.WeakKeyDictionary()
 
 
 def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
