@@ -29,7 +29,7 @@ log = logging.getLogger("hallvakt.replica")
 
 STAGE = "snap_"
 TIDY_BUDGET_S = 0.02  # the lock held by one tidy transaction, roughly
-TIDY_MAX_ROWS = 5_000  # however quick the last ones were: pages may have to be read
+TIDY_MAX_ROWS = 20_000  # however quick the last ones were (the budget sizes them first)
 CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
 LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
 GAP_S = 0.002  # at least this between two of the stager's transactions (``settle``)
