@@ -33,8 +33,10 @@ Figures: wall time of the apply; the child's peak RSS above its idle RSS
 longest and p99 wait for the lock, and its longest and p99 write. For ours,
 where the time went: parsing (``json.loads`` + ``SnapshotPart.from_wire``),
 ``_rows`` (re-encoding the records into rows), ``_stage_part`` (``_rows``
-included, and the waits for the lock), ``_swap``, ``tidy``, timed by
-wrapping the module's functions; and every write transaction of the applier
+included, and the waits for the lock), ``checkpoint`` (starting one in the
+background), ``settle`` (waiting for it, and for the gap between two
+transactions), ``_swap``, ``tidy``, timed by wrapping the module's functions
+(a step an older tree lacks is left out); and every write transaction of the applier
 (count, lock held in all, longest, p99). Goals: no writer waits more than
 100 ms for the lock, peak RSS at most 150 MiB above idle, total at most 2x
 the baseline. Medians over the runs; the two kinds alternate which goes

@@ -209,13 +209,35 @@ def test_a_pending_walkin_is_kept_and_counted_in_the_longest_booking(
         assert rep.state().max_booking_s == 9 * 3600
 
 
+def test_the_log_starts_again_between_staging_transactions(tmp_path: Path) -> None:
+    """The checkpoints run in the background and are waited for before the
+    stager's next transaction, so the log starts again from its beginning:
+    it never grows past the 1,000 pages at which another process's commit
+    (the door's) would have to checkpoint it itself. Without the wait it
+    grew to 1,126 pages here, and further the longer a snapshot."""
+    parts = tmp_path / "rev1.jsonl"
+    parts_file(parts, 1, seed=3, credentials=1_000, bookings=8_000, n=40)
+    db = tmp_path / "node.db"
+    wal = Path(f"{db}-wal")
+    with Replica.open(db) as rep, parts.open(encoding="utf-8") as f:
+        page = rep.conn.execute("PRAGMA page_size").fetchone()[0]
+        longest = 0
+        for line in f:
+            outcome = stage(rep, json.loads(line))
+            longest = max(longest, wal.stat().st_size)
+        assert outcome is ApplyOutcome.APPLIED
+        assert rep.count("booking") == 8_000
+    assert 0 < longest <= 32 + 1_000 * (24 + page), longest  # the header, 1,000 frames
+
+
 # --- SIGKILL at random moments ---------------------------------------------------------
 
 
-def parts_file(path: Path, rev: int, seed: int) -> dict[str, list[dict[str, Any]]]:
-    ents = generate(seed=seed, today=date(2026, 5, 4), credentials=150, bookings=600)
+def parts_file(
+    path: Path, rev: int, seed: int, *, credentials: int = 150, bookings: int = 600, n: int = 30
+) -> dict[str, list[dict[str, Any]]]:
+    ents = generate(seed=seed, today=date(2026, 5, 4), credentials=credentials, bookings=bookings)
     flat = [(e, r) for e, recs in ents.items() for r in recs]
-    n = 30
     with path.open("w", encoding="utf-8") as f:
         for p in range(n):
             chunk: dict[str, list[dict[str, Any]]] = {}
