@@ -371,14 +371,24 @@ def _twins(rep: Replica) -> list[tuple[str, str]]:
 
 
 def _stage_matches(rep: Replica) -> bool:
-    """Whether staging tables, if any, are still twins of the live ones."""
+    """Whether staging tables, if any, are still twins of the live ones. A
+    schema that has not changed since they last matched (its
+    ``schema_version``, which every schema change moves) still matches: the
+    comparison read 26 objects' SQL, 3 ms at every part (2.4 s at 776)."""
     if not staging_tables(rep):
+        return True
+    version = int(rep.conn.execute("PRAGMA schema_version").fetchone()[0])
+    if _matched.get(rep) == version:
         return True
     try:
         _twins(rep)
     except (ReplicaFailure, TypeError):
         return False
+    _matched[rep] = version
     return True
+
+
+_matched: weakref.WeakKeyDictionary[Replica, int] = weakref.WeakKeyDictionary()
 
 
 def _swap_roots(rep: Replica) -> None:

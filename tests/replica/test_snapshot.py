@@ -32,6 +32,7 @@ from sync.replica import (
     Booking,
     Replica,
     SnapshotPart,
+    StagedSnapshot,
     stage_snapshot,
     staged_snapshot,
     tidy,
@@ -160,6 +161,23 @@ def test_a_stage_made_before_a_migration_is_discarded(seeded_file: Path, site: A
         assert stage(rep, p1) is ApplyOutcome.APPLIED
         cols = [r[1] for r in rep.conn.execute("PRAGMA table_info(doors)")]
         assert cols[-1] == "note"
+
+
+def test_a_migration_by_another_process_after_parts_matched_discards_the_stage(
+    seeded_file: Path, site: Any
+) -> None:
+    """The twins' check is skipped while the schema has not changed since it
+    last matched; another process's migration changes it."""
+    p1, p2, p3 = site.snapshot(5, site.entities(), parts=3)
+    with Replica.open(seeded_file) as rep, Replica.open(seeded_file) as other:
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        assert stage(rep, p2) is ApplyOutcome.STAGED  # checked: the twins match
+        other.conn.execute("ALTER TABLE doors ADD COLUMN note TEXT")
+        assert stage(rep, p3) is ApplyOutcome.STAGED  # p1 and p2 are gone
+        assert staged_snapshot(rep) == StagedSnapshot(5, 1, 3)
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        assert stage(rep, p2) is ApplyOutcome.APPLIED
+        assert [r[1] for r in rep.conn.execute("PRAGMA table_info(doors)")][-1] == "note"
 
 
 def test_a_record_in_two_parts_is_refused_and_stages_nothing(
