@@ -23,7 +23,6 @@ from datetime import datetime
 
 from sync.replica import (
     KioskMessage,
-    Resource,
     day_bounds,
     local_day,
     pending_messages,
@@ -99,14 +98,10 @@ class Rejections:
         """Those ``who`` (or whoever booked with the phone digest ``phone``)
         has not been shown in this kiosk run; now they have."""
         holders = set() if who is None else {who.holder.id, *(g.id for g in who.groups)}
-        rep, tz = self.svc.rep, self.svc.rep.tz
         out = []
-        for rej in rejected_walkins(rep, holders, phone):
-            b = rej.booking
-            if b.id in self.shown:
+        for rej in rejected_walkins(self.svc.rep, holders, phone):
+            if rej.booking.id in self.shown:
                 continue
-            res = rep.get(Resource, b.resources[0])
-            name = res.name if res else b.resources[0]
-            out.append(RejectedLine(b.id, name, b.start.astimezone(tz), rej.reason))
-            self.shown.add(b.id)
+            out.append(RejectedLine.of(self.svc.rep, rej.booking, rej.reason))
+            self.shown.add(rej.booking.id)
         return tuple(out)

@@ -228,6 +228,10 @@ class Painted(Widget):  # type: ignore[misc]
         if self._backdrop.outline(colour, width):
             self._place()
 
+    @property
+    def texture_size(self) -> tuple[int, int]:
+        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
+
     def _text_pos(self, tw: int, th: int) -> tuple[int, int]:
         raise NotImplementedError
 
@@ -260,10 +264,6 @@ class Text(Painted):
         self.color: RGBA = st.fg("screen")
         self._shape: tuple[object, ...] = ()
         self.fbind("width", self._wrap)
-
-    @property
-    def texture_size(self) -> tuple[int, int]:
-        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
     def set(self, st: Style, words: str, role: str, px: int, bold: bool, halign: str,
             lines: int = 0, fit: bool = False) -> None:  # fmt: skip
@@ -330,10 +330,6 @@ class Press(Painted):
         self._ring: Frame4 | None = None
         self._shape: tuple[object, ...] = ()
         self.fbind("width", self._wrap)
-
-    @property
-    def texture_size(self) -> tuple[int, int]:
-        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
     def set(self, st: Style, words: str, press: Callable[[], object], role: str, px: int, *,
             name: str, spoken: str, surface: str, least_mm: float, fit: bool,
