@@ -19,7 +19,12 @@ def tap(widget: Any) -> bool:
     x, y = widget.to_window(widget.center_x, widget.center_y)
     hit: list[bool] = []
     act = widget.press
-    widget.press = lambda: (hit.append(True), act())
+
+    def pressed() -> object:
+        hit.append(True)
+        return act()
+
+    widget.press = pressed
     try:
         t = UnitTestTouch(x, y)
         t.touch_down()
