@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sync.protocol.records import ENTITIES, Booking, Grant, Holder, WeeklyWindow, parse_record
+from sync.replica import canonical
 from sync.replica.canonical import _plan, canonical_text, slow_text
 from sync.replica.store import stored_text
 
@@ -163,3 +165,16 @@ def test_integers_of_any_size_and_flags() -> None:
     for sort in (2**70, -(2**64), True, 0):
         changed = dataclasses.replace(rec, sort=sort)  # type: ignore[call-arg]
         assert canonical_text(changed) == slow_text(changed), sort
+
+
+def test_records_read_from_the_wire_take_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every entity but Grant, as ``from_wire`` makes it (instants in UTC,
+    whole seconds), is written by msgspec, not by the definition."""
+
+    def refuse(rec: object) -> str:
+        raise AssertionError(f"the definition was used for {rec!r}")
+
+    monkeypatch.setattr(canonical, "slow_text", refuse)
+    for entity, wire in WIRE.items():
+        if entity != "grant":
+            assert canonical_text(parse_record(entity, wire)).startswith('{"id":')
