@@ -97,6 +97,8 @@ _UNSIGNED = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 _KID = re.compile(r"[!-~]{1,128}")  # printable ASCII, no space
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_STR = {str}
+_CONTAINERS = {dict, list, tuple}  # compared by exact type (``_shape_problem_of``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,22 +203,24 @@ def _tree_problem(value: Any) -> str | None:
     return None
 
 
-def _shape_problem_of(value: Any) -> str | None:
+def _shape_problem_of(value: Any, *, parsed: bool = False) -> str | None:
     """``_tree_problem`` without looking into strings: member names are
     strings and nesting is at most ``MAX_DEPTH`` (level by level, containers
     only). Enough where no string can hold a lone surrogate: JSON text without
     ``\\u`` escapes (UTF-8 cannot hold one), or text about to be encoded as
-    UTF-8 (which refuses one)."""
+    UTF-8 (which refuses one). ``parsed``: ``value`` came from ``json.loads``,
+    whose member names are strings: only the nesting is looked at."""
     level: list[Any] = [dict(value)]
     for _ in range(MAX_DEPTH):
-        for item in level:
-            if type(item) is dict and not all(type(k) is str for k in item):
-                return "has a member name that is not a string"
+        if not parsed:
+            for item in level:  # the set of the names' types, made in C: a name is a str
+                if type(item) is dict and not {*map(type, item)} <= _STR:
+                    return "has a member name that is not a string"
         level = [  # other containers are not JSON: json.dumps raises TypeError
             c
             for item in level
             for c in (item.values() if type(item) is dict else item)
-            if type(c) is dict or type(c) is list or type(c) is tuple
+            if type(c) in _CONTAINERS
         ]
         if not level:
             return None
@@ -243,7 +247,7 @@ def _strict_object(raw: bytes, what: str) -> dict[str, Any]:
         raise Malformed(f"{what} is not a JSON object")
     # Without a \u escape, JSON text holds no lone surrogate (UTF-8 cannot):
     # only the nesting is left to check, over the containers alone.
-    problem = _tree_problem(value) if "\\u" in text else _shape_problem_of(value)
+    problem = _tree_problem(value) if "\\u" in text else _shape_problem_of(value, parsed=True)
     if problem is not None:
         raise Malformed(f"{what} {problem}")
     return value

@@ -184,6 +184,7 @@ def _facts(rows: Iterable[tuple[Any, ...]], node: str) -> list[Fact]:
 
 
 _TYPES = ", ".join(f"'{t}'" for t in INTERPRETED)
+_INTERPRETED = frozenset(INTERPRETED)
 
 
 # What the caller just stored, by seq: type, at (Unix s), body, id (or clash id).
@@ -209,7 +210,7 @@ def interpret(
         facts = [
             f
             for t, at_ts, body, ident in mine
-            if t in INTERPRETED and (f := fact_of(t, at_ts, body, ident, node)) is not None
+            if t in _INTERPRETED and (f := fact_of(t, at_ts, body, ident, node)) is not None
         ]
         any_walkin = any(t == "walkin.created" for t, *_ in mine)
     else:
