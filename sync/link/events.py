@@ -1,9 +1,9 @@
 """What goes into the link's core and what comes out of it (house style 3: frozen dataclasses).
 
 Inputs (``LinkCore.handle``): ``Connected``, ``Disconnected``, ``MessageIn``,
-``Received`` (several at once), ``PublishRefused``, ``Tick``, ``OutboxGrew``. Every input comes with a ``Moment``: the wall time,
-the monotonic time and the clock's trust, read by the I/O shell, never by the
-core.
+``Received`` (several at once), ``PublishRefused``, ``Tick``, ``OutboxGrew``.
+Every input comes with a ``Moment``: the wall time, the monotonic time and the
+clock's trust, read by the I/O shell, never by the core.
 
 Outputs: ``Subscribe``, ``Publish`` (always QoS 1, PROTOCOL.md §2),
 ``AckInbound`` (send the MQTT PUBACK of one received message: its effect is

@@ -26,7 +26,7 @@ UTC = UTC
 _RFC3339_Z = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z"
 )
-_PARSED: dict[str, datetime] = {}  # whole-second texts parsed (parse_instant), the last few thousand
+_PARSED: dict[str, datetime] = {}  # whole-second texts parse_instant met (the last few thousand)
 _HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")
 
 

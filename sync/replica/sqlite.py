@@ -134,6 +134,13 @@ class Transactional:
 
     _savepoints = 0  # nested write() calls open now
 
+    def _write_entered(self) -> None:
+        """Called as each ``write()`` is entered, before the lock or savepoint
+        is taken (raise to refuse it: nothing is begun then)."""
+
+    def _write_left(self) -> None:
+        """Called as each ``write()`` is left, however it ended."""
+
     def write(self) -> _Write[Self]:
         """A write transaction; nested calls join the outer one (as a savepoint)."""
         return _Write(self)
@@ -168,7 +175,7 @@ class _Write(Generic[_T]):
     which leaves no savepoint to roll back to. Whatever fails, entering or
     leaving, the owner's ``_rolled_back`` is called and the error raised."""
 
-    __slots__ = ("_owner", "_name")
+    __slots__ = ("_name", "_owner")
 
     def __init__(self, owner: _T) -> None:
         self._owner = owner
@@ -176,6 +183,7 @@ class _Write(Generic[_T]):
 
     def __enter__(self) -> _T:
         o = self._owner
+        o._write_entered()
         try:
             if o._in_tx():
                 depth = o._savepoints
@@ -187,6 +195,7 @@ class _Write(Generic[_T]):
                 take_write_lock(o.conn)
         except BaseException:
             o._rolled_back()
+            o._write_left()
             raise
         return self._owner
 
@@ -195,6 +204,13 @@ class _Write(Generic[_T]):
     ) -> None:
         o = self._owner
         name = self._name
+        try:
+            self._leave(o, name, typ)
+        finally:
+            o._write_left()
+
+    @staticmethod
+    def _leave(o: Transactional, name: str | None, typ: type[BaseException] | None) -> None:
         try:
             if name is not None:
                 try:
@@ -216,4 +232,3 @@ class _Write(Generic[_T]):
             raise
         if typ is not None:
             o._rolled_back()
-
