@@ -303,6 +303,21 @@ def test_b64url_decode_is_the_one_spelling_definition(text: str) -> None:
         assert b64url_decode(text) == expected
 
 
+def test_b64url_last_letter_every_unused_bit_pattern() -> None:
+    """Every last group of two letters, and every third letter after two: the
+    unused bits are in the last letter, so this covers each mask's every bit."""
+    texts = [a + b for a in B64URL for b in B64URL] + ["QU" + c for c in B64URL]
+    for text in texts:
+        expected = canonical_b64url(text)
+        if expected is None:
+            with pytest.raises(Malformed):
+                b64url_decode(text)
+        else:
+            assert b64url_decode(text) == expected, text
+    # 4 unused bits, then 2, left zero:
+    assert sum(canonical_b64url(t) is not None for t in texts) == 64 * 4 + 16
+
+
 def test_padding_whitespace_and_other_alphabets_are_rejected() -> None:
     token = sign(PAYLOAD, KID, KEY)
     head, body, sig = token.split(b".")
