@@ -136,8 +136,9 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
     from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.graphics.opengl import glFinish
-    from kivy.tests.common import UnitTestTouch
     from kivy.uix.label import Label
+
+    from tests.support.kivy_touch import tap
 
     out: dict[str, Any] = {"wall": {}, "cpu": {}}
     flipped: list[float] = []
@@ -213,16 +214,7 @@ def child(kind: str, db: str, rounds: int, facts: dict[str, Any]) -> None:
             idle_frames(1)
 
         def press() -> None:
-            w = find(name)
-            x, y = w.to_window(w.center_x, w.center_y)
-            hit: list[bool] = []
-            act = w.press
-            w.press = lambda: (hit.append(True), act())
-            t = UnitTestTouch(x, y)
-            t.touch_down()
-            t.touch_up()
-            w.press = act
-            if not hit:  # what was timed must be the touch on the button
+            if not tap(find(name)):  # what was timed must be the touch on the button
                 print(f"{label}: the touch missed {name!r}", file=sys.__stderr__)
                 os._exit(3)
 

@@ -36,6 +36,11 @@ production limits) serves every phase of the run, so the ratio is what to read:
 5. one event: outbox -> deleted, median of 20 single appends (context: the
    link sees another process's commit within its 100 ms poll).
 
+With the end-to-end figure each round prints the CPU each process spent per
+event (microseconds): the appends (this process while it appends), the
+link, the gateway and the broker (from the first commit to drained, from
+/proc): what a ratio is made of.
+
 Every phase runs ``--rounds`` times (interleaved) and reports the median;
 central's event store is checked against every committed (seq, id) at the
 end (``exactly_once``).
@@ -239,6 +244,10 @@ class Pipeline:
         self.reconnects: list[tuple[float, float]] = []  # after the broker's start: link, gateway
         self.outages: list[tuple[float, int]] = []  # the broker's downtime, the link's waits in it
         self.e2e_cpu: list[tuple[float, float]] = []  # gateway, link: CPU s per s of e2e
+        # CPU microseconds per event of e2e: the appends (this process, while
+        # appending), the link, the gateway and the broker (from the first
+        # commit to drained)
+        self.e2e_us: list[tuple[float, float, float, float]] = []
         self.catch_cpu: list[tuple[float, float]] = []  # the same, catch-up from the connection
 
     def use_window(self, batches: int | None) -> None:
@@ -282,15 +291,29 @@ class Pipeline:
     def e2e(self, n: int) -> tuple[float, float]:
         """(events per second end to end, events per second of the appends alone)."""
         assert self.rep is not None
-        c0 = self.cpu()
+        c0, b0 = self.cpu(), self.broker_cpu()
         t0 = time.monotonic()
+        p0 = time.process_time()
         for e in append_events(self.rep, n, per_tx=100, start=len(self.committed)):
             self.committed[e.seq] = e.id
+        p1 = time.process_time()
         appended = time.monotonic()
         t1 = self.wait_drained()
-        c1 = self.cpu()
+        c1, b1 = self.cpu(), self.broker_cpu()
         self.e2e_cpu.append(((c1[0] - c0[0]) / (t1 - t0), (c1[1] - c0[1]) / (t1 - t0)))
+        us = 1e6 / n
+        self.e2e_us.append(
+            ((p1 - p0) * us, (c1[1] - c0[1]) * us, (c1[0] - c0[0]) * us, (b1 - b0) * us)
+        )
         return n / (t1 - t0), n / (appended - t0)
+
+    def broker_cpu(self) -> float:
+        """CPU seconds the broker has used so far (this start), from /proc."""
+        pid = self.broker.pid
+        if pid is None:
+            return 0.0
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def catch_up(self, n: int) -> tuple[float, float]:
         """(seconds from the link's start, seconds from its connection) to drained."""
@@ -447,8 +470,10 @@ def main(argv: list[str] | None = None) -> int:
                     f" {pipe.outages[-1][0]:.2f} s, the link drew {pipe.outages[-1][1]} waits"
                     f" in it); CPU (1.0 = one core) gateway/link:"
                     f" e2e {pipe.e2e_cpu[-1][0]:.2f}/{pipe.e2e_cpu[-1][1]:.2f},"
-                    f" catch-up {pipe.catch_cpu[-1][0]:.2f}/{pipe.catch_cpu[-1][1]:.2f}"
-                    f"; load {os.getloadavg()[0]:.2f}",
+                    f" catch-up {pipe.catch_cpu[-1][0]:.2f}/{pipe.catch_cpu[-1][1]:.2f};"
+                    " CPU us per event of e2e, appends/link/gateway/broker: "
+                    + "/".join(f"{x:.1f}" for x in pipe.e2e_us[-1])
+                    + f"; load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
             one = pipe.one_event(20)
@@ -490,6 +515,9 @@ def report(
         f" | **{ratio:.2f}x** |"
     )
     print(f"| appends alone (transactions of 100) | {med(append):,.0f} ev/s | – | – |")
+    names = ("the appends (this process)", "the link", "the gateway", "the broker")
+    cpu = ", ".join(f"{name} {med(r[i] for r in pipe.e2e_us):.1f}" for i, name in enumerate(names))
+    print(f"| CPU per event of end to end, medians (us) | {cpu} | – | – |")
     print(
         f"| catch-up of {catchup:,} events after a link restart, from its start"
         f" | {med(catch):.2f} s (max {max(catch):.2f}) | – | – |"

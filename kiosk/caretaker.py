@@ -30,6 +30,7 @@ from sync.replica import (
     DOOR_COMMANDS,
     Booking,
     Door,
+    Replica,
     Resource,
     backlog,
     bookings_overlapping,
@@ -101,6 +102,13 @@ class RejectedLine:
     resource: str
     start: datetime
     reason: str
+
+    @classmethod
+    def of(cls, rep: Replica, b: Booking, reason: str) -> RejectedLine:
+        """A rejected walk-in as listed: where (its first resource's name, or
+        its id when that is gone) and when (in the facility's time zone)."""
+        res = rep.get(Resource, b.resources[0])
+        return cls(b.id, res.name if res else b.resources[0], b.start.astimezone(rep.tz), reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,14 +235,12 @@ class CaretakerModel:
         return tuple(out)
 
     def _rejected(self) -> tuple[RejectedLine, ...]:
-        rep, tz = self.svc.rep, self.svc.rep.tz
+        rep = self.svc.rep
         out = []
         for bid, (state, reason) in sorted(walkin_states(rep).items()):
             b = rep.get(Booking, bid) if state == "rejected" else None
             if b is not None:
-                res = rep.get(Resource, b.resources[0])
-                name = res.name if res else b.resources[0]
-                out.append(RejectedLine(bid, name, b.start.astimezone(tz), reason))
+                out.append(RejectedLine.of(rep, b, reason))
         return tuple(sorted(out, key=lambda r: r.start))
 
     # --- commands (outbox-backed, carried out by the door controller) ----------

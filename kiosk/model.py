@@ -14,10 +14,9 @@ Rules this module guarantees:
   kiosk returns to Today in the default language with default preferences.
 - A tap on Today identifies: a caretaker opens the caretaker view, anyone
   else the leader view. A walk-in of theirs central rejected is shown first,
-  once per kiosk run (and in the caretaker view until it is over); so is one
-  booked with the phone number a visitor types for a new walk-in. Who booked
-  (holder or phone digest) comes from the node database (``rejected_walkins``),
-  so a restart loses nothing; only "already shown in this run" is in memory.
+  once per kiosk run (``from_central.Rejections``; in the caretaker view
+  until it is over); so is one booked with the phone number a visitor types
+  for a new walk-in.
 - Speech is on from the start when the kiosk's ``speech`` setting is (the
   kiosk profile's default); the header's speech button turns it off for this
   visitor. The current screen is spoken once on every change (the free times
@@ -30,9 +29,8 @@ Rules this module guarantees:
   it when it starts and at 10, 5, 3, 2 and 1 seconds; any touch or key
   extends it, without limit.
 - ``message`` commands from central (PROTOCOL.md §6) are taken on the next
-  poll (``take_message``, which answers ``command.done``): a public one is
-  shown on every screen and spoken once, a caretaker's in the caretaker view.
-  Both stay for the rest of the facility day or until a newer one.
+  poll (``from_central.Messages``): a public one is shown on every screen and
+  spoken once, a caretaker's in the caretaker view.
 - A stored record that does not decode (``ReplicaCorrupt``) never ends the
   kiosk: it is reported (``Services.corrupt``, watched by the link, which
   asks central for a snapshot). A poll that meets one keeps the screen it
@@ -46,31 +44,20 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 
 from firmware_config.runtime import Notifier
-from sync.replica import (
-    KioskMessage,
-    ReplicaCorrupt,
-    Resource,
-    beat,
-    day_bounds,
-    kiosk_taps_after,
-    last_kiosk_tap_id,
-    local_day,
-    pending_messages,
-    rejected_walkins,
-    shown_messages,
-    take_message,
-)
+from sync.replica import ReplicaCorrupt, beat, kiosk_taps_after, last_kiosk_tap_id
 
 from . import texts
 from .caretaker import CaretakerModel, Notice, RejectedLine
+from .from_central import Messages, Rejections
 from .i18n import Translator, available, translator
-from .identity import IdentifyFailed, Identity, identify
+from .identity import IdentifyFailed, identify
 from .leader import LeaderFlow
+from .prefs import TEXT_SCALES, VOLUMES, Prefs
 from .services import Services
 from .timing import Phase, TimeLimit
 from .today import TodayView, build_today, unreadable_today
@@ -78,8 +65,6 @@ from .walkin import W, WalkinFlow
 
 BEAT_S = 5.0
 
-TEXT_SCALES = (1.0, 1.3, 1.6)
-VOLUMES = (40, 55, 70, 85, 100)  # percent, the volume button's steps
 COUNTDOWN_SPOKEN = (10, 5, 3, 2, 1)  # seconds left that the idle warning says aloud
 
 
@@ -91,31 +76,13 @@ class Screen(Enum):
     NOTICE = "notice"
 
 
-@dataclass(frozen=True, slots=True)
-class Prefs:
-    lang: str
-    text_size: int = 0  # index into TEXT_SCALES
-    high_contrast: bool = False
-    speech: bool = True
-    volume: int = 2  # index into VOLUMES
-
-    @property
-    def scale(self) -> float:
-        return TEXT_SCALES[self.text_size]
-
-
 class KioskModel:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         s = svc.settings
         offered = [lang for lang in s.languages if lang in available()]
         self.languages = tuple(offered) or ("en",)
-        volume = min(range(len(VOLUMES)), key=lambda i: abs(VOLUMES[i] - s.volume))
-        self.default_prefs = Prefs(
-            s.default_language if s.default_language in self.languages else self.languages[0],
-            speech=s.speech,
-            volume=volume,
-        )
+        self.default_prefs = Prefs.default(s, self.languages)
         self.prefs = self.default_prefs
         self.screen = Screen.TODAY
         self.walkin: WalkinFlow | None = None
@@ -125,7 +92,7 @@ class KioskModel:
         self._then: Screen = Screen.TODAY
         self.limit = TimeLimit(float(s.idle_timeout_s), svc.clock.monotonic())
         self.warning = False
-        self.shown_rejections: set[str] = set()  # booking ids, this kiosk run
+        self.rejections = Rejections(svc)
         self.last_tap = last_kiosk_tap_id(svc.rep)
         self._mark: tuple[object, ...] | None = self._data_mark()
         try:
@@ -143,10 +110,9 @@ class KioskModel:
         self.started = svc.clock.now()
         self._next_beat = 0.0
         self.notifier = Notifier()
-        self.messages: dict[str, KioskMessage] = {}
-        self._message_day: datetime | None = None
+        self.messages = Messages(svc)
         try:
-            self.load_messages()
+            self.messages.load()
         except ReplicaCorrupt as exc:
             self.corrupt(exc)
         self.svc.speaker.set_volume(VOLUMES[self.prefs.volume])
@@ -224,7 +190,7 @@ class KioskModel:
         if self.screen is Screen.NOTICE and self.notice is not None:
             return texts.notice_speech(tr, self.notice)
         speech = texts.today_speech(tr, self.today)
-        message = self.public_message
+        message = self.messages.public
         if message:
             speech = tr._("Message: {text}").format(text=message) + " " + speech
         return speech
@@ -245,47 +211,16 @@ class KioskModel:
 
     # --- messages from central ---------------------------------------------------------
 
-    @property
-    def public_message(self) -> str | None:
-        m = self.messages.get("public")
-        return m.text if m else None
-
-    @property
-    def caretaker_message(self) -> str | None:
-        m = self.messages.get("caretaker")
-        return m.text if m else None
-
-    def _day_start(self) -> datetime:
-        now = self.svc.clock.now()
-        return day_bounds(local_day(now, self.svc.rep.tz), self.svc.rep.tz)[0]
-
-    def load_messages(self) -> None:
-        """Today's messages already taken (by this kiosk before a restart, or another)."""
-        day = self._message_day = self._day_start()
-        self.messages = shown_messages(self.svc.rep, day)
-
     def take_messages(self) -> bool:
-        """Take central's pending messages (answers ``command.done``); True if any."""
-        took = False
-        if self._day_start() != self._message_day:
-            self.load_messages()  # a new day: yesterday's messages are gone
+        """Take central's pending messages (answers ``command.done``), speak a
+        public one; True if any, or when a new day took yesterday's away."""
+        took = self.messages.new_day()
+        for msg in self.messages.take():
             took = True
-        for pending in pending_messages(self.svc.rep):
-            now, trusted = self.svc.clock.now(), self.svc.clock.trusted()
-            msg = take_message(
-                self.svc.rep, pending.id, self.svc.settings.id, now, clock_trusted=trusted
-            )
-            if msg is None:
-                continue
-            took = True
-            if msg.text:
-                self.messages[msg.audience] = msg
-            else:
-                self.messages.pop(msg.audience, None)  # an empty text clears
             if msg.audience == "public" and msg.text:
                 self.say(self.tr._("Message: {text}").format(text=msg.text))
             if self.caretaker is not None:
-                self.caretaker.message = self.caretaker_message
+                self.caretaker.message = self.messages.caretaker
         return took
 
     # --- navigation ------------------------------------------------------------------
@@ -434,29 +369,13 @@ class KioskModel:
 
     # --- taps and identification ------------------------------------------------------
 
-    def _rejections(self, who: Identity | None, phone: str | None) -> tuple[RejectedLine, ...]:
-        """Walk-ins central rejected that ``who`` (or whoever booked with the
-        phone digest ``phone``) has not been shown in this kiosk run."""
-        holders = set() if who is None else {who.holder.id, *(g.id for g in who.groups)}
-        rep, tz = self.svc.rep, self.svc.rep.tz
-        out = []
-        for rej in rejected_walkins(rep, holders, phone):
-            b = rej.booking
-            if b.id in self.shown_rejections:
-                continue
-            res = rep.get(Resource, b.resources[0])
-            name = res.name if res else b.resources[0]
-            out.append(RejectedLine(b.id, name, b.start.astimezone(tz), rej.reason))
-            self.shown_rejections.add(b.id)
-        return tuple(out)
-
     def on_tap(self, digest: str) -> None:
         """A card on this kiosk's reader."""
         self.touch()
         if self.screen is Screen.WALKIN and self.walkin is not None:
             if self.walkin.state is W.IDENTIFY:
                 self.walkin.tap(digest)
-                rejected = self._rejections(self.walkin.identity, None)
+                rejected = self.rejections.unseen(self.walkin.identity, None)
                 if rejected:
                     self._notify(Notice(None, rejected), Screen.WALKIN)
                 else:
@@ -469,12 +388,12 @@ class KioskModel:
             return
         self.walkin = self.leader = self.caretaker = None
         if who.caretaker:
-            self.caretaker = CaretakerModel(self.svc, who, self.caretaker_message)
+            self.caretaker = CaretakerModel(self.svc, who, self.messages.caretaker)
             target = Screen.CARETAKER
         else:
             self.leader = LeaderFlow(self.svc, who)
             target = Screen.LEADER
-        rejected = self._rejections(who, None)
+        rejected = self.rejections.unseen(who, None)
         if rejected:
             self._notify(Notice(None, rejected), target)
         else:
@@ -541,7 +460,7 @@ class KioskModel:
         flow.enter_phone(typed)
         rejected: tuple[RejectedLine, ...] = ()
         if flow.state is W.CONFIRM and flow.phone is not None:
-            rejected = self._rejections(None, flow.phone)
+            rejected = self.rejections.unseen(None, flow.phone)
         if rejected:
             self._notify(Notice(None, rejected), Screen.WALKIN)
         else:

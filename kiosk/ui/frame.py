@@ -20,7 +20,8 @@ from typing import Any
 
 from .. import texts
 from ..i18n import NATIVE_NAMES
-from ..model import TEXT_SCALES, VOLUMES, KioskModel
+from ..model import KioskModel
+from ..prefs import TEXT_SCALES, VOLUMES
 from .tree import Btn, Txt, col, flow, row
 from .widgets import Style, later
 from .words import WORDS
@@ -123,11 +124,11 @@ def frame(m: KioskModel, st: Style, width: int) -> Any:
             role="header", gap=2, pad=2, key="header",
         )
     ]  # fmt: skip
-    if m.public_message:
+    if m.messages.public:
         strips.append(
             col(
                 Txt(
-                    "ℹ " + _("Message: {text}").format(text=m.public_message),
+                    "ℹ " + _("Message: {text}").format(text=m.messages.public),
                     "message",
                     factor=1.15,
                     bold=True,

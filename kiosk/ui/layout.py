@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.graphics import Color, Rectangle
 from kivy.properties import NumericProperty
 from kivy.uix.layout import Layout
 from kivy.uix.widget import Widget
 
 from .theme import OUTLINE_MM
-from .widgets import Frame4, Style
+from .widgets import Backdrop, Style
 
 
 class Stack(Layout):  # type: ignore[misc]
@@ -33,10 +32,7 @@ class Stack(Layout):  # type: ignore[misc]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        with self.canvas.before:
-            self._ground_colour = Color(0, 0, 0, 0)
-            self._ground = Rectangle(size=(0, 0))
-        self._outline: Frame4 | None = None
+        self._backdrop = Backdrop(self.canvas)
         self.role, self.surface, self.gap, self.pad = "screen", "screen", 0, 0
         for name in ("pos", "size", "children"):
             self.fbind(name, self._trigger_layout)
@@ -45,31 +41,20 @@ class Stack(Layout):  # type: ignore[misc]
                   framed: bool) -> None:  # fmt: skip
         self.role = role
         self.surface = "header" if role == "header" else "card" if role == "card" else "screen"
+        # Neither change is placed here: the layout that follows a restyle
+        # (tree._apply triggers it) places the ground and the outline.
         own = st.bg(role)
-        if own == st.bg("screen"):
-            self._ground_colour.a = 0
-            self._ground.size = (0, 0)
-        else:
-            self._ground_colour.rgba = own
+        self._backdrop.ground(None if own == st.bg("screen") else own)
+        self._backdrop.outline(st.outline("screen") if framed else None, st.px(OUTLINE_MM))
         gap = st.px(gap_mm) if gap_mm else 0
         pad = gap if pad_mm is None else (st.px(pad_mm) if pad_mm else 0)
         if (gap, pad) != (self.gap, self.pad):
             self.gap, self.pad = gap, pad
             self._trigger_layout()
-        if framed:
-            if self._outline is None:
-                self._outline = Frame4(self.canvas.after, st.outline("screen"), st.px(OUTLINE_MM))
-            self._outline.colour.rgba = st.outline("screen")
-            self._outline.width = st.px(OUTLINE_MM)
-            self._outline.show(True)
-        elif self._outline is not None:
-            self._outline.colour.a = 0
-            self._outline.show(False)
 
     def look(self) -> tuple[object, ...] | None:
         """What it draws but its place; None when it draws nothing of its own."""
-        ground = tuple(self._ground_colour.rgba)
-        frame = tuple(self._outline.colour.rgba) if self._outline is not None else None
+        ground, frame = self._backdrop.look()
         if not ground[3] and not (frame and frame[3]):
             return None
         return (ground, frame)
@@ -85,11 +70,7 @@ class Stack(Layout):  # type: ignore[misc]
         super().remove_widget(widget, *args, **kw)
 
     def _paint(self) -> None:
-        x, y, w, h = int(self.x), int(self.y), int(self.width), int(self.height)
-        if self._ground_colour.a:
-            self._ground.pos, self._ground.size = (x, y), (w, h)
-        if self._outline is not None:
-            self._outline.place(x, y, w, h)
+        self._backdrop.place(int(self.x), int(self.y), int(self.width), int(self.height))
 
 
 def _natural(w: Any) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 from .. import texts
 from ..model import KioskModel
 from ..today import Row, TodayView
-from .dayview import DayView
+from .dayview import DayView, columns
 from .theme import STATUS_CAP_MM
 from .tree import Btn, Own, Txt, col, row
 from .widgets import Style, later
@@ -32,19 +32,13 @@ def units(view: TodayView) -> list[tuple[str, Row, list[Row]]]:
     A divisible hall whose sections are all held by one whole-hall booking is
     one card; else each section is its own card."""
     out: list[tuple[str, Row, list[Row]]] = []
-    rows = list(view.rows)
-    for r in rows:
-        if r.level:
-            continue
-        sections = [s for s in rows if s.parent == r.resource]
-        if not sections:
-            out.append((r.name, r, [r]))
-            continue
-        if r.status.busy and all(s.status.busy and s.status.via_hall for s in sections):
-            out.append((r.name, r, [r]))
-            continue
-        for s in sections:
-            out.append((f"{s.name} · {r.name}", s, [s]))
+    for hall, rooms in columns(view.rows):
+        if hall is None:  # one room
+            out.append((rooms[0].name, rooms[0], rooms))
+        elif hall.status.busy and all(s.status.busy and s.status.via_hall for s in rooms):
+            out.append((hall.name, hall, [hall]))
+        else:
+            out.extend((f"{s.name} · {hall.name}", s, [s]) for s in rooms)
     return out
 
 

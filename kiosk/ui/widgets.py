@@ -150,6 +150,60 @@ class Frame4:
             r.pos, r.size = pos, size
 
 
+class Backdrop:
+    """A box's optional ground (a rectangle of one colour under what it draws,
+    in ``canvas.before``) and optional outline (a ``Frame4`` inside its edge,
+    in ``canvas.after``, made the first time one is shown). Painted only where
+    asked: a hidden ground or outline has no size. ``ground`` and ``outline``
+    say when the box must be placed again (``place``) to show the change."""
+
+    def __init__(self, canvas: Any) -> None:
+        with canvas.before:
+            self.colour = Color(0, 0, 0, 0)
+            self._rect = Rectangle(size=(0, 0))
+        self._after: InstructionGroup = canvas.after
+        self.frame: Frame4 | None = None
+
+    def ground(self, colour: RGBA | None) -> bool:
+        """Fill the box with ``colour`` (None: no ground, and nothing drawn);
+        True when the ground has a new colour to show."""
+        if colour is None:
+            if self.colour.a:
+                self.colour.a = 0
+                self._rect.size = (0, 0)
+            return False
+        if tuple(self.colour.rgba) == colour:
+            return False
+        self.colour.rgba = colour
+        return True
+
+    def outline(self, colour: RGBA | None, width: int) -> bool:
+        """Outline the box ``width`` pixels wide in ``colour`` (None: no
+        outline, and nothing drawn); True when an outline is shown."""
+        if colour is None:
+            if self.frame is not None:
+                self.frame.colour.a = 0
+                self.frame.show(False)
+            return False
+        if self.frame is None:
+            self.frame = Frame4(self._after, colour, width)
+        if (tuple(self.frame.colour.rgba), self.frame.width) != (colour, width):
+            self.frame.colour.rgba, self.frame.width = colour, width
+        self.frame.show(True)
+        return True
+
+    def place(self, x: int, y: int, w: int, h: int) -> None:
+        if self.colour.a:
+            self._rect.pos, self._rect.size = (x, y), (w, h)
+        if self.frame is not None:
+            self.frame.place(x, y, w, h)
+
+    def look(self) -> tuple[tuple[float, ...], tuple[float, ...] | None]:
+        """The ground's colour and the outline's (None: never outlined)."""
+        frame = self.frame
+        return tuple(self.colour.rgba), tuple(frame.colour.rgba) if frame is not None else None
+
+
 class Painted(Widget):  # type: ignore[misc]
     """A widget with an optional ground, an optional outline and words."""
 
@@ -157,57 +211,36 @@ class Painted(Widget):  # type: ignore[misc]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        with self.canvas.before:
-            self._ground_colour = Color(0, 0, 0, 0)
-            self._ground = Rectangle(size=(0, 0))
+        self._backdrop = Backdrop(self.canvas)
         with self.canvas:
             self._ink = Color(1, 1, 1, 1)
             self._words = Rectangle(size=(0, 0))
-        self._outline: Frame4 | None = None
         self.tex: Texture | None = None
         self.fbind("pos", self._place)
         self.fbind("size", self._place)
 
     def ground(self, colour: RGBA | None) -> None:
         """Fill the widget with ``colour`` (None: no ground, and nothing drawn)."""
-        if colour is None:
-            if self._ground_colour.a:
-                self._ground_colour.a = 0
-                self._ground.size = (0, 0)
-        elif tuple(self._ground_colour.rgba) != colour:
-            self._ground_colour.rgba = colour
+        if self._backdrop.ground(colour):
             self._place()
 
     def outline(self, colour: RGBA | None, width: int) -> None:
-        if colour is None:
-            if self._outline is not None:
-                self._outline.colour.a = 0
-                self._outline.show(False)
-            return
-        if self._outline is None:
-            self._outline = Frame4(self.canvas.after, colour, width)
-        if (tuple(self._outline.colour.rgba), self._outline.width) != (colour, width):
-            self._outline.colour.rgba, self._outline.width = colour, width
-        self._outline.show(True)
-        self._place()
+        if self._backdrop.outline(colour, width):
+            self._place()
+
+    @property
+    def texture_size(self) -> tuple[int, int]:
+        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
     def _text_pos(self, tw: int, th: int) -> tuple[int, int]:
         raise NotImplementedError
 
     def look(self) -> tuple[object, ...]:
         """What it draws but its place (``redraw`` compares it frame to frame)."""
-        frame = self._outline
-        return (
-            id(self.tex), tuple(self._ink.rgba), tuple(self._ground_colour.rgba),
-            tuple(frame.colour.rgba) if frame is not None else None,
-        )  # fmt: skip
+        return (id(self.tex), tuple(self._ink.rgba), *self._backdrop.look())
 
     def _place(self, *_: Any) -> None:
-        x, y, w, h = int(self.x), int(self.y), int(self.width), int(self.height)
-        if self._ground_colour.a:
-            self._ground.pos, self._ground.size = (x, y), (w, h)
-        if self._outline is not None:
-            self._outline.place(x, y, w, h)
+        self._backdrop.place(int(self.x), int(self.y), int(self.width), int(self.height))
         tex = self.tex
         if tex is not None:
             tw, th = tex.size
@@ -231,10 +264,6 @@ class Text(Painted):
         self.color: RGBA = st.fg("screen")
         self._shape: tuple[object, ...] = ()
         self.fbind("width", self._wrap)
-
-    @property
-    def texture_size(self) -> tuple[int, int]:
-        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
     def set(self, st: Style, words: str, role: str, px: int, bold: bool, halign: str,
             lines: int = 0, fit: bool = False) -> None:  # fmt: skip
@@ -301,10 +330,6 @@ class Press(Painted):
         self._ring: Frame4 | None = None
         self._shape: tuple[object, ...] = ()
         self.fbind("width", self._wrap)
-
-    @property
-    def texture_size(self) -> tuple[int, int]:
-        return (self.tex.width, self.tex.height) if self.tex is not None else (0, 0)
 
     def set(self, st: Style, words: str, press: Callable[[], object], role: str, px: int, *,
             name: str, spoken: str, surface: str, least_mm: float, fit: bool,

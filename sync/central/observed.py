@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sync.protocol.timeutil import to_ts
@@ -42,6 +43,7 @@ from .store import Store
 ID_MAX = 128
 DETAIL_MAX = 200
 RESULTS = frozenset({"done", "failed", "expired"})
+_TELLING = ("command.done", "door.", "reader.")  # the types ``note`` reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +89,16 @@ def note(store: Store, node: str, epoch: str, events: Iterable[OutboxEvent]) -> 
     """Fold newly stored ``events`` of ``node`` into its device states, its
     last event time and its commands' answers (module rules). Runs inside the
     caller's write transaction."""
-    newest: int | None = None
+    newest: datetime | None = None
     devices: list[list[Any]] = []
     for e in events:
+        if newest is None or e.at > newest:
+            newest = e.at
+        # Only ``command.done``, ``door.*`` and ``reader.*`` events say
+        # anything here (``device_of``): the rest cost one comparison.
+        if not e.type.startswith(_TELLING):
+            continue
         at = to_ts(e.at)
-        newest = at if newest is None else max(newest, at)
         body = e.body if isinstance(e.body, Mapping) else {}
         if e.type == "command.done":
             _answer(store, node, body, at)
@@ -112,10 +119,11 @@ def note(store: Store, node: str, epoch: str, events: Iterable[OutboxEvent]) -> 
             devices,
         )
     if newest is not None:
+        last = to_ts(newest)  # the newest instant's second: the newest second
         store.execute(
             "UPDATE node_state SET event_ts = ?"
             " WHERE node = ? AND (event_ts IS NULL OR event_ts < ?)",
-            [newest, node, newest],
+            [last, node, last],
         )
 
 

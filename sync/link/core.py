@@ -79,6 +79,7 @@ from .events import (
     Output,
     Publish,
     PublishRefused,
+    Received,
     Subscribe,
     Tick,
     Wakeup,
@@ -168,6 +169,9 @@ class LinkCore:
                 self._on_disconnected(event)
             case MessageIn():
                 self.inbound.push(event)
+            case Received():
+                for m in event.messages:
+                    self.inbound.push(m)
             case PublishRefused():
                 self.refused_publishes += 1
                 self.last_refusal = (f"{event.topic}: {event.reason}", at.wall)

@@ -1,9 +1,9 @@
 """What goes into the link's core and what comes out of it (house style 3: frozen dataclasses).
 
 Inputs (``LinkCore.handle``): ``Connected``, ``Disconnected``, ``MessageIn``,
-``PublishRefused``, ``Tick``, ``OutboxGrew``. Every input comes with a ``Moment``: the wall time,
-the monotonic time and the clock's trust, read by the I/O shell, never by the
-core.
+``Received`` (several at once), ``PublishRefused``, ``Tick``, ``OutboxGrew``.
+Every input comes with a ``Moment``: the wall time, the monotonic time and the
+clock's trust, read by the I/O shell, never by the core.
 
 Outputs: ``Subscribe``, ``Publish`` (always QoS 1, PROTOCOL.md §2),
 ``AckInbound`` (send the MQTT PUBACK of one received message: its effect is
@@ -72,6 +72,15 @@ class MessageIn:
 
 
 @dataclass(frozen=True, slots=True)
+class Received:
+    """Several ``MessageIn`` the broker delivered together, in order: the same
+    as feeding each, but consecutive acks among them are applied in one
+    transaction (``sync.link.inbound``)."""
+
+    messages: tuple[MessageIn, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PublishRefused:
     """The broker answered one of our PUBLISHes with a failure reason code
     (PUBACK 0x87 "Not authorized": the broker ACL does not let this node's
@@ -93,7 +102,7 @@ class OutboxGrew:
     """Another process committed to the database (events may be waiting)."""
 
 
-Input = Connected | Disconnected | MessageIn | PublishRefused | Tick | OutboxGrew
+Input = Connected | Disconnected | MessageIn | Received | PublishRefused | Tick | OutboxGrew
 
 
 # --- outputs ------------------------------------------------------------------------

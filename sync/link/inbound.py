@@ -4,7 +4,8 @@
 Rules it guarantees (sync/link/core.py states the link's whole contract):
 - Messages are handled in arrival order; ``AckInbound`` for one comes after
   the commit of its effect, or after the decision to drop it, so PUBACKs stay
-  in order.
+  in order. Consecutive acks waiting together are applied in one transaction
+  (one commit for all, their PUBACKs after it).
 - A message whose handling raises is kept and tried again after ``RETRY_S``
   (later messages wait behind it), as a redelivery (``dup``): its effect may be
   committed already. After ``MAX_ATTEMPTS`` it is quarantined as
@@ -26,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 
 from sync.protocol import Rejected
+from sync.protocol.topics import Suffix
 from sync.replica import Replica, append_event, quarantine
 
 from .events import AckInbound, MessageIn, Moment, Output
@@ -35,6 +37,7 @@ log = logging.getLogger("hallvakt.sync")
 
 MAX_ATTEMPTS = 5  # tries at one received message before it is quarantined
 RETRY_S = 1.0  # wait between those tries
+ACK_SUFFIX = "/" + Suffix.ACK.value  # central's acks (PROTOCOL.md §3): applied together
 SECURITY_EVENTS_PER_MIN = 30
 
 Receive = Callable[[MessageIn, Moment, list[Output]], None]
@@ -68,6 +71,12 @@ class Inbound:
         while self.queue:
             if self.retry_at is not None and at.mono < self.retry_at:
                 return
+            if self.failures == 0:
+                together = self._acks_together(receive, at, out)
+                if together is None:
+                    return  # they failed together: one by one after RETRY_S
+                if together:
+                    continue
             msg = self.queue[0]
             try:
                 receive(msg, at, out)
@@ -89,6 +98,39 @@ class Inbound:
             self.failures, self.retry_at = 0, None
             if msg.ref is not None:
                 out.append(AckInbound(msg.ref))
+
+    def _acks_together(self, receive: Receive, at: Moment, out: list[Output]) -> bool | None:
+        """The acks at the head of the queue (two or more on ``dn/ack``), handled
+        in ONE write transaction: each acknowledge a savepoint of it, one
+        commit (one flush, one turn of the write lock the door and the kiosk
+        share) for all; their PUBACKs follow the commit. False, with nothing
+        taken from the queue, when there are fewer than two. None when
+        handling one of them raised: the whole transaction is rolled back, and
+        after ``RETRY_S`` each is handled on its own, as any message (what was
+        done in memory, the window's acknowledgement, is done again then)."""
+        run = 0
+        for msg in self.queue:
+            if not msg.topic.endswith(ACK_SUFFIX):
+                break
+            run += 1
+        if run < 2:
+            return False
+        group = [self.queue[i] for i in range(run)]
+        said: list[Output] = []
+        try:
+            with self.rep.write():
+                for msg in group:
+                    receive(msg, at, said)
+        except Exception as exc:
+            self.failures += 1
+            self.retry_at = at.mono + RETRY_S
+            log.warning("%d acks together failed (%r): each on its own next", run, exc)
+            return None
+        for _ in group:
+            self.queue.popleft()
+        out.extend(said)
+        out.extend(AckInbound(m.ref) for m in group if m.ref is not None)
+        return True
 
     def drop(self, msg: MessageIn, rejected: Rejected, at: Moment) -> None:
         """Record a dropped message (module rules)."""

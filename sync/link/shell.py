@@ -85,6 +85,7 @@ from .events import (
     Output,
     Publish,
     PublishRefused,
+    Received,
     Subscribe,
     Tick,
     Wakeup,
@@ -322,11 +323,17 @@ class LinkRunner:
         self._connecting_since = at.mono
 
     def _drain(self) -> None:
+        held: list[MessageIn] = []  # messages delivered together go in together (Received)
         while True:
             try:
                 ev = self.transport.events.get_nowait()
             except queue.Empty:
+                self._received(held)
                 return
+            if isinstance(ev, MessageIn):
+                held.append(ev)
+                continue
+            self._received(held)
             at = self.clock.now()
             match ev:
                 case Refused():
@@ -351,8 +358,13 @@ class LinkRunner:
                         ev.reason,
                     )
                     self._feed(ev, at)
-                case MessageIn():
-                    self._feed(ev, at)
+
+    def _received(self, held: list[MessageIn]) -> None:
+        """Feed the messages ``_drain`` held, one or several at once."""
+        if held:
+            at = self.clock.now()
+            self._feed(held[0] if len(held) == 1 else Received(tuple(held)), at)
+            held.clear()
 
     def _feed(self, event: Input, at: Moment) -> None:
         self._wake = None

@@ -23,7 +23,17 @@ from sync.protocol.testing import private_key, ring
 from sync.replica import Replica
 
 from .core import LinkCore, LinkSettings
-from .events import Connected, Disconnected, Input, MessageIn, Moment, Output, Publish, Tick
+from .events import (
+    Connected,
+    Disconnected,
+    Input,
+    MessageIn,
+    Moment,
+    Output,
+    Publish,
+    Received,
+    Tick,
+)
 
 NODE = "test.hall.n1"
 NODE_KID = "test.hall.n1-testkey"
@@ -104,6 +114,11 @@ class Harness:
         """Feed one received message (a ``Message`` is signed as central first)."""
         topic, payload = msg if isinstance(msg, tuple) else self.sign(msg)
         return self.feed(MessageIn(topic, payload, next(self._refs), dup, retained))
+
+    def deliver_together(self, msgs: Sequence[Message]) -> list[Output]:
+        """Feed several received messages at once (``Received``), signed as central."""
+        got = [MessageIn(*self.sign(m), next(self._refs)) for m in msgs]
+        return self.feed(Received(tuple(got)))
 
     def up(self, outputs: Sequence[Output]) -> list[Message]:
         """The messages the node published, checked as central checks them."""

@@ -228,8 +228,19 @@ def encode(msg: Message, node: str, iat: int) -> dict[str, Any]:
     if msg.exp is not None:
         claims["exp"] = msg.exp
     claims.update(_body(msg))
-    decode(claims)
+    _validate(claims)
     return claims
+
+
+def _validate(claims: Mapping[str, Any]) -> None:
+    """Every check ``decode`` makes of ``claims``, without building the message
+    (``encode``'s own check: an ``events`` message's 256 events are read, not
+    made into objects again)."""
+    common = read_common(claims)
+    if common.kind is Kind.EVENTS:
+        read(common.kind, _Events, claims)
+    else:
+        decode(claims)
 
 
 def _body(msg: Message) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.protocol.records import Booking
-from sync.protocol.timeutil import from_ts, to_ts
+from sync.protocol.timeutil import from_ts, require_aware
 from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict, body_error
 
 from .store import Replica, ReplicaCorrupt, ReplicaError
@@ -112,22 +112,24 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     if (wrong := body_error(type_, body)) is not None:
         raise ValueError(wrong)
     try:
-        text = json.dumps(dict(body), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODE(dict(body))
     except TypeError as exc:
         raise ValueError(f"event body is not JSON: {exc}") from exc
-    at_ts = to_ts(at)
-    at_ms = (at - _EPOCH) // _MS
+    at_ms = (require_aware(at) - _EPOCH) // _MS  # exact: integer arithmetic, no float
+    at_ts = at_ms // 1000
     with rep.write():
         # The id is made from ``at`` and, within one millisecond, after the
         # newest id in the outbox (in the write lock: also across processes);
         # read in the statement that takes the seq.
         seq, last = rep.conn.execute(_NEXT_SEQ).fetchone()
         event_id = uuid7(at_ms, after=last)
-        rep.conn.execute(
-            "INSERT INTO outbox (seq, id, type, at_ts, body) VALUES (?, ?, ?, ?, ?)",
-            [seq, event_id, type_, at_ts, text],
-        )
+        rep.conn.execute(_INSERT, [seq, event_id, type_, at_ts, text])
     return OutboxEvent(seq, event_id, type_, from_ts(at_ts), json.loads(text))
+
+
+# One encoder, made once (``json.dumps`` with options makes one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_INSERT = "INSERT INTO outbox (seq, id, type, at_ts, body) VALUES (?, ?, ?, ?, ?)"
 
 
 def pending_events(rep: Replica, *, after: int = 0, limit: int = MAX_BATCH) -> list[OutboxEvent]:

@@ -25,7 +25,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from types import TracebackType
+from typing import Generic, Self, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -115,6 +116,10 @@ def open_database(
         raise
 
 
+_T = TypeVar("_T", bound="Transactional")
+_SAVEPOINTS = tuple(f"hv_write_{depth}" for depth in range(8))
+
+
 class Transactional:
     """Write and read transactions over ``self.db`` / ``self.conn``."""
 
@@ -129,48 +134,16 @@ class Transactional:
 
     _savepoints = 0  # nested write() calls open now
 
-    @contextmanager
-    def _savepoint(self) -> Iterator[Self]:
-        """A savepoint named by its depth: the same few statements each time,
-        so SQLite's statement cache keeps them prepared (a name made fresh
-        for each, as sqlite-utils' ``atomic`` does, is compiled every time:
-        the node appends events one savepoint each)."""
-        name = f"hv_write_{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
-        self._savepoints += 1
-        try:
-            yield self
-        except BaseException:
-            # An error that destroyed the whole transaction (a RAISE(ROLLBACK)
-            # trigger, a full disk) leaves no savepoint to roll back to.
-            if self._in_tx():
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
-            raise
-        else:
-            self.conn.execute(f"RELEASE {name}")
-        finally:
-            self._savepoints -= 1
+    def _write_entered(self) -> None:
+        """Called as each ``write()`` is entered, before the lock or savepoint
+        is taken (raise to refuse it: nothing is begun then)."""
 
-    @contextmanager
-    def write(self) -> Iterator[Self]:
+    def _write_left(self) -> None:
+        """Called as each ``write()`` is left, however it ended."""
+
+    def write(self) -> _Write[Self]:
         """A write transaction; nested calls join the outer one (as a savepoint)."""
-        try:
-            if self._in_tx():
-                with self._savepoint():
-                    yield self
-                return
-            take_write_lock(self.conn)
-            try:
-                yield self
-            except BaseException:
-                if self._in_tx():
-                    self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self._rolled_back()
-            raise
+        return _Write(self)
 
     @contextmanager
     def read(self) -> Iterator[Self]:
@@ -184,3 +157,78 @@ class Transactional:
         finally:
             if self._in_tx():
                 self.conn.execute("COMMIT")
+
+
+class _Write(Generic[_T]):
+    """``Transactional.write()``: a context manager of its own rather than a
+    generator's, because the node appends events one savepoint each and the
+    gateway records messages one savepoint each (a generator's enter and exit
+    cost several times the statements). A savepoint is named by its depth:
+    the same few statements each time, so SQLite's statement cache keeps them
+    prepared (a name made fresh for each, as sqlite-utils' ``atomic`` does, is
+    compiled every time).
+
+    Outermost: the write lock up front (``take_write_lock``), COMMIT on a
+    clean exit, ROLLBACK on an exception. Nested: SAVEPOINT, RELEASE on a
+    clean exit, ROLLBACK TO and RELEASE on an exception, unless the error
+    destroyed the whole transaction (a RAISE(ROLLBACK) trigger, a full disk),
+    which leaves no savepoint to roll back to. Whatever fails, entering or
+    leaving, the owner's ``_rolled_back`` is called and the error raised."""
+
+    __slots__ = ("_name", "_owner")
+
+    def __init__(self, owner: _T) -> None:
+        self._owner = owner
+        self._name: str | None = None
+
+    def __enter__(self) -> _T:
+        o = self._owner
+        o._write_entered()
+        try:
+            if o._in_tx():
+                depth = o._savepoints
+                name = _SAVEPOINTS[depth] if depth < len(_SAVEPOINTS) else f"hv_write_{depth}"
+                o.conn.execute(f"SAVEPOINT {name}")
+                o._savepoints = depth + 1
+                self._name = name
+            else:
+                take_write_lock(o.conn)
+        except BaseException:
+            o._rolled_back()
+            o._write_left()
+            raise
+        return self._owner
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        o = self._owner
+        name = self._name
+        try:
+            self._leave(o, name, typ)
+        finally:
+            o._write_left()
+
+    @staticmethod
+    def _leave(o: Transactional, name: str | None, typ: type[BaseException] | None) -> None:
+        try:
+            if name is not None:
+                try:
+                    if typ is not None:
+                        if o._in_tx():
+                            o.conn.execute(f"ROLLBACK TO {name}")
+                            o.conn.execute(f"RELEASE {name}")
+                    else:
+                        o.conn.execute(f"RELEASE {name}")
+                finally:
+                    o._savepoints -= 1
+            elif typ is not None:
+                if o._in_tx():
+                    o.conn.execute("ROLLBACK")
+            else:
+                o.conn.execute("COMMIT")
+        except BaseException:
+            o._rolled_back()
+            raise
+        if typ is not None:
+            o._rolled_back()

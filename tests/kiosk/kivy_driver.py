@@ -66,7 +66,6 @@ Config.set("graphics", "resizable", "0")
 from kivy.base import EventLoop  # noqa: E402
 from kivy.clock import Clock  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
-from kivy.tests.common import UnitTestTouch  # noqa: E402
 
 from door_controller.testing import FakeClock  # noqa: E402
 from kiosk.model import KioskModel  # noqa: E402
@@ -76,6 +75,7 @@ from kiosk.ui.app import KioskApp  # noqa: E402
 from kiosk.ui.theme import MIN_TARGET_MM  # noqa: E402
 from kiosk.ui.widgets import Press, Text  # noqa: E402
 from sync.replica import Replica, record_kiosk_tap  # noqa: E402
+from tests.support.kivy_touch import tap  # noqa: E402
 
 rep = Replica.open(SPEC["db"])
 clock = FakeClock(datetime.fromisoformat(SPEC["now"]))
@@ -137,15 +137,8 @@ def touch(name: str) -> None:
         app.view.scroll.scroll_to(w, padding=10, animate=False)
         app.view.scroll.update_from_scroll()
         out["scrolled"].append(name)
-    x, y = w.to_window(w.center_x, w.center_y)
-    hit: list[bool] = []
-    act = w.press
-    w.press = lambda: (hit.append(True), act())
-    t = UnitTestTouch(x, y)
-    t.touch_down()
-    t.touch_up()
-    w.press = act
-    if not hit:  # the button must be what the touch landed on
+    if not tap(w):  # the button must be what the touch landed on
+        x, y = w.to_window(w.center_x, w.center_y)
         raise LookupError(f"the touch at {x:.0f},{y:.0f} missed {name!r}")
 
 

@@ -225,15 +225,22 @@ def test_taps_route_by_who_tapped(
     assert model.screen is Screen.TODAY
 
 
-def test_rejected_walkin_shown_at_next_tap_and_to_the_caretaker(
-    svc: Services, tap: Callable[[str], int], card: Callable[[str], str], kclock: FakeClock
+def book_by_card(
+    model: KioskModel, resource: str, tap: Callable[[str], int], card: Callable[[str], str]
 ) -> None:
-    model = KioskModel(svc)
-    model.start_walkin("A", T0)
+    """A walk-in on ``resource`` from T0, booked with Anna's card through the model."""
+    model.start_walkin(resource, T0)
     model.act(model.walkin.next)  # type: ignore[union-attr]
     tap(card("anna"))
     model.tick()
     model.act(model.walkin.confirm)  # type: ignore[union-attr]
+
+
+def test_rejected_walkin_shown_at_next_tap_and_to_the_caretaker(
+    svc: Services, tap: Callable[[str], int], card: Callable[[str], str], kclock: FakeClock
+) -> None:
+    model = KioskModel(svc)
+    book_by_card(model, "A", tap, card)
     assert model.walkin is not None and model.walkin.state is W.DONE
     booking = model.walkin.done.booking  # type: ignore[union-attr]
     model.home()
@@ -263,11 +270,7 @@ def test_speech_never_says_the_code_unless_asked(
     svc: Services, tap: Callable[[str], int], card: Callable[[str], str]
 ) -> None:
     model = KioskModel(svc)
-    model.start_walkin("gym", T0)
-    model.act(model.walkin.next)  # type: ignore[union-attr]
-    tap(card("anna"))
-    model.tick()
-    model.act(model.walkin.confirm)  # type: ignore[union-attr]
+    book_by_card(model, "gym", tap, card)
     done = model.walkin.done  # type: ignore[union-attr]
     assert done is not None
     speaker = svc.speaker

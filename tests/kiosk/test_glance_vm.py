@@ -143,8 +143,8 @@ def test_messages_from_central(svc: Services, kclock: FakeClock, card: Any, tap:
     queue_message(svc.rep, 2, "Ring Kim om läckan", "caretaker", kclock.now())
     kclock.advance(1)
     assert model.tick()
-    assert model.public_message == "Hallen stänger 20:00 i kväll"
-    assert model.caretaker_message == "Ring Kim om läckan"
+    assert model.messages.public == "Hallen stänger 20:00 i kväll"
+    assert model.messages.caretaker == "Ring Kim om läckan"
     assert pending_commands(svc.rep) == []
     assert done_bodies(svc.rep) == [
         {"seq": 1, "cmd": "message", "result": "done", "detail": "shown on kiosk foyer (public)"},
@@ -162,10 +162,10 @@ def test_messages_from_central(svc: Services, kclock: FakeClock, card: Any, tap:
     assert "Ring Kim om läckan" in model.screen_speech()
     # A restarted kiosk shows today's messages again; an empty text clears.
     again = KioskModel(svc)
-    assert again.public_message == "Hallen stänger 20:00 i kväll"
+    assert again.messages.public == "Hallen stänger 20:00 i kväll"
     queue_message(svc.rep, 3, "", "public", kclock.now())
     again.tick()
-    assert again.public_message is None
+    assert again.messages.public is None
     assert shown_messages(svc.rep, T0 - 12 * H).keys() == {"caretaker"}
 
 
@@ -174,7 +174,7 @@ def test_a_message_that_expired_unshown_is_not_shown(svc: Services, kclock: Fake
     kclock.advance(6 * 60)  # the kiosk was down past the message's exp
     model = KioskModel(svc)
     model.tick()
-    assert model.public_message is None
+    assert model.messages.public is None
     assert done_bodies(svc.rep) == [
         {"seq": 5, "cmd": "message", "result": "expired", "detail": EXPIRED_UNSHOWN}
     ]

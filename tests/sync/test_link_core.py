@@ -32,6 +32,7 @@ from sync.link import (
     Subscribe,
     Wakeup,
 )
+from sync.link import core as link_core
 from sync.link import downstream as link_downstream
 from sync.link.core import MAX_WINDOW
 from sync.link.downstream import MESSAGE_RECHECK_S, UNTRUSTED_UNLOCK
@@ -331,6 +332,58 @@ def test_an_ack_beyond_the_last_seq_is_quarantined_and_deletes_nothing(node: Har
     assert backlog(node.rep) == 3
     assert quarantine_count(node.rep) == 1
     assert any(isinstance(o, AckInbound) for o in out)
+
+
+def test_acks_delivered_together_are_one_commit_and_then_their_pubacks(small: Harness) -> None:
+    add_events(small.rep, 30)
+    small.connect()
+    epoch = small.core.epoch
+    said: list[str] = []
+    small.rep.conn.set_trace_callback(said.append)
+    out = small.deliver_together([Ack(epoch, 10, {}), Ack(epoch, 20, {}), Ack(epoch, 30, {})])
+    small.rep.conn.set_trace_callback(None)
+    assert said.count("COMMIT") == 1
+    assert sum(s.startswith("SAVEPOINT") for s in said) == 3  # each ack on its own inside
+    assert small.rep.state().acked_through == 30 and backlog(small.rep) == 0
+    pubacks = [o for o in out if isinstance(o, AckInbound)]
+    assert pubacks == [AckInbound(1), AckInbound(2), AckInbound(3)]
+
+
+def test_a_bad_ack_among_acks_together_is_dropped_alone(small: Harness) -> None:
+    add_events(small.rep, 20)
+    small.connect()
+    epoch = small.core.epoch
+    out = small.deliver_together([Ack(epoch, 10, {}), Ack(epoch, 99, {}), Ack(epoch, 20, {})])
+    assert small.rep.state().acked_through == 20
+    assert quarantine_count(small.rep) == 1  # the ack beyond the last seq
+    assert [o for o in out if isinstance(o, AckInbound)] == [AckInbound(i) for i in (1, 2, 3)]
+
+
+def test_acks_together_that_fail_are_rolled_back_and_handled_one_by_one(
+    small: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_events(small.rep, 30)
+    small.connect()
+    epoch = small.core.epoch
+    real = link_core.acknowledge
+    calls: list[int] = []
+
+    def once_broken(rep: Replica, epoch: int, through: int, verdicts: Any) -> int:
+        calls.append(through)
+        if len(calls) == 2:  # the second ack of the group, the first time only
+            raise RuntimeError("a bug")
+        return real(rep, epoch, through, verdicts)
+
+    monkeypatch.setattr(link_core, "acknowledge", once_broken)
+    out = small.deliver_together([Ack(epoch, 10, {}), Ack(epoch, 20, {}), Ack(epoch, 30, {})])
+    # the group's transaction was rolled back whole: nothing is acknowledged
+    assert calls == [10, 20]
+    assert small.rep.state().acked_through == 0
+    assert not any(isinstance(o, AckInbound) for o in out)
+    out = small.tick(1.0)  # then each on its own
+    assert calls == [10, 20, 10, 20, 30]
+    assert small.rep.state().acked_through == 30
+    assert [o for o in out if isinstance(o, AckInbound)] == [AckInbound(i) for i in (1, 2, 3)]
 
 
 def test_walkin_verdicts_reach_the_replica(node: Harness, site: Any) -> None:

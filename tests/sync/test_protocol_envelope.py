@@ -274,6 +274,50 @@ def test_b64url_is_strict() -> None:
             b64url_decode(bad)
 
 
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def canonical_b64url(text: str) -> bytes | None:
+    """The definition ``b64url_decode`` implements, spelled the slow way: the
+    alphabet alone, no padding, and the bytes' own encoding equal to the text."""
+    if any(c not in B64URL for c in text) or len(text) % 4 == 1:
+        return None
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == text else None
+
+
+@given(
+    st.one_of(
+        st.text(alphabet=B64URL, max_size=12),  # every unused-bit pattern of a last letter
+        st.text(alphabet=B64URL + "=+/ \n.€\x00", max_size=12),
+        st.text(max_size=12),
+        st.binary(max_size=9).map(lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")),
+    )
+)
+def test_b64url_decode_is_the_one_spelling_definition(text: str) -> None:
+    expected = canonical_b64url(text)
+    if expected is None:
+        with pytest.raises(Malformed):
+            b64url_decode(text)
+    else:
+        assert b64url_decode(text) == expected
+
+
+def test_b64url_last_letter_every_unused_bit_pattern() -> None:
+    """Every last group of two letters, and every third letter after two: the
+    unused bits are in the last letter, so this covers each mask's every bit."""
+    texts = [a + b for a in B64URL for b in B64URL] + ["QU" + c for c in B64URL]
+    for text in texts:
+        expected = canonical_b64url(text)
+        if expected is None:
+            with pytest.raises(Malformed):
+                b64url_decode(text)
+        else:
+            assert b64url_decode(text) == expected, text
+    # 4 unused bits, then 2, left zero:
+    assert sum(canonical_b64url(t) is not None for t in texts) == 64 * 4 + 16
+
+
 def test_padding_whitespace_and_other_alphabets_are_rejected() -> None:
     token = sign(PAYLOAD, KID, KEY)
     head, body, sig = token.split(b".")

@@ -36,11 +36,11 @@ from tests.support.broker import PrivateBroker
 from tests.support.door_site import KEY, STAFF_CARD, VISITOR_CODE, DoorSite
 from tests.support.e2e import (
     BROKER_LOG_TYPES,
-    FACILITY,
     BrokerAccess,
     append_events,
     demo_system,
     exactly_once,
+    first_sync,
     wait_for,
 )
 
@@ -230,16 +230,9 @@ def test_link_loses_nothing_across_wall_steps(
     central, (node,) = demo_system(tmp_path, access, {NODE: access})
     wall = clockstep.WallClock(tmp_path / "clock")
     node.link.env = wall.env()
-    alive = [central.gateway, node.link]
     try:
-        central.start(broker)
-        node.link.start()
+        alive = first_sync(broker, central, node)
         with node.replica() as rep:
-            wait_for(
-                lambda: rep.state().applied_rev == central.revs(FACILITY)[0],
-                "the node's first snapshot",
-                alive=alive,
-            )
             committed: dict[int, str] = {}
             for offset in (-HOUR, +DAY, 0):
                 wall.step(offset)

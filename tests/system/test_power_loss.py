@@ -44,6 +44,7 @@ from tests.support.e2e import (
     NodeSite,
     demo_system,
     exactly_once,
+    first_sync,
     wait_for,
 )
 
@@ -90,17 +91,9 @@ def test_power_cuts_while_the_link_writes_lose_nothing_committed(
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     committed: dict[int, str] = {}
     seen: list[tuple[int, int, int]] = []  # per cut: committed, backlog, applied_rev
-    alive = [central.gateway, node.link]
     trial_s = min(powercut.dirty_expire_s(), powercut.COMMIT_S) / 3
     try:
-        central.start(broker)
-        node.link.start()
-        with node.replica() as rep:
-            wait_for(
-                lambda: rep.state().applied_rev == central.revs(FACILITY)[0],
-                "the first snapshot",
-                alive=alive,
-            )
+        alive = first_sync(broker, central, node)
         for cut in range(CUTS):
             writer = EventWriter(node.database, burst=4, pause_s=0.003)
             writer.committed = committed  # one record over all the cuts

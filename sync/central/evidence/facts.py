@@ -37,6 +37,7 @@ INTERPRETED = (
     "booking.released",
     "attendance.reported",
 )
+_INTERPRETED = frozenset(INTERPRETED)
 MAX_COUNT = 100_000  # a headcount above this is not a headcount
 
 
@@ -69,7 +70,7 @@ def _count(value: object) -> int | None:
 
 def fact_of(type_: str, ts: int, body: object, event_id: str = "", node: str = "") -> Fact | None:
     """The fact one event states (module rules), or None."""
-    if type_ not in INTERPRETED or not isinstance(body, Mapping):
+    if type_ not in _INTERPRETED or not (type(body) is dict or isinstance(body, Mapping)):
         return None
     booking = _booking(body)
     if booking is None:

@@ -74,18 +74,33 @@ def _later_report(stage: str) -> str:
     )
 
 
+_ENTRY_MERGES = [
+    _earliest("first_entry_ts"),
+    "last_entry_ts = CASE WHEN evidence.last_entry_ts IS NULL"
+    " OR excluded.last_entry_ts > evidence.last_entry_ts"
+    " THEN excluded.last_entry_ts ELSE evidence.last_entry_ts END",
+    "entries = evidence.entries + excluded.entries",
+    _earliest("leader_entry_ts"),
+]
+_ENTRY_FACTS = _FACTS[:4]  # first_entry_ts, last_entry_ts, entries, leader_entry_ts
+
+# A summary of entries alone (most of them: access.granted) merges into the
+# entry columns only: the full statement would leave the others as they are
+# (each of its merges keeps the row's value when the new one is NULL) and
+# costs about 8 us of CPU a row against 3.5 (SQLite, the bench's rows).
+_MERGE_ENTRIES_SQL = (
+    f"INSERT INTO evidence (facility, booking_id, {', '.join(_ENTRY_FACTS)})"
+    f" VALUES ({', '.join(['?'] * (len(_ENTRY_FACTS) + 2))})"
+    " ON CONFLICT (facility, booking_id) DO UPDATE SET " + ", ".join(_ENTRY_MERGES)
+)
+
 _MERGE_SQL = (
     f"INSERT INTO evidence (facility, booking_id, {', '.join(_FACTS)})"
     f" VALUES ({', '.join(['?'] * (len(_FACTS) + 2))})"
     " ON CONFLICT (facility, booking_id) DO UPDATE SET "
     + ", ".join(
         [
-            _earliest("first_entry_ts"),
-            "last_entry_ts = CASE WHEN evidence.last_entry_ts IS NULL"
-            " OR excluded.last_entry_ts > evidence.last_entry_ts"
-            " THEN excluded.last_entry_ts ELSE evidence.last_entry_ts END",
-            "entries = evidence.entries + excluded.entries",
-            _earliest("leader_entry_ts"),
+            *_ENTRY_MERGES,
             _earliest("no_show_ts"),
             *_pair(
                 "excluded.released_ts IS NOT NULL AND (evidence.released_ts IS NULL"
@@ -164,10 +179,23 @@ def _summary_row(facility: str, booking: str, s: Summary) -> list[Any]:
 def merge(store: Store, facility: str, summaries: Mapping[str, Summary]) -> None:
     """Merge per-booking summaries into the evidence rows (module rules). Rows
     are written in booking-id order, so two writers never wait on each other
-    crosswise."""
-    rows = [_summary_row(facility, b, summaries[b]) for b in sorted(summaries)]
-    if rows:
-        store.executemany(_MERGE_SQL, rows)
+    crosswise: a run of summaries of entries alone by ``_MERGE_ENTRIES_SQL``,
+    a run of others by ``_MERGE_SQL``, in turn."""
+    run: list[list[Any]] = []
+    run_sql = ""
+    for b in sorted(summaries):
+        s = summaries[b]
+        entries_only = s.no_show is None and s.released is None and s.start is None
+        entries_only = entries_only and s.end is None
+        sql = _MERGE_ENTRIES_SQL if entries_only else _MERGE_SQL
+        if sql is not run_sql and run:
+            store.executemany(run_sql, run)
+            run = []
+        run_sql = sql
+        row = _summary_row(facility, b, s)
+        run.append(row[: 2 + len(_ENTRY_FACTS)] if entries_only else row)
+    if run:
+        store.executemany(run_sql, run)
 
 
 def _facts(rows: Iterable[tuple[Any, ...]], node: str) -> list[Fact]:
@@ -184,6 +212,7 @@ def _facts(rows: Iterable[tuple[Any, ...]], node: str) -> list[Fact]:
 
 
 _TYPES = ", ".join(f"'{t}'" for t in INTERPRETED)
+_INTERPRETED = frozenset(INTERPRETED)
 
 
 # What the caller just stored, by seq: type, at (Unix s), body, id (or clash id).
@@ -209,7 +238,7 @@ def interpret(
         facts = [
             f
             for t, at_ts, body, ident in mine
-            if t in INTERPRETED and (f := fact_of(t, at_ts, body, ident, node)) is not None
+            if t in _INTERPRETED and (f := fact_of(t, at_ts, body, ident, node)) is not None
         ]
         any_walkin = any(t == "walkin.created" for t, *_ in mine)
     else:

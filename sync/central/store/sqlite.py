@@ -58,16 +58,13 @@ class SQLiteStore(Transactional, Store):
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         self.conn.executemany(sql, rows).close()
 
-    @contextmanager
-    def write(self) -> Iterator[Self]:
+    def _write_entered(self) -> None:  # write() is Transactional's, with this count
         if self._reading and not self._writing:
             raise StoreError("a write inside a read() transaction")
         self._writing += 1
-        try:
-            with super().write():
-                yield self
-        finally:
-            self._writing -= 1
+
+    def _write_left(self) -> None:
+        self._writing -= 1
 
     @contextmanager
     def read(self) -> Iterator[Self]:
