@@ -1,8 +1,9 @@
 """Central at fleet scale: 2,000 simulated nodes, loopback Mosquitto, PostgreSQL, 1 and 2 gateways.
 
-Run ``.venv/bin/python bench/fleet.py`` (about 15 minutes on this machine;
+Run ``.venv/bin/python bench/fleet.py`` (about 25 minutes on this machine;
 ``--nodes 300 --ramp 3 --rounds 1`` for a smoke run; ``--phases 4`` for the
-cold start and the fan-out only). Results and "where it
+cold start and the fan-out only; ``--phases 2,3,8`` for the events stored
+per second, free and with the gateways held to a CPU quota). Results and "where it
 breaks": docs/benchmarks.md, "Central at fleet scale". Everything is real and
 private to the run: a PostgreSQL server (Debian's, initdb into a temp dir,
 fsync on as in production), a Mosquitto on a loopback port (persistence on,
@@ -44,12 +45,29 @@ and which of the two ran out ("limit": the CPU when the cores were at least
    (no WAL written for 2 s).
 7. central's RSS; PostgreSQL bytes per stored event and per node per month
    at ``--per-day`` events a day.
+8. phases 2 and 3 again (``--held-phases``) with each gateway held to
+   ``--gateway-cpu`` of a core (default 0.1), each in its own cgroup v1 cpu
+   group with the same quota (tests/support/fleet/cgroup.py), as a
+   container's CPU limit or systemd's ``CPUQuota=`` holds it in production:
+   the gateways are then the limit by construction, the machine's two
+   shared cores are not, and 2 gateways against 1 says whether the design
+   (shared subscriptions, every decision in the store) scales; the same goal,
+   >= 1.7x. Each round proves its limit: each gateway's CPU against its
+   quota and the periods it was throttled in (the group's ``cpu.stat``), the
+   machine's idle share, PostgreSQL's CPU and WAL flushing; "limit: the
+   gateways' CPU quota" only when every gateway used at least 85% of its
+   quota, throttled in at least half of its periods, with the cores under
+   95% busy. Where no writable cgroup v1 cpu controller exists (not root, a
+   cgroup v2-only machine) it prints one line saying so and why, and the
+   rest runs. The groups are removed at the end, also on an error or an
+   interrupt (SIGTERM too).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import signal
@@ -71,10 +89,12 @@ from sync.protocol.testing import private_key
 from tests.conftest import Site
 from tests.support.broker import BrokerConfig, PrivateBroker
 from tests.support.fleet import Broker, make_nodes, register
+from tests.support.fleet.cgroup import CpuQuota, Throttling, unavailable
 from tests.support.fleet.measure import (
     Cpu,
     StoreReading,
     StoreStats,
+    held_limit,
     limit,
     percentile,
     ticks,
@@ -87,6 +107,7 @@ from tests.support.pgserver import PostgresServer
 FAC = "fac1"
 DB = "central"
 RESULTS: list[tuple[str, bool]] = []
+GATEWAY_CPU = 0.1  # phase 8's default share of a core per gateway (docs/benchmarks.md)
 
 
 def goal(what: str, ok: bool) -> str:
@@ -127,6 +148,7 @@ class Central:
         self.leave: list[Gateway] = []
         self.keep: list[Gateway] = []
         self.kept: set[int] = set()  # identities whose stopped session keeps the subscription
+        self.quotas: list[CpuQuota] = []  # phase 8: gateway i's CPU group (identity central-i)
         for i in (1, 2):
             for keeps, where in ((False, self.leave), (True, self.keep)):
                 cfg = write_config(
@@ -142,9 +164,20 @@ class Central:
     def running(self) -> list[Gateway]:
         return [g for g in self.leave + self.keep if g.proc is not None and g.proc.poll() is None]
 
+    def index(self, g: Gateway) -> int:
+        """0 for identity central-1, 1 for central-2."""
+        return self.leave.index(g) if g in self.leave else self.keep.index(g)
+
+    def launch(self, g: Gateway) -> Gateway:
+        """Start ``g``, inside its identity's CPU group when there are groups."""
+        g.start()
+        if self.quotas:
+            self.quotas[self.index(g)].add(g.pid)
+        return g
+
     def start(self, g: Gateway) -> None:
         seen = g.log().count("hallvakt.central.link INFO connected")
-        g.start().wait_connected(timeout=30, count=seen + 1)
+        self.launch(g).wait_connected(timeout=90 if self.quotas else 30, count=seen + 1)
 
     def serve(self, count: int) -> None:
         """Exactly gateways 1..count running, leaving the group on a clean stop;
@@ -234,6 +267,11 @@ async def run(args: argparse.Namespace) -> None:
                 "bench": [os.getpid()],
             }
 
+        def pids_held() -> dict[str, list[int]]:  # phase 8: each gateway by its identity
+            rest = pids()
+            del rest["gateways"]
+            return {f"gateway {gws.index(g) + 1}": [g.pid] for g in gws.running()} | rest
+
         cpu = Cpu(pids)
         with open_store(url) as store:
             stats = StoreStats(store)
@@ -253,6 +291,8 @@ async def run(args: argparse.Namespace) -> None:
                 await snapshots(fleet, sims, central, store, cpu, stats)
             if 7 in args.phases:
                 sizes(sims, central, store, args)
+            if 8 in args.phases:
+                await gateways_held(fleet, sims, central, store, args, Cpu(pids_held), stats)
     finally:
         if fleet is not None:
             try:
@@ -310,13 +350,94 @@ async def ended(stats: StoreStats, s0: StoreReading, wall: float, cpu: Cpu) -> s
     return f"{stats.since(s0, s1, wall)}; {limit(cpu, s1.sync_ms - s0.sync_ms, wall)}"
 
 
-def ratio_goal(label: str, rates: dict[int, list[float]]) -> None:
+def stored_events(store: Store) -> int:
+    """Events stored, read cheaply for a poll every 20 ms: the sum of every
+    stream's ``through`` (one row a node and epoch; each stream here is
+    contiguous, so it moves with the events table). Counting the events
+    table itself, 80,000 rows and more, 50 times a second cost PostgreSQL a
+    third of a core, the bench's own load inside the figure it measures."""
+    return int(store.execute("SELECT coalesce(sum(through), 0) FROM event_streams").scalar())
+
+
+async def resends(fleet: WorkerFleet, before: int) -> str:
+    """Batches the nodes sent again since ``before`` (not acknowledged within
+    their ``resend_s``): each is more work for central than its events count."""
+    return f"{(await fleet.poll()).stats['resent_batches'] - before} batches resent"
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+class Held:
+    """Phase 8: each gateway identity in its own CPU group with the same quota
+    (tests/support/fleet/cgroup.py). Per round: each running gateway's
+    throttling, read with the round's CPU, and which limit the round hit."""
+
+    phase = 8
+
+    def __init__(self, quotas: list[CpuQuota]) -> None:
+        self.quotas, self.cores = quotas, quotas[0].cores
+        self.tag = f", each held to {self.cores:g} of a core"
+        self.s0: list[Throttling] = []
+        self.bound: dict[int, list[bool]] = {1: [], 2: []}
+        self.per_cpu_s: dict[int, list[float]] = {1: [], 2: []}
+
+    def start(self) -> None:
+        self.s0 = [q.stat() for q in self.quotas]
+
+    def read(self, count: int) -> dict[str, Throttling]:
+        return {
+            f"gateway {i + 1}": q.stat() - a
+            for i, (q, a) in enumerate(zip(self.quotas, self.s0, strict=True))
+            if i < count
+        }
+
+
+async def verdict(
+    stats: StoreStats,
+    s0: StoreReading,
+    wall: float,
+    cpu: Cpu,
+    held: Held | None,
+    count: int,
+    events: int,
+) -> str:
+    """``ended``, or with gateways held to a quota, which limit the round hit
+    (``held_limit``: the gateways' quota, the machine, the store's disk), and
+    the events stored per CPU-second of the gateways (the same with 1 and 2
+    gateways when a second one costs nothing extra per event)."""
+    if held is None:
+        return await ended(stats, s0, wall, cpu)
+    throttling = held.read(count)  # now, with the CPU just read, before the store settles
+    gw_s = sum(cpu.used.get(name, 0.0) for name in throttling) * wall
+    held.per_cpu_s[count].append(events / max(1e-9, gw_s))
+    s1 = await stats.settled()
+    bound, text = held_limit(cpu, held.cores, throttling, s1.sync_ms - s0.sync_ms, wall)
+    held.bound[count].append(bound)
+    return (
+        f"{events / max(1e-9, gw_s):,.0f} events per gateway CPU-second;"
+        f" {stats.since(s0, s1, wall)}; {text}"
+    )
+
+
+def ratio_goal(label: str, rates: dict[int, list[float]], held: Held | None = None) -> None:
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     print(
         f"{label}: 1 gateway median {one:,.0f} events/s (slowest round {min(rates[1]):,.0f}),"
         f" 2 gateways median {two:,.0f} events/s (slowest {min(rates[2]):,.0f}):"
-        f" ratio {two / one:.2f}x"
+        f" ratio {two / one:.2f}x; {load()}"
     )
+    if held is not None:
+        e1, e2 = (statistics.median(held.per_cpu_s[c]) for c in (1, 2))
+        print(
+            "the gateways' quota was the limit in"
+            + ",".join(
+                f" {sum(held.bound[c])} of {len(held.bound[c])} rounds with {c}" for c in (1, 2)
+            )
+            + f"; events per gateway CPU-second, median: 1 gateway {e1:,.0f}, 2 gateways"
+            f" {e2:,.0f} ({e2 / e1:.2f}x: what a second gateway costs per event)"
+        )
     print(goal(f"{label}: 2 gateways >= 1.7x one ({two / one:.2f}x)", two / one >= 1.7))
 
 
@@ -328,11 +449,12 @@ async def events_live(
     args: argparse.Namespace,
     cpu: Cpu,
     stats: StoreStats,
+    held: Held | None = None,
 ) -> None:
     n = args.events * len(sims)
     print(
-        f"\n== 2. events stored per second, nodes sending live: {args.events} per node"
-        f" ({n} a round), 1 and 2 gateways"
+        f"\n== {held.phase if held else 2}. events stored per second, nodes sending live:"
+        f" {args.events} per node ({n} a round), 1 and 2 gateways{held.tag if held else ''}"
     )
     rates: dict[int, list[float]] = {1: [], 2: []}
     for rnd in range(args.rounds):
@@ -340,7 +462,10 @@ async def events_live(
             central.serve(count)
             await quiet(fleet, stats)
             before = store.execute("SELECT count(*) FROM events").scalar()
+            resent = (await fleet.poll()).stats["resent_batches"]
             cpu.start()
+            if held:
+                held.start()
             s0 = stats.read()
             t0 = time.monotonic()
             await fleet.add_events(args.events)
@@ -352,9 +477,10 @@ async def events_live(
             used = cpu.stop()
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / wall:,.0f} events/s ({wall:.1f} s);"
-                f" {used}; {await ended(stats, s0, wall, cpu)}"
+                f" {await resends(fleet, resent)}; {load()}; {used};"
+                f" {await verdict(stats, s0, wall, cpu, held, count, n)}"
             )
-    ratio_goal("live", rates)
+    ratio_goal(f"live{held.tag if held else ''}", rates, held)
     total = store.execute("SELECT count(*), count(DISTINCT id) FROM events").rows[0]
     print(f"events stored {total[0]}, distinct ids {total[1]} (each once)")
 
@@ -367,19 +493,22 @@ async def events_backlog(
     args: argparse.Namespace,
     cpu: Cpu,
     stats: StoreStats,
+    held: Held | None = None,
 ) -> None:
     n = args.events * len(sims)
     print(
-        f"\n== 3. central's capacity: {n} events ({len(sims)} messages) wait in the broker,"
-        " then 1 or 2 gateways drain them"
+        f"\n== {held.phase if held else 3}. central's capacity: {n} events ({len(sims)} messages)"
+        f" wait in the broker, then 1 or 2 gateways drain them{held.tag if held else ''}"
     )
     rates: dict[int, list[float]] = {1: [], 2: []}
     for rnd in range(args.rounds):
         for count in (1, 2):
             await quiet(fleet, stats)
             central.hold(count)
-            before = store.execute("SELECT count(*) FROM events").scalar()
-            sent = (await fleet.poll()).published["evt"]
+            rows_before = store.execute("SELECT count(*) FROM events").scalar()
+            before = stored_events(store)
+            r0 = await fleet.poll()
+            sent, resent = r0.published["evt"], r0.stats["resent_batches"]
             await fleet.add_events(args.events)
             target = sent + len(sims)
             await fleet.wait_until(
@@ -389,14 +518,16 @@ async def events_backlog(
             )
             s0 = stats.read()
             for g in central.keep[:count]:
-                g.start()
+                central.launch(g)
             first = last = 0.0
             while True:
-                stored = store.execute("SELECT count(*) FROM events").scalar() - before
+                stored = stored_events(store) - before
                 now = time.monotonic()
                 if stored and not first:
                     first = now
                     cpu.start()  # the gateways' start-up (imports, connecting) left out
+                    if held:
+                        held.start()
                 if stored >= n:
                     last = now
                     break
@@ -405,16 +536,19 @@ async def events_backlog(
                 await asyncio.sleep(0.02)
             rates[count].append(n / (last - first))
             used = cpu.stop()
+            rows = store.execute("SELECT count(*) FROM events").scalar() - rows_before
+            assert rows == n, (rows, n)  # the cheap count above was the true one
             print(
                 f"round {rnd + 1}, {count} gateway(s): {n / (last - first):,.0f} events/s"
                 f" ({last - first:.1f} s from the first stored to the last);"
-                f" {used}; {await ended(stats, s0, last - first, cpu)}"
+                f" {await resends(fleet, resent)}; {load()};"
+                f" {used}; {await verdict(stats, s0, last - first, cpu, held, count, n)}"
             )
             for g in central.keep[:count]:
                 g.stop()  # its session keeps the subscription: serve() makes it leave
             await fleet.wait_until(lambda r: r.backlog == 0, 600, "every event acknowledged")
     central.serve(1)
-    ratio_goal("capacity", rates)
+    ratio_goal(f"capacity{held.tag if held else ''}", rates, held)
 
 
 class CursorWatch:
@@ -676,6 +810,50 @@ def sizes(sims: list[SimNode], central: Central, store: Store, args: argparse.Na
     print(f"whole database: {store.size_bytes() / 2**20:.1f} MiB for {len(sims)} nodes")
 
 
+async def gateways_held(
+    fleet: WorkerFleet,
+    sims: list[SimNode],
+    central: Central,
+    store: Store,
+    args: argparse.Namespace,
+    cpu: Cpu,
+    stats: StoreStats,
+) -> None:
+    """Phases 2 and 3 again with each gateway in its own CPU group holding it
+    to ``--gateway-cpu`` of a core, as a container's CPU limit would: the
+    gateways are then the limit by construction (each round says whether they
+    were), and 2 against 1 says whether the design scales."""
+    cores = args.gateway_cpu
+    why = unavailable()
+    if why is not None or cores <= 0:
+        reason = why or "--gateway-cpu 0"
+        print(f"\n== 8. gateways held to a CPU quota: not measured: {reason}")
+        return
+    run_tag = os.getpid()
+    with contextlib.ExitStack() as groups:  # removed on the way out, also on an interrupt
+        central.serve(0)  # each is started again inside its group
+        central.quotas = [
+            groups.enter_context(CpuQuota(f"hallvakt-fleet-{run_tag}-central-{i}", cores))
+            for i in (1, 2)
+        ]
+        print(
+            f"\n(phase 8: cgroup v1 cpu groups {', '.join(str(q.path) for q in central.quotas)}:"
+            f" {central.quotas[0].quota_us} µs of CPU every {central.quotas[0].period_us} µs each)"
+        )
+        try:
+            if 2 in args.held_phases:
+                await events_live(
+                    fleet, sims, central, store, args, cpu, stats, Held(central.quotas)
+                )
+            if 3 in args.held_phases:
+                await events_backlog(
+                    fleet, sims, central, store, args, cpu, stats, Held(central.quotas)
+                )
+        finally:
+            central.stop_all()  # out of their groups before the groups go
+            central.quotas = []
+
+
 def _phases(text: str) -> set[int]:
     return {int(x) for x in text.split(",")}
 
@@ -695,7 +873,7 @@ def main() -> None:
     p.add_argument(
         "--phases",
         type=_phases,
-        default={2, 3, 4, 5, 6, 7},
+        default={2, 3, 4, 5, 6, 7, 8},
         help="phases to run after the cold start (1), e.g. 4 for the fan-out only",
     )
     p.add_argument(
@@ -708,6 +886,18 @@ def main() -> None:
         "--commit-async",
         action="store_true",
         help="synchronous_commit=off: the store not waiting on the disk (never in production)",
+    )
+    p.add_argument(
+        "--gateway-cpu",
+        type=float,
+        default=GATEWAY_CPU,
+        help="phase 8: each gateway held to this share of a core (0: not measured)",
+    )
+    p.add_argument(
+        "--held-phases",
+        type=_phases,
+        default={2, 3},
+        help="phase 8: which of the live (2) and backlog (3) figures to measure held",
     )
     args = p.parse_args()
     asyncio.run(run(args))

@@ -8,6 +8,8 @@
   in central's store (one write transaction); ``seed``: a facility's records
   and its nodes registered.
 - ``processes``: central's gateways as real processes (``hallvakt central``).
+- ``cgroup.CpuQuota``: a process held to a fixed share of a core (a cgroup v1
+  cpu group), as a container's CPU limit holds a gateway in production.
 
 Kept in tests/support (not in the shipped packages): the bench imports it
 from the repository root.

@@ -16,6 +16,15 @@
 - ``limit(cpu, flush_ms, wall)``: which resource ran out in a phase: the
   machine's CPU (its cores at least 95% busy, whoever's work it was), the
   store's disk (WAL flushes took at least half the wall time), or neither.
+- ``held_limit(cpu, cores, throttling, flush_ms, wall)``: the same with each
+  gateway held to ``cores`` of a core (tests/support/fleet/cgroup.py): the
+  gateways' quota when every gateway used at least 85% of it and was
+  throttled in at least half of its periods (it ran out of its quota with
+  work waiting, so neither a busy core, the store nor the nodes held it
+  back; a gateway kept from its quota by a full machine uses less);
+  otherwise as ``limit``. With the facts: each gateway's CPU and
+  throttling, the machine's busy and idle shares, PostgreSQL's CPU and WAL
+  flushing.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from pathlib import Path
 
 from sync.central.store import Store
 
+from .cgroup import Throttling
 from .processes import cpu_seconds
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -164,3 +174,36 @@ def limit(cpu: Cpu, flush_ms: float, wall: float) -> str:
     if disk >= 0.5:
         return f"limit: the store's disk ({facts})"
     return f"limit: neither CPU nor the store's disk ({facts})"
+
+
+def held_limit(
+    cpu: Cpu, cores: float, throttling: dict[str, Throttling], flush_ms: float, wall: float
+) -> tuple[bool, str]:
+    """(whether the gateways' quota was the limit, the verdict with its facts):
+    module docstring. ``throttling`` is keyed by the gateways' names in ``cpu``."""
+    disk = flush_ms / 1000 / max(1e-9, wall)
+    each = [
+        f"{name} {100 * cpu.used.get(name, 0.0):.1f}% of a core (quota {100 * cores:g}%),"
+        f" throttled in {t.throttled} of {t.periods} periods ({100 * t.share:.0f}%),"
+        f" held back {t.throttled_s:.1f} s"
+        for name, t in throttling.items()
+    ]
+    held = bool(throttling) and all(
+        cpu.used.get(name, 0.0) >= 0.85 * cores and t.share >= 0.5 for name, t in throttling.items()
+    )
+    idle = max(0.0, 1 - cpu.busy - cpu.iowait)
+    facts = "; ".join(
+        [
+            *each,
+            f"cores {100 * cpu.busy:.0f}% busy, {100 * idle:.0f}% idle",
+            f"store: postgres {100 * cpu.used.get('postgres', 0.0):.0f}% of a core,"
+            f" WAL flushing {100 * disk:.0f}% of the time",
+        ]
+    )
+    if held:  # each ran out of its quota with work waiting: not held by a busy core
+        return True, f"limit: the gateways' CPU quota ({facts})"
+    if cpu.busy >= 0.95:
+        return False, f"limit: the machine's CPU ({facts})"
+    if disk >= 0.5:
+        return False, f"limit: the store's disk ({facts})"
+    return False, f"limit: neither the gateways' quota, the CPU nor the store's disk ({facts})"
