@@ -50,7 +50,8 @@ production limits) serves every phase of the run, so the ratio is what to read:
 With the end-to-end figure each round prints the CPU each process spent per
 event (microseconds): the appends (this process while it appends), the
 link, the gateway and the broker (from the first commit to drained, from
-/proc): what a ratio is made of.
+/proc): what a ratio is made of; and from a committed outbox (2b), the
+link, the gateway and the broker from the commit to drained.
 
 Every phase runs ``--rounds`` times (interleaved) and reports the median;
 central's event store is checked against every committed (seq, id) at the
