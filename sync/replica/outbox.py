@@ -11,13 +11,14 @@ Rules this module guarantees (PROTOCOL.md §5, §6 ack):
   between processes sharing the database.
 - An ack deletes rows only up to ``through``, never beyond what was recorded;
   an ack for another epoch changes nothing.
-- A body whose member names are all strings is stored as its canonical JSON
+- A body that reads back equal to itself (member names all strings, no
+  tuples) is stored as its canonical JSON
   (``sync.protocol.envelope.canonical_json``: sorted keys, compact, UTF-8)
   followed by one newline, the mark that says so (no JSON encoder writes a
   trailing newline; JSON readers skip it). ``pending_texts`` hands the link
   those texts, which it splices into the signed message instead of encoding
   the bodies again. Rows without the mark (written before it, or a body with
-  other member names) are encoded from their parsed body as before.
+  other member names or tuples) are encoded from their parsed body as before.
 """
 
 from __future__ import annotations
@@ -118,11 +119,21 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
         raise ValueError(f"unknown event type {type_!r}")
     if (wrong := body_error(type_, body)) is not None:
         raise ValueError(wrong)
+    plain = dict(body)
     try:
-        plain = dict(body)
-        text = _CANONICAL(plain) + CANONICAL_MARK if _str_names(plain) else _ENCODE(plain)
+        try:
+            text = _CANONICAL(plain)
+        except TypeError:
+            text = _ENCODE(plain)  # member names of types sorting cannot compare
     except TypeError as exc:
         raise ValueError(f"event body is not JSON: {exc}") from exc
+    parsed = json.loads(text)
+    # The text read back equals the body only where every member name was a
+    # string (JSON turns others into strings, and ``1 != "1"``): then it is
+    # exactly the canonical encoding of what any reader parses from it, and
+    # is marked so (module rules). Tuples read back as lists: left unmarked.
+    if parsed == plain:
+        text += CANONICAL_MARK
     at_ms = (require_aware(at) - _EPOCH) // _MS  # exact: integer arithmetic, no float
     at_ts = at_ms // 1000
     with rep.write():
@@ -132,7 +143,7 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
         seq, last = rep.conn.execute(_NEXT_SEQ).fetchone()
         event_id = uuid7(at_ms, after=last)
         rep.conn.execute(_INSERT, [seq, event_id, type_, at_ts, text])
-    return OutboxEvent(seq, event_id, type_, from_ts(at_ts), json.loads(text))
+    return OutboxEvent(seq, event_id, type_, from_ts(at_ts), parsed)
 
 
 # Encoders made once (``json.dumps`` with options makes one per call): the
@@ -143,22 +154,6 @@ _CANONICAL = json.JSONEncoder(
 ).encode
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 CANONICAL_MARK = "\n"  # after a body stored as canonical JSON (module rules)
-_STR = {str}
-
-
-def _str_names(body: dict[str, Any]) -> bool:
-    """Every member name in ``body``, at any depth, is a ``str`` (exactly)."""
-    stack: list[Any] = [body]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if not {*map(type, item)} <= _STR:
-                return False
-            values: Any = item.values()
-        else:
-            values = item
-        stack.extend(v for v in values if isinstance(v, dict | list | tuple))
-    return True
 
 
 _INSERT = "INSERT INTO outbox (seq, id, type, at_ts, body) VALUES (?, ?, ?, ?, ?)"
