@@ -10,13 +10,15 @@ Rules this module guarantees:
   ones) in transactions that each hold the write lock about
   ``STAGE_BUDGET_S``, commit included (``_Pace`` learns how many records fit
   from the ones before); the last of a part writes its ``snapshot_parts``
-  row ``complete``. Each transaction's rows (the records re-encoded) are
-  made just before it takes the lock: the door and the kiosk take the lock
-  in that gap (their writers ask for it every millisecond,
+  row ``complete``. Each transaction's rows (the records re-encoded,
+  ``canonical``) are made just before it takes the lock, while the log is
+  checkpointed in the background: the door and the kiosk take the lock in
+  that gap (their writers ask for it every millisecond,
   ``sqlite.take_write_lock``). One part is in memory at a time; nothing
   staged is read back. Staging and tidying commit with
   ``synchronous=NORMAL`` (no fsync each: a power cut loses at most the last
-  ones, whole); the swap commits with ``FULL`` (``snapshot_tidy``).
+  ones, whole); the swap commits with ``FULL`` (``snapshot_tidy``). A part's
+  checks read without the lock; it is taken to write only.
 - A part already staged counts once. A record that two parts both hold raises
   ``BatchError`` for the later part, which stages nothing (what its earlier
   transactions staged is taken out again).
@@ -64,6 +66,7 @@ from .snapshot_tidy import (
     StagedSnapshot,
     checkpoint,
     relaxed,
+    settle,
     staged_snapshot,
     staging_tables,
     tidy,
@@ -140,6 +143,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         # An older rev's parts, or staged before a migration changed the live
         # tables: what they staged becomes leftovers (the link asks again).
         log.info("staged parts of snapshot rev %d discarded", staged.rev)
+        settle(rep)
         with rep.write():
             rep.conn.execute("DELETE FROM snapshot_parts")
         staged = None
@@ -147,7 +151,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         tidy(rep)
     elif not staging_tables(rep):
         _adopt_legacy_parts(rep, part.rev)
-    with rep.write():
+    with rep.read():  # checks only: the lock is for writing (module rules)
         if part.rev < rep.state().applied_rev:
             return ApplyOutcome.DUPLICATE
         other = rep.conn.execute(
@@ -158,14 +162,29 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
             raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
     _stage_part(rep, part)
     # Every part in (this one, or a part delivered again after a process died
-    # before the swap): the swap, durable (synchronous=FULL), on its own.
+    # before the swap): the swap, durable (synchronous=FULL), on its own; the
+    # lock is taken only then, and whether all are in asked again under it.
+    if not _all_in(rep, part.rev, part.parts):
+        return ApplyOutcome.STAGED
+    settle(rep)
     with rep.write():
-        staged = staged_snapshot(rep)
-        if staged is None or staged.rev != part.rev or staged.have < staged.parts:
+        if not _all_in(rep, part.rev, part.parts):
             return ApplyOutcome.STAGED
         _swap(rep, part.rev, now)
     tidy(rep)
     return ApplyOutcome.APPLIED
+
+
+def _all_in(rep: Replica, rev: int, parts: int) -> bool:
+    """Whether every part of ``rev`` is staged (counted first: reading every
+    part's body each time grew with the parts, 0.6 ms a call at 776)."""
+    (have,) = rep.conn.execute(
+        "SELECT count(*) FROM snapshot_parts WHERE rev = ?", [rev]
+    ).fetchone()
+    if have < parts:
+        return False
+    staged = staged_snapshot(rep)
+    return staged is not None and staged.rev == rev and staged.have >= staged.parts
 
 
 def _stage_part(rep: Replica, part: SnapshotPart) -> None:
@@ -187,6 +206,7 @@ def _stage_part(rep: Replica, part: SnapshotPart) -> None:
     with relaxed(rep):
         while done < len(records) or not done:
             chunk = _rows(records[done : done + pace.want()])  # the others' turn at the lock
+            settle(rep)  # while the rows were made, the last checkpoint ran
             try:
                 with rep.write():
                     t0 = time.monotonic()
@@ -351,14 +371,24 @@ def _twins(rep: Replica) -> list[tuple[str, str]]:
 
 
 def _stage_matches(rep: Replica) -> bool:
-    """Whether staging tables, if any, are still twins of the live ones."""
+    """Whether staging tables, if any, are still twins of the live ones. A
+    schema that has not changed since they last matched (its
+    ``schema_version``, which every schema change moves) still matches: the
+    comparison read 26 objects' SQL, 3 ms at every part (2.4 s at 776)."""
     if not staging_tables(rep):
+        return True
+    version = int(rep.conn.execute("PRAGMA schema_version").fetchone()[0])
+    if _matched.get(rep) == version:
         return True
     try:
         _twins(rep)
     except (ReplicaFailure, TypeError):
         return False
+    _matched[rep] = version
     return True
+
+
+_matched: weakref.WeakKeyDictionary[Replica, int] = weakref.WeakKeyDictionary()
 
 
 def _swap_roots(rep: Replica) -> None:
@@ -405,6 +435,7 @@ def _adopt_legacy_parts(rep: Replica, rev: int) -> None:
     rows = rep.conn.execute(
         "SELECT part, parts, body FROM snapshot_parts WHERE rev = ? ORDER BY part", [rev]
     ).fetchall()
+    settle(rep)
     with rep.write():
         rep.conn.execute("DELETE FROM snapshot_parts")
         _create_stage(rep)

@@ -42,6 +42,7 @@ from sync.protocol.records import (
 from sync.protocol.timeutil import from_ts, to_ts, zone
 
 # Re-exported: the replica's modules import these from here too.
+from .canonical import canonical_text
 from .errors import ReplicaCorrupt as ReplicaCorrupt
 from .errors import ReplicaError as ReplicaError
 from .schema import connect
@@ -100,8 +101,9 @@ Row = tuple[Any, ...]
 
 
 def stored_text(rec: Record) -> str:
-    """The canonical wire JSON a record is stored as (the ``data`` column)."""
-    return json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)
+    """The canonical wire JSON a record is stored as (the ``data`` column):
+    ``json.dumps(rec.to_wire())``, compact, made quickly (``canonical``)."""
+    return canonical_text(rec)
 
 
 def booking_span(rec: Booking) -> int:

@@ -32,6 +32,7 @@ from sync.replica import (
     Booking,
     Replica,
     SnapshotPart,
+    StagedSnapshot,
     stage_snapshot,
     staged_snapshot,
     tidy,
@@ -162,6 +163,23 @@ def test_a_stage_made_before_a_migration_is_discarded(seeded_file: Path, site: A
         assert cols[-1] == "note"
 
 
+def test_a_migration_by_another_process_after_parts_matched_discards_the_stage(
+    seeded_file: Path, site: Any
+) -> None:
+    """The twins' check is skipped while the schema has not changed since it
+    last matched; another process's migration changes it."""
+    p1, p2, p3 = site.snapshot(5, site.entities(), parts=3)
+    with Replica.open(seeded_file) as rep, Replica.open(seeded_file) as other:
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        assert stage(rep, p2) is ApplyOutcome.STAGED  # checked: the twins match
+        other.conn.execute("ALTER TABLE doors ADD COLUMN note TEXT")
+        assert stage(rep, p3) is ApplyOutcome.STAGED  # p1 and p2 are gone
+        assert staged_snapshot(rep) == StagedSnapshot(5, 1, 3)
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        assert stage(rep, p2) is ApplyOutcome.APPLIED
+        assert [r[1] for r in rep.conn.execute("PRAGMA table_info(doors)")][-1] == "note"
+
+
 def test_a_record_in_two_parts_is_refused_and_stages_nothing(
     seeded_file: Path, site: Any, dump: Any
 ) -> None:
@@ -209,13 +227,35 @@ def test_a_pending_walkin_is_kept_and_counted_in_the_longest_booking(
         assert rep.state().max_booking_s == 9 * 3600
 
 
+def test_the_log_starts_again_between_staging_transactions(tmp_path: Path) -> None:
+    """The checkpoints run in the background and are waited for before the
+    stager's next transaction, so the log starts again from its beginning:
+    it never grows past the 1,000 pages at which another process's commit
+    (the door's) would have to checkpoint it itself. Without the wait it
+    grew to 1,126 pages here, and further the longer a snapshot."""
+    parts = tmp_path / "rev1.jsonl"
+    parts_file(parts, 1, seed=3, credentials=1_000, bookings=8_000, n=40)
+    db = tmp_path / "node.db"
+    wal = Path(f"{db}-wal")
+    with Replica.open(db) as rep, parts.open(encoding="utf-8") as f:
+        page = rep.conn.execute("PRAGMA page_size").fetchone()[0]
+        longest = 0
+        for line in f:
+            outcome = stage(rep, json.loads(line))
+            longest = max(longest, wal.stat().st_size)
+        assert outcome is ApplyOutcome.APPLIED
+        assert rep.count("booking") == 8_000
+    assert 0 < longest <= 32 + 1_000 * (24 + page), longest  # the header, 1,000 frames
+
+
 # --- SIGKILL at random moments ---------------------------------------------------------
 
 
-def parts_file(path: Path, rev: int, seed: int) -> dict[str, list[dict[str, Any]]]:
-    ents = generate(seed=seed, today=date(2026, 5, 4), credentials=150, bookings=600)
+def parts_file(
+    path: Path, rev: int, seed: int, *, credentials: int = 150, bookings: int = 600, n: int = 30
+) -> dict[str, list[dict[str, Any]]]:
+    ents = generate(seed=seed, today=date(2026, 5, 4), credentials=credentials, bookings=bookings)
     flat = [(e, r) for e, recs in ents.items() for r in recs]
-    n = 30
     with path.open("w", encoding="utf-8") as f:
         for p in range(n):
             chunk: dict[str, list[dict[str, Any]]] = {}
