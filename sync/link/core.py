@@ -30,7 +30,7 @@ The module is the link's state and dispatch; its seams are the outbound window
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +43,7 @@ from sync.protocol import (
     Clock,
     Command,
     Direction,
+    Events,
     Head,
     Hello,
     Message,
@@ -56,6 +57,7 @@ from sync.protocol import (
     check,
     node_subscriptions,
     pack,
+    pack_events,
 )
 from sync.protocol.wire import MAX_BATCH
 from sync.replica import (
@@ -134,7 +136,9 @@ class LinkCore:
             resend_after=settings.resend_after,
             resend_max=settings.resend_max,
         )
-        self.sender = EventSender(rep, self.window, settings.batch_events, self._publish)
+        self.sender = EventSender(
+            rep, self.window, settings.batch_events, self._publish, self._publish_events
+        )
         self.inbound = Inbound(rep)
         self.down = Downstream(
             rep,
@@ -354,4 +358,10 @@ class LinkCore:
 
     def _publish(self, m: Message, at: Moment) -> Publish:
         o = pack(m, node=self.s.node, iat=at.unix, kid=self.s.kid, key=self.s.key)
+        return Publish(o.topic, o.payload, o.retain)
+
+    def _publish_events(self, m: Events, bodies: Sequence[str], at: Moment) -> Publish:
+        """``_publish`` of an ``events`` message with its bodies' canonical texts."""
+        s = self.s
+        o = pack_events(m, bodies, node=s.node, iat=at.unix, kid=s.kid, key=s.key)
         return Publish(o.topic, o.payload, o.retain)

@@ -10,7 +10,10 @@ halved until it fits; a single event too large alone travels with its body
 replaced by ``{"truncated": true, "bytes": n}`` (docs/sync.md), because an
 event that never goes would stop central's contiguous ``through`` for good. An
 event that cannot be encoded at all (a damaged outbox row) stops sending at
-its seq, and says so in the log.
+its seq, and says so in the log. A message whose events all have their body's
+canonical text in the outbox (``sync.replica.pending_texts``) is signed with
+those texts spliced in (``sign_events``: the same bytes, checked the same);
+any other goes through ``sign``, bodies encoded from their parsed form.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sync.protocol import Events, Message, MessageError, TooLarge
-from sync.replica import OutboxEvent, Replica, pending_events
+from sync.replica import OutboxEvent, Replica, pending_texts
 
 from .events import Moment, Publish
 from .window import Window
@@ -42,8 +45,10 @@ class EventSender:
         window: Window,
         batch_events: int,
         sign: Callable[[Message, Moment], Publish],
+        sign_events: Callable[[Events, Sequence[str], Moment], Publish] | None = None,
     ) -> None:
         self.rep, self.window, self.batch_events, self._sign = rep, window, batch_events, sign
+        self._sign_events = sign_events
         self.blocked_seq: int | None = None
         self.resent_batches = 0
 
@@ -71,29 +76,33 @@ class EventSender:
         """Publish the pending events ``first..last`` (a batch's worth if ``last``
         is None) in as many messages as their size needs. False if there were none."""
         limit = self.batch_events if last is None else last - first + 1
-        events = pending_events(self.rep, after=first - 1, limit=limit)
+        events, texts = pending_texts(self.rep, after=first - 1, limit=limit)
         if not events:
             return False
         if last is None and len(events) < limit and len(self.window.flights) >= PARTIAL_AFTER:
             return False  # a short batch waits while enough are in flight (module rules)
         while events:
-            packed = self._encode(epoch, events, at)
+            packed = self._encode(epoch, events, texts, at)
             if packed is None:
                 return False
             publish, n = packed
             out.append(publish)
             self.window.sent(events[0].seq, events[n - 1].seq, at.mono, attempts)
-            events = events[n:]
+            events, texts = events[n:], texts[n:]
         return True
 
     def _encode(
-        self, epoch: int, events: list[OutboxEvent], at: Moment
+        self, epoch: int, events: list[OutboxEvent], texts: list[str | None], at: Moment
     ) -> tuple[Publish, int] | None:
         """One signed ``events`` message of a prefix of ``events`` and its length."""
         n = len(events)
         while True:
             try:
-                return self._sign(Events(epoch, tuple(events[:n])), at), n
+                msg = Events(epoch, tuple(events[:n]))
+                bodies = texts[:n]
+                if self._sign_events is not None and None not in bodies:
+                    return self._sign_events(msg, bodies, at), n  # type: ignore[arg-type]
+                return self._sign(msg, at), n
             except TooLarge:
                 if n > 1:
                     n //= 2

@@ -68,7 +68,7 @@ from .receive import (
     RejectReason,
     check,
 )
-from .send import Outgoing, pack
+from .send import Outgoing, pack, pack_events
 from .topics import (
     Suffix,
     allowed,
@@ -150,6 +150,7 @@ __all__ = [
     "is_node_id",
     "node_subscriptions",
     "pack",
+    "pack_events",
     "parse_topic",
     "read_common",
     "rule_for",

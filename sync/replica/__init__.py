@@ -93,6 +93,7 @@ from .outbox import (
     append_event,
     backlog,
     pending_events,
+    pending_texts,
     uuid7,
 )
 from .queries import (
@@ -211,6 +212,7 @@ __all__ = [
     "pending_commands",
     "pending_events",
     "pending_messages",
+    "pending_texts",
     "pin_digest",
     "pin_matches",
     "quarantine",

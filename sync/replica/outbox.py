@@ -11,6 +11,14 @@ Rules this module guarantees (PROTOCOL.md §5, §6 ack):
   between processes sharing the database.
 - An ack deletes rows only up to ``through``, never beyond what was recorded;
   an ack for another epoch changes nothing.
+- A body that reads back equal to itself (member names all strings, no
+  tuples) is stored as its canonical JSON
+  (``sync.protocol.envelope.canonical_json``: sorted keys, compact, UTF-8)
+  followed by one newline, the mark that says so (no JSON encoder writes a
+  trailing newline; JSON readers skip it). ``pending_texts`` hands the link
+  those texts, which it splices into the signed message instead of encoding
+  the bodies again. Rows without the mark (written before it, or a body with
+  other member names or tuples) are encoded from their parsed body as before.
 """
 
 from __future__ import annotations
@@ -111,10 +119,21 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
         raise ValueError(f"unknown event type {type_!r}")
     if (wrong := body_error(type_, body)) is not None:
         raise ValueError(wrong)
+    plain = dict(body)
     try:
-        text = _ENCODE(dict(body))
+        try:
+            text = _CANONICAL(plain)
+        except TypeError:
+            text = _ENCODE(plain)  # member names of types sorting cannot compare
     except TypeError as exc:
         raise ValueError(f"event body is not JSON: {exc}") from exc
+    parsed = json.loads(text)
+    # The text read back equals the body only where every member name was a
+    # string (JSON turns others into strings, and ``1 != "1"``): then it is
+    # exactly the canonical encoding of what any reader parses from it, and
+    # is marked so (module rules). Tuples read back as lists: left unmarked.
+    if parsed == plain:
+        text += CANONICAL_MARK
     at_ms = (require_aware(at) - _EPOCH) // _MS  # exact: integer arithmetic, no float
     at_ts = at_ms // 1000
     with rep.write():
@@ -124,11 +143,19 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
         seq, last = rep.conn.execute(_NEXT_SEQ).fetchone()
         event_id = uuid7(at_ms, after=last)
         rep.conn.execute(_INSERT, [seq, event_id, type_, at_ts, text])
-    return OutboxEvent(seq, event_id, type_, from_ts(at_ts), json.loads(text))
+    return OutboxEvent(seq, event_id, type_, from_ts(at_ts), parsed)
 
 
-# One encoder, made once (``json.dumps`` with options makes one per call).
+# Encoders made once (``json.dumps`` with options makes one per call): the
+# canonical one (``canonical_json``'s options), and for a body with a member
+# name that is not a string (JSON makes it one; sorting may fail or differ).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+CANONICAL_MARK = "\n"  # after a body stored as canonical JSON (module rules)
+
+
 _INSERT = "INSERT INTO outbox (seq, id, type, at_ts, body) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -141,10 +168,19 @@ def pending_events(rep: Replica, *, after: int = 0, limit: int = MAX_BATCH) -> l
     ``security.rejected`` type and an id made from the epoch and seq), so that
     central's contiguous ``through`` can pass it (docs/sync.md).
     """
+    return pending_texts(rep, after=after, limit=limit)[0]
+
+
+def pending_texts(
+    rep: Replica, *, after: int = 0, limit: int = MAX_BATCH
+) -> tuple[list[OutboxEvent], list[str | None]]:
+    """``pending_events`` and, for each, its body's canonical JSON text as
+    stored (module rules), or None where the row has none (no mark, or damaged)."""
     sql = "SELECT seq, id, type, at_ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
     try:
         rows = rep.conn.execute(sql, [after, limit]).fetchall()
-        return [OutboxEvent(s, i, t, from_ts(a), _body(b)) for s, i, t, a, b in rows]
+        events = [OutboxEvent(s, i, t, from_ts(a), _body(b)) for s, i, t, a, b in rows]
+        return events, [b[:-1] if b[-1:] == CANONICAL_MARK else None for *_, b in rows]
     except (ReplicaCorrupt, ValueError):
         pass
     raw = rep.conn.execute(
@@ -153,7 +189,7 @@ def pending_events(rep: Replica, *, after: int = 0, limit: int = MAX_BATCH) -> l
         [after, limit],
     ).fetchall()
     epoch = rep.state().epoch
-    return [_salvaged(epoch, s, i, t, a, b) for s, i, t, a, b in raw]
+    return [_salvaged(epoch, s, i, t, a, b) for s, i, t, a, b in raw], [None] * len(raw)
 
 
 def _body(text: str) -> dict[str, Any]:
