@@ -105,10 +105,14 @@ class Gateway:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def connections(self) -> int:
+        """How many times its log says it connected to the broker."""
+        return self.log().count("hallvakt.central.link INFO connected")
+
     def wait_connected(self, timeout: float = 10.0, count: int = 1) -> None:
         """Until its log shows its ``count``-th connection to the broker."""
         deadline = time.monotonic() + timeout
-        while self.log().count("hallvakt.central.link INFO connected") < count:
+        while self.connections() < count:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(
                     f"gateway exited {self.proc.returncode}:\n{self.log()[-2000:]}"
