@@ -41,8 +41,9 @@ header, where we accept exactly one, with keys only from the caller by
 ``kid``; and joserfc 1.8 warns on every ``EdDSA`` token (RFC 9864 renames
 it), the name PROTOCOL.md §4 fixes. The cryptography is not ours (the
 ``cryptography`` package's Ed25519). Cost, bench/envelope.py: signing as
-fast as joserfc; verifying a 256-event batch 2-3x joserfc (2-3 ms more),
-whose verify does no JSON checks (docs/benchmarks.md).
+fast as joserfc; verifying a 256-event batch 1.1x joserfc, whose verify
+does no JSON checks (docs/benchmarks.md): a canonical payload, as nodes send,
+is parsed in C and checked by re-encoding (``_canonical_object``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -242,6 +244,45 @@ def _shape_problem_of(value: Any, *, parsed: bool = False) -> str | None:
 
 
 def _strict_object(raw: bytes, what: str) -> dict[str, Any]:
+    """``raw`` as a strict JSON object (module rules), else ``Malformed``."""
+    value = _canonical_object(raw)
+    return value if value is not None else _strict_object_checked(raw, what)
+
+
+def _canonical_object(raw: bytes) -> dict[str, Any] | None:
+    """The object ``raw`` holds when ``raw`` is exactly msgspec's compact
+    sorted encoding of it (as nodes send it: ``canonical_json`` spells every
+    payload of theirs the same way), else None: then the checked parse decides.
+
+    msgspec parses in C without a hook per object, keeping the last of two
+    equal member names; so the re-encoding is shorter than ``raw`` whenever a
+    member was dropped, and any other liberty of spelling comes back changed.
+    What the checked parse refuses besides: ``NaN`` and overflowing numbers
+    (msgspec refuses them too), lone surrogates (only a ``\\u`` escape can
+    spell one in UTF-8: such text takes the checked parse) and nesting beyond
+    ``MAX_DEPTH`` (checked here). The value is the one the checked parse
+    returns (both parse numbers exactly, integers to the same digit limit).
+    tests/sync/test_protocol_envelope.py compares the two on generated payloads."""
+    try:
+        if b"\\u" in raw:
+            return None
+        # Bytes, not text: msgspec never encodes a string into bytes that are
+        # not UTF-8, so equal bytes are UTF-8 (and decoding them first cost
+        # more than half the parse).
+        value = _decode(raw)
+        if type(value) is not dict or _shape_problem_of(value, parsed=True) is not None:
+            return None
+        return value if _encode_sorted(value) == raw else None
+    except (ValueError, RecursionError, msgspec.MsgspecError):
+        return None
+
+
+_decode = msgspec.json.Decoder().decode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def _strict_object_checked(raw: bytes, what: str) -> dict[str, Any]:
+    """``_strict_object`` for any serialization: the exact verdict and error."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
