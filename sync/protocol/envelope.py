@@ -262,7 +262,8 @@ def _canonical_object(raw: bytes) -> dict[str, Any] | None:
     spell one in UTF-8: such text takes the checked parse) and nesting beyond
     ``MAX_DEPTH`` (checked here). The value is the one the checked parse
     returns (both parse numbers exactly, integers to the same digit limit).
-    tests/sync/test_protocol_envelope.py compares the two on generated payloads."""
+    tests/sync/test_protocol_envelope_fastpath.py compares the two on
+    generated payloads."""
     try:
         if b"\\u" in raw:
             return None
