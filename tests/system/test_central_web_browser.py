@@ -84,7 +84,10 @@ direction = "in"
 """
 
 selenium = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
@@ -224,6 +227,12 @@ def submit(b: WebDriver, css: str) -> None:
             page.tag_name  # noqa: B018  (raises once the page is replaced)
         except StaleElementReferenceException:
             return True
+        except WebDriverException as exc:
+            # Asked in the middle of the navigation, Chromium answers with its
+            # inspector's words for the same fact instead of a stale reference.
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
         return False
 
     wait_for(left, "the next page", timeout=20)
