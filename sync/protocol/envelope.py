@@ -150,6 +150,16 @@ def b64url_decode(text: str) -> bytes:
 # --- strict JSON (RFC 8259, I-JSON RFC 7493 §2) --------------------------------
 
 
+# The canonical spelling's one definition: compact, sorted keys, UTF-8 text
+# (not ASCII escapes), no NaN. ``canonical_json`` checks a payload and encodes
+# it so; the node's outbox stores event bodies so (sync.replica.outbox), which
+# lets the link splice them into a payload unchanged (``send.pack_events``).
+# The encoder is made once: ``json.dumps`` with options makes one per call.
+canonical_text = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON with sorted keys: the bytes ``sign`` puts in a token.
 
@@ -162,9 +172,7 @@ def canonical_json(value: Mapping[str, Any]) -> bytes:
     problem = _shape_problem_of(value)
     if problem is not None:
         raise ValueError(f"payload {problem}")
-    text = json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    text = canonical_text(value)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

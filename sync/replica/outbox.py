@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sync.protocol.envelope import canonical_text
 from sync.protocol.records import Booking
 from sync.protocol.timeutil import from_ts, require_aware
 from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict, body_error
@@ -122,7 +123,7 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     plain = dict(body)
     try:
         try:
-            text = _CANONICAL(plain)
+            text = canonical_text(plain)
         except TypeError:
             text = _ENCODE(plain)  # member names of types sorting cannot compare
     except TypeError as exc:
@@ -146,12 +147,9 @@ def append_event(rep: Replica, type_: str, body: Mapping[str, Any], at: datetime
     return OutboxEvent(seq, event_id, type_, from_ts(at_ts), parsed)
 
 
-# Encoders made once (``json.dumps`` with options makes one per call): the
-# canonical one (``canonical_json``'s options), and for a body with a member
-# name that is not a string (JSON makes it one; sorting may fail or differ).
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+# For a body with a member name that is not a string (JSON makes it one;
+# sorting may fail or differ): compact, unsorted, made once (``json.dumps``
+# with options makes an encoder per call).
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 CANONICAL_MARK = "\n"  # after a body stored as canonical JSON (module rules)
 
