@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from sync.protocol.records import Booking, RecordError
 from sync.protocol.timeutil import to_ts
 from sync.protocol.wire import OutboxEvent, Verdict
@@ -56,6 +58,21 @@ class Stored:
     verdicts: Mapping[str, Verdict]
     new: int  # events stored for the first time
     revisions: Mapping[str, int] = field(default_factory=dict)  # facility -> rev
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def body_text(body: Any) -> str:
+    """An event's body as stored: compact JSON. The body comes from a verified
+    payload (``sync.protocol.check``), so it is JSON values only (no NaN: msgspec
+    would write it as null); anything msgspec cannot encode takes ``json.dumps``,
+    whose spelling was stored before (every reader parses the text: the spelling
+    is not part of the store's contract). msgspec: 0.5 us a body, json: 5."""
+    try:
+        return _encode(body).decode()
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return json.dumps(body)
 
 
 def through(store: Store, node: str, epoch: int) -> int:
@@ -82,8 +99,17 @@ def store_events(
     now_ts = to_ts(now)
     with store.write():
         store.lock("node", node)  # one writer of a node's stream at a time: ``through`` is exact
+        stamps: dict[datetime, int] = {}  # the events of a batch share a few seconds
         rows = {
-            e.seq: (node, ep, e.seq, e.type, to_ts(e.at), json.dumps(e.body), now_ts)
+            e.seq: (
+                node,
+                ep,
+                e.seq,
+                e.type,
+                stamps.get(e.at) or stamps.setdefault(e.at, to_ts(e.at)),
+                body_text(e.body),
+                now_ts,
+            )
             for e in events
         }
         fresh = _insert_new(store, [(*rows[e.seq], e.id) for e in events])

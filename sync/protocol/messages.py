@@ -44,6 +44,7 @@ from .errors import MessageError, UnknownKind
 from .fields import (
     INT63,
     U64,
+    UINT64,
     Bad,
     Chars,
     DoorId,
@@ -53,9 +54,11 @@ from .fields import (
     Object,
     Seq,
     Uuid7,
+    is_uuid7,
     one_of,
     read,
 )
+from .timeutil import parse_instant
 from .wire import (
     EVENT_TYPES,
     MAX_BATCH,
@@ -384,9 +387,62 @@ class _Events(Checked):
 
 
 def _events(claims: Mapping[str, Any], c: Common) -> Events:
+    fast = _events_fast(claims, c.exp)
+    if fast is not None:
+        return fast
+    return _events_checked(claims, c)
+
+
+def _events_checked(claims: Mapping[str, Any], c: Common) -> Events:
+    """``events`` through the field types (pydantic): any claims, the exact error."""
     w = read(c.kind, _Events, claims)
     events = tuple(OutboxEvent(e.seq, e.id, e.type, e.at, e.body) for e in w.events)
     return Events(w.epoch, events, c.exp)
+
+
+def _events_fast(claims: Mapping[str, Any], exp: int | None) -> Events | None:
+    """The ``Events`` that ``_events_checked`` returns for ``claims``, when every
+    field is plainly valid (exact JSON types, in range, contiguous seqs,
+    distinct ids); else None, and the checked path decides and names the
+    error. It accepts a subset of what the checked path accepts, with the
+    same value: tests/sync/test_protocol_events_fastpath.py compares the two
+    on generated claims. A batch of 256 events took 4 us an event through
+    the field types, mostly building and copying one dataclass per event."""
+    epoch, raw = claims.get("epoch"), claims.get("events")
+    if type(epoch) is not int or not 0 <= epoch <= UINT64:
+        return None
+    if type(raw) is not list or not 1 <= len(raw) <= MAX_BATCH:
+        return None
+    out: list[OutboxEvent] = []
+    ids: set[str] = set()
+    first = None
+    for e in raw:
+        if type(e) is not dict:
+            return None
+        seq, ident, type_, at, body = (
+            e.get("seq"),
+            e.get("id"),
+            e.get("type"),
+            e.get("at"),
+            e.get("body"),
+        )
+        if type(seq) is not int or type(ident) is not str or type(body) is not dict:
+            return None
+        if first is None:
+            first = seq
+        if seq != first + len(out) or not 1 <= seq <= INT63:
+            return None
+        if type(type_) is not str or type_ not in EVENT_TYPES or ident in ids:
+            return None
+        if not is_uuid7(ident):
+            return None
+        try:
+            instant = parse_instant(at)
+        except ValueError:
+            return None
+        ids.add(ident)
+        out.append(OutboxEvent(seq, ident, type_, instant, body))
+    return Events(epoch, tuple(out), exp)
 
 
 def _cursor(claims: Mapping[str, Any], c: Common) -> Cursor:

@@ -11,6 +11,7 @@ free on related resources.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -299,3 +300,23 @@ def test_walkin_cancelled_cancels_only_the_nodes_own_active_walkin(store: Store,
     # another node cannot cancel it either; the time is free again
     again = walkin_event(5, walkin(site, "w2", "A", "09:00", "10:00"))
     assert verdict(send(store, [again]), again) == ("accepted", "")
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
+def test_a_stored_body_reads_back_as_the_body(body: dict[str, Any]) -> None:
+    """``body_text`` (msgspec, json.dumps where msgspec cannot) is JSON of the same value."""
+    text = ev.body_text(body)
+    assert json.loads(text) == body
+    assert repr(json.loads(text)) == repr(body)  # 1 stays 1, 1.0 stays 1.0
