@@ -193,6 +193,36 @@ def test_any_order_and_duplication_gives_the_same_store_and_through(
     assert judged == {s for s in walkins if s <= prefix}
 
 
+def processed(store: Store) -> dict[int, int]:
+    rows = store.execute("SELECT seq, processed FROM events WHERE node = ? ORDER BY seq", [N1])
+    return {int(s): int(p) for s, p in rows}
+
+
+def test_processed_marks_what_is_left_to_apply(store: Store, site: Any) -> None:
+    """An event without an effect is stored with nothing left to apply; a walk-in
+    waits (0) until it is contiguous and has taken effect."""
+    w3 = walkin_event(3, walkin(site, "w3", "A", "09:00", "10:00"))
+    assert send(store, [plain_event(2), w3, plain_event(4)]).through == 0
+    assert processed(store) == {2: 1, 3: 0, 4: 1}
+    assert store.execute("SELECT count(*) FROM bookings WHERE id = 'w3'").scalar() == 0
+    filled = send(store, [plain_event(1)])
+    assert (filled.through, filled.verdicts) == (4, {w3.id: Verdict("accepted", "")})
+    assert processed(store) == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_rows_of_an_older_store_waiting_in_a_gap_are_marked_when_it_fills(store: Store) -> None:
+    """Before 2026-12-06 every event was stored with processed = 0; such a row in
+    a gap is marked 1 when the gap fills, as it was then."""
+    store.execute(
+        "INSERT INTO events (node, epoch, seq, id, type, at_ts, body, received_ts)"
+        " VALUES (?, ?, 2, ?, 'door.opened', 1780000000, '{}', 1780000000)",
+        [N1, str(EPOCH), plain_event(2).id],
+    )
+    assert processed(store) == {2: 0}
+    assert send(store, [plain_event(1)]).through == 2
+    assert processed(store) == {1: 1, 2: 1}
+
+
 # --- walk-in verdicts ------------------------------------------------------------
 
 
