@@ -1,4 +1,4 @@
-"""The ``events`` decode's fast path gives the checked decode's verdict.
+"""The ``events`` decode's fast path gives the checked decode's verdict, and so does encode's check.
 
 ``sync.protocol.messages._events`` first tries ``_events_fast`` (exact JSON
 types, plain comparisons) and falls back to ``_events_checked`` (the field
@@ -22,6 +22,7 @@ from sync.protocol import Events, MessageError, decode
 from sync.protocol.messages import (
     _events_checked,
     _events_fast,
+    _validate,
     read_common,
 )
 from sync.protocol.wire import EVENT_TYPES, MAX_BATCH
@@ -45,6 +46,9 @@ def checked(claims: dict[str, Any]) -> Events:
 
 def same_verdict(claims: dict[str, Any]) -> None:
     assert outcome(decode, claims) == outcome(checked, claims)
+    # encode's own check (``_validate``) refuses exactly what the checked decode refuses
+    want = outcome(checked, claims)
+    assert outcome(_validate, claims) == (want if want[0] != "ok" else ("ok", "None"))
     try:
         common = read_common(claims)
     except MessageError:
