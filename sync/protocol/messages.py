@@ -22,6 +22,7 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
@@ -45,6 +46,7 @@ from .fields import (
     INT63,
     U64,
     UINT64,
+    UUID7,
     Bad,
     Chars,
     DoorId,
@@ -54,7 +56,6 @@ from .fields import (
     Object,
     Seq,
     Uuid7,
-    is_uuid7,
     one_of,
     read,
 )
@@ -435,7 +436,7 @@ def _events_fast(claims: Mapping[str, Any], exp: int | None) -> Events | None:
             return None
         if type(type_) is not str or type_ not in EVENT_TYPES or ident in ids:
             return None
-        if not is_uuid7(ident):
+        if len(ident) != 36:  # with the pattern below: each id is one UUIDv7
             return None
         try:
             instant = parse_instant(at)
@@ -443,7 +444,14 @@ def _events_fast(claims: Mapping[str, Any], exp: int | None) -> Events | None:
             return None
         ids.add(ident)
         out.append(OutboxEvent(seq, ident, type_, instant, body))
+    # Every id has 36 characters: joined by commas, each is matched whole by one
+    # UUIDv7 of the pattern (no comma in one; 0.3 us an event less than one match each).
+    if _UUID7_RUN.fullmatch(",".join(e.id for e in out)) is None:
+        return None
     return Events(epoch, tuple(out), exp)
+
+
+_UUID7_RUN = re.compile(f"{UUID7}(?:,{UUID7})*")
 
 
 def _cursor(claims: Mapping[str, Any], c: Common) -> Cursor:

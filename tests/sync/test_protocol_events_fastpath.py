@@ -103,6 +103,8 @@ ODD = st.sampled_from(
         IDS[0],
         IDS[0].upper(),
         IDS[0] + "\n",
+        IDS[0][:35] + ",",
+        IDS[0][:18] + "," + IDS[1][:17],
         "0190c7a4-1b2c-4d3e-8f40-0123456789ab",  # version 4
         [],
         {},
