@@ -436,7 +436,7 @@ def _events_fast(claims: Mapping[str, Any], exp: int | None) -> Events | None:
             return None
         if type(type_) is not str or type_ not in EVENT_TYPES or ident in ids:
             return None
-        if len(ident) != 36:  # with the pattern below: each id is one UUIDv7
+        if len(ident) != 36 or type(at) is not str:  # 36: with the pattern below, one UUIDv7
             return None
         try:
             instant = parse_instant(at)
