@@ -131,7 +131,7 @@ def batches(draw: Any) -> dict[str, Any]:
             events[i]["seq"] = draw(st.integers(-2, first + n + 2))
         elif where == "dup_id" and n > 1 and isinstance(events[i], dict):
             other = events[(i + 1) % n]
-            events[i]["id"] = other["id"] if isinstance(other, dict) else IDS[0]
+            events[i]["id"] = other.get("id", IDS[0]) if isinstance(other, dict) else IDS[0]
         elif where == "not_a_dict":
             events[i] = draw(ODD)
     epoch: Any = draw(st.one_of(st.sampled_from([0, 7, 2**64 - 1]), ODD))
