@@ -68,6 +68,7 @@ from .wire import (
     OutboxEvent,
     SnapshotPart,
     Verdict,
+    outbox_event,
 )
 
 COMMAND_MAX_LIFETIME = 300  # PROTOCOL.md §6: exp at most 5 minutes after iat
@@ -443,7 +444,7 @@ def _events_fast(claims: Mapping[str, Any], exp: int | None) -> Events | None:
         except ValueError:
             return None
         ids.add(ident)
-        out.append(OutboxEvent(seq, ident, type_, instant, body))
+        out.append(outbox_event(seq, ident, type_, instant, body))
     # Every id has 36 characters: joined by commas, each is matched whole by one
     # UUIDv7 of the pattern (no comma in one; 0.3 us an event less than one match each).
     if _UUID7_RUN.fullmatch(",".join(e.id for e in out)) is None:

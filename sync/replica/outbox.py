@@ -39,7 +39,14 @@ import msgspec
 from sync.protocol.envelope import canonical_text
 from sync.protocol.records import Booking
 from sync.protocol.timeutil import from_ts, require_aware
-from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, Verdict, body_error
+from sync.protocol.wire import (
+    EVENT_TYPES,
+    MAX_BATCH,
+    OutboxEvent,
+    Verdict,
+    body_error,
+    outbox_event,
+)
 
 from .store import Replica, ReplicaCorrupt, ReplicaError
 
@@ -179,7 +186,7 @@ def pending_texts(
     sql = "SELECT seq, id, type, at_ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
     try:
         rows = rep.conn.execute(sql, [after, limit]).fetchall()
-        events = [OutboxEvent(s, i, t, from_ts(a), _stored_body(b)) for s, i, t, a, b in rows]
+        events = [outbox_event(s, i, t, from_ts(a), _stored_body(b)) for s, i, t, a, b in rows]
         return events, [b[:-1] if b[-1:] == CANONICAL_MARK else None for *_, b in rows]
     except (ReplicaCorrupt, ValueError):
         pass

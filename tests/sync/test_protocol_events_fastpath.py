@@ -13,8 +13,11 @@ checked decode accepts as an equal value.
 from __future__ import annotations
 
 import copy
+import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +28,7 @@ from sync.protocol.messages import (
     _validate,
     read_common,
 )
-from sync.protocol.wire import EVENT_TYPES, MAX_BATCH
+from sync.protocol.wire import EVENT_TYPES, MAX_BATCH, OutboxEvent, outbox_event
 from sync.replica import uuid7
 
 NODE = "n1.hall"
@@ -193,3 +196,22 @@ def test_each_refusal_is_the_checked_decodes_error() -> None:
         else:
             raise AssertionError(f"{field} was accepted")
         same_verdict(claims)
+
+
+@given(
+    st.integers(),
+    st.text(max_size=40),
+    st.sampled_from(TYPES),
+    st.datetimes(timezones=st.just(UTC)),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_outbox_event_is_the_dataclass_made_faster(
+    seq: int, ident: str, type_: str, at: datetime, body: dict[str, Any]
+) -> None:
+    fast = outbox_event(seq, ident, type_, at, body)
+    made = OutboxEvent(seq, ident, type_, at, body)
+    assert type(fast) is OutboxEvent
+    assert fast == made and repr(fast) == repr(made)
+    assert fast.body is body and fast.at is at
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.seq = seq + 1  # type: ignore[misc]
