@@ -98,6 +98,7 @@ from tests.support.fleet.measure import (
     Cpu,
     StoreReading,
     StoreStats,
+    handled,
     held_limit,
     limit,
     percentile,
@@ -523,6 +524,7 @@ async def events_backlog(
             s0 = stats.read()
             launched = central.keep[:count]
             seen = [g.connections() for g in launched]
+            marks = [len(g.log()) for g in launched]  # their stop lines come after these
             for g in launched:
                 central.launch(g)
             # The clock starts once every launched gateway is connected, and
@@ -562,6 +564,13 @@ async def events_backlog(
             )
             for g in central.keep[:count]:
                 g.stop()  # its session keeps the subscription: serve() makes it leave
+            print(
+                "  handled from connecting to stopping: "
+                + "; ".join(
+                    f"gateway {i + 1}: {handled(g.log()[m:])}"
+                    for i, (g, m) in enumerate(zip(launched, marks, strict=True))
+                )
+            )
             await fleet.wait_until(lambda r: r.backlog == 0, 600, "every event acknowledged")
     central.serve(1)
     ratio_goal(f"capacity{held.tag if held else ''}", rates, held)

@@ -60,7 +60,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sync.mqtt import UNIX_PORT, Endpoint, connect_properties, new_client, release
-from sync.protocol import Outgoing, central_subscriptions
+from sync.protocol import Kind, Outgoing, central_subscriptions
 from sync.protocol.timeutil import from_ts
 
 from . import nodes
@@ -73,6 +73,8 @@ QUEUED_MESSAGES = 100_000  # paho's RAM queue while disconnected; beyond it publ
 MAX_BATCH = 256  # received messages handled in one store transaction at most
 MAX_BATCH_BYTES = 8 * 2**20  # and their payloads' bytes (a message is at most 256 KiB)
 REPORT_EVERY_S = 60.0  # how often the log says how many messages a transaction held
+# the kinds a node sends, counted by kind in the stop line (bench/fleet.py reads it)
+UP_KINDS = (Kind.EVENTS, Kind.STATUS, Kind.HELLO, Kind.CURSOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +280,10 @@ class Link:
         finally:
             st = self.central.stats
             log.info(
-                "stopping: %d messages received in %d store transactions in all",
+                "stopping: %d messages received in %d store transactions in all (%s)",
                 st["batched"],
                 st["batches"],
+                ", ".join(f"{k.value} {st[k.value]}" for k in UP_KINDS),
             )
             was_connected = self.connected.is_set()
             self.connected.clear()
