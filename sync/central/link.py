@@ -32,7 +32,14 @@ Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
   neither stored nor quarantined.
 - The session survives disconnects: ``clean_start`` is false on every
   connect, with a Session Expiry Interval (at least a day) set before
-  ``connect``; subscriptions are made again on every CONNACK anyway.
+  ``connect``; subscriptions are made again on every CONNACK anyway, with
+  retain handling 1 (MQTT 5 §3.8.3.1): the broker sends the retained
+  ``status`` of every node only to a subscription that is new (a new or
+  expired session), not on every reconnect, when the session already
+  holds what changed meanwhile. With 2,000 nodes a re-subscription with
+  retain handling 0 made every gateway verify and write 2,000 statuses it
+  had on every start or reconnect (docs/benchmarks.md, "Central at fleet
+  scale").
 - Reconnects back off exponentially with full jitter between
   ``reconnect_min_s`` and ``reconnect_max_s``; paho's own back-off is unused.
 - ``mqtts://`` uses TLS with the client certificate; ``unix:///path`` a unix
@@ -73,6 +80,8 @@ QUEUED_MESSAGES = 100_000  # paho's RAM queue while disconnected; beyond it publ
 MAX_BATCH = 256  # received messages handled in one store transaction at most
 MAX_BATCH_BYTES = 8 * 2**20  # and their payloads' bytes (a message is at most 256 KiB)
 REPORT_EVERY_S = 60.0  # how often the log says how many messages a transaction held
+# MQTT 5 §3.8.3.1 retain handling 1: the retained messages only to a new subscription
+RETAIN_IF_NEW = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
 # the kinds a node sends, counted by kind in the stop line (bench/fleet.py reads it)
 UP_KINDS = (Kind.EVENTS, Kind.STATUS, Kind.HELLO, Kind.CURSOR)
 
@@ -372,7 +381,9 @@ class Link:
                     self.backoff.reset()
                     self.connected.set()
                     log.info("connected (session present: %s)", item.session_present)
-                    opts = SubscribeOptions(qos=1)
+                    # Retained messages (every node's status) only when the
+                    # subscription is new: a session's own comes with it (module rules).
+                    opts = SubscribeOptions(qos=1, retainHandling=RETAIN_IF_NEW)
                     client.subscribe([(t, opts) for t in central_subscriptions()])
                 case _Connected():
                     log.error("broker refused the connection: reason %d", item.reason)
