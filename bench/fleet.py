@@ -506,6 +506,11 @@ async def events_backlog(
         f" wait in the broker, then 1 or 2 gateways drain them{held.tag if held else ''}"
     )
     rates: dict[int, list[float]] = {1: [], 2: []}
+    # Both identities' sessions made, and their first subscription's retained
+    # statuses (every node's, once a session: sync/central/link.py) handled,
+    # before any round: else the first round with 2 gateways drains them too.
+    central.serve(2)
+    await quiet(fleet, stats)
     for rnd in range(args.rounds):
         for count in (1, 2):
             await quiet(fleet, stats)
