@@ -35,6 +35,10 @@ and which of the two ran out ("limit": the CPU when the cores were at least
    stored event measured that skew, until 2026-12-06), 1 and 2 gateways,
    ratio 2/1 (the same goal):
    the nodes' own CPU is then out of the way, so it says what central does.
+   Each round prints what every gateway handled, by kind, from its stop
+   line; before the first round both gateway identities are started once,
+   so that their sessions' first subscription (which gets every node's
+   retained status, once a session) is not drained inside a round.
 4. fan-out: one booking change; seconds until every node's cursor in the
    store shows it (goal < 10 s), and the stages: the gateway's tick began,
    decided (heads and changes signed) and handed to the broker; changes
