@@ -33,7 +33,21 @@ ABSENT = object()
 
 ids_valid = st.from_regex(rf"\A{ENTITY_ID}\Z", fullmatch=True).filter(lambda s: "\n" not in s)
 ids_edge = st.sampled_from(
-    ["a\n", "", "a" * 128, "a" * 129, "é", " a", "a b", "-a", "a-", "a.b:c@d_e", "\ud800"]
+    [
+        "a\n",
+        "a\nb",
+        "\na",
+        "",
+        "a" * 128,
+        "a" * 129,
+        "é",
+        " a",
+        "a b",
+        "-a",
+        "a-",
+        "a.b:c@d_e",
+        "\ud800",
+    ]
 )
 wrong = st.sampled_from([None, 1, 1.0, True, [], {}, "x" * 3])
 ids = st.one_of(ids_valid, ids_valid, ids_edge, wrong)
@@ -54,6 +68,7 @@ instant_edge = st.sampled_from(
         "2026-10-13T10:00:00.5Z",
         "2026-10-13T10:00:00.000Z",
         "2026-10-13T10:00:00Z\n",
+        "2026-10-13T10:00:00Z\n2026-10-13T10:00:00Z",
         "2026-10-13T10:00Z",
         "0000-01-01T00:00:00Z",
         "0001-01-01T00:00:00Z",
@@ -70,12 +85,12 @@ texts = st.one_of(
 digests = st.one_of(
     st.just(D),
     st.from_regex(r"\A[A-Za-z0-9_-]{43}\Z", fullmatch=True),
-    st.sampled_from(["A" * 42, "A" * 44, "A" * 42 + "=", D + "\n"]),
+    st.sampled_from(["A" * 42, "A" * 44, "A" * 42 + "=", D + "\n", f"{D}\n{D}"]),
     wrong,
 )
 nodes = st.one_of(
     st.from_regex(r"\A[a-z0-9.-]{1,64}\Z", fullmatch=True),
-    st.sampled_from(["N1", "a" * 65, "", "node\n", "nöde"]),
+    st.sampled_from(["N1", "a" * 65, "", "node\n", "a\nb", "nöde"]),
     wrong,
 )
 
@@ -289,6 +304,11 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("booking", {"title": "😀" * 121}),
     ("booking", {"title": None}),  # a null where the default is not None: slow path (accepts)
     ("booking", {"id": "a\n"}),
+    ("booking", {"id": "a\nb"}),  # two ids' worth of text in one
+    ("booking", {"resources": ["r1\nr2"]}),
+    ("booking", {"start": "2026-10-13T15:00:00Z\n2026-10-13T15:00:00Z"}),
+    ("booking", {"node": "n1\nn2"}),
+    ("credential", {"digest": f"{D}\n{D}"}),
     ("booking", {"id": "a" * 129}),
     ("booking", {"resources": []}),
     ("booking", {"resources": ["r1", "r1"]}),
