@@ -234,7 +234,7 @@ def assert_same(entity: str, items: list[Any]) -> list[Record] | None:
 
 
 @pytest.mark.parametrize("entity", sorted(FIELDS))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_fast_is_parse_record_or_declines(entity: str, data: st.DataObject) -> None:
     items = data.draw(st.lists(record_dicts(entity), min_size=1, max_size=4))
@@ -383,7 +383,7 @@ def test_a_part_is_refused_in_the_same_words(entity: str, change: dict[str, Any]
         assert f"entities.{entity}[{len(good[entity]) - 1}]" in expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_a_part_reads_as_before(data: st.DataObject) -> None:
     entities = {
