@@ -26,7 +26,6 @@ from functools import cache
 from pathlib import Path
 
 from babel.messages.extract import extract_from_file
-from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "kiosk"
@@ -87,21 +86,6 @@ def translator(lang: str) -> Translator:
         )
     with mo.open("rb") as f:
         return Translator(lang, gettext.GNUTranslations(f))
-
-
-def catalogue_ids(lang: str) -> dict[str, bool]:
-    """The .po source's message ids (a plural as ``singular\\0plural``) and
-    whether each is translated and not fuzzy (read with Babel)."""
-    with po_path(lang).open("rb") as f:
-        cat = read_po(f, locale=None)
-    out: dict[str, bool] = {}
-    for m in cat:
-        if not m.id:
-            continue
-        key = m.id if isinstance(m.id, str) else "\0".join(m.id)
-        strings = m.string if isinstance(m.string, tuple | list) else (m.string,)
-        out[key] = not m.fuzzy and all(strings)
-    return out
 
 
 def extract(sources: list[Path]) -> list[tuple[str, str | None]]:

@@ -29,7 +29,6 @@ from kiosk.display import CAP_HEIGHT_EM, Display
 from kiosk.i18n import (
     CatalogueMissing,
     available,
-    catalogue_ids,
     extract,
     kiosk_sources,
     po_path,
@@ -38,6 +37,7 @@ from kiosk.i18n import (
 from kiosk.keys import KP0, KP_ENTER, KP_MULTIPLY, TAB, Act, action
 from kiosk.qrtext import BadTemplate, calendar_entry, check_template, from_template
 from kiosk.ui.theme import FOCUS, OUTLINES, SURFACES, THEMES, contrast_ratio, pairs
+from tests.support.catalogues import translated_ids
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 END = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_keys_map_to_actions() -> None:
 
 
 def test_every_message_is_translated_to_swedish() -> None:
-    sv = catalogue_ids("sv")
+    sv = translated_ids(po_path("sv"))
     missing = [
         m
         for m, plural in extract(kiosk_sources())

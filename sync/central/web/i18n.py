@@ -109,20 +109,4 @@ def extract() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def catalogue_ids(lang: str) -> dict[str, bool]:
-    """The .po's ids and whether each is translated and not fuzzy."""
-    from babel.messages.pofile import read_po
-
-    with po_path(lang).open("rb") as f:
-        cat = read_po(f, locale=None)
-    out = {}
-    for m in cat:
-        if not m.id:
-            continue
-        key = m.id if isinstance(m.id, str) else "\0".join(m.id)
-        strings = m.string if isinstance(m.string, tuple | list) else (m.string,)
-        out[key] = not m.fuzzy and all(strings)
-    return out
-
-
 Gettext = Callable[[str], str]
