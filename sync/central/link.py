@@ -32,7 +32,14 @@ Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
   neither stored nor quarantined.
 - The session survives disconnects: ``clean_start`` is false on every
   connect, with a Session Expiry Interval (at least a day) set before
-  ``connect``; subscriptions are made again on every CONNACK anyway.
+  ``connect``; subscriptions are made again on every CONNACK anyway, with
+  retain handling 1 (MQTT 5 §3.8.3.1): the broker sends the retained
+  ``status`` of every node only to a subscription that is new (a new or
+  expired session), not on every reconnect, when the session already
+  holds what changed meanwhile. With 2,000 nodes a re-subscription with
+  retain handling 0 made every gateway verify and write 2,000 statuses it
+  had on every start or reconnect (docs/benchmarks.md, "Central at fleet
+  scale").
 - Reconnects back off exponentially with full jitter between
   ``reconnect_min_s`` and ``reconnect_max_s``; paho's own back-off is unused.
 - ``mqtts://`` uses TLS with the client certificate; ``unix:///path`` a unix
@@ -60,7 +67,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sync.mqtt import UNIX_PORT, Endpoint, connect_properties, new_client, release
-from sync.protocol import Outgoing, central_subscriptions
+from sync.protocol import Kind, Outgoing, central_subscriptions
 from sync.protocol.timeutil import from_ts
 
 from . import nodes
@@ -73,6 +80,10 @@ QUEUED_MESSAGES = 100_000  # paho's RAM queue while disconnected; beyond it publ
 MAX_BATCH = 256  # received messages handled in one store transaction at most
 MAX_BATCH_BYTES = 8 * 2**20  # and their payloads' bytes (a message is at most 256 KiB)
 REPORT_EVERY_S = 60.0  # how often the log says how many messages a transaction held
+# MQTT 5 §3.8.3.1 retain handling 1: the retained messages only to a new subscription
+RETAIN_IF_NEW = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+# the kinds a node sends, counted by kind in the stop line (bench/fleet.py reads it)
+UP_KINDS = (Kind.EVENTS, Kind.STATUS, Kind.HELLO, Kind.CURSOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +289,10 @@ class Link:
         finally:
             st = self.central.stats
             log.info(
-                "stopping: %d messages received in %d store transactions in all",
+                "stopping: %d messages received in %d store transactions in all (%s)",
                 st["batched"],
                 st["batches"],
+                ", ".join(f"{k.value} {st[k.value]}" for k in UP_KINDS),
             )
             was_connected = self.connected.is_set()
             self.connected.clear()
@@ -369,7 +381,9 @@ class Link:
                     self.backoff.reset()
                     self.connected.set()
                     log.info("connected (session present: %s)", item.session_present)
-                    opts = SubscribeOptions(qos=1)
+                    # Retained messages (every node's status) only when the
+                    # subscription is new: a session's own comes with it (module rules).
+                    opts = SubscribeOptions(qos=1, retainHandling=RETAIN_IF_NEW)
                     client.subscribe([(t, opts) for t in central_subscriptions()])
                 case _Connected():
                     log.error("broker refused the connection: reason %d", item.reason)

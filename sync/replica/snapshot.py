@@ -71,7 +71,16 @@ from .snapshot_tidy import (
     staging_tables,
     tidy,
 )
-from .store import REPLACED, TABLES, Replica, Row, booking_span, insert_sql, record_rows
+from .store import (
+    REPLACED,
+    TABLES,
+    Replica,
+    Row,
+    booking_span,
+    insert_sql,
+    record_rows,
+    records_rows,
+)
 
 __all__ = ["STAGE", "StagedSnapshot", "stage_snapshot", "staged_snapshot", "tidy"]
 
@@ -116,16 +125,11 @@ def _ids(records: tuple[Record, ...]) -> dict[str, list[str]]:
 
 
 def _rows(records: tuple[Record, ...]) -> _Chunk:
-    """The rows that store ``records`` (``record_rows``), by table."""
-    rows: dict[str, list[Row]] = defaultdict(list)
-    span = 0
-    for rec in records:
-        for table, trows in record_rows(rec).items():
-            rows[table].extend(trows)
-        if isinstance(rec, Booking):
-            _, _, s, e, *_ = rows["bookings"][-1]
-            span = max(span, e - s)
-    return _Chunk(dict(rows), _ids(records), span)
+    """The rows that store ``records`` (``record_rows``, made a class at a
+    time: ``records_rows``), by table."""
+    rows = records_rows(records)
+    span = max((e - s for _, _, s, e, *_ in rows.get("bookings", ())), default=0)
+    return _Chunk(rows, _ids(records), span)
 
 
 def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutcome:

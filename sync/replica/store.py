@@ -16,7 +16,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -42,7 +42,7 @@ from sync.protocol.records import (
 from sync.protocol.timeutil import from_ts, to_ts, zone
 
 # Re-exported: the replica's modules import these from here too.
-from .canonical import canonical_text
+from .canonical import canonical_text, canonical_texts
 from .errors import ReplicaCorrupt as ReplicaCorrupt
 from .errors import ReplicaError as ReplicaError
 from .schema import connect
@@ -139,6 +139,51 @@ def record_rows(rec: Record) -> dict[str, list[Row]]:
     if isinstance(rec, Grant):
         return {"grants": [(rec.id, rec.holder, data)]}
     return {TABLES[rec.ENTITY]: [(rec.id, data)]}
+
+
+def records_rows(records: Sequence[Record]) -> dict[str, list[Row]]:
+    """The rows of every record, by table, in the records' order: what
+    ``record_rows`` makes of each, made a class at a time (``data`` in one
+    msgspec call, ``canonical_texts``) for the classes a snapshot is full of."""
+    by_class: dict[type, list[Record]] = {}
+    for rec in records:
+        by_class.setdefault(type(rec), []).append(rec)
+    rows: dict[str, list[Row]] = {}
+    for cls, recs in by_class.items():
+        if cls is Booking:
+            bs: list[Booking] = recs  # type: ignore[assignment]
+            starts, ends = [_ts(b.start) for b in bs], [_ts(b.end) for b in bs]
+            rows.setdefault("bookings", []).extend(
+                (b.id, b.holder, s, e, b.status, b.origin, data)
+                for b, s, e, data in zip(bs, starts, ends, canonical_texts(bs), strict=True)
+            )
+            rows.setdefault("booking_resources", []).extend(
+                (r, e, b.id, s)
+                for b, s, e in zip(bs, starts, ends, strict=True)
+                for r in b.resources
+            )
+        elif cls is Credential:
+            cs: list[Credential] = recs  # type: ignore[assignment]
+            rows.setdefault("credentials", []).extend(
+                (c.id, c.digest, c.holder, c.booking, data)
+                for c, data in zip(cs, canonical_texts(cs), strict=True)
+            )
+        elif cls is Holder:
+            hs: list[Holder] = recs  # type: ignore[assignment]
+            rows.setdefault("holders", []).extend(
+                (h.id, data) for h, data in zip(hs, canonical_texts(hs), strict=True)
+            )
+            rows.setdefault("holder_members", []).extend((h.id, g) for h in hs for g in h.member_of)
+        else:
+            for rec in recs:
+                for table, trows in record_rows(rec).items():
+                    rows.setdefault(table, []).extend(trows)
+    return {table: trows for table, trows in rows.items() if trows}
+
+
+def _ts(at: datetime) -> int:
+    """``to_ts``, without its check for the UTC instants records hold."""
+    return int(at.timestamp() // 1) if at.tzinfo is UTC else to_ts(at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from sync.protocol import (
     Head,
     Kind,
     Outgoing,
+    State,
     Want,
     node_subscriptions,
     sign,
@@ -601,3 +602,30 @@ def test_a_gateway_stopped_with_leave_shared_on_stop_hands_all_up_traffic_to_the
         node.send(fake.events(now(), events[i : i + 2]))
         (ack,) = acks([node.receive(Kind.ACK, fake)])
         assert ack.through == i + 2
+
+
+def test_retained_statuses_come_once_a_session_not_on_every_reconnect(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    """A gateway's unshared ``status`` subscription takes the retained statuses
+    when it is new, and only then (retain handling 1): a gateway coming back
+    to its session gets what changed meanwhile from the session, not every
+    node's retained status again (with 2,000 nodes that was 2,000 messages
+    verified and written by every gateway on every start, docs/benchmarks.md)."""
+    t = now()
+    node.send(node.fake.status(t - 5))  # retained: the broker keeps it for new subscribers
+    first = ready(start_gateway(unix(broker)))
+    node.send(node.fake.cursor(t, want=Want.SNAPSHOT))  # the marker, answered after the status
+    node.receive(Kind.SNAPSHOT)
+    assert first.link.central.stats["status"] == 1  # a new subscription: the retained status
+    first.close()
+    node.send(node.fake.status(t - 2, State.OFFLINE))  # while it is away: waits in its session
+    again = ready(start_gateway(unix(broker)))
+    node.send(node.fake.cursor(t, want=Want.SNAPSHOT))
+    node.receive(Kind.SNAPSHOT)
+    assert again.link.central.stats["status"] == 1  # the one it missed, not the retained again
+    with Store.open(db) as s:
+        assert s.execute("SELECT status_state, status_iat FROM node_state").fetchone() == (
+            "offline",
+            t - 2,
+        )

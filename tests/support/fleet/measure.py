@@ -12,6 +12,9 @@
 - ``ticks(log, since)``: the gateway log's fan-out lines (sync/central/link.py:
   "tick: N messages decided in X s, handed to the broker in Y s") after
   ``since``, with the wall time each tick began.
+- ``handled(log)``: what a gateway's last run handled, from its stop line
+  (sync/central/link.py: "stopping: N messages received in T store
+  transactions in all (events E, status S, hello H, cursor C)").
 - ``percentile(values, p)``: nearest-rank percentile.
 - ``limit(cpu, flush_ms, wall)``: which resource ran out in a phase: the
   machine's CPU (its cores at least 95% busy, whoever's work it was), the
@@ -159,6 +162,20 @@ def ticks(log: str, since: float) -> list[Tick]:
         if began >= since - 1.0:
             out.append(Tick(began, int(n), float(decided), float(handed)))
     return out
+
+
+_STOP = re.compile(
+    r"stopping: (\d+) messages received in (\d+) store transactions in all \(([^)]*)\)"
+)
+
+
+def handled(log: str) -> str:
+    """What the gateway's last run handled (module docstring), as one phrase."""
+    runs = _STOP.findall(log)
+    if not runs:
+        return "(no stop line: killed after 10 s of SIGTERM, or still running)"
+    n, batches, kinds = runs[-1]
+    return f"{kinds}: {n} messages in {batches} transactions"
 
 
 def limit(cpu: Cpu, flush_ms: float, wall: float) -> str:
