@@ -48,7 +48,6 @@ is parsed in C and checked by re-encoding (``_canonical_object``).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -57,6 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import pybase64
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -116,9 +116,14 @@ class Verified:
 # --- base64url (RFC 4648 §5, RFC 7515 §2: no padding) ---------------------------
 
 
+# pybase64 encodes and decodes in SIMD what the standard library does a byte at
+# a time: 20 against 430 us each way for a batch of 256 events (89 kB), the
+# same bytes (the checks of one spelling below are ours, before it decodes).
+
+
 def b64url_encode(data: bytes) -> str:
     """Base64url of ``data`` without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return pybase64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
@@ -134,17 +139,16 @@ def b64url_decode(text: str) -> bytes:
     # pattern took 1 ms over a 100 KB payload, at every message).
     if ascii_text.translate(None, _ALPHABET):
         raise Malformed("not unpadded base64url")
-    try:
-        raw = base64.urlsafe_b64decode(ascii_text + b"=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the alphabet guards
-        raise Malformed("not unpadded base64url") from exc
     # One spelling: a last group of 2 or 3 letters carries 4 or 2 unused bits,
     # which must be zero (re-encoding the bytes and comparing says the same,
     # at the cost of the whole payload again).
     unused = _UNUSED_BITS[len(text) % 4]
     if unused and _VALUE[ascii_text[-1]] & unused:
         raise Malformed("non-canonical base64url (unused bits set)")
-    return raw
+    try:
+        return pybase64.b64decode(ascii_text + b"=" * (-len(text) % 4), b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the alphabet guards
+        raise Malformed("not unpadded base64url") from exc
 
 
 # --- strict JSON (RFC 8259, I-JSON RFC 7493 §2) --------------------------------

@@ -22,6 +22,7 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
@@ -44,6 +45,8 @@ from .errors import MessageError, UnknownKind
 from .fields import (
     INT63,
     U64,
+    UINT64,
+    UUID7,
     Bad,
     Chars,
     DoorId,
@@ -56,6 +59,7 @@ from .fields import (
     one_of,
     read,
 )
+from .timeutil import parse_instant
 from .wire import (
     EVENT_TYPES,
     MAX_BATCH,
@@ -64,6 +68,7 @@ from .wire import (
     OutboxEvent,
     SnapshotPart,
     Verdict,
+    outbox_event,
 )
 
 COMMAND_MAX_LIFETIME = 300  # PROTOCOL.md §6: exp at most 5 minutes after iat
@@ -238,7 +243,8 @@ def _validate(claims: Mapping[str, Any]) -> None:
     made into objects again)."""
     common = read_common(claims)
     if common.kind is Kind.EVENTS:
-        read(common.kind, _Events, claims)
+        if _events_fast(claims, common.exp) is None:  # what it accepts, the types accept
+            read(common.kind, _Events, claims)
     else:
         decode(claims)
 
@@ -384,9 +390,69 @@ class _Events(Checked):
 
 
 def _events(claims: Mapping[str, Any], c: Common) -> Events:
+    fast = _events_fast(claims, c.exp)
+    if fast is not None:
+        return fast
+    return _events_checked(claims, c)
+
+
+def _events_checked(claims: Mapping[str, Any], c: Common) -> Events:
+    """``events`` through the field types (pydantic): any claims, the exact error."""
     w = read(c.kind, _Events, claims)
     events = tuple(OutboxEvent(e.seq, e.id, e.type, e.at, e.body) for e in w.events)
     return Events(w.epoch, events, c.exp)
+
+
+def _events_fast(claims: Mapping[str, Any], exp: int | None) -> Events | None:
+    """The ``Events`` that ``_events_checked`` returns for ``claims``, when every
+    field is plainly valid (exact JSON types, in range, contiguous seqs,
+    distinct ids); else None, and the checked path decides and names the
+    error. It accepts a subset of what the checked path accepts, with the
+    same value: tests/sync/test_protocol_events_fastpath.py compares the two
+    on generated claims. A batch of 256 events took 4 us an event through
+    the field types, mostly building and copying one dataclass per event."""
+    epoch, raw = claims.get("epoch"), claims.get("events")
+    if type(epoch) is not int or not 0 <= epoch <= UINT64:
+        return None
+    if type(raw) is not list or not 1 <= len(raw) <= MAX_BATCH:
+        return None
+    out: list[OutboxEvent] = []
+    ids: set[str] = set()
+    first = None
+    for e in raw:
+        if type(e) is not dict:
+            return None
+        seq, ident, type_, at, body = (
+            e.get("seq"),
+            e.get("id"),
+            e.get("type"),
+            e.get("at"),
+            e.get("body"),
+        )
+        if type(seq) is not int or type(ident) is not str or type(body) is not dict:
+            return None
+        if first is None:
+            first = seq
+        if seq != first + len(out) or not 1 <= seq <= INT63:
+            return None
+        if type(type_) is not str or type_ not in EVENT_TYPES or ident in ids:
+            return None
+        if len(ident) != 36 or type(at) is not str:  # 36: with the pattern below, one UUIDv7
+            return None
+        try:
+            instant = parse_instant(at)
+        except ValueError:
+            return None
+        ids.add(ident)
+        out.append(outbox_event(seq, ident, type_, instant, body))
+    # Every id has 36 characters: joined by commas, each is matched whole by one
+    # UUIDv7 of the pattern (no comma in one; 0.3 us an event less than one match each).
+    if _UUID7_RUN.fullmatch(",".join(e.id for e in out)) is None:
+        return None
+    return Events(epoch, tuple(out), exp)
+
+
+_UUID7_RUN = re.compile(f"{UUID7}(?:,{UUID7})*")
 
 
 def _cursor(claims: Mapping[str, Any], c: Common) -> Cursor:

@@ -205,6 +205,29 @@ class OutboxEvent:
         }
 
 
+# The slots' own setters: ``outbox_event`` fills a new instance through them.
+_OUTBOX_SLOTS = tuple(OutboxEvent.__dict__[f].__set__ for f in ("seq", "id", "type", "at", "body"))
+
+
+def outbox_event(
+    seq: int, ident: str, type_: str, at: datetime, body: dict[str, Any]
+) -> OutboxEvent:
+    """``OutboxEvent(seq, ident, type_, at, body)``, the same value (equal, same
+    repr, as frozen; tests/sync/test_protocol_events_fastpath.py), made for the
+    hot loops that make one per event (the gateway's decode of a batch, the
+    link's read of its outbox): a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``, twice the cost of the slots' own
+    setters used here (1.6 against 0.8 us)."""
+    e = object.__new__(OutboxEvent)
+    s_seq, s_id, s_type, s_at, s_body = _OUTBOX_SLOTS
+    s_seq(e, seq)
+    s_id(e, ident)
+    s_type(e, type_)
+    s_at(e, at)
+    s_body(e, body)
+    return e
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     status: str  # "accepted" | "rejected"

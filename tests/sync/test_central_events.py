@@ -11,6 +11,7 @@ free on related resources.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -192,6 +193,36 @@ def test_any_order_and_duplication_gives_the_same_store_and_through(
     assert judged == {s for s in walkins if s <= prefix}
 
 
+def processed(store: Store) -> dict[int, int]:
+    rows = store.execute("SELECT seq, processed FROM events WHERE node = ? ORDER BY seq", [N1])
+    return {int(s): int(p) for s, p in rows}
+
+
+def test_processed_marks_what_is_left_to_apply(store: Store, site: Any) -> None:
+    """An event without an effect is stored with nothing left to apply; a walk-in
+    waits (0) until it is contiguous and has taken effect."""
+    w3 = walkin_event(3, walkin(site, "w3", "A", "09:00", "10:00"))
+    assert send(store, [plain_event(2), w3, plain_event(4)]).through == 0
+    assert processed(store) == {2: 1, 3: 0, 4: 1}
+    assert store.execute("SELECT count(*) FROM bookings WHERE id = 'w3'").scalar() == 0
+    filled = send(store, [plain_event(1)])
+    assert (filled.through, filled.verdicts) == (4, {w3.id: Verdict("accepted", "")})
+    assert processed(store) == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_rows_of_an_older_store_waiting_in_a_gap_are_marked_when_it_fills(store: Store) -> None:
+    """Before 2026-12-06 every event was stored with processed = 0; such a row in
+    a gap is marked 1 when the gap fills, as it was then."""
+    store.execute(
+        "INSERT INTO events (node, epoch, seq, id, type, at_ts, body, received_ts)"
+        " VALUES (?, ?, 2, ?, 'door.opened', 1780000000, '{}', 1780000000)",
+        [N1, str(EPOCH), plain_event(2).id],
+    )
+    assert processed(store) == {2: 0}
+    assert send(store, [plain_event(1)]).through == 2
+    assert processed(store) == {1: 1, 2: 1}
+
+
 # --- walk-in verdicts ------------------------------------------------------------
 
 
@@ -299,3 +330,23 @@ def test_walkin_cancelled_cancels_only_the_nodes_own_active_walkin(store: Store,
     # another node cannot cancel it either; the time is free again
     again = walkin_event(5, walkin(site, "w2", "A", "09:00", "10:00"))
     assert verdict(send(store, [again]), again) == ("accepted", "")
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
+def test_a_stored_body_reads_back_as_the_body(body: dict[str, Any]) -> None:
+    """``body_text`` (msgspec, json.dumps where msgspec cannot) is JSON of the same value."""
+    text = ev.body_text(body)
+    assert json.loads(text) == body
+    assert repr(json.loads(text)) == repr(body)  # 1 stays 1, 1.0 stays 1.0

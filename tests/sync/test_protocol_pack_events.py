@@ -201,3 +201,25 @@ def test_the_link_splices_only_batches_whose_rows_are_all_marked(replica: Replic
     unmarked = send()
     assert calls == ["spliced", "sign"]
     assert marked == unmarked
+
+
+def _read(parse: Any, text: str) -> Any:
+    try:
+        return repr(parse(text))
+    except ValueError as exc:
+        return type(exc).__name__
+
+
+@settings(max_examples=200, deadline=None)
+@given(bodies)
+def test_a_marked_body_reads_back_as_json_reads_it(body: dict[str, Any]) -> None:
+    """The link parses marked rows with msgspec: the value (with its types) is
+    the one ``json.loads`` gives for the same stored text, and a text msgspec
+    refuses or that is no object gets the verdict of the json path."""
+    from sync.protocol.envelope import canonical_text
+    from sync.replica.outbox import CANONICAL_MARK, _body, _stored_body
+
+    text = canonical_text(body) + CANONICAL_MARK
+    assert _read(_stored_body, text) == _read(json.loads, text)
+    for odd in ('{"a":NaN}\n', '{"a":1e400}\n', "[1]\n", '{"a":1,"a":2}\n', '{"a":\n', "{}"):
+        assert _read(_stored_body, odd) == _read(_body, odd), odd

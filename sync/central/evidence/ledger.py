@@ -33,7 +33,7 @@ from sync.protocol.records import Booking, RecordError
 from sync.protocol.timeutil import to_ts
 
 from ..store import Store
-from .facts import INTERPRETED, Fact, Summary, fact_of, summarise
+from .facts import INTERPRETED, Fact, Summary, fact_of, summarise, summarise_events
 
 BOOKING_COLUMNS = ("resources", "start_ts", "end_ts", "holder", "title", "status", "origin", "node")
 _FACTS = (
@@ -192,8 +192,10 @@ def merge(store: Store, facility: str, summaries: Mapping[str, Summary]) -> None
             store.executemany(run_sql, run)
             run = []
         run_sql = sql
-        row = _summary_row(facility, b, s)
-        run.append(row[: 2 + len(_ENTRY_FACTS)] if entries_only else row)
+        if entries_only:
+            run.append([facility, b, s.first_entry, s.last_entry, s.entries, s.leader_entry])
+        else:
+            run.append(_summary_row(facility, b, s))
     if run:
         store.executemany(run_sql, run)
 
@@ -212,7 +214,6 @@ def _facts(rows: Iterable[tuple[Any, ...]], node: str) -> list[Fact]:
 
 
 _TYPES = ", ".join(f"'{t}'" for t in INTERPRETED)
-_INTERPRETED = frozenset(INTERPRETED)
 
 
 # What the caller just stored, by seq: type, at (Unix s), body, id (or clash id).
@@ -235,19 +236,15 @@ def interpret(
     span = range(before + 1, upto + 1)
     if stored is not None and all(seq in stored for seq in span):
         mine = [stored[seq] for seq in span]
-        facts = [
-            f
-            for t, at_ts, body, ident in mine
-            if t in _INTERPRETED and (f := fact_of(t, at_ts, body, ident, node)) is not None
-        ]
-        any_walkin = any(t == "walkin.created" for t, *_ in mine)
+        summaries = summarise_events(mine, node)
+        any_walkin = any(m[0] == "walkin.created" for m in mine)
     else:
         rows = store.execute(
             "SELECT type, at_ts, body, coalesce(id, clash_id) FROM events"
             f" WHERE node = ? AND epoch = ? AND seq > ? AND seq <= ? AND type IN ({_TYPES})",
             [node, ep, before, upto],
         ).fetchall()
-        facts, any_walkin = _facts(rows, node), True
+        summaries, any_walkin = summarise(_facts(rows, node)), True
     walkins = []
     if any_walkin:
         walkins = store.execute(
@@ -255,7 +252,6 @@ def interpret(
             " AND seq <= ? AND type = 'walkin.created' AND verdict IS NOT NULL ORDER BY seq",
             [node, ep, before, upto],
         ).fetchall()
-    summaries = summarise(facts)
     if summaries or walkins:
         store.lock("facility", facility)  # after the node's; as mutate, so never crosswise
     merge(store, facility, summaries)
