@@ -39,7 +39,12 @@ Rules this module guarantees (house style point 6, shared FIELD-NOTES.md):
   holds what changed meanwhile. With 2,000 nodes a re-subscription with
   retain handling 0 made every gateway verify and write 2,000 statuses it
   had on every start or reconnect (docs/benchmarks.md, "Central at fleet
-  scale").
+  scale"). A status change that the session's queue dropped (a gateway
+  away past ``max_queued_messages``) is mended by ``STATUS_REFRESH_S``:
+  every few hours, first at a random moment after the start, the gateway
+  subscribes to ``status`` again with retain handling 0, which replaces the
+  subscription without a gap and takes every retained status once more
+  (``record_status`` keeps the newest by ``iat``, so a repeat changes nothing).
 - Reconnects back off exponentially with full jitter between
   ``reconnect_min_s`` and ``reconnect_max_s``; paho's own back-off is unused.
 - ``mqtts://`` uses TLS with the client certificate; ``unix:///path`` a unix
@@ -82,6 +87,9 @@ MAX_BATCH_BYTES = 8 * 2**20  # and their payloads' bytes (a message is at most 2
 REPORT_EVERY_S = 60.0  # how often the log says how many messages a transaction held
 # MQTT 5 §3.8.3.1 retain handling 1: the retained messages only to a new subscription
 RETAIN_IF_NEW = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+# How often a gateway takes every node's retained status again (module rules):
+# at a random moment between half this and this after its start, then as often.
+STATUS_REFRESH_S = 6 * 3600.0
 # the kinds a node sends, counted by kind in the stop line (bench/fleet.py reads it)
 UP_KINDS = (Kind.EVENTS, Kind.STATUS, Kind.HELLO, Kind.CURSOR)
 
@@ -187,15 +195,16 @@ class Link:
         rng: random.Random | None = None,
         tick_every_s: float = 1.0,
         max_batch: int = MAX_BATCH,
+        status_refresh_s: float = STATUS_REFRESH_S,
     ) -> None:
         if broker.session_expiry_s < MIN_SESSION_EXPIRY_S:
             raise ValueError(f"session expiry must be at least {MIN_SESSION_EXPIRY_S} s")
         self.central, self.broker = central, broker
         self.clock = clock
-        self.backoff = Backoff(
-            broker.reconnect_min_s, broker.reconnect_max_s, rng or random.Random()
-        )
+        self.rng = rng or random.Random()
+        self.backoff = Backoff(broker.reconnect_min_s, broker.reconnect_max_s, self.rng)
         self.tick_every_s = tick_every_s
+        self.status_refresh_s = status_refresh_s
         self.max_batch = max(1, max_batch)
         self._reported = time.monotonic()
         self._last = (0, 0)  # (messages, batches) at the last report
@@ -252,6 +261,7 @@ class Link:
         client = self._client()
         down = True  # no usable connection: (re)connect when next_attempt comes
         next_attempt = next_tick = 0.0
+        next_refresh = time.monotonic() + self.status_refresh_s * self.rng.uniform(0.5, 1.0)
         try:
             while not stop.is_set():
                 if down:
@@ -286,6 +296,9 @@ class Link:
                 if self.connected.is_set() and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_every_s
                     self._tick(client)
+                if self.subscribed.is_set() and time.monotonic() >= next_refresh:
+                    next_refresh = time.monotonic() + self.status_refresh_s
+                    self._refresh_statuses(client)
         finally:
             st = self.central.stats
             log.info(
@@ -463,6 +476,15 @@ class Link:
             log.exception("cannot quarantine them either")
             return False
         return True
+
+    def _refresh_statuses(self, client: paho.Client) -> None:
+        """Subscribe to ``status`` again with retain handling 0: the broker
+        replaces the subscription (no gap) and sends every node's retained
+        status, which mends a change the session's queue dropped (module rules)."""
+        opts = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE)
+        unshared = [t for t in central_subscriptions() if not t.startswith("$share/")]
+        client.subscribe([(t, opts) for t in unshared])
+        log.info("taking every node's retained status again (every %.0f s)", self.status_refresh_s)
 
     def _tick(self, client: paho.Client) -> None:
         """The periodic work, each part published as soon as it is decided

@@ -34,7 +34,7 @@ from sync.central.config import load_central_config
 from sync.central.db import Store
 from sync.central.feed import Signer
 from sync.central.gateway import Central, Settings
-from sync.central.link import BrokerSettings, Link
+from sync.central.link import STATUS_REFRESH_S, BrokerSettings, Link
 from sync.central.nodes import b64url
 from sync.central.testing import FakeNode, acks, as_dict, plain_event, replica_records
 from sync.protocol import (
@@ -114,7 +114,10 @@ def start_gateway(db: str) -> Iterator[Callable[..., Gateway]]:
     made: list[Gateway] = []
 
     def start(
-        broker: BrokerSettings, cls: type[Central] = Central, settings: Settings | None = None
+        broker: BrokerSettings,
+        cls: type[Central] = Central,
+        settings: Settings | None = None,
+        status_refresh_s: float = STATUS_REFRESH_S,
     ) -> Gateway:
         store = Store.open(db)
         central = cls(
@@ -122,7 +125,7 @@ def start_gateway(db: str) -> Iterator[Callable[..., Gateway]]:
             Signer("central-1", private_key("central")),
             settings or Settings(renew_every_s=10**9),
         )
-        link = Link(central, broker, tick_every_s=0.1)
+        link = Link(central, broker, tick_every_s=0.1, status_refresh_s=status_refresh_s)
         stop = threading.Event()
 
         def run() -> None:
@@ -629,3 +632,30 @@ def test_retained_statuses_come_once_a_session_not_on_every_reconnect(
             "offline",
             t - 2,
         )
+
+
+def test_a_status_the_session_dropped_is_mended_by_the_periodic_refresh(
+    broker: PrivateBroker, start_gateway: Callable[..., Gateway], node: NodePeer, db: str
+) -> None:
+    """With retain handling 1 the retained statuses come once a session; a
+    change the session's queue dropped (a gateway away past
+    ``max_queued_messages``) is taken again from the broker's retained status
+    by the periodic refresh (``STATUS_REFRESH_S``, here 0.3 s)."""
+    t = now()
+    gw = ready(start_gateway(unix(broker), status_refresh_s=0.3))
+    node.send(node.fake.status(t - 2, State.OFFLINE))  # retained on the broker
+    deadline = time.monotonic() + WAIT
+    while gw.link.central.stats["status"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with Store.open(db) as s, s.write():  # as if that message had been dropped from the queue
+        s.execute("UPDATE node_state SET status_state = 'online', status_iat = ?", [t - 5])
+    seen = gw.link.central.stats["status"]
+    state = None
+    while time.monotonic() < deadline:
+        with Store.open(db) as s:
+            state = s.execute("SELECT status_state, status_iat FROM node_state").fetchone()
+        if state == ("offline", t - 2):
+            break
+        time.sleep(0.05)
+    assert state == ("offline", t - 2)
+    assert gw.link.central.stats["status"] > seen  # the retained status, sent again
