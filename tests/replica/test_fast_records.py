@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -335,6 +336,16 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def read(
+    from_wire: Callable[[dict[str, Any]], SnapshotPart], msg: dict[str, Any]
+) -> SnapshotPart | str:
+    """The part ``from_wire`` reads from ``msg``, or the words it refuses it with."""
+    try:
+        return from_wire(msg)
+    except BatchError as exc:
+        return str(exc)
+
+
 @pytest.mark.parametrize(("entity", "change"), REFUSED)
 def test_what_the_fast_path_declines(entity: str, change: dict[str, Any]) -> None:
     items = [dict(VALID[entity][0]), {**VALID[entity][0], "id": "z9", **change}]
@@ -370,14 +381,7 @@ def test_a_part_is_refused_in_the_same_words(entity: str, change: dict[str, Any]
     good = {e: list(v) for e, v in VALID.items()}
     good[entity] = [*good[entity], {**VALID[entity][0], "id": "z9", **change}]
     msg = part({"door": [{"id": "d1", "name": "Entré"}], **good})
-    try:
-        expected: SnapshotPart | str = old_from_wire(msg)
-    except BatchError as exc:
-        expected = str(exc)
-    try:
-        got: SnapshotPart | str = SnapshotPart.from_wire(msg)
-    except BatchError as exc:
-        got = str(exc)
+    expected, got = read(old_from_wire, msg), read(SnapshotPart.from_wire, msg)
     assert got == expected
     if isinstance(expected, str):
         assert f"entities.{entity}[{len(good[entity]) - 1}]" in expected
@@ -391,14 +395,7 @@ def test_a_part_reads_as_before(data: st.DataObject) -> None:
         for e in data.draw(st.permutations(sorted(FIELDS)))
     }
     msg = part(entities)
-    try:
-        expected: SnapshotPart | str = old_from_wire(msg)
-    except BatchError as exc:
-        expected = str(exc)
-    try:
-        got: SnapshotPart | str = SnapshotPart.from_wire(msg)
-    except BatchError as exc:
-        got = str(exc)
+    expected, got = read(old_from_wire, msg), read(SnapshotPart.from_wire, msg)
     assert got == expected
 
 
