@@ -141,17 +141,24 @@ class Summary:
     start: Report | None = None
     end: Report | None = None
 
+    def add_entry(self, ts: int, leader: bool = False, repeat: bool = False) -> None:
+        """An entry at ``ts``. ``booking.checked_in`` repeats the first
+        ``access.granted`` (``repeat``): it moves the first entry (it may be all
+        that arrived) but is not one more entry. (``_lo`` and ``_hi`` spelt out:
+        the gateway folds every ``access.granted`` through here.)"""
+        if self.first_entry is None or ts < self.first_entry:
+            self.first_entry = ts
+        if self.last_entry is None or ts > self.last_entry:
+            self.last_entry = ts
+        if repeat:
+            return
+        self.entries += 1
+        if leader and (self.leader_entry is None or ts < self.leader_entry):
+            self.leader_entry = ts
+
     def add(self, f: Fact) -> None:
         if f.kind == "entry":
-            # booking.checked_in repeats the first access.granted: it moves the
-            # first entry (it may be all that arrived) but is not one more entry
-            self.first_entry = _lo(self.first_entry, f.ts)
-            self.last_entry = _hi(self.last_entry, f.ts)
-            if f.repeat:
-                return
-            self.entries += 1
-            if f.leader:
-                self.leader_entry = _lo(self.leader_entry, f.ts)
+            self.add_entry(f.ts, f.leader, f.repeat)
         elif f.kind == "no_show":
             self.no_show = _lo(self.no_show, f.ts)
         elif f.kind == "released":
@@ -200,25 +207,12 @@ def summarise_events(events: Iterable[tuple[str, int, Any, str]], node: str) -> 
     out: dict[str, Summary] = {}
     for type_, ts, body, ident in events:
         if type_ == "access.granted" and type(body) is dict:
-            booking, reason = body.get("booking"), body.get("reason")
-            if (
-                type(booking) is str
-                and 0 < len(booking) <= 128
-                and (reason == "booking" or reason == "visitor_code")
-                and type(reason) is str
-            ):
-                leader = reason == LEADER_REASON
+            booking, reason = _booking(body), body.get("reason")
+            if booking is not None and isinstance(reason, str) and reason in ENTRY_REASONS:
                 s = out.get(booking)
                 if s is None:
-                    out[booking] = Summary(ts, ts, 1, ts if leader else None)
-                    continue
-                if s.first_entry is None or ts < s.first_entry:
-                    s.first_entry = ts
-                if s.last_entry is None or ts > s.last_entry:
-                    s.last_entry = ts
-                s.entries += 1
-                if leader and (s.leader_entry is None or ts < s.leader_entry):
-                    s.leader_entry = ts
+                    s = out[booking] = Summary()
+                s.add_entry(ts, reason == LEADER_REASON)
                 continue
         f = fact_of(type_, ts, body, ident, node)
         if f is not None:

@@ -153,15 +153,16 @@ def booking_changed(store: Store, facility: str, ident: str, booking: Booking | 
     store.execute(_BOOKING_SQL, [facility, ident, *booking_values(booking)])
 
 
+def _entry_row(facility: str, booking: str, s: Summary) -> list[Any]:
+    """The key and the entry columns (``_ENTRY_FACTS``): ``_MERGE_ENTRIES_SQL``'s row."""
+    return [facility, booking, s.first_entry, s.last_entry, s.entries, s.leader_entry]
+
+
 def _summary_row(facility: str, booking: str, s: Summary) -> list[Any]:
+    """The key and every fact column (``_FACTS``): ``_MERGE_SQL``'s row."""
     st, en = s.start, s.end
     return [
-        facility,
-        booking,
-        s.first_entry,
-        s.last_entry,
-        s.entries,
-        s.leader_entry,
+        *_entry_row(facility, booking, s),
         s.no_show,
         s.released,
         s.released_node if s.released is not None else None,
@@ -192,10 +193,7 @@ def merge(store: Store, facility: str, summaries: Mapping[str, Summary]) -> None
             store.executemany(run_sql, run)
             run = []
         run_sql = sql
-        if entries_only:
-            run.append([facility, b, s.first_entry, s.last_entry, s.entries, s.leader_entry])
-        else:
-            run.append(_summary_row(facility, b, s))
+        run.append((_entry_row if entries_only else _summary_row)(facility, b, s))
     if run:
         store.executemany(run_sql, run)
 
