@@ -178,6 +178,16 @@ def handled(log: str) -> str:
     return f"{kinds}: {n} messages in {batches} transactions"
 
 
+def _ran_out(cpu: Cpu, disk: float) -> str | None:
+    """The machine's resource that ran out (module docstring), if one did;
+    ``disk`` is the share of the wall time the store spent flushing its WAL."""
+    if cpu.busy >= 0.95:
+        return "the machine's CPU"
+    if disk >= 0.5:
+        return "the store's disk"
+    return None
+
+
 def limit(cpu: Cpu, flush_ms: float, wall: float) -> str:
     """Which resource ran out between ``cpu.start()`` and ``cpu.stop()`` (module
     docstring); ``flush_ms`` is the store's WAL flush time over ``wall`` s."""
@@ -186,11 +196,8 @@ def limit(cpu: Cpu, flush_ms: float, wall: float) -> str:
         f"cores {100 * cpu.busy:.0f}% busy, iowait {100 * cpu.iowait:.0f}%,"
         f" WAL flushing {100 * disk:.0f}% of the time"
     )
-    if cpu.busy >= 0.95:
-        return f"limit: the machine's CPU ({facts})"
-    if disk >= 0.5:
-        return f"limit: the store's disk ({facts})"
-    return f"limit: neither CPU nor the store's disk ({facts})"
+    ran_out = _ran_out(cpu, disk) or "neither CPU nor the store's disk"
+    return f"limit: {ran_out} ({facts})"
 
 
 def held_limit(
@@ -219,8 +226,5 @@ def held_limit(
     )
     if held:  # each ran out of its quota with work waiting: not held by a busy core
         return True, f"limit: the gateways' CPU quota ({facts})"
-    if cpu.busy >= 0.95:
-        return False, f"limit: the machine's CPU ({facts})"
-    if disk >= 0.5:
-        return False, f"limit: the store's disk ({facts})"
-    return False, f"limit: neither the gateways' quota, the CPU nor the store's disk ({facts})"
+    other = _ran_out(cpu, disk) or "neither the gateways' quota, the CPU nor the store's disk"
+    return False, f"limit: {other} ({facts})"
