@@ -144,7 +144,8 @@ def store_events(
             elif e.id not in (old[0], old[1]):
                 _note(store, node, f"epoch {ep} seq {e.seq} resent with another id {e.id}", now)
         observed.note(store, node, ep, stored)  # door, reader and command states for the web page
-        new_seqs = {e.seq for e in stored}
+        # What this transaction stored, by seq, as stored: type, at, body, id.
+        mine = {e.seq: (e.type, rows[e.seq][4], e.body, e.id) for e in stored}
         before = through(store, node, epoch)
         upto = before
         for (seq,) in c.execute(
@@ -162,9 +163,7 @@ def store_events(
                 [node, ep, upto],
             )
             if facility is not None:
-                mine = {e.seq: (e.type, rows[e.seq][4], e.body, e.id) for e in stored}
-                known = {e.seq: e.type for e in stored}
-                revisions = _take_effect(store, node, facility, ep, before, upto, now, known)
+                revisions = _take_effect(store, node, facility, ep, before, upto, now, mine)
                 evidence.interpret(store, node, facility, ep, before, upto, mine)
             c.execute(
                 "DELETE FROM node_marks WHERE node = ? AND epoch = ? AND last_seq <= ?",
@@ -178,7 +177,7 @@ def store_events(
         if (
             len(stored) != len(events)
             or any(e.type == "walkin.created" for e in stored)
-            or not all(seq in new_seqs for seq in span)
+            or not all(seq in mine for seq in span)
         ):
             verdicts = _verdicts(store, node, ep, [e.seq for e in events], before, upto)
     return Stored(upto, verdicts, new, revisions)
@@ -225,17 +224,17 @@ def _take_effect(
     before: int,
     upto: int,
     now: datetime,
-    known: Mapping[int, str] | None = None,
+    known: evidence.Stored | None = None,
 ) -> dict[str, int]:
     """Apply the effects of the events ``before < seq <= upto`` (module rules).
-    ``known``: the types of events the caller stored in this transaction, with
-    ``processed`` as ``store_events`` writes it (0 only for a type that has an
-    effect): when they cover the span and none has an effect, there is nothing
-    to read or mark."""
+    ``known``: the events the caller stored in this transaction, by seq (their
+    type first), with ``processed`` as ``store_events`` writes it (0 only for a
+    type that has an effect): when they cover the span and none has an effect,
+    there is nothing to read or mark."""
     revisions: dict[str, int] = {}
     span = range(before + 1, upto + 1)
     covered = known is not None and all(seq in known for seq in span)
-    if covered and known is not None and not any(known[seq] in EFFECT_TYPES for seq in span):
+    if covered and known is not None and not any(known[seq][0] in EFFECT_TYPES for seq in span):
         return revisions
     rows = store.execute(
         "SELECT seq, type, body, at_ts FROM events WHERE node = ? AND epoch = ? AND seq > ?"
