@@ -1,7 +1,7 @@
 """The text a record is stored as (the ``data`` column), made quickly.
 
 Rules this module guarantees:
-- ``canonical_text(rec)`` is, character for character,
+- ``record_text(rec)`` is, character for character,
   ``json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)``:
   what every reader of ``data`` has always read (``Record.from_wire`` on the
   way out, ``json_extract`` in SQL).
@@ -23,7 +23,7 @@ Rules this module guarantees:
     checks all 1,114,112); msgspec refuses a lone surrogate, a ``str``
     subclass or anything else it does not know, and then the slow path
     makes the text (as it did before).
-- ``canonical_texts(recs)`` is ``canonical_text`` of each, made for many
+- ``record_texts(recs)`` is ``record_text`` of each, made for many
   records of one class in one msgspec call (a snapshot stages hundreds at a
   time).
 """
@@ -53,7 +53,7 @@ def slow_text(rec: Record) -> str:
     return json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical_text(rec: Record) -> str:
+def record_text(rec: Record) -> str:
     """``slow_text(rec)``, made by msgspec where that is the same (module rules)."""
     cls = type(rec)
     try:
@@ -72,12 +72,12 @@ def canonical_text(rec: Record) -> str:
         return slow_text(rec)  # a lone surrogate, a str subclass: the definition decides
 
 
-def canonical_texts(recs: Sequence[Record]) -> list[str]:
-    """``[canonical_text(r) for r in recs]``, the records of one class made in
+def record_texts(recs: Sequence[Record]) -> list[str]:
+    """``[record_text(r) for r in recs]``, the records of one class made in
     one msgspec call where each qualifies (module rules): its newline-delimited
     encoding, split at the newlines (compact JSON escapes a newline inside a
     string, so every newline ends a record). Any record that does not
-    qualify, or a batch msgspec refuses, takes ``canonical_text`` one by one."""
+    qualify, or a batch msgspec refuses, takes ``record_text`` one by one."""
     if not recs:
         return []
     cls = type(recs[0])
@@ -86,15 +86,15 @@ def canonical_texts(recs: Sequence[Record]) -> list[str]:
     except KeyError:
         instants = _plans[cls] = _plan(cls)
     if instants is _SLOW or any(type(r) is not cls for r in recs):
-        return [canonical_text(r) for r in recs]
+        return [record_text(r) for r in recs]
     for name in instants:
         for at in [getattr(r, name) for r in recs]:
             if at is not None and (at.tzinfo is not UTC or at.microsecond):
-                return [canonical_text(r) for r in recs]
+                return [record_text(r) for r in recs]
     try:
         texts = _encode_lines(recs).decode().split("\n")
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
-        return [canonical_text(r) for r in recs]
+        return [record_text(r) for r in recs]
     texts.pop()  # after the last newline
     return texts
 

@@ -42,7 +42,7 @@ from sync.protocol.records import (
 from sync.protocol.timeutil import from_ts, to_ts, zone
 
 # Re-exported: the replica's modules import these from here too.
-from .canonical import canonical_text, canonical_texts
+from .canonical import record_text, record_texts
 from .errors import ReplicaCorrupt as ReplicaCorrupt
 from .errors import ReplicaError as ReplicaError
 from .schema import connect
@@ -103,7 +103,7 @@ Row = tuple[Any, ...]
 def stored_text(rec: Record) -> str:
     """The canonical wire JSON a record is stored as (the ``data`` column):
     ``json.dumps(rec.to_wire())``, compact, made quickly (``canonical``)."""
-    return canonical_text(rec)
+    return record_text(rec)
 
 
 def booking_span(rec: Booking) -> int:
@@ -144,7 +144,7 @@ def record_rows(rec: Record) -> dict[str, list[Row]]:
 def records_rows(records: Sequence[Record]) -> dict[str, list[Row]]:
     """The rows of every record, by table, in the records' order: what
     ``record_rows`` makes of each, made a class at a time (``data`` in one
-    msgspec call, ``canonical_texts``) for the classes a snapshot is full of."""
+    msgspec call, ``record_texts``) for the classes a snapshot is full of."""
     by_class: dict[type, list[Record]] = {}
     for rec in records:
         by_class.setdefault(type(rec), []).append(rec)
@@ -155,7 +155,7 @@ def records_rows(records: Sequence[Record]) -> dict[str, list[Row]]:
             starts, ends = [_ts(b.start) for b in bs], [_ts(b.end) for b in bs]
             rows.setdefault("bookings", []).extend(
                 (b.id, b.holder, s, e, b.status, b.origin, data)
-                for b, s, e, data in zip(bs, starts, ends, canonical_texts(bs), strict=True)
+                for b, s, e, data in zip(bs, starts, ends, record_texts(bs), strict=True)
             )
             rows.setdefault("booking_resources", []).extend(
                 (r, e, b.id, s)
@@ -166,12 +166,12 @@ def records_rows(records: Sequence[Record]) -> dict[str, list[Row]]:
             cs: list[Credential] = recs  # type: ignore[assignment]
             rows.setdefault("credentials", []).extend(
                 (c.id, c.digest, c.holder, c.booking, data)
-                for c, data in zip(cs, canonical_texts(cs), strict=True)
+                for c, data in zip(cs, record_texts(cs), strict=True)
             )
         elif cls is Holder:
             hs: list[Holder] = recs  # type: ignore[assignment]
             rows.setdefault("holders", []).extend(
-                (h.id, data) for h, data in zip(hs, canonical_texts(hs), strict=True)
+                (h.id, data) for h, data in zip(hs, record_texts(hs), strict=True)
             )
             rows.setdefault("holder_members", []).extend((h.id, g) for h in hs for g in h.member_of)
         else:

@@ -1,6 +1,6 @@
 """The stored text of a record (sync/replica/canonical.py).
 
-canonical.py guarantees: ``canonical_text(rec)`` is character for character
+canonical.py guarantees: ``record_text(rec)`` is character for character
 ``json.dumps(rec.to_wire(), separators=(",", ":"), ensure_ascii=False)``
 (``slow_text``), whichever way it is made: msgspec for the classes and
 values where its text is the same, the definition otherwise.
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from sync.protocol.records import ENTITIES, Booking, Grant, Holder, WeeklyWindow, parse_record
 from sync.replica import canonical
-from sync.replica.canonical import _plan, canonical_text, slow_text
+from sync.replica.canonical import _plan, record_text, slow_text
 from sync.replica.store import stored_text
 
 START = datetime(2026, 10, 20, 17, tzinfo=UTC)
@@ -40,7 +40,7 @@ def test_every_code_point_is_written_as_the_definition_writes_it() -> None:
     for first in range(0, sys.maxunicode + 1, step):
         name = "".join(map(chr, range(first, min(first + step, sys.maxunicode + 1))))
         rec = Holder(id="h1", kind="person", display_name=name)
-        assert canonical_text(rec) == slow_text(rec), hex(first)
+        assert record_text(rec) == slow_text(rec), hex(first)
 
 
 def test_the_classes_msgspec_writes_and_the_one_it_does_not() -> None:
@@ -61,7 +61,7 @@ def test_a_grant_keeps_its_windows_wire_form() -> None:
         doors=("d1",),
         windows=(WeeklyWindow((1, 2), 6 * 60, 22 * 60),),
     )
-    text = canonical_text(rec)
+    text = record_text(rec)
     assert text == slow_text(rec)
     assert '"windows":[{"days":[1,2],"from":"06:00","to":"22:00"}]' in text
 
@@ -77,8 +77,8 @@ def test_instants_the_fast_path_would_write_otherwise_take_the_definition() -> N
         datetime(1, 1, 1, tzinfo=UTC),
     ):
         rec = booking(start=start, end=START + timedelta(hours=2))
-        assert canonical_text(rec) == slow_text(rec), start
-    assert '"start":"2026-10-20T17:00:00Z"' in canonical_text(booking(start=stockholm))
+        assert record_text(rec) == slow_text(rec), start
+    assert '"start":"2026-10-20T17:00:00Z"' in record_text(booking(start=stockholm))
 
 
 def test_values_msgspec_refuses_take_the_definition() -> None:
@@ -93,7 +93,7 @@ def test_values_msgspec_refuses_take_the_definition() -> None:
         booking(status=Kind.ROOM),
         booking(title="\ud800 alone"),
     ):
-        assert canonical_text(rec) == slow_text(rec)
+        assert record_text(rec) == slow_text(rec)
 
 
 TEXT = st.text(st.characters(), max_size=40)
@@ -112,7 +112,7 @@ def test_any_booking_is_written_as_the_definition_writes_it(
 ) -> None:
     start = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=micro)
     rec = booking(title=title, holder=holder, resources=tuple(resources), start=start, node=node)
-    assert canonical_text(rec) == slow_text(rec) == stored_text(rec)
+    assert record_text(rec) == slow_text(rec) == stored_text(rec)
 
 
 WIRE: dict[str, dict[str, object]] = {
@@ -156,7 +156,7 @@ def test_a_record_of_every_entity_as_the_wire_makes_it() -> None:
     assert set(WIRE) == set(ENTITIES)
     for entity, wire in WIRE.items():
         rec = parse_record(entity, {**wire, "unknown": 1.5})
-        assert canonical_text(rec) == slow_text(rec), entity
+        assert record_text(rec) == slow_text(rec), entity
 
 
 def test_integers_of_any_size_and_flags() -> None:
@@ -164,7 +164,7 @@ def test_integers_of_any_size_and_flags() -> None:
     rec = parse_record("resource", WIRE["resource"])
     for sort in (2**70, -(2**64), True, 0):
         changed = dataclasses.replace(rec, sort=sort)  # type: ignore[call-arg]
-        assert canonical_text(changed) == slow_text(changed), sort
+        assert record_text(changed) == slow_text(changed), sort
 
 
 def test_records_read_from_the_wire_take_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,4 +177,4 @@ def test_records_read_from_the_wire_take_msgspec(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(canonical, "slow_text", refuse)
     for entity, wire in WIRE.items():
         if entity != "grant":
-            assert canonical_text(parse_record(entity, wire)).startswith('{"id":')
+            assert record_text(parse_record(entity, wire)).startswith('{"id":')

@@ -1,5 +1,5 @@
 """The snapshot's records validated in C (sync/protocol/fast_records.py) and
-its rows made a class at a time (``records_rows``, ``canonical_texts``).
+its rows made a class at a time (``records_rows``, ``record_texts``).
 
 fast_records.py guarantees: ``fast_records(entity, items)`` is either exactly
 ``[parse_record(entity, i) for i in items]`` or None (then the caller runs
@@ -26,7 +26,7 @@ from sync.protocol.fast_records import fast_records
 from sync.protocol.records import Booking, Credential, Holder, Record, RecordError, parse_record
 from sync.protocol.timeutil import format_instant
 from sync.protocol.wire import BatchError, SnapshotPart
-from sync.replica.canonical import canonical_text, canonical_texts
+from sync.replica.canonical import record_text, record_texts
 from sync.replica.store import record_rows, records_rows
 
 D = "A" * 43
@@ -428,9 +428,9 @@ def test_texts_of_records_msgspec_cannot_make_alike() -> None:
         replace(b, title="rad 1\nrad 2 \u2028"),
     ]
     for batch in ([b, *odd], [b, b], odd[3:], [b, Holder("h", "staff", "x")]):
-        assert canonical_texts(batch) == [canonical_text(r) for r in batch]
+        assert record_texts(batch) == [record_text(r) for r in batch]
     assert records_rows([b, *odd]) == one_by_one([b, *odd])
-    assert canonical_texts([]) == []
+    assert record_texts([]) == []
     c = parse_record("credential", VALID["credential"][1])
     assert isinstance(c, Credential)
-    assert canonical_texts([c]) == [canonical_text(c)]
+    assert record_texts([c]) == [record_text(c)]
