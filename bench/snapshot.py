@@ -33,11 +33,15 @@ Figures: wall time of the apply; the child's peak RSS above its idle RSS
 longest and p99 wait for the lock, and its longest and p99 write. For ours,
 where the time went: parsing (``json.loads`` + ``SnapshotPart.from_wire``),
 ``_rows`` (re-encoding the records into rows), ``_stage_part`` (``_rows``
-included, and the waits for the lock), ``checkpoint`` (starting one in the
-background), ``settle`` (waiting for it, and for the gap between two
-transactions), ``_swap``, ``tidy``, timed by wrapping the module's functions
-(a step an older tree lacks is left out); and every write transaction of the applier
-(count, lock held in all, longest, p99). Goals: no writer waits more than
+included, and the waits for the lock; since the held windows, holding the
+part), ``_move`` (writing a window of held parts into the staging tables,
+sorted), ``checkpoint`` (starting one in the background), ``settle``
+(waiting for it, and for the gap between two transactions), ``_swap``,
+``tidy``, timed by wrapping the module's functions (a step an older tree
+lacks is left out); every write transaction of the applier (count, lock
+held in all, longest, p99); and what the applier's process wrote to disk
+(``write_bytes`` of ``/proc/self/io``: the log, and the checkpoints' copies
+made by its worker thread). Goals: no writer waits more than
 100 ms for the lock, peak RSS at most 150 MiB above idle, total at most 2x
 the baseline. Medians over the runs; the two kinds alternate which goes
 first.
@@ -78,6 +82,14 @@ def rss_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def written_bytes() -> int:
+    """What this process has had written to disk so far (its threads too)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise RuntimeError("no write_bytes in /proc/self/io")
 
 
 def p99(values: list[float]) -> float:
@@ -149,7 +161,7 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
         return wrapper
 
     # Where the time goes: the module's own steps, timed from outside.
-    for name in ("_rows", "_stage_part", "checkpoint", "settle", "_swap", "tidy"):
+    for name in ("_rows", "_stage_part", "_move", "checkpoint", "settle", "_swap", "tidy"):
         if hasattr(snap, name):  # (an older tree, measured with this bench, may lack one)
             setattr(snap, name, timed(name, getattr(snap, name)))
     write = rep.write
@@ -182,6 +194,7 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
     rev = rep.state().applied_rev
     rep.close()
     stages["parse"] = parse
+    written = written_bytes()
     return {
         "parse": parse,
         "last": last,
@@ -196,6 +209,7 @@ def child_ours(db: str, parts: str) -> dict[str, Any]:
         "hold_p99": p99(holds),
         "hold_sum": sum(holds),
         "hold_longest": longest,
+        "written": written,
     }
 
 
@@ -262,7 +276,14 @@ def child_bare(db: str, parts: str) -> dict[str, Any]:
     conn.execute("COMMIT")
     took = time.perf_counter() - t0
     conn.close()
-    return {"seconds": took, "idle_kib": idle, "peak_kib": rss_kib("VmHWM"), "rev": rev, "left": 0}
+    return {
+        "seconds": took,
+        "idle_kib": idle,
+        "peak_kib": rss_kib("VmHWM"),
+        "rev": rev,
+        "left": 0,
+        "written": written_bytes(),
+    }
 
 
 def child_writer(db: str, stop: str) -> dict[str, Any]:
@@ -407,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  run {i + 1} {kind:4}: {r['seconds']:6.1f} s,"
                     f" RSS +{mib(r['peak_kib'] - r['idle_kib']):5.0f} MiB,"
+                    f" wrote {r['written'] / 1e6:5.0f} MB,"
                     f" writer: {w['writes']} writes, longest {w['max'] * 1e3:7.1f} ms,"
                     f" p99 {w['p99'] * 1e3:6.1f} ms; lock wait longest"
                     f" {w['lock_max'] * 1e3:7.1f} ms, p99 {w['lock_p99'] * 1e3:6.1f} ms"

@@ -5,24 +5,34 @@ held the write lock for as long as it took to write every record (22 s for
 656k records), and every door event and walk-in waited behind it. Here:
 
 Rules this module guarantees:
-- A part's records are written into staging tables (``snap_<table>``, made
-  from the live tables' own SQL, so their columns and indexes are the live
-  ones) in transactions that each hold the write lock about
-  ``STAGE_BUDGET_S``, commit included (``_Pace`` learns how many records fit
-  from the ones before); the last of a part writes its ``snapshot_parts``
-  row ``complete``. Each transaction's rows (the records re-encoded,
-  ``canonical``) are made just before it takes the lock, while the log is
-  checkpointed in the background: the door and the kiosk take the lock in
-  that gap (their writers ask for it every millisecond,
-  ``sqlite.take_write_lock``). One part is in memory at a time; nothing
-  staged is read back. Staging and tidying commit with
-  ``synchronous=NORMAL`` (no fsync each: a power cut loses at most the last
-  ones, whole); the swap commits with ``FULL`` (``snapshot_tidy``). A part's
+- A part is *held* when it arrives: its records' rows (the records
+  re-encoded, ``canonical``), msgpack, in one row of ``snap_held``, written
+  with its ``snapshot_parts`` row (``complete``) in one short transaction.
+  Once the held parts hold ``HOLD_RECORDS`` records, and when the last part
+  is in, they are *moved*: their rows are written into staging tables
+  (``snap_<table>``, made from the live tables' own SQL, so their columns
+  and indexes are the live ones), each table's rows sorted by the key of
+  the index its records fill in random order (a holder's bookings, a
+  credential's digest; ``_SORT_KEYS``), in transactions that each hold the
+  write lock about ``STAGE_BUDGET_S``, commit included (``_Pace`` learns how
+  many rows fit from the ones before); the last deletes the held rows.
+  Written a part at a time, those indexes had a page written again for
+  almost every record in every transaction; sorted over a window of about
+  60 parts, each transaction fills a narrow band of them.
+- Between two of the stager's transactions the door and the kiosk take the
+  lock (their writers ask for it every millisecond,
+  ``sqlite.take_write_lock``); the log is checkpointed in the background
+  once it is ``LOG_FRAMES`` long (``snapshot_tidy``). One window's rows are
+  in memory at a time; nothing moved is read back. Staging and tidying
+  commit with ``synchronous=NORMAL`` (no fsync each: a power cut loses at
+  most the last ones, whole); the swap commits with ``FULL``. A part's
   checks read without the lock; it is taken to write only.
 - A part already staged counts once. A record that two parts both hold raises
-  ``BatchError`` for the later part, which stages nothing (what its earlier
-  transactions staged is taken out again).
-- When the last part of a ``rev`` is in, one transaction adds the walk-ins
+  ``BatchError`` for the later part, which stages nothing: its ids are
+  looked up among the held parts' (``_Window``) and in the staging tables
+  before it is held. A move stopped half-way is done again over itself
+  (``OR REPLACE``), whole.
+- When the last part of a ``rev`` is in and moved, one transaction adds the walk-ins
   central has not given a verdict on (and that the snapshot lacks), gives each
   live table and index the b-tree of its staging twin and the twin the live
   one's (``_swap_roots``), and moves ``applied_rev`` and ``max_booking_s``.
@@ -38,7 +48,7 @@ Rules this module guarantees:
 - Staging tables with no parts row are leftovers (the old data after a swap,
   or a discarded older ``rev``): ``tidy`` drops their indexes, empties them in
   transactions of about ``TIDY_BUDGET_S`` each, a key range at a time, then
-  drops them, with ``secure_delete=FAST`` (``_fast_delete``). A process that
+  drops them, with ``secure_delete=FAST`` (``fast_delete``). A process that
   died half-way finishes at the next ``stage_snapshot`` or link start.
 - A newer ``rev`` discards what was staged of an older one; a part older than
   the staged ``rev`` or than ``applied_rev`` is a duplicate and changes nothing.
@@ -46,25 +56,32 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
 import time
 import weakref
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import msgspec
 
 from sync.protocol.records import Booking, Record, parse_record
 from sync.protocol.timeutil import to_ts
 from sync.protocol.wire import BatchError, SnapshotPart
 
 from .apply import ApplyOutcome
-from .errors import ReplicaConflict, ReplicaCorrupt, ReplicaFailure
+from .errors import ReplicaCorrupt, ReplicaFailure
 from .snapshot_tidy import (
     STAGE,
     StagedSnapshot,
     checkpoint,
+    fast_delete,
     relaxed,
     settle,
     staged_snapshot,
@@ -88,7 +105,14 @@ log = logging.getLogger("hallvakt.replica")
 
 STAGE_BUDGET_S = 0.02  # the lock held by one staging transaction, its commit too
 STAGE_FIRST_RECORDS = 200  # what the first staging transaction writes
-STAGE_MAX_RECORDS = 4_000  # however quick the last ones were
+STAGE_MAX_RECORDS = 10_000  # rows, however quick the last ones were
+HOLD_RECORDS = 50_000  # records held before they are written into the twins, sorted
+HELD = STAGE + "held"  # the held parts' rows, one row a part
+_MOVE = "INSERT OR REPLACE"  # a move done again writes over itself
+_HELD_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {HELD}"
+    " (part INTEGER PRIMARY KEY, records INTEGER NOT NULL, rows BLOB NOT NULL)"
+)
 _NAME = r'(?:"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`|\w+)'
 _CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+{_NAME}", re.IGNORECASE)
 _CREATE_INDEX = re.compile(
@@ -165,15 +189,20 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         if other is not None:
             raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
     _stage_part(rep, part)
+    if _held_records(rep) >= HOLD_RECORDS:
+        _move(rep)
     # Every part in (this one, or a part delivered again after a process died
     # before the swap): the swap, durable (synchronous=FULL), on its own; the
     # lock is taken only then, and whether all are in asked again under it.
     if not _all_in(rep, part.rev, part.parts):
         return ApplyOutcome.STAGED
+    _move(rep)
     settle(rep)
     with rep.write():
         if not _all_in(rep, part.rev, part.parts):
             return ApplyOutcome.STAGED
+        if _any_held(rep):  # held after the move above: by whom? stage them first
+            raise ReplicaFailure("held snapshot parts were not written before the swap")
         _swap(rep, part.rev, now)
     tidy(rep)
     return ApplyOutcome.APPLIED
@@ -192,62 +221,207 @@ def _all_in(rep: Replica, rev: int, parts: int) -> bool:
 
 
 def _stage_part(rep: Replica, part: SnapshotPart) -> None:
-    """Write a part's records, as many in one transaction as ``_Pace`` says
-    take about ``STAGE_BUDGET_S``, their rows made just before (module rules);
-    its ``snapshot_parts`` row says ``complete`` with the last. A part a
-    stopped process left incomplete is written again over itself (``OR
-    REPLACE``); a record an earlier part staged raises ``BatchError`` and
-    what this part staged is taken out again."""
+    """Hold a part (module rules): its records' rows stored whole in
+    ``snap_held``, one short transaction that also writes its
+    ``snapshot_parts`` row ``complete``. A record the part shares with a part
+    held or written before raises ``BatchError`` and nothing is held. A part
+    an older version left incomplete (written into the twins in several
+    transactions, then stopped) is held again; its rows are written over
+    themselves when its window is (``OR REPLACE``)."""
     row = rep.conn.execute(
         "SELECT body FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part]
     ).fetchone()
     if row is not None and json.loads(row[0]).get("complete", 1):
         return  # delivered again: counted once
-    verb = "INSERT OR REPLACE" if row is not None else "INSERT"
-    pace = _paces.setdefault(rep, _Pace())
-    records, span, done = part.records, 0, 0
-    created = bool(staging_tables(rep))
+    chunk = _rows(part.records)
     with relaxed(rep):
-        while done < len(records) or not done:
-            chunk = _rows(records[done : done + pace.want()])  # the others' turn at the lock
-            settle(rep)  # while the rows were made, the last checkpoint ran
-            try:
-                with rep.write():
-                    t0 = time.monotonic()
-                    if not created:
-                        _create_stage(rep)
-                    for table, rows in chunk.rows.items():
-                        try:
-                            rep.conn.executemany(insert_sql(table, STAGE + table, verb), rows)
-                        except ReplicaConflict:
-                            raise _Twice(_which_twice(rep, part.rev, chunk.ids)) from None
-                    n = sum(map(len, chunk.ids.values()))
-                    span = max(span, chunk.span)
-                    last = int(done + n >= len(records))
-                    body = {"complete": last, "max_booking_s": span, "records": done + n}
-                    rep.conn.execute(
-                        "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
-                        [part.rev, part.part, part.parts, json.dumps(body)],
-                    )
-                took = time.monotonic() - t0  # with the commit: it writes the pages
-            except _Twice as exc:  # this transaction rolled back; the earlier ones:
-                with rep.write():
-                    _unstage(rep, part, _ids(records[:done]))
-                raise BatchError(str(exc)) from None
-            created = True
-            done += max(n, 1)
-            pace.note(n, took)
+        window = _window(rep)
+        twice = window.twice(chunk.ids, part.part)
+        if twice is None and row is None:  # an incomplete part finds its own rows there
+            twice = _twice_in_twins(rep, chunk.ids)
+        if twice is not None:
+            raise BatchError(f"snapshot rev {part.rev}: {twice[0]} {twice[1]!r} appears twice")
+        n = len(part.records)
+        blob = _encode_rows(chunk.rows)
+        body = {"complete": 1, "max_booking_s": chunk.span, "records": n}
+        created = bool(staging_tables(rep))
+        settle(rep)
+        with rep.write():
+            if not created:
+                _create_stage(rep)
+            rep.conn.execute(_HELD_TABLE)
+            rep.conn.execute(
+                f"INSERT OR REPLACE INTO {HELD} (part, records, rows) VALUES (?, ?, ?)",
+                [part.part, n, blob],
+            )
+            rep.conn.execute(
+                "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?, ?)",
+                [part.rev, part.part, part.parts, json.dumps(body)],
+            )
+        window.add(part.part, chunk.ids)
+
+
+def _held_records(rep: Replica) -> int:
+    """How many records the held parts hold (0 without a ``snap_held``)."""
+    if HELD not in staging_tables(rep):
+        return 0
+    (n,) = rep.conn.execute(f"SELECT coalesce(sum(records), 0) FROM {HELD}").fetchone()
+    return int(n)
+
+
+def _move(rep: Replica) -> None:
+    """Write every held part's rows into the twins (module rules): each
+    table's rows sorted by the key of its index that a part fills in random
+    order (``_SORT_KEYS``), as many in one transaction as ``_Pace`` says take
+    about ``STAGE_BUDGET_S``; the last also deletes the held rows. Rows are
+    written ``OR REPLACE``: a move a stopped process left half done is done
+    again over itself (records twice were refused when held)."""
+    if not _any_held(rep):
+        return
+    held = rep.conn.execute(f"SELECT part, rows FROM {HELD} ORDER BY part").fetchall()
+    by_table: dict[str, list[list[Any]]] = defaultdict(list)
+    with _no_gc():
+        for _, blob in held:
+            for table, rows in _decode_rows(blob).items():
+                by_table[table].extend(rows)
+    del held
+    work = [(t, by_table[t]) for t in REPLACED if by_table.get(t)]
+    for table, rows in work:
+        rows.sort(key=_SORT_KEYS.get(table, _first))
+    pace = _paces.setdefault(rep, _Pace())
+    i = at = 0  # the next row to write: work[i][1][at]
+    with relaxed(rep), fast_delete(rep):
+        while True:
+            want, batch = pace.want(), []
+            while i < len(work) and want > 0:
+                table, rows = work[i]
+                batch.append((table, rows[at : at + want]))
+                want, at = want - len(batch[-1][1]), at + len(batch[-1][1])
+                if at >= len(rows):
+                    i, at = i + 1, 0
+            last = i >= len(work)
+            settle(rep)
+            with rep.write():
+                t0 = time.monotonic()
+                for table, some in batch:
+                    rep.conn.executemany(insert_sql(table, STAGE + table, _MOVE), some)
+                if last:
+                    rep.conn.execute(f"DELETE FROM {HELD}")
+            pace.note(sum(len(some) for _, some in batch), time.monotonic() - t0)
             checkpoint(rep)
+            if last:
+                break
+    _windows.pop(rep, None)
 
 
-class _Twice(Exception):
-    """A record of this part was staged by an earlier one (the text says which)."""
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic collector off while a window's rows are decoded: tens of
+    thousands of new lists, none in a cycle, made it run again and again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _any_held(rep: Replica) -> bool:
+    if HELD not in staging_tables(rep):
+        return False
+    return rep.conn.execute(f"SELECT 1 FROM {HELD} LIMIT 1").fetchone() is not None
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def _booking_key(row: Sequence[Any]) -> tuple[bool, str, int]:
+    return (row[1] is not None, row[1] or "", row[3])  # bookings_holder_end: holder, end_ts
+
+
+# What each table's rows are sorted by before a window is written: the index a
+# part's records fill in random order (a holder's bookings, a card's digest);
+# the others by their first column, their key.
+_SORT_KEYS: dict[str, Callable[[Sequence[Any]], Any]] = {
+    "bookings": _booking_key,
+    "credentials": lambda row: row[1],  # credentials_digest
+}
+
+
+class _Window:
+    """The ids the held parts hold (entity, id) -> part: a part's records are
+    checked against them before it is held (rebuilt from ``snap_held`` when
+    its parts are not the ones this process knows)."""
+
+    def __init__(self, parts: dict[int, None], ids: dict[tuple[str, str], int]) -> None:
+        self.parts, self.ids = parts, ids
+
+    def twice(self, ids: dict[str, list[str]], part: int) -> tuple[str, str] | None:
+        for entity, some in ids.items():
+            for i in some:
+                other = self.ids.get((entity, i))
+                if other is not None and other != part:
+                    return entity, i
+        return None
+
+    def add(self, part: int, ids: dict[str, list[str]]) -> None:
+        self.parts[part] = None
+        for entity, some in ids.items():
+            for i in some:
+                self.ids[(entity, i)] = part
+
+
+def _window(rep: Replica) -> _Window:
+    parts = (
+        [int(p) for (p,) in rep.conn.execute(f"SELECT part FROM {HELD} ORDER BY part")]
+        if HELD in staging_tables(rep)
+        else []
+    )
+    known = _windows.get(rep)
+    if known is not None and set(known.parts) == set(parts):
+        return known
+    window = _Window({}, {})
+    for p in parts:
+        (blob,) = rep.conn.execute(f"SELECT rows FROM {HELD} WHERE part = ?", [p]).fetchone()
+        window.add(p, _row_ids(_decode_rows(blob)))
+    _windows[rep] = window
+    return window
+
+
+def _row_ids(rows: dict[str, list[list[Any]]]) -> dict[str, list[str]]:
+    return {_ENTITY[t]: [r[0] for r in some] for t, some in rows.items() if t in _ENTITY}
+
+
+_ENTITY = {table: entity for entity, table in TABLES.items()}
+_windows: weakref.WeakKeyDictionary[Replica, _Window] = weakref.WeakKeyDictionary()
+
+
+def _twice_in_twins(rep: Replica, ids: dict[str, list[str]]) -> tuple[str, str] | None:
+    """A record of ``ids`` that a window written before holds (its twin's key)."""
+    if not staging_tables(rep):
+        return None
+    for entity, some in ids.items():
+        for i in range(0, len(some), 500):
+            marks = ", ".join("?" * len(some[i : i + 500]))
+            row = rep.conn.execute(
+                f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1",
+                some[i : i + 500],
+            ).fetchone()
+            if row is not None:
+                return entity, str(row[0])
+    return None
+
+
+_encode_rows = msgspec.msgpack.Encoder().encode
+_decode_rows = msgspec.msgpack.Decoder(dict[str, list[list[Any]]]).decode
 
 
 class _Pace:
-    """How many records one staging transaction writes in about
+    """How many rows one staging transaction writes in about
     ``STAGE_BUDGET_S`` (the lock's hold), learnt from the ones before (time
-    per record over the last few, counting each transaction's own cost too);
+    per row over the last few, counting each transaction's own cost too);
     never more than twice the last count, nor ``STAGE_MAX_RECORDS``."""
 
     def __init__(self) -> None:
@@ -265,35 +439,6 @@ class _Pace:
 
 
 _paces: weakref.WeakKeyDictionary[Replica, _Pace] = weakref.WeakKeyDictionary()
-
-
-def _unstage(rep: Replica, part: SnapshotPart, ids: dict[str, list[str]]) -> None:
-    """Take out what ``part`` staged: the records ``ids`` (inside a write)."""
-    derived = {"door": ("door_resources", "door_id"), "holder": ("holder_members", "holder_id")}
-    derived["booking"] = ("booking_resources", "booking_id")
-    for entity, all_ids in ids.items():
-        for i in range(0, len(all_ids), 500):
-            some = all_ids[i : i + 500]
-            marks = ", ".join("?" * len(some))
-            rep.conn.execute(f"DELETE FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks})", some)
-            if entity in derived:
-                table, col = derived[entity]
-                rep.conn.execute(f"DELETE FROM {STAGE}{table} WHERE {col} IN ({marks})", some)
-    rep.conn.execute("DELETE FROM snapshot_parts WHERE rev = ? AND part = ?", [part.rev, part.part])
-
-
-def _which_twice(rep: Replica, rev: int, ids: dict[str, list[str]]) -> str:
-    """Name a record of ``ids`` that an earlier part staged already."""
-    for entity, some in ids.items():
-        for i in range(0, len(some), 500):
-            marks = ", ".join("?" * len(some[i : i + 500]))
-            row = rep.conn.execute(
-                f"SELECT id FROM {STAGE}{TABLES[entity]} WHERE id IN ({marks}) LIMIT 1",
-                some[i : i + 500],
-            ).fetchone()
-            if row is not None:
-                return f"snapshot rev {rev}: {entity} {row[0]!r} appears twice"
-    return f"snapshot rev {rev}: a record appears twice"
 
 
 def _schema(rep: Replica, table: str) -> tuple[str, list[tuple[str, str]]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import struct
 import time
 import weakref
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .sqlite import AUTOCHECKPOINT_PAGES
 from .store import Replica
 
 log = logging.getLogger("hallvakt.replica")
@@ -30,8 +32,8 @@ log = logging.getLogger("hallvakt.replica")
 STAGE = "snap_"
 TIDY_BUDGET_S = 0.02  # the lock held by one tidy transaction, roughly
 TIDY_MAX_ROWS = 20_000  # however quick the last ones were (the budget sizes them first)
-CACHE_KIB = 65_536  # the staging connection's page cache: big indexes stay in memory
-LOG_FRAMES = 600  # the log's length the stager's checkpoints aim at (pages)
+CACHE_KIB = 32_768  # the staging connection's page cache: big indexes stay in memory
+LOG_FRAMES = 3_000  # the log's length at which the stager checkpoints it (pages)
 GAP_S = 0.002  # at least this between two of the stager's transactions (``settle``)
 
 
@@ -68,11 +70,12 @@ def relaxed(rep: Replica) -> Iterator[None]:
     """One staging or tidying transaction's settings (module rules):
     ``synchronous=NORMAL``, no fsync at each commit (a power cut may lose the
     last of them, whole: parts come again, leftovers are tidied again; never
-    anything a later FULL commit synced); a 64 MiB page cache (at 656k
-    records the indexes outgrow the default 2 MiB and every insert read
-    pages back); and the log checkpointed here every few, passively, so that
-    it does not reach the 1,000 pages at which the next committer, maybe the
-    door, would have to checkpoint it inside its own commit."""
+    anything a later FULL commit synced); a ``CACHE_KIB`` page cache (at
+    656k records the indexes outgrow the default 2 MiB and every insert read
+    pages back); and the log checkpointed here (``checkpoint``), passively,
+    so that it does not reach the ``AUTOCHECKPOINT_PAGES`` at which the next
+    committer, maybe the door, would have to checkpoint it inside its own
+    commit."""
     conn = rep.conn
     settle(rep)
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -82,33 +85,52 @@ def relaxed(rep: Replica) -> Iterator[None]:
         yield
     finally:
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
     checkpoint(rep)
 
 
 def checkpoint(rep: Replica) -> None:
-    """Now and then, copy the log into the database without waiting for anyone
-    (PASSIVE), in the background: each checkpoint syncs the log and the
-    database file, and that waiting is done beside the next rows and the
-    next part's parsing (the link's), not before them. ``settle`` waits for
-    it: before the stager's next transaction, so that the log starts again
-    from its beginning (SQLite restarts it only when a writer begins after
-    a checkpoint copied all of it). The interval adapts to keep the log near
-    ``LOG_FRAMES``, under the 1,000 pages at which another process's commit
-    (the door's) would have to checkpoint it itself. Called after each of
-    the stager's commits, it notes the time for ``settle``'s gap."""
+    """After each of the stager's commits: once the log holds ``LOG_FRAMES``
+    pages (read from the WAL-index, ``log_frames``), copy it into the
+    database without waiting for anyone (PASSIVE), in the background: each
+    checkpoint syncs the log and the database file, and that waiting is done
+    beside the next rows and the next part's parsing (the link's), not
+    before them. ``settle`` waits for it: before the stager's next
+    transaction, so that the log starts again from its beginning (SQLite
+    restarts it only when a writer begins after a checkpoint copied all of
+    it), under the ``AUTOCHECKPOINT_PAGES`` at which another process's
+    commit (the door's) would have to checkpoint it itself. Notes the
+    commit's time for ``settle``'s gap."""
     _committed[rep] = time.monotonic()
     _wait_checkpoint(rep)
-    n, every = _since_checkpoint.get(rep, (0, 1))
-    n += 1
-    if n < every or rep.conn.in_transaction:
-        _since_checkpoint[rep] = (n, every)
+    if rep.conn.in_transaction:
         return
-    _since_checkpoint[rep] = (0, every)
     if rep.path in ("", ":memory:") or rep.path.startswith("file:"):
-        _checked(rep, n, tuple(rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()))
+        rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return
-    _pending[rep] = (n, _checkpointer.submit(_checkpoint_file, rep.path))
+    frames = log_frames(rep.path)
+    if frames is not None and frames < LOG_FRAMES:
+        return
+    _pending[rep] = _checkpointer.submit(_checkpoint_file, rep.path)
+
+
+def log_frames(path: str) -> int | None:
+    """How many pages the log of the database at ``path`` holds now: the
+    WAL-index header's ``mxFrame`` (https://sqlite.org/walformat.html, the
+    first header's bytes 16-19, in the machine's byte order); None without
+    one. A read that races a commit may be one commit behind."""
+    try:
+        with open(f"{path}-shm", "rb") as f:
+            head = f.read(_WAL_INDEX_HEADER)
+    except OSError:
+        return None
+    if len(head) < _WAL_INDEX_HEADER:
+        return None
+    return int(_MX_FRAME.unpack_from(head, 16)[0])
+
+
+_WAL_INDEX_HEADER = 48
+_MX_FRAME = struct.Struct("=I")
 
 
 def settle(rep: Replica) -> None:
@@ -129,20 +151,12 @@ def _wait_checkpoint(rep: Replica) -> None:
     pending = _pending.pop(rep, None)
     if pending is None:
         return
-    n, done = pending
     try:
-        result = done.result()
+        busy, frames, copied = pending.result()
     except sqlite3.Error as exc:  # the next one copies what this one did not
         log.warning("background checkpoint failed: %s", exc)
         return
-    _checked(rep, n, result)
-
-
-def _checked(rep: Replica, n: int, result: tuple[int, ...]) -> None:
-    busy, frames, _ = result
-    per = max(1.0, frames / n)  # frames one transaction adds
-    _since_checkpoint[rep] = (0, max(1, min(16, int(LOG_FRAMES / per))))
-    log.debug("checkpoint: %d frames after %d transactions (busy %d)", frames, n, busy)
+    log.debug("checkpoint: %d of %d frames copied (busy %d)", copied, frames, busy)
 
 
 def _checkpoint_file(path: str) -> tuple[int, ...]:
@@ -156,10 +170,7 @@ def _checkpoint_file(path: str) -> tuple[int, ...]:
 
 
 _checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallvakt-checkpoint")
-_pending: weakref.WeakKeyDictionary[Replica, tuple[int, Future[tuple[int, ...]]]] = (
-    weakref.WeakKeyDictionary()
-)
-_since_checkpoint: weakref.WeakKeyDictionary[Replica, tuple[int, int]] = weakref.WeakKeyDictionary()
+_pending: weakref.WeakKeyDictionary[Replica, Future[tuple[int, ...]]] = weakref.WeakKeyDictionary()
 _committed: weakref.WeakKeyDictionary[Replica, float] = weakref.WeakKeyDictionary()
 
 
@@ -170,7 +181,7 @@ def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
     if staged_snapshot(rep) is not None:
         return 0  # staging is under way: those tables are not leftovers
     done = 0
-    with relaxed(rep), _fast_delete(rep):
+    with relaxed(rep), fast_delete(rep):
         for table in staging_tables(rep):
             for (index,) in rep.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
@@ -192,7 +203,7 @@ def tidy(rep: Replica, budget_s: float = TIDY_BUDGET_S) -> int:
 
 
 @contextmanager
-def _fast_delete(rep: Replica) -> Iterator[None]:
+def fast_delete(rep: Replica) -> Iterator[None]:
     """``secure_delete=FAST`` while leftovers are dropped: with ``ON`` (Debian's
     default) every freed page is zeroed and written again, which made dropping
     one 3,000-page index hold the lock for 340 ms. The freed pages keep their

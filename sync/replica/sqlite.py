@@ -1,7 +1,8 @@
 """SQLite as every Hallvakt database uses it: the node's and central's.
 
 Rules this module guarantees:
-- WAL journal and ``synchronous=FULL`` (a commit survives power loss), a busy
+- WAL journal and ``synchronous=FULL`` (a commit survives power loss), a
+  commit checkpoints the log once it is ``AUTOCHECKPOINT_PAGES`` long, a busy
   timeout, foreign keys on, and (unless ``quick_check=False``) a quick
   integrity check on open: a file that is not a database or is corrupt raises
   ``sqlite3.DatabaseError`` (or what the connection ``factory`` makes of it).
@@ -33,6 +34,11 @@ from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_S = 15.0
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# A commit that leaves the log longer than this checkpoints it (SQLite's own
+# default is 1,000 pages): a snapshot's stager lets the log grow to
+# ``snapshot_tidy.LOG_FRAMES`` between its own checkpoints, below this, so
+# that the door's and the kiosk's commits never have to copy it.
+AUTOCHECKPOINT_PAGES = 4_000
 LOCK_POLL_S = 0.001  # how often a waiting writer asks for the lock at first
 LOCK_POLL_FAST_S = 0.5  # ... for this long; then every LOCK_POLL_LATE_S
 LOCK_POLL_LATE_S = 0.01
@@ -95,6 +101,7 @@ def open_database(
         # After a checkpoint the WAL shrinks back to this size (a 100k-booking
         # snapshot left a 270 MB -wal file behind otherwise).
         conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         if quick_check:
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+import sync.replica.snapshot as snapshot
+import sync.replica.snapshot_tidy as snapshot_tidy
 from hallvakt.demo.data import generate
 from sync.replica import (
     ApplyOutcome,
@@ -37,12 +39,15 @@ from sync.replica import (
     staged_snapshot,
     tidy,
 )
-from sync.replica.store import REPLACED
+from sync.replica.snapshot import HOLD_RECORDS
+from sync.replica.sqlite import AUTOCHECKPOINT_PAGES
+from sync.replica.store import REPLACED, insert_sql
 
 NOW = datetime(2026, 5, 4, 12, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
 STAGER = Path(__file__).with_name("snapshot_stager.py")
 KILLS = 12
+KILL_HOLD = 120  # records held at a time in the kill test: 750 records make 7 windows
 
 
 def stage(rep: Replica, msg: dict[str, Any]) -> ApplyOutcome:
@@ -84,8 +89,9 @@ def test_the_live_replica_is_untouched_until_the_last_part(seeded_file: Path, si
         assert stage(rep, p1) is ApplyOutcome.STAGED
         assert stage(rep, p3) is ApplyOutcome.STAGED
         assert content(rep) == before and content(other) == before
-        assert len(staging_tables(rep)) == len(REPLACED)
-        assert rep.conn.execute("SELECT count(*) FROM snap_holders").fetchone()[0] > 0
+        # The twins, and the parts held until they are written into them.
+        assert len(staging_tables(rep)) == len(REPLACED) + 1
+        assert rep.conn.execute("SELECT count(*) FROM snap_held").fetchone()[0] == 2
         assert stage(rep, p2) is ApplyOutcome.APPLIED
         # The other connection, open all along, reads the new data at once.
         assert other.state().applied_rev == 5
@@ -137,7 +143,6 @@ def test_a_part_delivered_again_after_all_were_staged_finishes_the_swap(
     p1, p2 = site.snapshot(5, site.entities(), parts=2)
     with Replica.open(seeded_file) as rep:
         assert stage(rep, p1) is ApplyOutcome.STAGED
-        import sync.replica.snapshot as snapshot
 
         real = snapshot._swap
         snapshot._swap = lambda *a: (_ for _ in ()).throw(KeyboardInterrupt)  # type: ignore[assignment]
@@ -180,18 +185,67 @@ def test_a_migration_by_another_process_after_parts_matched_discards_the_stage(
         assert [r[1] for r in rep.conn.execute("PRAGMA table_info(doors)")][-1] == "note"
 
 
+@pytest.mark.parametrize("hold", [HOLD_RECORDS, 1], ids=["held", "written"])
 def test_a_record_in_two_parts_is_refused_and_stages_nothing(
-    seeded_file: Path, site: Any, dump: Any
+    seeded_file: Path, site: Any, dump: Any, hold: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The earlier part still held, or written into the staging tables."""
+    monkeypatch.setattr(snapshot, "HOLD_RECORDS", hold)
     ents = site.entities()
-    p1, p2 = site.snapshot(5, ents, parts=2)
+    p1, p2, p3 = site.snapshot(5, ents, parts=3)
     p2 = {**p2, "entities": {**p2["entities"], "holder": p1["entities"]["holder"][:1]}}
     with Replica.open(seeded_file) as rep:
         assert stage(rep, p1) is ApplyOutcome.STAGED
+        held = rep.conn.execute("SELECT count(*) FROM snap_held").fetchone()[0]
+        assert held == (1 if hold > 1 else 0)
         before = dump(rep)
-        with pytest.raises(BatchError, match="appears twice"):
+        with pytest.raises(BatchError, match=r"holder '[^']+' appears twice"):
             stage(rep, p2)
         assert dump(rep) == before
+        assert stage(rep, p3) is ApplyOutcome.STAGED  # the others are taken as before
+
+
+def test_a_move_stopped_half_way_is_done_again_over_itself(
+    seeded_file: Path, site: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held parts are written into the staging tables in several
+    transactions; a process stopped after some of them writes them all
+    again, and the result is the snapshot's, row for row."""
+    ents = {
+        **site.entities(),
+        "booking": [
+            site.booking(f"b{i:04}", ["gym"], "2026-05-04T10:00:00Z", "2026-05-04T11:00:00Z")
+            for i in range(600)
+        ],
+    }
+    p1, p2 = site.snapshot(5, ents, parts=2)
+    with Replica.open(":memory:") as ref:
+        for msg in site.snapshot(5, ents, parts=1):
+            stage(ref, msg)
+        want = content(ref)
+    with Replica.open(seeded_file) as rep:
+        monkeypatch.setattr(snapshot, "STAGE_FIRST_RECORDS", 100)
+        monkeypatch.setattr(snapshot, "STAGE_MAX_RECORDS", 100)  # many transactions
+        calls = {"n": 0}
+
+        def stop_at_the_third(*a: Any) -> str:
+            calls["n"] += a[0] == "bookings"
+            if calls["n"] == 3:
+                raise KeyboardInterrupt  # stopped in the third transaction of bookings
+            return insert_sql(*a)
+
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        monkeypatch.setattr(snapshot, "insert_sql", stop_at_the_third)
+        with pytest.raises(KeyboardInterrupt):
+            stage(rep, p2)
+        monkeypatch.setattr(snapshot, "insert_sql", insert_sql)
+        written = rep.conn.execute("SELECT count(*) FROM snap_bookings").fetchone()[0]
+        assert 0 < written < 600  # some transactions committed; the held rows are kept
+        assert rep.conn.execute("SELECT count(*) FROM snap_held").fetchone()[0] == 2
+        assert rep.state().applied_rev == 1
+        assert stage(rep, p1) is ApplyOutcome.APPLIED  # any part delivered again
+        assert content(rep) == want
+        assert staging_tables(rep) == []
 
 
 def test_parts_an_older_version_staged_are_taken_over(seeded_file: Path, site: Any) -> None:
@@ -227,16 +281,29 @@ def test_a_pending_walkin_is_kept_and_counted_in_the_longest_booking(
         assert rep.state().max_booking_s == 9 * 3600
 
 
-def test_the_log_starts_again_between_staging_transactions(tmp_path: Path) -> None:
+def test_the_log_starts_again_between_staging_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checkpoints run in the background and are waited for before the
     stager's next transaction, so the log starts again from its beginning:
-    it never grows past the 1,000 pages at which another process's commit
-    (the door's) would have to checkpoint it itself. Without the wait it
-    grew to 1,126 pages here, and further the longer a snapshot."""
+    it never grows past the pages at which another process's commit (the
+    door's) would have to checkpoint it itself (``AUTOCHECKPOINT_PAGES``).
+    The stager checkpoints at ``LOG_FRAMES``; here a fifth of that, so that
+    this small snapshot reaches it many times."""
     parts = tmp_path / "rev1.jsonl"
     parts_file(parts, 1, seed=3, credentials=1_000, bookings=8_000, n=40)
     db = tmp_path / "node.db"
     wal = Path(f"{db}-wal")
+    monkeypatch.setattr(snapshot_tidy, "LOG_FRAMES", snapshot_tidy.LOG_FRAMES // 5)
+    limit = snapshot_tidy.LOG_FRAMES + AUTOCHECKPOINT_PAGES // 5  # and a transaction's pages
+    checkpoints: list[str] = []
+    real = snapshot_tidy._checkpoint_file
+
+    def counted(path: str) -> tuple[int, ...]:
+        checkpoints.append(path)
+        return real(path)
+
+    monkeypatch.setattr(snapshot_tidy, "_checkpoint_file", counted)
     with Replica.open(db) as rep, parts.open(encoding="utf-8") as f:
         page = rep.conn.execute("PRAGMA page_size").fetchone()[0]
         longest = 0
@@ -245,7 +312,8 @@ def test_the_log_starts_again_between_staging_transactions(tmp_path: Path) -> No
             longest = max(longest, wal.stat().st_size)
         assert outcome is ApplyOutcome.APPLIED
         assert rep.count("booking") == 8_000
-    assert 0 < longest <= 32 + 1_000 * (24 + page), longest  # the header, 1,000 frames
+    assert 0 < longest <= 32 + limit * (24 + page), longest  # the header, the frames
+    assert len(checkpoints) >= 3
 
 
 # --- SIGKILL at random moments ---------------------------------------------------------
@@ -269,7 +337,7 @@ def parts_file(
 def run_stager(db: Path, parts: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, str(STAGER), str(db), str(parts)],
+        [sys.executable, str(STAGER), str(db), str(parts), str(KILL_HOLD)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
