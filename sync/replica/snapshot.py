@@ -282,7 +282,7 @@ def _move(rep: Replica) -> None:
     by_table: dict[str, list[list[Any]]] = defaultdict(list)
     with _no_gc():
         for _, blob in held:
-            for table, rows in _decode_rows(blob).items():
+            for table, rows in _held_rows(rep, blob).items():
                 by_table[table].extend(rows)
     del held
     work = [(t, by_table[t]) for t in REPLACED if by_table.get(t)]
@@ -385,7 +385,7 @@ def _window(rep: Replica) -> _Window:
     window = _Window({}, {})
     for p in parts:
         (blob,) = rep.conn.execute(f"SELECT rows FROM {HELD} WHERE part = ?", [p]).fetchone()
-        window.add(p, _row_ids(_decode_rows(blob)))
+        window.add(p, _row_ids(_held_rows(rep, blob)))
     _windows[rep] = window
     return window
 
@@ -416,6 +416,23 @@ def _twice_in_twins(rep: Replica, ids: dict[str, list[str]]) -> tuple[str, str] 
 
 _encode_rows = msgspec.msgpack.Encoder().encode
 _decode_rows = msgspec.msgpack.Decoder(dict[str, list[list[Any]]]).decode
+
+
+def _held_rows(rep: Replica, blob: object) -> dict[str, list[list[Any]]]:
+    """A held part's rows; a row damaged on disk discards what is staged
+    (every part must come again) and raises ``ReplicaCorrupt``, so that the
+    link asks for a snapshot."""
+    try:
+        if not isinstance(blob, bytes):
+            raise msgspec.DecodeError(f"not bytes but {type(blob).__name__}")
+        return _decode_rows(blob)
+    except msgspec.DecodeError as exc:  # ValidationError is one
+        log.error("a held snapshot part is damaged; the staged parts are discarded: %s", exc)
+        settle(rep)
+        with rep.write():
+            rep.conn.execute("DELETE FROM snapshot_parts")
+        _windows.pop(rep, None)
+        raise ReplicaCorrupt(f"a held snapshot part is damaged: {exc}") from None
 
 
 class _Pace:

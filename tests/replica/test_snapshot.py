@@ -33,6 +33,7 @@ from sync.replica import (
     BatchError,
     Booking,
     Replica,
+    ReplicaCorrupt,
     SnapshotPart,
     StagedSnapshot,
     stage_snapshot,
@@ -245,6 +246,25 @@ def test_a_move_stopped_half_way_is_done_again_over_itself(
         assert rep.state().applied_rev == 1
         assert stage(rep, p1) is ApplyOutcome.APPLIED  # any part delivered again
         assert content(rep) == want
+        assert staging_tables(rep) == []
+
+
+@pytest.mark.parametrize("damage", [b"\x00\xff", b"\x81\xa8bookings\x91\x01"])
+def test_a_damaged_held_part_discards_the_stage_and_asks_again(
+    seeded_file: Path, site: Any, damage: bytes
+) -> None:
+    """Bytes that are no msgpack, or msgpack of another shape: the staged
+    parts are discarded (``ReplicaCorrupt``: the link asks for a snapshot),
+    and the snapshot delivered again applies."""
+    p1, p2 = site.snapshot(5, site.entities(), parts=2)
+    with Replica.open(seeded_file) as rep:
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        rep.conn.execute("UPDATE snap_held SET rows = ?", [damage])
+        with pytest.raises(ReplicaCorrupt, match="held snapshot part is damaged"):
+            stage(rep, p2)
+        assert staged_snapshot(rep) is None and rep.state().applied_rev == 1
+        assert stage(rep, p1) is ApplyOutcome.STAGED
+        assert stage(rep, p2) is ApplyOutcome.APPLIED
         assert staging_tables(rep) == []
 
 
