@@ -201,7 +201,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     with rep.write():
         if not _all_in(rep, part.rev, part.parts):
             return ApplyOutcome.STAGED
-        if _any_held(rep):  # held after the move above: by whom? stage them first
+        if _any_held(rep):  # the move above wrote them all: one left is a bug, not data
             raise ReplicaFailure("held snapshot parts were not written before the swap")
         _swap(rep, part.rev, now)
     tidy(rep)

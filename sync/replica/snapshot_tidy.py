@@ -15,8 +15,8 @@ or tidies calls ``settle`` before each write transaction.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
-import struct
 import time
 import weakref
 from collections.abc import Iterator
@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .sqlite import AUTOCHECKPOINT_PAGES
+from .sqlite import AUTOCHECKPOINT_PAGES, JOURNAL_SIZE_LIMIT
 from .store import Replica
 
 log = logging.getLogger("hallvakt.replica")
@@ -85,9 +85,11 @@ def relaxed(rep: Replica) -> Iterator[None]:
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA journal_size_limit = 0")  # the log's file is its length: log_pages
     try:
         yield
     finally:
+        conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
     checkpoint(rep)
@@ -95,7 +97,7 @@ def relaxed(rep: Replica) -> Iterator[None]:
 
 def checkpoint(rep: Replica) -> None:
     """After each of the stager's commits: once the log holds ``LOG_FRAMES``
-    pages (read from the WAL-index, ``log_frames``), copy it into the
+    pages (``log_pages``), copy it into the
     database without waiting for anyone (PASSIVE), in the background: each
     checkpoint syncs the log and the database file, and that waiting is done
     beside the next rows and the next part's parsing (the link's), not
@@ -112,29 +114,34 @@ def checkpoint(rep: Replica) -> None:
     if rep.path in ("", ":memory:") or rep.path.startswith("file:"):
         rep.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return
-    frames = log_frames(rep.path)
+    page_size = int(rep.conn.execute("PRAGMA page_size").fetchone()[0])
+    frames = log_pages(rep.path, page_size)
     if frames is not None and frames < LOG_FRAMES:
         return
     _pending[rep] = _checkpointer.submit(_checkpoint_file, rep.path)
 
 
-def log_frames(path: str) -> int | None:
-    """How many pages the log of the database at ``path`` holds now: the
-    WAL-index header's ``mxFrame`` (https://sqlite.org/walformat.html, the
-    first header's bytes 16-19, in the machine's byte order); None without
-    one. A read that races a commit may be one commit behind."""
+def log_pages(path: str, page_size: int) -> int | None:
+    """How many pages the log of the database at ``path`` holds, from its
+    ``-wal`` file's size (None without one). The stager's connection
+    truncates that file whenever it starts the log again
+    (``journal_size_limit`` 0 while staging, ``relaxed``), so the size is the
+    log's length; if another connection started it, the size is more, and
+    the stager checkpoints sooner, never later. The file is only stat'ed:
+    closing a descriptor of a database's files, even one opened just to
+    read, drops every POSIX lock this process holds on them, SQLite's
+    included (https://sqlite.org/howtocorrupt.html, 2.2). Reading the
+    WAL-index that way got a link killed by SIGBUS when another process,
+    seeing no lock, reset the file under its mapping."""
     try:
-        with open(f"{path}-shm", "rb") as f:
-            head = f.read(_WAL_INDEX_HEADER)
+        size = os.stat(f"{path}-wal").st_size
     except OSError:
         return None
-    if len(head) < _WAL_INDEX_HEADER:
-        return None
-    return int(_MX_FRAME.unpack_from(head, 16)[0])
+    return max(0, (size - _WAL_HEADER) // (_FRAME_HEADER + page_size))
 
 
-_WAL_INDEX_HEADER = 48
-_MX_FRAME = struct.Struct("=I")
+_WAL_HEADER = 32  # https://sqlite.org/fileformat.html#the_write_ahead_log
+_FRAME_HEADER = 24
 
 
 def settle(rep: Replica) -> None:
