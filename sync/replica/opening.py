@@ -13,6 +13,13 @@ Rules this module guarantees:
   ``ReplicaDamaged`` naming what is wrong. The full ``quick_check`` reads the
   whole file (about 1 s per GB) and runs once per boot instead
   (``sync.replica.integrity``).
+- ``check_size`` reads the header only when this process has the file open
+  nowhere else: closing a descriptor drops every POSIX lock the process
+  holds on the file, SQLite's included (https://sqlite.org/howtocorrupt.html,
+  2.2), and without its shared lock another process's last close may
+  checkpoint and delete the log a connection here still writes to. A
+  second connection (the link's integrity thread, a test's) is opened
+  after the first one checked the file.
 """
 
 from __future__ import annotations
@@ -93,6 +100,22 @@ def _probe(conn: sqlite3.Connection) -> None:
         ).fetchall()
 
 
+def _open_here(path: Path) -> bool:
+    """Whether a descriptor of this process refers to the file at ``path``
+    (``/proc/self/fd``; False where that cannot be read, or no such file)."""
+    try:
+        want = os.stat(path)
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            st = os.stat(f"/proc/self/fd/{fd}")
+            if (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino):
+                return True
+    return False
+
+
 def check_size(path: str | Path) -> None:
     """Raise ``ReplicaDamaged`` for a file shorter than its header's page count:
     it was cut short (https://sqlite.org/fileformat2.html#the_database_header).
@@ -106,6 +129,8 @@ def check_size(path: str | Path) -> None:
         wal = 0
     if wal > 32:
         return  # newer pages may be in the log; the root page probes still run
+    if _open_here(path):
+        return  # checked when it was opened; reading it now would drop its locks
     try:
         with path.open("rb") as f:
             header = f.read(100)
