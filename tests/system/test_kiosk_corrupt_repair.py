@@ -84,7 +84,10 @@ def test_a_corrupt_row_the_kiosk_meets_is_repaired_by_a_snapshot(
         conn.execute(f"UPDATE bookings SET data = substr(data, 1, 20) WHERE id IN ({marks})", ids)
     assert not schedule_reads(node)
 
-    steps = [["advance", 61], ["measure", "kiosk-corrupt-today"], ["shot", "kiosk-corrupt-today"]]
+    # What the kiosk shows is measured at once: its report reaches the link
+    # within the minute the kiosk then advances, and a snapshot can mend the
+    # rows (in about 0.1 s since the held parts) before a later read of Today.
+    steps = [["measure", "kiosk-corrupt-today"], ["shot", "kiosk-corrupt-today"], ["advance", 61]]
     first = run(tmp_path, node, steps)
     shown = texts(first, "kiosk-corrupt-today")
     assert any("Bokningarna kan inte läsas just nu" in t for t in shown), shown
