@@ -77,19 +77,21 @@ GOAL_RATIO = 2.0
 HERE = Path(__file__).resolve()
 
 
-def rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def proc_self(name: str, field: str) -> int:
+    """The number ``field`` of ``/proc/self/<name>`` (its first word)."""
+    for line in Path(f"/proc/self/{name}").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/{name}")
+
+
+def rss_kib(field: str) -> int:
+    return proc_self("status", field)
 
 
 def written_bytes() -> int:
     """What this process has had written to disk so far (its threads too)."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("write_bytes:"):
-            return int(line.split()[1])
-    raise RuntimeError("no write_bytes in /proc/self/io")
+    return proc_self("io", "write_bytes")
 
 
 def p99(values: list[float]) -> float:

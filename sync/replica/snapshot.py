@@ -104,8 +104,8 @@ __all__ = ["STAGE", "StagedSnapshot", "stage_snapshot", "staged_snapshot", "tidy
 log = logging.getLogger("hallvakt.replica")
 
 STAGE_BUDGET_S = 0.02  # the lock held by one staging transaction, its commit too
-STAGE_FIRST_RECORDS = 200  # what the first staging transaction writes
-STAGE_MAX_RECORDS = 10_000  # rows, however quick the last ones were
+STAGE_FIRST_ROWS = 200  # what the first staging transaction writes
+STAGE_MAX_ROWS = 10_000  # however quick the last ones were
 HOLD_RECORDS = 50_000  # records held before they are written into the twins, sorted
 HELD = STAGE + "held"  # the held parts' rows, one row a part
 _MOVE = "INSERT OR REPLACE"  # a move done again writes over itself
@@ -189,7 +189,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
         if other is not None:
             raise BatchError(f"snapshot rev {part.rev}: parts {part.parts} differs from {other[0]}")
     _stage_part(rep, part)
-    if _held_records(rep) >= HOLD_RECORDS:
+    if _held(rep)[1] >= HOLD_RECORDS:
         _move(rep)
     # Every part in (this one, or a part delivered again after a process died
     # before the swap): the swap, durable (synchronous=FULL), on its own; the
@@ -201,7 +201,7 @@ def stage_snapshot(rep: Replica, part: SnapshotPart, now: datetime) -> ApplyOutc
     with rep.write():
         if not _all_in(rep, part.rev, part.parts):
             return ApplyOutcome.STAGED
-        if _any_held(rep):  # the move above wrote them all: one left is a bug, not data
+        if _held(rep)[0]:  # the move above wrote them all: one left is a bug, not data
             raise ReplicaFailure("held snapshot parts were not written before the swap")
         _swap(rep, part.rev, now)
     tidy(rep)
@@ -235,16 +235,16 @@ def _stage_part(rep: Replica, part: SnapshotPart) -> None:
         return  # delivered again: counted once
     chunk = _rows(part.records)
     with relaxed(rep):
-        window = _window(rep)
+        created = bool(staging_tables(rep))
+        window = _window(rep, created)
         twice = window.twice(chunk.ids, part.part)
-        if twice is None and row is None:  # an incomplete part finds its own rows there
+        if twice is None and row is None and created:  # an incomplete part finds its own rows
             twice = _twice_in_twins(rep, chunk.ids)
         if twice is not None:
             raise BatchError(f"snapshot rev {part.rev}: {twice[0]} {twice[1]!r} appears twice")
         n = len(part.records)
         blob = _encode_rows(chunk.rows)
         body = {"complete": 1, "max_booking_s": chunk.span, "records": n}
-        created = bool(staging_tables(rep))
         settle(rep)
         with rep.write():
             if not created:
@@ -261,12 +261,15 @@ def _stage_part(rep: Replica, part: SnapshotPart) -> None:
         window.add(part.part, chunk.ids)
 
 
-def _held_records(rep: Replica) -> int:
-    """How many records the held parts hold (0 without a ``snap_held``)."""
+def _held(rep: Replica) -> tuple[int, int]:
+    """How many parts are held, and how many records they hold (none without
+    a ``snap_held``)."""
     if HELD not in staging_tables(rep):
-        return 0
-    (n,) = rep.conn.execute(f"SELECT coalesce(sum(records), 0) FROM {HELD}").fetchone()
-    return int(n)
+        return 0, 0
+    parts, records = rep.conn.execute(
+        f"SELECT count(*), coalesce(sum(records), 0) FROM {HELD}"
+    ).fetchone()
+    return int(parts), int(records)
 
 
 def _move(rep: Replica) -> None:
@@ -276,7 +279,7 @@ def _move(rep: Replica) -> None:
     about ``STAGE_BUDGET_S``; the last also deletes the held rows. Rows are
     written ``OR REPLACE``: a move a stopped process left half done is done
     again over itself (records twice were refused when held)."""
-    if not _any_held(rep):
+    if not _held(rep)[0]:
         return
     held = rep.conn.execute(f"SELECT part, rows FROM {HELD} ORDER BY part").fetchall()
     by_table: dict[str, list[list[Any]]] = defaultdict(list)
@@ -327,12 +330,6 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _any_held(rep: Replica) -> bool:
-    if HELD not in staging_tables(rep):
-        return False
-    return rep.conn.execute(f"SELECT 1 FROM {HELD} LIMIT 1").fetchone() is not None
-
-
 def _first(row: Sequence[Any]) -> Any:
     return row[0]
 
@@ -355,7 +352,7 @@ class _Window:
     checked against them before it is held (rebuilt from ``snap_held`` when
     its parts are not the ones this process knows)."""
 
-    def __init__(self, parts: dict[int, None], ids: dict[tuple[str, str], int]) -> None:
+    def __init__(self, parts: set[int], ids: dict[tuple[str, str], int]) -> None:
         self.parts, self.ids = parts, ids
 
     def twice(self, ids: dict[str, list[str]], part: int) -> tuple[str, str] | None:
@@ -367,22 +364,23 @@ class _Window:
         return None
 
     def add(self, part: int, ids: dict[str, list[str]]) -> None:
-        self.parts[part] = None
+        self.parts.add(part)
         for entity, some in ids.items():
             for i in some:
                 self.ids[(entity, i)] = part
 
 
-def _window(rep: Replica) -> _Window:
+def _window(rep: Replica, staged: bool) -> _Window:
+    """The held parts' ids (``staged``: whether any staging table exists)."""
     parts = (
-        [int(p) for (p,) in rep.conn.execute(f"SELECT part FROM {HELD} ORDER BY part")]
-        if HELD in staging_tables(rep)
-        else []
+        {int(p) for (p,) in rep.conn.execute(f"SELECT part FROM {HELD}")}
+        if staged and HELD in staging_tables(rep)
+        else set()
     )
     known = _windows.get(rep)
-    if known is not None and set(known.parts) == set(parts):
+    if known is not None and known.parts == parts:
         return known
-    window = _Window({}, {})
+    window = _Window(set(), {})
     for p in parts:
         (blob,) = rep.conn.execute(f"SELECT rows FROM {HELD} WHERE part = ?", [p]).fetchone()
         window.add(p, _row_ids(_held_rows(rep, blob)))
@@ -399,9 +397,8 @@ _windows: weakref.WeakKeyDictionary[Replica, _Window] = weakref.WeakKeyDictionar
 
 
 def _twice_in_twins(rep: Replica, ids: dict[str, list[str]]) -> tuple[str, str] | None:
-    """A record of ``ids`` that a window written before holds (its twin's key)."""
-    if not staging_tables(rep):
-        return None
+    """A record of ``ids`` that a window written before holds (its twin's key;
+    the staging tables exist)."""
     for entity, some in ids.items():
         for i in range(0, len(some), 500):
             marks = ", ".join("?" * len(some[i : i + 500]))
@@ -439,19 +436,19 @@ class _Pace:
     """How many rows one staging transaction writes in about
     ``STAGE_BUDGET_S`` (the lock's hold), learnt from the ones before (time
     per row over the last few, counting each transaction's own cost too);
-    never more than twice the last count, nor ``STAGE_MAX_RECORDS``."""
+    never more than twice the last count, nor ``STAGE_MAX_ROWS``."""
 
     def __init__(self) -> None:
-        self.records, self.seconds = float(STAGE_FIRST_RECORDS), STAGE_BUDGET_S
-        self.last = STAGE_FIRST_RECORDS
+        self.rows, self.seconds = float(STAGE_FIRST_ROWS), STAGE_BUDGET_S
+        self.last = STAGE_FIRST_ROWS
 
     def want(self) -> int:
-        fit = int(STAGE_BUDGET_S * self.records / self.seconds)
-        self.last = max(STAGE_FIRST_RECORDS // 4, min(fit, 2 * self.last, STAGE_MAX_RECORDS))
+        fit = int(STAGE_BUDGET_S * self.rows / self.seconds)
+        self.last = max(STAGE_FIRST_ROWS // 4, min(fit, 2 * self.last, STAGE_MAX_ROWS))
         return self.last
 
-    def note(self, records: int, took: float) -> None:
-        self.records = 0.7 * self.records + records
+    def note(self, rows: int, took: float) -> None:
+        self.rows = 0.7 * self.rows + rows
         self.seconds = 0.7 * self.seconds + max(took, 1e-4)
 
 

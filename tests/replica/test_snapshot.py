@@ -234,8 +234,8 @@ def test_a_move_stopped_half_way_is_done_again_over_itself(
             stage(ref, msg)
         want = content(ref)
     with Replica.open(seeded_file) as rep:
-        monkeypatch.setattr(snapshot, "STAGE_FIRST_RECORDS", 100)
-        monkeypatch.setattr(snapshot, "STAGE_MAX_RECORDS", 100)  # many transactions
+        monkeypatch.setattr(snapshot, "STAGE_FIRST_ROWS", 100)
+        monkeypatch.setattr(snapshot, "STAGE_MAX_ROWS", 100)  # many transactions
         calls = {"n": 0}
 
         def stop_at_the_third(*a: Any) -> str:
